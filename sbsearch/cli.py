@@ -1,0 +1,268 @@
+"""The `sbsearch` command: a thin click layer over the library.
+
+Heavy imports (torch, sentence-transformers, faiss) happen inside the commands that need them,
+so `sbsearch --help` and `sbsearch status` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__, config
+from .errors import SbsearchError
+
+
+class SbsearchGroup(click.Group):
+    """Turns library errors into one line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SbsearchError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; the index keeps its last complete state.", err=True)
+            sys.exit(130)
+        except MemoryError:
+            raise click.ClickException("out of memory") from None
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                raise click.ClickException(f"disk full while writing {exc.filename or 'the index'}; "
+                                           "the previous index state is intact") from None
+            if exc.errno in (13, 30):  # EACCES, EROFS
+                raise click.ClickException(f"cannot write {exc.filename or 'the index'}: {exc.strerror}") from None
+            raise
+
+
+def index_option(f):
+    return click.option("-i", "--index", "index_path", type=click.Path(path_type=Path), envvar="SBSEARCH_INDEX",
+                        default=None, help="Index directory [env SBSEARCH_INDEX; default indexes/default].")(f)
+
+
+def model_option(f):
+    return click.option("-m", "--model", envvar="SBSEARCH_MODEL", default=None,
+                        help="Model name (full, minilm, a pruned model) or directory [env SBSEARCH_MODEL; "
+                             "default: the index's search model].")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
+
+
+def quiet_option(f):
+    return click.option("-q", "--quiet", is_flag=True, help="No progress output.")(f)
+
+
+def _index_path(index_path: Path | None) -> Path:
+    return index_path if index_path is not None else config.default_index_path()
+
+
+def _progress(quiet: bool):
+    from .progress import NullProgress, RichProgress
+
+    if quiet or not sys.stderr.isatty():
+        return NullProgress()
+    return RichProgress()
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+@click.group(cls=SbsearchGroup)
+@click.version_option(__version__, prog_name="sbsearch")
+def cli():
+    """Semantic search over your own documents, with layer-pruned Sentence-BERT models on a CPU."""
+
+
+# ------------------------------------------------------------------------------------------ index
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@model_option
+@click.option("--reembed", is_flag=True, help="Drop this model's vectors and embed everything again.")
+@json_option
+@quiet_option
+def index(paths, index_path, model, reembed, as_json, quiet):
+    """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
+    from .indexer import Indexer
+
+    indexer = Indexer(_index_path(index_path), model, progress=_progress(quiet or as_json))
+    summary = indexer.run(list(paths), reembed=reembed)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    c = _console()
+    c.print(
+        f"[bold]{summary.model}[/bold] → {summary.index}: "
+        f"[green]{summary.added} added[/green], {summary.updated} updated, {summary.removed} removed, "
+        f"{summary.unchanged} unchanged, [red]{summary.failed} failed[/red], {summary.skipped} skipped · "
+        f"{summary.chunks_embedded} chunks embedded, {summary.chunks_reused} reused, "
+        f"{summary.chunks_total} in index · {summary.seconds:.1f}s"
+    )
+    for f in summary.failures:
+        c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+    for f in summary.skipped_files[:20]:
+        c.print(f"  [dim]skipped {f['path']}: {f['error']}[/dim]", highlight=False)
+    if len(summary.skipped_files) > 20:
+        c.print(f"  [dim]… and {len(summary.skipped_files) - 20} more skipped[/dim]")
+
+
+# ------------------------------------------------------------------------------------------ query
+
+def _read_queries(path: Path) -> list[tuple[str | None, str]]:
+    """Text lines, or JSONL objects with "query" and optional "id"."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SbsearchError(f"cannot read queries file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+                text = obj["query"]
+            except (ValueError, KeyError, TypeError):
+                raise SbsearchError(f"{path}:{n}: expected a JSON object with a \"query\" field") from None
+            qid = obj.get("id")
+            out.append((str(qid) if qid is not None else None, str(text)))
+        else:
+            out.append((None, line.strip()))
+    if not out:
+        raise SbsearchError(f"no queries in {path}")
+    return out
+
+
+@cli.command()
+@click.argument("text", required=False)
+@index_option
+@model_option
+@click.option("-k", "--top", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Results to show.")
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path),
+              help="Answer every query of a file (text lines or JSONL with query/id) as JSON lines.")
+@click.option("--compare", "compare_model", is_flag=False, flag_value="full", default=None,
+              help="Also answer with another model (default: full) and show both lists side by side.")
+@json_option
+def query(text, index_path, model, k, queries_file, compare_model, as_json):
+    """Search the index with a natural-language question."""
+    from .render import print_json_lines, results_table, side_by_side
+    from .report import footer
+    from .search import Searcher
+
+    if queries_file is None and (text is None or not text.strip()):
+        raise SbsearchError("empty query: give a question, or --queries FILE")
+    searcher = Searcher(_index_path(index_path), model)
+    if queries_file is not None:
+        queries = _read_queries(queries_file)
+        results = searcher.search_many([q for _, q in queries], k)
+        for (qid, q), res in zip(queries, results):
+            print_json_lines(res, q, qid)
+        return
+    results = searcher.search(text, k)
+    if as_json:
+        print_json_lines(results, text)
+        return
+    c = _console()
+    other = None
+    if compare_model:
+        other = Searcher(_index_path(index_path), compare_model).search(text, k)
+        c.print(side_by_side(results, other, searcher.model_name, compare_model, text))
+    c.print(results_table(results, text))
+    c.print(footer(searcher, results, other, compare_model), highlight=False)
+
+
+# ------------------------------------------------------------------------------------------ status
+
+@cli.command()
+@index_option
+@json_option
+def status(index_path, as_json):
+    """What the index holds: documents, chunks, vectors per model, last runs, failed files."""
+    from .store import Store
+
+    store = Store(_index_path(index_path))
+    info = store.summary()
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    from .render import human_bytes
+
+    c = _console()
+    c.print(f"[bold]index[/bold] {info['index']} · generation {info['generation']} · {human_bytes(info['size_bytes'])}")
+    c.print(f"documents {info['documents']} ({info['documents_ok']} ok, {info['documents_failed']} failed) · "
+            f"chunks {info['chunks']} · default model {info['default_model']}")
+    t = Table(title="models")
+    for col in ("model", "dim", "layers", "vectors"):
+        t.add_column(col)
+    for m in info["models"]:
+        layers = f"{m['layers']} of {m['total_layers']}" if m["layers"] != m["total_layers"] else str(m["layers"])
+        t.add_row(m["name"], str(m["dim"]), layers, f"{m['vectors']}/{info['chunks']}")
+    c.print(t)
+    if info["last_runs"]:
+        t = Table(title="last runs")
+        for col in ("started", "model", "status", "added", "updated", "removed", "unchanged", "failed", "seconds"):
+            t.add_column(col)
+        for r in info["last_runs"]:
+            t.add_row(*(str(r.get(col) if r.get(col) is not None else "-") for col in
+                        ("started", "model", "status", "added", "updated", "removed", "unchanged", "failed", "seconds")))
+        c.print(t)
+    for f in info["failed_files"]:
+        c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+
+
+# ------------------------------------------------------------------------------------------ models
+
+@cli.command()
+@json_option
+def models(as_json):
+    """Models available offline, with the headline numbers of pruned models' cards."""
+    from .models import BUILTIN, list_local_names, resolve
+
+    rows = [{"name": n, "kind": "builtin", "description": d} for n, d in BUILTIN.items()]
+    for name in list_local_names():
+        info = resolve(name)
+        metrics = info.card.get("metrics", {})
+        rows.append({"name": name, "kind": "pruned" if info.card else "local", "description": info.description,
+                     "layers": info.layers, "base_layers": info.card.get("base_layers"), "metrics": metrics,
+                     "path": str(info.path)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"models (pruned models live in {config.models_dir()})")
+    for col in ("name", "kind", "description"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        desc = r["description"] or ""
+        if r.get("layers"):
+            desc = f"{r['layers']} of {r.get('base_layers') or r['layers']} layers. " + desc
+        t.add_row(r["name"], r["kind"], desc)
+    _console().print(t)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules (pruning, comparison); absent ones are skipped."""
+    try:
+        from .cli_prune import prune
+    except ImportError:
+        return
+    cli.add_command(prune)
+
+
+_register_optional_commands()
+
+
+def main():  # pragma: no cover - console entry point
+    cli()

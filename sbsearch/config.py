@@ -1,0 +1,60 @@
+"""Where things live: the index, model caches, pruned models and the shared data sets.
+
+Every location can be moved with an environment variable so tests and CI can point
+everything at a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The source checkout (pyproject.toml beside the package) doubles as the tool's home, so that
+# `indexes/` and `models/` of the repository are the defaults the README talks about.
+_CHECKOUT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else None
+
+DEFAULT_MODEL = "minilm"
+
+
+def home() -> Path:
+    """Root for indexes/ and models/: $SBSEARCH_HOME, else the source checkout, else ~/.local/share."""
+    env = os.environ.get("SBSEARCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    if _CHECKOUT is not None:
+        return _CHECKOUT
+    return Path.home() / ".local" / "share" / "sbsearch"
+
+
+def default_index_path() -> Path:
+    env = os.environ.get("SBSEARCH_INDEX")
+    if env:
+        return Path(env).expanduser()
+    return home() / "indexes" / "default"
+
+
+def models_dir() -> Path:
+    """Where pruned/derived models are written and found by name."""
+    env = os.environ.get("SBSEARCH_MODELS_DIR")
+    if env:
+        return Path(env).expanduser()
+    return home() / "models"
+
+
+def cache_dir() -> Path:
+    """Where packaged weights are assembled (the split mpnet zip is ~440 MB once unpacked)."""
+    env = os.environ.get("SBSEARCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "sbsearch"
+
+
+def shared_data_dir() -> Path:
+    """The shared data sets (STS-B, NLI, SICK, StackFAQ); never copied into the repository."""
+    env = os.environ.get("SBSEARCH_SHARED_DATA")
+    if env:
+        return Path(env).expanduser()
+    base = _CHECKOUT if _CHECKOUT is not None else Path.cwd()
+    return (base / ".." / "shared" / "data").resolve()

@@ -1,0 +1,63 @@
+"""One loaded model that turns texts into L2-normalised float32 vectors.
+
+Wraps a SentenceTransformer so that the rest of the application never imports torch directly.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from .models import ModelInfo, load_model, resolve
+
+
+def _quiet_transformers() -> None:
+    # transformers 5 prints a "Loading weights" progress bar per model load; the CLI has its own.
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+class Embedder:
+    def __init__(self, name: str | ModelInfo, batch_size: int = 32):
+        self.info = name if isinstance(name, ModelInfo) else resolve(name)
+        _quiet_transformers()
+        import torch
+
+        # Use every core we have: the target is a small CPU-only server.
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        self.model, _ = load_model(self.info)
+        self.batch_size = batch_size
+        self.dim = int(self.model.get_embedding_dimension())
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Encode in slices so a progress bar can move; sentence-transformers sorts each slice by length."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        step = self.batch_size * 4
+        for i in range(0, len(texts), step):
+            part = texts[i:i + step]
+            vecs = self.model.encode(part, batch_size=self.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+            out.append(np.asarray(vecs, dtype=np.float32))
+            if progress:
+                progress(len(part))
+        return np.vstack(out)
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)

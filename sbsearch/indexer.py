@@ -1,0 +1,318 @@
+"""Incremental indexing: scan folders, diff by (path, sha256), embed only new text, publish once.
+
+Flow of one run:
+  scan      walk the roots (no symlink following, hidden files and .sbsearchignore patterns skipped)
+  diff      a file is unchanged when its path is known with the same sha256; known paths under
+            the roots that are gone are removed (files of other roots are never touched)
+  ingest    changed files are read and chunked (no model needed)
+  embed     vectors are reused for any chunk whose exact text is already embedded (renames,
+            swaps, partly edited files); the model is loaded only if something is left to embed
+  publish   one SQLite transaction; then the model's FAISS file is updated or rebuilt
+A failure before publish leaves the previous index exactly as it was.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import vectorindex
+from .chunking import chunk_document, tokenizer_counter, word_counter
+from .errors import IngestError, SbsearchError
+from .hashing import sha256_bytes
+from .ingest import is_supported, load_document
+from .models import ModelInfo, resolve
+from .progress import Progress, NullProgress
+from .store import Store
+
+IGNORE_FILE = ".sbsearchignore"
+DEFAULT_CHUNK_TOKENS = 200
+DEFAULT_CHUNK_OVERLAP = 40
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass
+class IndexSummary:
+    index: str
+    model: str
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+    failures: list[dict] = field(default_factory=list)  # {"path", "error"} for files that failed this run
+    skipped_files: list[dict] = field(default_factory=list)  # unsupported types, ignored files are not listed
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------------------------ scanning
+
+def _ignore_patterns(root: Path) -> list[str]:
+    try:
+        lines = (root / IGNORE_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _ignored(rel: str, patterns: list[str]) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def scan(roots: list[Path]) -> tuple[dict[str, Path], list[dict]]:
+    """All supported files under the roots, by absolute path; plus unsupported/unreadable ones."""
+    found: dict[str, Path] = {}
+    skipped: list[dict] = []
+    for root in roots:
+        if root.is_file():
+            found[str(root)] = root
+            continue
+        patterns = _ignore_patterns(root)
+
+        def on_error(exc: OSError):
+            skipped.append({"path": exc.filename, "error": f"cannot read folder: {exc.strerror}"})
+
+        # followlinks=False: a symlink loop cannot trap the walk; linked files are still read.
+        for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for fname in sorted(filenames):
+                if fname.startswith(".") or fname == IGNORE_FILE:
+                    continue
+                path = Path(dirpath) / fname
+                rel = path.relative_to(root).as_posix()
+                if _ignored(rel, patterns):
+                    continue
+                if not is_supported(path):
+                    skipped.append({"path": str(path), "error": f"unsupported file type {path.suffix or '(none)'}"})
+                    continue
+                found[str(path)] = path
+    return found, skipped
+
+
+def _under(path: str, roots: list[Path]) -> bool:
+    return any(path == str(r) or path.startswith(str(r).rstrip("/") + "/") for r in roots)
+
+
+# ------------------------------------------------------------------------------------ indexing
+
+class Indexer:
+    def __init__(self, index_path: Path, model: str | None = None, progress: Progress | None = None,
+                 chunk_tokens: int | None = None, chunk_overlap: int | None = None):
+        self.store = Store(index_path, create=True)
+        self.progress = progress or NullProgress()
+        self.model_name = model or self.store.get_meta("default_model") or _config_default()
+        self.info: ModelInfo = resolve(self.model_name)
+        self._embedder = None
+        self._chunk_tokens = chunk_tokens
+        self._chunk_overlap = chunk_overlap
+
+    # The chunking tokenizer and budget are fixed by the first run so every model of the index
+    # embeds the same chunks (a comparison of two models is then a comparison of models only).
+    def _chunk_settings(self):
+        s = self.store
+        if s.get_meta("chunk_tokens") is None:
+            limit = max(32, self.info.max_seq_length - 8)
+            tokens = min(self._chunk_tokens or DEFAULT_CHUNK_TOKENS, limit)
+            s.set_meta("chunk_tokens", str(tokens))
+            s.set_meta("chunk_overlap", str(min(self._chunk_overlap or DEFAULT_CHUNK_OVERLAP, tokens // 3)))
+            tok = self.info.path / "tokenizer.json"
+            s.set_meta("chunk_tokenizer", str(tok) if tok.exists() else "")
+        tok = s.get_meta("chunk_tokenizer") or ""
+        count = tokenizer_counter(tok) if tok and Path(tok).exists() else word_counter
+        return int(s.get_meta("chunk_tokens")), int(s.get_meta("chunk_overlap")), count
+
+    def embedder(self):
+        if self._embedder is None:
+            from .embedder import Embedder
+
+            self.progress.message(f"loading model {self.info.name}")
+            self._embedder = Embedder(self.info)
+        return self._embedder
+
+    def run(self, roots: list[Path], reembed: bool = False) -> IndexSummary:
+        t0 = time.perf_counter()
+        roots = [Path(r).expanduser() for r in roots]
+        for r in roots:
+            if not r.exists():
+                raise SbsearchError(f"no such file or folder: {r}")
+            if not os.access(r, os.R_OK):
+                raise SbsearchError(f"cannot read {r}: permission denied")
+        roots = [r.resolve() for r in roots]
+        store = self.store
+        summary = IndexSummary(str(store.path), self.model_name)
+        run_id = store.start_run(self.model_name, [str(r) for r in roots])
+        try:
+            self._run(roots, reembed, summary)
+        except BaseException as exc:
+            store.finish_run(run_id, status="failed", error=str(exc) or type(exc).__name__,
+                             seconds=round(time.perf_counter() - t0, 3))
+            raise
+        summary.seconds = round(time.perf_counter() - t0, 3)
+        store.finish_run(run_id, status="ok", seconds=summary.seconds, **{
+            k: getattr(summary, k) for k in ("added", "updated", "removed", "unchanged", "failed", "chunks_embedded")})
+        return summary
+
+    def _run(self, roots: list[Path], reembed: bool, summary: IndexSummary) -> None:
+        store = self.store
+        if store.get_meta("default_model") is None:
+            store.set_meta("default_model", self.model_name)
+        if reembed:
+            store.drop_model_vectors(self.model_name)
+            vectorindex.remove_files(store, self.model_name)
+        max_tokens, overlap, count = self._chunk_settings()
+
+        files, skipped = scan(roots)
+        summary.skipped = len(skipped)
+        summary.skipped_files = skipped
+        known = store.documents()
+        removed = [p for p in known if _under(p, roots) and p not in files]
+        summary.removed = len(removed)
+
+        new_docs: list[dict] = []
+        self.progress.start("reading files", len(files))
+        for path_str, path in files.items():
+            row = known.get(path_str)
+            doc = self._read(path, row, max_tokens, overlap, count)
+            self.progress.advance(1)
+            if doc is None:
+                summary.unchanged += 1
+                continue
+            if doc.get("keep"):
+                summary.failed += 1
+                summary.failures.append({"path": path_str, "error": doc["error"] + " (previous version kept)"})
+                continue
+            doc["root"] = next((str(r) for r in roots if _under(path_str, [r])), "")
+            new_docs.append(doc)
+            if doc["status"] == "failed":
+                summary.failed += 1
+                summary.failures.append({"path": path_str, "error": doc["error"]})
+            elif row is None:
+                summary.added += 1
+            else:
+                summary.updated += 1
+        self.progress.stop()
+
+        # Vectors for identical text already in the index (any model) are reused as they are.
+        shas = [c["text_sha"] for d in new_docs for c in d["chunks"]]
+        vectors = store.vectors_by_text(shas)
+        mine = vectors.setdefault(self.model_name, {})
+        todo: dict[str, str] = {}
+        for d in new_docs:
+            for c in d["chunks"]:
+                if c["text_sha"] not in mine:
+                    todo[c["text_sha"]] = c.pop("_embed")
+                else:
+                    c.pop("_embed", None)
+        summary.chunks_reused = len(shas) - len(todo)
+        backfill = store.chunks_without_vectors(self.model_name)
+
+        if todo or backfill:
+            emb = self.embedder()
+            self._register(emb)
+            texts = list(todo.values()) + [t for _, t in backfill]
+            self.progress.start(f"embedding with {self.info.name}", len(texts))
+            mat = emb.encode(texts, progress=self.progress.advance)
+            self.progress.stop()
+            for sha, vec in zip(todo.keys(), mat[: len(todo)]):
+                mine[sha] = vec.tobytes()
+            backfill_vecs = {cid: mat[len(todo) + i] for i, (cid, _) in enumerate(backfill)}
+            summary.chunks_embedded = len(texts)
+        else:
+            backfill_vecs = {}
+            if store.model_row(self.model_name) is None and (new_docs or store.vector_count(self.model_name) == 0):
+                self._register(self.embedder())
+
+        if not new_docs and not removed and not backfill_vecs:
+            summary.generation = store.generation
+            summary.chunks_total = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            self._ensure_faiss()
+            return
+        previous = store.generation
+        self.progress.message("saving")
+        gen, removed_ids, added = store.publish(new_docs, removed, vectors)
+        if backfill_vecs:
+            gen = store.add_vectors(self.model_name, backfill_vecs)
+        summary.generation = gen
+        summary.chunks_total = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        dim = store.model_row(self.model_name)["dim"]
+        added_ids = [cid for cid, sha in added if sha in mine] + list(backfill_vecs)
+        added_vecs = [np.frombuffer(mine[sha], dtype=np.float32) for cid, sha in added if sha in mine]
+        added_vecs += list(backfill_vecs.values())
+        mat = np.vstack(added_vecs) if added_vecs else None
+        # One publish may bump the generation twice (documents, then back-fill); update() only
+        # patches a FAISS file made at `previous`, which is exactly the state before this run.
+        vectorindex.update(store, self.model_name, dim, previous, gen, removed_ids, added_ids, mat)
+
+    def _ensure_faiss(self) -> None:
+        row = self.store.model_row(self.model_name)
+        if row is not None:
+            vectorindex.load(self.store, self.model_name, row["dim"])
+
+    def _register(self, emb) -> None:
+        info = self.info
+        self.store.register_model(
+            info.name, str(info.path), info.weights_sha256(), emb.dim, info.layers, info.total_layers,
+            {"description": info.description},
+        )
+
+    def _read(self, path: Path, row, max_tokens: int, overlap: int, count) -> dict | None:
+        """The document row (with chunks) for a new or changed file; None when unchanged."""
+        base = {"path": str(path), "root": "", "sha256": None, "mtime": None, "size": None,
+                "format": path.suffix.lower().lstrip("."), "encoding": None, "status": "failed",
+                "error": None, "chunks": []}
+        try:
+            st = path.stat()
+            base.update(mtime=st.st_mtime, size=st.st_size)
+            if st.st_size > MAX_FILE_BYTES:
+                raise IngestError(f"file too large ({st.st_size // (1 << 20)} MB > {MAX_FILE_BYTES >> 20} MB)")
+            data = path.read_bytes()
+        except IngestError as exc:
+            return {**base, "error": str(exc)}
+        except OSError as exc:
+            error = f"cannot read: {exc.strerror or exc}"
+            if row is not None and row.status == "ok":
+                # Unreadable for now (permissions, a file being replaced): keep what is indexed.
+                return {"keep": True, "path": str(path), "error": error}
+            return {**base, "error": error}
+        digest = sha256_bytes(data)
+        base.update(sha256=digest, size=len(data))
+        if row is not None and row.sha256 == digest:
+            return None
+        try:
+            doc = load_document(path, data)
+            chunks = chunk_document(doc, max_tokens, overlap, count)
+        except IngestError as exc:
+            return {**base, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a loader bug on one hostile file must not stop the run
+            return {**base, "error": f"could not read file ({type(exc).__name__}: {exc})"[:300]}
+        rows = []
+        for ch in chunks:
+            etext = ch.embedding_text()
+            rows.append({"text": ch.text, "page": ch.page, "heading": ch.heading, "start": ch.start,
+                         "end": ch.end, "text_sha": text_sha(etext), "_embed": etext})
+        return {**base, "format": doc.format, "encoding": doc.encoding, "status": "ok", "chunks": rows}
+
+
+def _config_default() -> str:
+    from .config import DEFAULT_MODEL
+
+    return DEFAULT_MODEL

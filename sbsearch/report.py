@@ -1,0 +1,43 @@
+"""The quality footer under every answer: which model answered, how it compares to the full model."""
+
+from __future__ import annotations
+
+import json
+
+from .metrics import overlap_at_k
+
+
+def latest_compare(store, model: str) -> dict | None:
+    """The newest stored comparison that has `model` on one side."""
+    rows = list(store.db.query(
+        "SELECT * FROM compares WHERE model_a = ? OR model_b = ? ORDER BY id DESC LIMIT 1", [model, model]))
+    if not rows:
+        return None
+    row = rows[0]
+    row["result"] = json.loads(row["result"])
+    return row
+
+
+def footer(searcher, results, other_results=None, other_name: str | None = None) -> str:
+    row = searcher.model_row
+    parts = [f"model: {searcher.model_name}"]
+    if row.get("layers") and row.get("total_layers") and row["layers"] != row["total_layers"]:
+        parts[0] += f" ({row['layers']} of {row['total_layers']} layers)"
+    elif row.get("layers"):
+        parts[0] += f" ({row['layers']} layers)"
+    cmp_row = latest_compare(searcher.store, searcher.model_name)
+    if cmp_row is not None:
+        headline = cmp_row["result"].get("headline", {})
+        if cmp_row["model_a"] == searcher.model_name and headline:
+            if headline.get("speedup"):
+                parts.append(f"{headline['speedup']:.1f}x faster than {cmp_row['model_b']}")
+            if headline.get("quality_metric"):
+                parts.append(f"{headline['quality_metric']} {headline['quality_pct']:.1f}% of {cmp_row['model_b']}")
+            parts.append(f"(compare of {cmp_row['created'][:10]})")
+    else:
+        parts.append("no comparison stored (run `sbsearch compare`)")
+    if other_results is not None:
+        shared = overlap_at_k([r.path for r in results], [r.path for r in other_results], len(other_results))
+        parts.append(f"this query: {round(shared * len(other_results))}/{len(other_results)} of {other_name}'s "
+                     "results shared")
+    return " · ".join(parts)

@@ -1,0 +1,116 @@
+"""Query an index: embed the query, FAISS top-k, join the chunk rows from SQLite."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import config, vectorindex
+from .errors import SbsearchError
+from .store import Store
+
+
+@dataclass
+class Result:
+    rank: int
+    score: float
+    chunk_id: int
+    path: str
+    root: str
+    page: int | None
+    heading: str | None
+    text: str
+
+    @property
+    def relpath(self) -> str:
+        """Path relative to the folder that was indexed (what query files name)."""
+        if self.root and self.path.startswith(self.root.rstrip("/") + "/"):
+            return self.path[len(self.root.rstrip("/")) + 1:]
+        return self.path
+
+    def display_path(self) -> str:
+        """Relative to the working directory when under it, else `<indexed folder name>/<relpath>`."""
+        cwd = os.getcwd().rstrip("/") + "/"
+        if self.path.startswith(cwd):
+            return self.path[len(cwd):]
+        if self.root and self.relpath != self.path:
+            return f"{Path(self.root).name}/{self.relpath}"
+        return self.path
+
+
+def model_for_index(store: Store, model: str | None) -> str:
+    """--model / $SBSEARCH_MODEL, else the index's default model, else the global default."""
+    return model or store.get_meta("default_model") or config.DEFAULT_MODEL
+
+
+class Searcher:
+    def __init__(self, index_path: Path, model: str | None = None, embedder=None):
+        self.store = Store(index_path)
+        self.model_name = embedder.name if embedder is not None else model_for_index(self.store, model)
+        row = self.store.model_row(self.model_name)
+        if row is None or self.store.vector_count(self.model_name) == 0:
+            have = ", ".join(m["name"] for m in self.store.models()) or "none"
+            raise SbsearchError(
+                f"index {index_path} has no vectors for model {self.model_name!r} (has: {have}); "
+                f"run `sbsearch index DIR --model {self.model_name}`"
+            )
+        self.dim = row["dim"]
+        self.model_row = row
+        self._embedder = embedder
+        self._faiss = None
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from .embedder import Embedder
+
+            self._embedder = Embedder(self.model_name)
+        if self._embedder.dim != self.dim:
+            raise SbsearchError(
+                f"model {self.model_name!r} gives {self._embedder.dim}-d vectors but the index holds "
+                f"{self.dim}-d vectors for it"
+            )
+        return self._embedder
+
+    @property
+    def faiss_index(self):
+        if self._faiss is None:
+            self._faiss = vectorindex.load(self.store, self.model_name, self.dim)
+        return self._faiss
+
+    def missing_vectors(self) -> int:
+        chunks = self.store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return chunks - self.store.vector_count(self.model_name)
+
+    def search(self, query: str, k: int = 10) -> list[Result]:
+        return self.search_many([query], k)[0]
+
+    def search_many(self, queries: list[str], k: int = 10) -> list[list[Result]]:
+        for q in queries:
+            if not q or not q.strip():
+                raise SbsearchError("empty query")
+        vecs = self.embedder.encode_query(queries)
+        return self.search_vectors(vecs, k)
+
+    def search_vectors(self, vecs: np.ndarray, k: int = 10) -> list[list[Result]]:
+        index = self.faiss_index
+        k_eff = min(k, index.ntotal)
+        if k_eff <= 0:
+            return [[] for _ in range(len(vecs))]
+        scores, ids = index.search(np.asarray(vecs, dtype=np.float32), k_eff)
+        rows = self.store.chunk_rows({int(i) for i in ids.ravel() if i >= 0})
+        roots = {r["path"]: r["root"] for r in self.store.db.query("SELECT path, root FROM documents")} if rows else {}
+        out = []
+        for qscores, qids in zip(scores, ids):
+            results = []
+            for s, i in zip(qscores, qids):
+                row = rows.get(int(i))
+                if row is None:
+                    continue  # removed since the FAISS file was read; never show a ghost
+                results.append(Result(len(results) + 1, float(s), int(i), row["path"], roots.get(row["path"], ""),
+                                      row["page"], row["heading"], row["text"]))
+            out.append(results)
+        return out

@@ -1,0 +1,345 @@
+"""The index on disk: SQLite (the source of truth) plus derived FAISS files, one per model.
+
+Layout of an index directory:
+    index.db                 documents, chunks, embeddings per (chunk, model), models, runs, compares
+    faiss/<model-key>.faiss  exact or approximate vector index, rebuilt from SQLite when stale
+    faiss/<model-key>.json   the generation and row count it was built from
+
+SQLite runs in WAL mode so that searches read the last committed state while a re-index writes.
+This module imports neither torch nor faiss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .chunking import embedding_text
+from .errors import SbsearchError
+
+DB_NAME = "index.db"
+migrations = Migrations("sbsearch")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["documents"].create(
+        {
+            "id": int, "path": str, "root": str, "sha256": str, "mtime": float, "size": int,
+            "format": str, "encoding": str, "status": str, "error": str, "n_chunks": int,
+            "indexed_at": str,
+        },
+        pk="id",
+    )
+    db["documents"].create_index(["path"], unique=True)
+    # AUTOINCREMENT: a chunk id is never reused, so a stale FAISS file can never point at new text.
+    db.execute(
+        "CREATE TABLE chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id INTEGER NOT NULL "
+        "REFERENCES documents(id), ord INTEGER, text TEXT, page INTEGER, heading TEXT, "
+        "start INTEGER, end INTEGER, text_sha TEXT)"
+    )
+    db["chunks"].create_index(["doc_id"])
+    # text_sha (of the text a model embeds) lets a run reuse vectors of identical text: renamed,
+    # swapped or partly edited files cost model work only for passages that really changed.
+    db["chunks"].create_index(["text_sha"])
+    db["embeddings"].create(
+        {"chunk_id": int, "model": str, "vector": bytes}, pk=("model", "chunk_id"),
+        foreign_keys=[("chunk_id", "chunks", "id")],
+    )
+    db["models"].create(
+        {"name": str, "path": str, "sha256": str, "dim": int, "layers": int, "total_layers": int,
+         "added_at": str, "info": str},
+        pk="name",
+    )
+    db["runs"].create(
+        {"id": int, "started": str, "ended": str, "model": str, "roots": str, "status": str,
+         "added": int, "updated": int, "removed": int, "unchanged": int, "failed": int,
+         "chunks_embedded": int, "seconds": float, "error": str},
+        pk="id",
+    )
+    db["compares"].create(
+        {"id": int, "created": str, "model_a": str, "model_b": str, "result": str}, pk="id"
+    )
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def model_key(name: str) -> str:
+    """A file-name-safe key for a model name (names may be paths)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:]
+    return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class DocumentRow:
+    id: int
+    path: str
+    sha256: str
+    mtime: float
+    size: int
+    status: str
+    error: str | None
+
+
+class Store:
+    """All reads and writes of index.db. One instance per process and index."""
+
+    def __init__(self, path: Path, create: bool = False):
+        self.path = Path(path)
+        db_file = self.path / DB_NAME
+        if not db_file.exists():
+            if not create:
+                raise SbsearchError(f"no index at {self.path} (run `sbsearch index DIR` first)")
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SbsearchError(f"cannot create index directory {self.path}: {exc.strerror}") from None
+        try:
+            conn = sqlite3.connect(str(db_file), timeout=60, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            if create:
+                if self.db.journal_mode != "wal":
+                    self.db.enable_wal()
+                migrations.apply(self.db)
+            elif not self.db["documents"].exists():
+                raise SbsearchError(f"{db_file} is not an sbsearch index")
+        except sqlite3.DatabaseError as exc:
+            raise SbsearchError(f"cannot open index {db_file}: {exc}") from None
+        self.db.execute("PRAGMA foreign_keys = ON")
+
+    @property
+    def faiss_dir(self) -> Path:
+        return self.path / "faiss"
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---------------------------------------------------------------- meta
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = list(self.db.query("SELECT value FROM meta WHERE key = ?", [key]))
+        return rows[0]["value"] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0"))
+
+    # ---------------------------------------------------------------- documents
+    def documents(self) -> dict[str, DocumentRow]:
+        return {
+            r["path"]: DocumentRow(r["id"], r["path"], r["sha256"], r["mtime"], r["size"], r["status"], r["error"])
+            for r in self.db.query("SELECT id, path, sha256, mtime, size, status, error FROM documents")
+        }
+
+    def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict]:
+        ids = list(ids)
+        out: dict[int, dict] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.query(
+                f"SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path FROM chunks c "
+                f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", part
+            ):
+                out[r["id"]] = r
+        return out
+
+    def chunks_without_vectors(self, model: str) -> list[tuple[int, str]]:
+        """(chunk id, text to embed) for every chunk that has no vector for `model` yet."""
+        return [
+            (r["id"], embedding_text(r["text"], r["heading"]))
+            for r in self.db.query(
+                "SELECT c.id, c.text, c.heading FROM chunks c "
+                "LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model = ? "
+                "WHERE e.chunk_id IS NULL ORDER BY c.id", [model]
+            )
+        ]
+
+    # ---------------------------------------------------------------- vectors
+    def vectors(self, model: str, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ids, matrix) batches of a model's stored vectors, in chunk-id order."""
+        last = -1
+        while True:
+            rows = list(self.db.query(
+                "SELECT chunk_id, vector FROM embeddings WHERE model = ? AND chunk_id > ? "
+                "ORDER BY chunk_id LIMIT ?", [model, last, batch]
+            ))
+            if not rows:
+                return
+            ids = np.fromiter((r["chunk_id"] for r in rows), dtype=np.int64, count=len(rows))
+            mat = np.vstack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
+            last = int(ids[-1])
+            yield ids, mat
+
+    def vector_count(self, model: str) -> int:
+        return self.db.execute("SELECT count(*) FROM embeddings WHERE model = ?", [model]).fetchone()[0]
+
+    def vector_counts(self) -> dict[str, int]:
+        return {r["model"]: r["n"] for r in self.db.query(
+            "SELECT model, count(*) AS n FROM embeddings GROUP BY model")}
+
+    def get_vectors(self, model: str, ids: list[int]) -> dict[int, np.ndarray]:
+        out = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.query(
+                f"SELECT chunk_id, vector FROM embeddings WHERE model = ? AND chunk_id IN ({marks})",
+                [model, *part],
+            ):
+                out[r["chunk_id"]] = np.frombuffer(r["vector"], dtype=np.float32)
+        return out
+
+    # ---------------------------------------------------------------- models
+    def model_row(self, name: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM models WHERE name = ?", [name]))
+        return rows[0] if rows else None
+
+    def models(self) -> list[dict]:
+        return list(self.db.query("SELECT * FROM models ORDER BY added_at"))
+
+    def register_model(self, name: str, path: str, sha256: str | None, dim: int, layers: int | None,
+                       total_layers: int | None, info: dict | None = None) -> None:
+        """Remember which weights produced a model's vectors; refuse a silent change of model."""
+        row = self.model_row(name)
+        if row is not None:
+            if row["dim"] != dim:
+                raise SbsearchError(
+                    f"model {name!r} gives {dim}-d vectors but this index holds {row['dim']}-d vectors "
+                    f"for it; use another --index or `sbsearch index --reembed`"
+                )
+            if sha256 and row["sha256"] and row["sha256"] != sha256:
+                raise SbsearchError(
+                    f"model {name!r} has changed since it indexed these documents (weights sha256 "
+                    f"{sha256[:12]}… vs {row['sha256'][:12]}…); re-embed with `sbsearch index --reembed`"
+                )
+            return
+        self.db["models"].insert({
+            "name": name, "path": path, "sha256": sha256, "dim": dim, "layers": layers,
+            "total_layers": total_layers, "added_at": now(), "info": json.dumps(info or {}),
+        })
+
+    def drop_model_vectors(self, name: str) -> None:
+        with self.db.atomic():
+            self.db.execute("DELETE FROM embeddings WHERE model = ?", [name])
+            self.db.execute("DELETE FROM models WHERE name = ?", [name])
+            self._bump_generation()
+
+    # ---------------------------------------------------------------- runs
+    def start_run(self, model: str, roots: list[str]) -> int:
+        return self.db["runs"].insert(
+            {"started": now(), "model": model, "roots": json.dumps(roots), "status": "running"}
+        ).last_pk
+
+    def finish_run(self, run_id: int, **fields) -> None:
+        self.db["runs"].update(run_id, {"ended": now(), **fields})
+
+    def runs(self, limit: int = 10) -> list[dict]:
+        return list(self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
+
+    # ---------------------------------------------------------------- publish
+    def _bump_generation(self) -> int:
+        gen = self.generation + 1
+        self.set_meta("generation", str(gen))
+        return gen
+
+    def vectors_by_text(self, text_shas: Iterable[str]) -> dict[str, dict[str, bytes]]:
+        """model -> {text_sha: vector bytes} for stored chunks with these texts (any document)."""
+        shas = list(set(text_shas))
+        out: dict[str, dict[str, bytes]] = {}
+        for i in range(0, len(shas), 500):
+            part = shas[i:i + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.query(
+                f"SELECT c.text_sha, e.model, e.vector FROM chunks c JOIN embeddings e ON e.chunk_id = c.id "
+                f"WHERE c.text_sha IN ({marks})", part
+            ):
+                out.setdefault(r["model"], {})[r["text_sha"]] = r["vector"]
+        return out
+
+    def publish(self, new_docs: list[dict], removed_paths: list[str],
+                vectors: dict[str, dict[str, bytes]]) -> tuple[int, list[int], list[tuple[int, str]]]:
+        """Apply one indexing run in a single transaction.
+
+        new_docs: rows for added/changed documents, each with a "chunks" list (empty for failed
+        files); a document's old chunks and vectors are replaced. vectors: model -> {text_sha:
+        float32 bytes}; every inserted chunk gets the vectors found for its text_sha.
+        Returns (generation, removed chunk ids, [(added chunk id, text_sha)]).
+        """
+        removed_ids: list[int] = []
+        added: list[tuple[int, str]] = []
+        with self.db.atomic():
+            for path in removed_paths + [d["path"] for d in new_docs]:
+                row = list(self.db.query("SELECT id FROM documents WHERE path = ?", [path]))
+                if not row:
+                    continue
+                doc_id = row[0]["id"]
+                removed_ids += [r["id"] for r in self.db.query("SELECT id FROM chunks WHERE doc_id = ?", [doc_id])]
+                self.db.execute(
+                    "DELETE FROM embeddings WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)", [doc_id])
+                self.db.execute("DELETE FROM chunks WHERE doc_id = ?", [doc_id])
+                self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
+            for doc in new_docs:
+                chunks = doc["chunks"]
+                row = {k: v for k, v in doc.items() if k != "chunks"}
+                doc_id = self.db["documents"].insert({**row, "n_chunks": len(chunks), "indexed_at": now()}).last_pk
+                for ord_, ch in enumerate(chunks):
+                    chunk_id = self.db["chunks"].insert({"doc_id": doc_id, "ord": ord_, **ch}).last_pk
+                    added.append((chunk_id, ch["text_sha"]))
+                    for model, by_sha in vectors.items():
+                        vec = by_sha.get(ch["text_sha"])
+                        if vec is not None:
+                            self.db["embeddings"].insert({"chunk_id": chunk_id, "model": model, "vector": vec})
+            gen = self._bump_generation()
+        return gen, removed_ids, added
+
+    def add_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> int:
+        """Back-fill vectors of existing chunks for a model; one transaction."""
+        with self.db.atomic():
+            self.db["embeddings"].upsert_all(
+                ({"chunk_id": cid, "model": model, "vector": np.asarray(v, dtype=np.float32).tobytes()}
+                 for cid, v in vectors.items()), pk=("model", "chunk_id"))
+            return self._bump_generation()
+
+    # ---------------------------------------------------------------- summary
+    def summary(self) -> dict:
+        docs = self.db.execute(
+            "SELECT count(*), sum(status = 'ok'), sum(status = 'failed'), sum(size) FROM documents").fetchone()
+        failed = list(self.db.query(
+            "SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path"))
+        db_bytes = sum(p.stat().st_size for p in self.path.glob(DB_NAME + "*"))
+        faiss_bytes = sum(p.stat().st_size for p in self.faiss_dir.glob("*")) if self.faiss_dir.exists() else 0
+        counts = self.vector_counts()
+        return {
+            "index": str(self.path),
+            "generation": self.generation,
+            "documents": docs[0] or 0,
+            "documents_ok": docs[1] or 0,
+            "documents_failed": docs[2] or 0,
+            "source_bytes": docs[3] or 0,
+            "chunks": self.db.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            "models": [
+                {"name": m["name"], "dim": m["dim"], "layers": m["layers"], "total_layers": m["total_layers"],
+                 "vectors": counts.get(m["name"], 0)}
+                for m in self.models()
+            ],
+            "default_model": self.get_meta("default_model"),
+            "size_bytes": db_bytes + faiss_bytes,
+            "last_runs": self.runs(5),
+            "failed_files": failed,
+        }
