@@ -338,8 +338,10 @@ def _load_pdf(path: Path, data: bytes) -> Document:
         with pdfplumber.open(io.BytesIO(data)) as pdf:
             pages = [_pdf_page_lines(page) for page in pdf.pages]
     except Exception as exc:  # noqa: BLE001 - pdfminer raises a zoo of exception types
-        name = type(exc).__name__
-        if "Password" in name or "Encrypt" in name or "encrypt" in str(exc).lower():
+        # pdfplumber wraps pdfminer's errors: look at the wrapped one too
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
+        name = type(inner).__name__
+        if "Password" in name or "Encrypt" in name or "encrypt" in str(inner).lower():
             raise IngestError("encrypted PDF (password protected)") from None
         raise IngestError(f"corrupt or unreadable PDF ({name})") from None
     sizes = sorted(size for lines in pages for _, size in lines)

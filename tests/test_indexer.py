@@ -1,0 +1,199 @@
+"""Incremental indexing on real files, real SQLite and real FAISS, with a tiny random model."""
+
+import shutil
+
+import faiss
+import pytest
+
+from conftest import build_tiny_model
+from sbsearch import vectorindex
+from sbsearch.errors import SbsearchError
+from sbsearch.indexer import Indexer
+from sbsearch.search import Searcher
+from sbsearch.store import Store
+
+
+def write_corpus(root):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "vpn.md").write_text("# VPN\n\n## Setup\n\nInstall the vpn client and login with your account.\n")
+    (root / "travel.txt").write_text("Book the hotel through the travel portal. Claim expenses within 30 days.")
+    (root / "faq.csv").write_text("question,answer\nHow do I reset my password?,Use the account portal.\n"
+                                  "Where is the printer?,Next to the kitchen.\n")
+    return root
+
+
+def texts_of(store, path):
+    return [r["text"] for r in store.db.query(
+        "SELECT c.text FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.path = ? ORDER BY c.ord", [str(path)])]
+
+
+def consistent(store, model):
+    """SQLite and FAISS agree: every chunk has a vector and FAISS holds exactly those ids."""
+    n_chunks = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    assert store.vector_count(model) == n_chunks
+    index = vectorindex.load(store, model, store.model_row(model)["dim"])
+    ids = set(faiss.vector_to_array(index.id_map).tolist())
+    assert ids == {r["id"] for r in store.db.query("SELECT id FROM chunks")}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_corpus(tmp_path / "docs")
+
+
+@pytest.fixture
+def model(tiny_model_dir):
+    return str(tiny_model_dir)
+
+
+def run(index_path, model, *roots):
+    ix = Indexer(index_path, model)
+    summary = ix.run(list(roots))
+    return ix, summary
+
+
+def test_first_run_indexes_everything(tmp_path, corpus, model):
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert (s.added, s.updated, s.removed, s.failed) == (3, 0, 0, 0)
+    assert s.chunks_embedded == s.chunks_total >= 4
+    consistent(ix.store, model)
+
+
+def test_unchanged_run_loads_no_model(tmp_path, corpus, model):
+    run(tmp_path / "idx", model, corpus)
+    gen = Store(tmp_path / "idx").generation
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert s.unchanged == 3 and s.added == s.updated == s.removed == 0
+    assert ix._embedder is None, "no model work when nothing changed"
+    assert ix.store.generation == gen
+
+
+def test_modified_file_is_reembedded_and_old_text_gone(tmp_path, corpus, model):
+    run(tmp_path / "idx", model, corpus)
+    (corpus / "travel.txt").write_text("Trains are preferred over flights under 500 km.")
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert s.updated == 1 and s.unchanged == 2
+    assert s.chunks_embedded == 1
+    assert texts_of(ix.store, corpus / "travel.txt") == ["Trains are preferred over flights under 500 km."]
+    consistent(ix.store, model)
+
+
+def test_deleted_file_is_removed_from_sqlite_and_faiss(tmp_path, corpus, model):
+    run(tmp_path / "idx", model, corpus)
+    (corpus / "vpn.md").unlink()
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert s.removed == 1
+    assert str(corpus / "vpn.md") not in ix.store.documents()
+    consistent(ix.store, model)
+    for results in Searcher(tmp_path / "idx", model).search_many(["vpn client"], k=10):
+        assert all("vpn.md" not in r.path for r in results)
+
+
+def test_rename_reuses_vectors(tmp_path, corpus, model):
+    run(tmp_path / "idx", model, corpus)
+    (corpus / "travel.txt").rename(corpus / "travel-policy.txt")
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert (s.added, s.removed) == (1, 1)
+    assert s.chunks_embedded == 0 and s.chunks_reused == 1
+    assert ix._embedder is None
+    consistent(ix.store, model)
+
+
+def test_swapped_contents_follow_their_paths(tmp_path, corpus, model):
+    a, b = corpus / "a.txt", corpus / "b.txt"
+    a.write_text("Alpha text about parking permits.")
+    b.write_text("Beta text about kitchen rules.")
+    run(tmp_path / "idx", model, corpus)
+    a.write_text("Beta text about kitchen rules.")
+    b.write_text("Alpha text about parking permits.")
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert s.updated == 2
+    assert texts_of(ix.store, a) == ["Beta text about kitchen rules."]
+    assert texts_of(ix.store, b) == ["Alpha text about parking permits."]
+    consistent(ix.store, model)
+
+
+def test_other_roots_are_not_touched(tmp_path, corpus, model):
+    other = write_corpus(tmp_path / "other")
+    run(tmp_path / "idx", model, corpus)
+    ix, s = run(tmp_path / "idx", model, other)
+    assert s.added == 3 and s.removed == 0
+    assert len(ix.store.documents()) == 6
+
+
+def test_missing_root_changes_nothing(tmp_path, corpus, model):
+    run(tmp_path / "idx", model, corpus)
+    before = Store(tmp_path / "idx").documents()
+    with pytest.raises(SbsearchError, match="no such file"):
+        run(tmp_path / "idx", model, corpus, tmp_path / "nope")
+    assert Store(tmp_path / "idx").documents().keys() == before.keys()
+
+
+def test_bad_files_are_reported_and_do_not_stop_the_run(tmp_path, corpus, model):
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "binary.md").write_bytes(bytes(range(256)) * 8)
+    (corpus / "image.png").write_bytes(b"\x89PNG")
+    (corpus / ".hidden.txt").write_text("secret")
+    (corpus / "queries.jsonl").write_text('{"query": "x"}\n')
+    (corpus / ".sbsearchignore").write_text("# eval file\nqueries.jsonl\n")
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert s.added == 3 and s.failed == 2 and s.skipped == 1
+    errors = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in ix.store.summary()["failed_files"]}
+    assert errors == {"binary.md": "binary data, not text", "empty.txt": "empty file"}
+    # failed files are not retried while unchanged
+    _, s2 = run(tmp_path / "idx", model, corpus)
+    assert s2.unchanged == 5 and s2.failed == 0
+
+
+def test_unreadable_file_keeps_previous_version(tmp_path, corpus, model, monkeypatch):
+    from pathlib import Path
+
+    run(tmp_path / "idx", model, corpus)
+    (corpus / "travel.txt").write_text("changed, but we cannot read it now")
+    real_read = Path.read_bytes
+
+    def deny(self):
+        # chmod 000 does not stop root (CI runs as root), so the permission error is injected
+        if self.name == "travel.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    ix, s = run(tmp_path / "idx", model, corpus)
+    assert s.failed == 1 and "previous version kept" in s.failures[0]["error"]
+    assert texts_of(ix.store, corpus / "travel.txt") == [
+        "Book the hotel through the travel portal. Claim expenses within 30 days."]
+    consistent(ix.store, model)
+
+
+def test_second_model_backfills_same_chunks(tmp_path, corpus, model, tiny_model_dir):
+    other_dir = build_tiny_model(tmp_path / "m2", hidden=48, seed=1)
+    ix, _ = run(tmp_path / "idx", model, corpus)
+    chunks = ix.store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    ix2, s = run(tmp_path / "idx", str(other_dir), corpus)
+    assert s.unchanged == 3 and s.chunks_embedded == chunks
+    assert ix2.store.vector_counts() == {model: chunks, str(other_dir): chunks}
+    consistent(ix2.store, str(other_dir))
+
+
+def test_model_with_other_dimension_is_refused(tmp_path, corpus, model):
+    moving = tmp_path / "model-here"
+    shutil.copytree(model, moving)
+    run(tmp_path / "idx", str(moving), corpus)
+    shutil.rmtree(moving)
+    shutil.copytree(build_tiny_model(tmp_path / "m48", hidden=48), moving)
+    with pytest.raises(SbsearchError, match="48-d"):
+        Searcher(tmp_path / "idx", str(moving)).search("vpn")
+    (corpus / "new.txt").write_text("A new file forces embedding.")
+    with pytest.raises(SbsearchError, match="48-d"):
+        run(tmp_path / "idx", str(moving), corpus)
+    assert str(corpus / "new.txt") not in Store(tmp_path / "idx").documents()
+
+
+def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path, corpus, model):
+    ix, _ = run(tmp_path / "idx", model, corpus)
+    for f in (tmp_path / "idx" / "faiss").iterdir():
+        f.unlink()
+    results = Searcher(tmp_path / "idx", model).search("printer", k=3)
+    assert len(results) == 3
+    consistent(Store(tmp_path / "idx"), model)
