@@ -160,9 +160,9 @@ def query(text, index_path, model, k, queries_file, compare_model, as_json):
 
     if queries_file is None and (text is None or not text.strip()):
         raise SbsearchError("empty query: give a question, or --queries FILE")
+    queries = _read_queries(queries_file) if queries_file is not None else None
     searcher = Searcher(_index_path(index_path), model)
-    if queries_file is not None:
-        queries = _read_queries(queries_file)
+    if queries is not None:
         results = searcher.search_many([q for _, q in queries], k)
         for (qid, q), res in zip(queries, results):
             print_json_lines(res, q, qid)

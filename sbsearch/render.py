@@ -51,8 +51,8 @@ def results_table(results: list[Result], query: str, title: str | None = None):
     table = Table(title=title, show_lines=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("source", overflow="fold", ratio=2)
-    table.add_column("section", overflow="fold", ratio=2)
+    table.add_column("source", overflow="fold", ratio=3, min_width=18)
+    table.add_column("section", overflow="fold", ratio=2, min_width=10)
     table.add_column("snippet", ratio=6)
     terms = query_terms(query)
     for r in results:
