@@ -252,6 +252,100 @@ def models(as_json):
     _console().print(t)
 
 
+# ------------------------------------------------------------------------------------------ compare / eval
+
+def _query_set(queries):
+    from .evaluation import load_query_set
+
+    return load_query_set(queries) if queries is not None else None
+
+
+def _beir_roots(queries, paths, index_path: Path):
+    """A BEIR folder brings its own corpus: materialise it beside the index and index that."""
+    from .evaluation import beir_corpus_folder
+
+    if queries is not None and Path(queries).is_dir() and not paths:
+        return [beir_corpus_folder(Path(queries), index_path / "beir-corpus" / Path(queries).name)]
+    return list(paths)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--a", "model_a", envvar="SBSEARCH_MODEL", default=None,
+              help="Model A, usually the pruned one [default: the index's search model].")
+@click.option("--b", "model_b", default="full", show_default=True, help="Model B, the reference.")
+@click.option("--queries", type=click.Path(exists=True, path_type=Path),
+              help="JSONL with query/relevant (paths relative to the indexed folder), or a BEIR folder. "
+                   "Without it, the index's section headings serve as unlabelled queries.")
+@index_option
+@click.option("--chart", type=click.Path(path_type=Path), help="Where to write the PNG chart "
+              "[default: compare-A-vs-B.png in the index folder].")
+@click.option("--no-memory", is_flag=True, help="Skip the per-model peak-memory probe (two extra model loads).")
+@json_option
+@quiet_option
+def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, as_json, quiet):
+    """Compare two models side by side: quality, agreement, latency, throughput, memory, size.
+
+    PATHS (optional) are indexed with both models first; otherwise the existing index is used."""
+    from .compare import compare as run_compare, result_table, write_chart
+    from .search import model_for_index
+    from .store import Store, model_key
+
+    index_path = _index_path(index_path)
+    qs = _query_set(queries)
+    roots = _beir_roots(queries, paths, index_path)
+    if model_a is None:
+        model_a = model_for_index(Store(index_path), None) if (index_path / "index.db").exists() else None
+        if model_a is None:
+            raise SbsearchError("name model A with --a")
+    result = run_compare(index_path, model_a, model_b, qs, roots, progress=_progress(quiet or as_json),
+                         measure_memory=not no_memory)
+    chart = chart or index_path / f"compare-{model_key(model_a)}-vs-{model_key(model_b)}.png"
+    result["chart"] = str(write_chart(result, chart))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    c = _console()
+    c.print(result_table(result))
+    h = result["headline"]
+    c.print(f"{model_a}: {h['quality_metric']} {h['quality_pct']:.1f}% of {model_b}"
+            + (f", encodes {h['speedup']:.2f}x as fast" if h.get("speedup") else "") + f" · chart: {chart}")
+
+
+@cli.command(name="eval")
+@click.option("--queries", required=True, type=click.Path(exists=True, path_type=Path),
+              help="JSONL with query/relevant, or a BEIR folder.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@model_option
+@json_option
+@quiet_option
+def eval_(queries, paths, index_path, model, as_json, quiet):
+    """Retrieval quality of one model: recall@1/5/10, MRR@10, nDCG@10."""
+    from .evaluation import evaluate
+    from .indexer import Indexer
+    from .search import Searcher
+
+    index_path = _index_path(index_path)
+    qs = _query_set(queries)
+    roots = _beir_roots(queries, paths, index_path)
+    if roots:
+        Indexer(index_path, model, progress=_progress(quiet or as_json)).run(roots)
+    searcher = Searcher(index_path, model)
+    metrics = evaluate(searcher, qs)
+    metrics = {"model": searcher.model_name, "queries_source": qs.source, **metrics}
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{searcher.model_name} on {qs.source}")
+    for key in metrics:
+        t.add_column(key, justify="right")
+    t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in metrics.values()])
+    _console().print(t)
+
+
 def _register_optional_commands() -> None:
     """Commands that live in their own modules (pruning, comparison); absent ones are skipped."""
     try:
