@@ -88,14 +88,18 @@ def cli():
 @index_option
 @model_option
 @click.option("--reembed", is_flag=True, help="Drop this model's vectors and embed everything again.")
+@click.option("--set-default", is_flag=True, help="Make this model the index's default search model.")
+@click.option("--wait", is_flag=True, help="If another process is writing to the index, wait for it.")
 @json_option
 @quiet_option
-def index(paths, index_path, model, reembed, as_json, quiet):
+def index(paths, index_path, model, reembed, set_default, wait, as_json, quiet):
     """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
     from .indexer import Indexer
 
     indexer = Indexer(_index_path(index_path), model, progress=_progress(quiet or as_json))
-    summary = indexer.run(list(paths), reembed=reembed)
+    summary = indexer.run(list(paths), reembed=reembed, wait=wait)
+    if set_default:
+        indexer.store.set_meta("default_model", indexer.model_name)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return
@@ -113,6 +117,58 @@ def index(paths, index_path, model, reembed, as_json, quiet):
         c.print(f"  [dim]skipped {f['path']}: {f['error']}[/dim]", highlight=False)
     if len(summary.skipped_files) > 20:
         c.print(f"  [dim]… and {len(summary.skipped_files) - 20} more skipped[/dim]")
+
+
+def _parse_interval(text: str) -> float:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise SbsearchError(f"cannot read interval {text!r}: use e.g. 30s, 15m, 2h")
+    seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    if seconds <= 0:
+        raise SbsearchError("the interval must be positive")
+    return seconds
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@model_option
+@click.option("--every", default="15m", show_default=True, help="Time between runs: 30s, 15m, 2h …")
+@click.option("--max-runs", type=int, default=0, help="Stop after this many runs (0: run until stopped).")
+@quiet_option
+def watch(paths, index_path, model, every, max_runs, quiet):
+    """Re-index PATHS on a schedule, in the foreground; Ctrl-C or SIGTERM stops cleanly."""
+    import signal
+    import time
+
+    from .indexer import Indexer
+
+    interval = _parse_interval(every)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt  # same path as Ctrl-C: the current run's transaction rolls back
+
+    signal.signal(signal.SIGTERM, on_term)
+    indexer = Indexer(_index_path(index_path), model, progress=_progress(quiet))
+    runs = 0
+    c = _console()
+    try:
+        while True:
+            started = time.monotonic()
+            try:
+                s = indexer.run(list(paths), wait=True)
+                c.print(f"{time.strftime('%H:%M:%S')} {s.added} added, {s.updated} updated, {s.removed} removed, "
+                        f"{s.unchanged} unchanged, {s.failed} failed · {s.seconds:.1f}s", highlight=False)
+            except SbsearchError as exc:  # e.g. a folder briefly missing: report, keep watching
+                c.print(f"{time.strftime('%H:%M:%S')} run failed: {exc}", highlight=False)
+            runs += 1
+            if max_runs and runs >= max_runs:
+                return
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        c.print("stopped; the index keeps its last complete state")
 
 
 # ------------------------------------------------------------------------------------------ query
@@ -184,13 +240,14 @@ def query(text, index_path, model, k, queries_file, compare_model, as_json):
 
 @cli.command()
 @index_option
+@click.option("--runs", "n_runs", type=int, default=None, help="Show the history of the last N indexing runs.")
 @json_option
-def status(index_path, as_json):
+def status(index_path, n_runs, as_json):
     """What the index holds: documents, chunks, vectors per model, last runs, failed files."""
     from .store import Store
 
     store = Store(_index_path(index_path))
-    info = store.summary()
+    info = store.summary(runs=n_runs or 5)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -210,15 +267,42 @@ def status(index_path, as_json):
         t.add_row(m["name"], str(m["dim"]), layers, f"{m['vectors']}/{info['chunks']}")
     c.print(t)
     if info["last_runs"]:
-        t = Table(title="last runs")
-        for col in ("started", "model", "status", "added", "updated", "removed", "unchanged", "failed", "seconds"):
-            t.add_column(col)
+        cols = ("started", "ended", "model", "status", "added", "updated", "removed", "unchanged", "failed",
+                "seconds", "error") if n_runs else ("started", "model", "status", "added", "updated", "removed",
+                                                    "unchanged", "failed", "seconds")
+        t = Table(title="indexing runs" if n_runs else "last runs")
+        for col in cols:
+            t.add_column(col, overflow="fold")
         for r in info["last_runs"]:
-            t.add_row(*(str(r.get(col) if r.get(col) is not None else "-") for col in
-                        ("started", "model", "status", "added", "updated", "removed", "unchanged", "failed", "seconds")))
+            t.add_row(*(str(r.get(col)) if r.get(col) is not None else "-" for col in cols))
         c.print(t)
     for f in info["failed_files"]:
         c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+
+
+@cli.command()
+@index_option
+@click.option("--repair", is_flag=True, help="Rebuild the derived FAISS files from SQLite.")
+@json_option
+def check(index_path, repair, as_json):
+    """Verify the index: SQLite integrity, FAISS agrees with SQLite, every chunk has vectors, model hashes."""
+    from .maintenance import check as run_check
+
+    report = run_check(_index_path(index_path), repair=repair)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        c = _console()
+        for m in report["models"]:
+            c.print(f"{m['model']}: {m['vectors']}/{m['chunks']} vectors · FAISS {m['faiss']} · weights {m.get('weights', '-')}",
+                    highlight=False)
+        for line in report["repaired"]:
+            c.print(f"[green]repaired[/green] {line}", highlight=False)
+        for line in report["problems"]:
+            c.print(f"[red]problem[/red] {line}", highlight=False)
+        c.print("index OK" if report["ok"] else f"{len(report['problems'])} problem(s)")
+    if not report["ok"]:
+        sys.exit(1)
 
 
 # ------------------------------------------------------------------------------------------ models

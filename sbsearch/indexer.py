@@ -27,6 +27,7 @@ from .chunking import chunk_document, tokenizer_counter, word_counter
 from .errors import IngestError, SbsearchError
 from .hashing import sha256_bytes
 from .ingest import is_supported, load_document
+from .locking import writer_lock
 from .models import ModelInfo, resolve
 from .progress import Progress, NullProgress
 from .store import Store
@@ -148,7 +149,8 @@ class Indexer:
             self._embedder = Embedder(self.info)
         return self._embedder
 
-    def run(self, roots: list[Path], reembed: bool = False) -> IndexSummary:
+    def run(self, roots: list[Path], reembed: bool = False, wait: bool | float = False) -> IndexSummary:
+        """One indexing run under the index's writer lock (wait: see locking.writer_lock)."""
         t0 = time.perf_counter()
         roots = [Path(r).expanduser() for r in roots]
         for r in roots:
@@ -157,13 +159,20 @@ class Indexer:
             if not os.access(r, os.R_OK):
                 raise SbsearchError(f"cannot read {r}: permission denied")
         roots = [r.resolve() for r in roots]
+        with writer_lock(self.store.path, wait):
+            return self._locked_run(roots, reembed, t0)
+
+    def _locked_run(self, roots: list[Path], reembed: bool, t0: float) -> IndexSummary:
         store = self.store
+        # We hold the lock, so a run still marked "running" belongs to a writer that died.
+        store.db.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         summary = IndexSummary(str(store.path), self.model_name)
         run_id = store.start_run(self.model_name, [str(r) for r in roots])
         try:
             self._run(roots, reembed, summary)
         except BaseException as exc:
-            store.finish_run(run_id, status="failed", error=str(exc) or type(exc).__name__,
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.finish_run(run_id, status=status, error=str(exc) or type(exc).__name__,
                              seconds=round(time.perf_counter() - t0, 3))
             raise
         summary.seconds = round(time.perf_counter() - t0, 3)

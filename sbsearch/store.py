@@ -317,7 +317,7 @@ class Store:
             return self._bump_generation()
 
     # ---------------------------------------------------------------- summary
-    def summary(self) -> dict:
+    def summary(self, runs: int = 5) -> dict:
         docs = self.db.execute(
             "SELECT count(*), sum(status = 'ok'), sum(status = 'failed'), sum(size) FROM documents").fetchone()
         failed = list(self.db.query(
@@ -340,6 +340,6 @@ class Store:
             ],
             "default_model": self.get_meta("default_model"),
             "size_bytes": db_bytes + faiss_bytes,
-            "last_runs": self.runs(5),
+            "last_runs": self.runs(runs),
             "failed_files": failed,
         }

@@ -1,0 +1,281 @@
+"""The paper-shaped table for all-mpnet-base-v2 cut to 6/4/3/2 layers, measured on this machine.
+
+    .venv/bin/python benchmarks/pruning_table.py --quick          # baselines + the 6-layer rows
+    .venv/bin/python benchmarks/pruning_table.py --rows 6-top-best,6-alt-best
+    .venv/bin/python benchmarks/pruning_table.py --all            # every row (hours on 2 cores)
+    .venv/bin/python benchmarks/pruning_table.py --render         # only rewrite docs/PRUNING.md
+
+Each row's result is kept in runs/pruning_table.json (rows accumulate across runs; a row is re-run
+only with --rerun), then docs/PRUNING.md is rewritten with every measured row, the command that
+produced it and a PNG chart (quality vs. speed). Teacher vectors are cleared before each
+distillation row (--warm-teacher keeps them), so its minutes include encoding with the teacher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sbsearch import config  # noqa: E402
+
+RESULTS = REPO / "runs" / "pruning_table.json"
+DOC = REPO / "docs" / "PRUNING.md"
+CHART = REPO / "docs" / "pruning_table.png"
+QUICK_SUITES = ("stsb", "stackfaq", "sample_docs", "size", "speed")
+ALL_SUITES = ("stsb", "sick", "stackfaq", "sample_docs", "size", "speed")
+
+
+def shared(rel: str) -> str:
+    return str(config.shared_data_dir() / rel)
+
+
+NLI = [shared("nli/snli_dev_test.tsv"), shared("nli/xnli_validation_en.tsv")]  # XNLI test stays for the probe
+STS = [shared("stsb/sts-train.csv")]
+SEARCHED = [str(REPO / "sample_docs"), shared("stackfaq/stackExchange-FAQ.json")]  # documents, never queries
+SHORT = [shared("stsb/sts-train.csv")]  # query-like short sentences
+
+# id -> row. kind: base (evaluate a model as is), cut (untrained cut), prune (pruning.api.prune kwargs)
+ROWS: dict[str, dict] = {
+    "full": {"kind": "base", "model": "full", "label": "all-mpnet-base-v2 (12 layers)"},
+    "minilm": {"kind": "base", "model": "minilm", "label": "all-MiniLM-L6-v2 (trained from scratch)"},
+}
+for n in (6, 4, 3, 2):
+    for strat, s in (("top", "top"), ("alt", "alternate")):
+        ROWS[f"{n}-{strat}-cut"] = {"kind": "cut", "layers": n, "strategy": s, "label": f"{n} {s}: no fine-tuning"}
+    ROWS[f"{n}-top-nli"] = {"kind": "prune", "layers": n, "strategy": "top", "label": f"{n} top: NLI",
+                            "kw": {"recipe": "nli", "nli": NLI}}
+    ROWS[f"{n}-top-paper"] = {"kind": "prune", "layers": n, "strategy": "top", "label": f"{n} top: NLI → STS (paper)",
+                              "kw": {"recipe": "paper", "nli": NLI, "sts": STS}}
+    ROWS[f"{n}-top-distil"] = {"kind": "prune", "layers": n, "strategy": "top", "label": f"{n} top: distil (NLI+STS text, 20k)",
+                               "kw": {"stages": "distil", "nli": NLI, "sts": STS, "distil_limit": 20000}}
+    ROWS[f"{n}-top-distil-nli-sts"] = {"kind": "prune", "layers": n, "strategy": "top",
+                                       "label": f"{n} top: distil → NLI → STS",
+                                       "kw": {"recipe": "distil-nli-sts", "nli": NLI, "sts": STS, "distil_limit": 20000}}
+    # the ≤15-minute recipes: distil on the searched documents + short query-like text
+    ROWS[f"{n}-alt-distil-searched"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: distil (searched docs + 3k STS sentences)",
+        "kw": {"stages": "distil:2", "distil": SEARCHED + SHORT, "distil_limit": None, "batch_size": 32,
+               "short_limit": 3000}}
+    ROWS[f"{n}-alt-distil-short"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",
+        "kw": {"stages": "distil:1", "distil": SHORT, "distil_limit": 6000, "batch_size": 32}}
+
+
+def _command(row_id: str) -> str:
+    return f".venv/bin/python benchmarks/pruning_table.py --rows {row_id}"
+
+
+def run_row(row_id: str, suites, warm_teacher: bool) -> dict:
+    from pruning import api, evaluate as ev, layers
+    from sbsearch.models import load_model
+
+    row = ROWS[row_id]
+    t0 = time.perf_counter()
+    ed = ev.EvalData.default()
+    if row["kind"] in ("base", "cut"):
+        model, _ = load_model(row.get("model", "full"))
+        kept = None
+        if row["kind"] == "cut":
+            kept = layers.choose_layers(layers.count_layers(model), row["layers"], row["strategy"])
+            layers.cut_model(model, kept)
+        metrics = ev.evaluate_model(model, suites, ed)
+        return {"id": row_id, "label": row["label"], "metrics": metrics, "minutes": 0.0, "kept": kept,
+                "command": _command(row_id), "when": time.strftime("%Y-%m-%d %H:%M")}
+    kw = dict(row["kw"])
+    if not warm_teacher:
+        shutil.rmtree(config.cache_dir() / "pruning-teacher", ignore_errors=True)
+    short_limit = kw.pop("short_limit", None)
+    tmpdir = None
+    if short_limit:  # searched documents in full + a sample of short sentences, as one text file in tmp
+        from pruning import data
+
+        docs = data.read_sentences([s for s in kw["distil"] if s not in SHORT])
+        short = data.read_sentences(SHORT, limit=short_limit, seed=42)
+        tmpdir = tempfile.mkdtemp(prefix="pruning-table-")
+        f = Path(tmpdir) / "distil.txt"
+        f.write_text("\n".join(docs + short) + "\n")
+        kw["distil"] = [str(f)]
+    out = Path(tempfile.mkdtemp(prefix=f"pruned-{row_id}-"))
+    try:
+        card = api.prune("full", row["layers"], row["strategy"], str(out / "model"), evaluate=suites, compare=(), asymmetric=True,
+                         progress=sys.stderr.isatty(), say=lambda s: print(f"  {s}", flush=True), **kw)
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"id": row_id, "label": row["label"], "metrics": card["metrics"]["model"],
+            "minutes": round(card["seconds"]["training"] / 60, 1), "kept": card["kept_layers"],
+            "stages": card["stages"], "command": _command(row_id), "when": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def speedups(steps: int = 4) -> list[dict]:
+    """Seconds per training step (MNRL, 32 NLI triplets, mpnet cut to 6 layers) for each CPU speed-up,
+    measured one after another in this process."""
+    import torch
+    from sentence_transformers.sentence_transformer import losses
+
+    from pruning import data, layers
+    from pruning.train import fitted_length, freeze_embeddings
+    from sbsearch.models import load_model
+
+    model, _ = load_model("full")
+    layers.cut_model(model, layers.choose_layers(12, 6, "top"))
+    trip = data.nli_triplets(data.read_nli(NLI[0]))[:32 * (steps + 1)]
+    texts = [t for row in trip for t in row]
+    fitted = fitted_length(model, texts, 128)
+    loss_fn = losses.MultipleNegativesRankingLoss(model)
+    variants = [("baseline: fp32, embeddings trained, max length 128", dict(frozen=False, length=128, bf16=False)),
+                ("frozen embeddings", dict(frozen=True, length=128, bf16=False)),
+                (f"+ length fitted to the data ({fitted})", dict(frozen=True, length=fitted, bf16=False)),
+                ("+ bf16 autocast", dict(frozen=True, length=fitted, bf16=True))]
+    out = []
+    for name, v in variants:
+        freeze_embeddings(model, v["frozen"])
+        model.max_seq_length = v["length"]
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+        times = []
+        for i in range(steps + 1):
+            batch = trip[32 * i: 32 * (i + 1)]
+            feats = [model.tokenize([row[c] for row in batch]) for c in range(3)]
+            t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=v["bf16"]):
+                loss = loss_fn(feats, None)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            if i:  # the first step warms up
+                times.append(time.perf_counter() - t0)
+        out.append({"variant": name, "s_per_step": round(sum(times) / len(times), 2)})
+        print(out[-1], flush=True)
+    return out
+
+
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def render(results: dict) -> None:
+    full = results.get("full", {}).get("metrics", {})
+    cols = [("stsb_test", "STS-B ρ"), ("sick_r", "SICK-R ρ"), ("stackfaq_mrr10", "StackFAQ MRR@10"),
+            ("sample_docs_mrr10", "sample_docs MRR@10"), ("stackfaq_asym_mrr10", "StackFAQ asym."),
+            ("sample_docs_asym_mrr10", "sample_docs asym."), ("sentences_per_s", "sent/s"), ("mb", "MB")]
+    lines = ["| row | layers kept | " + " | ".join(c[1] for c in cols) + " | recovery min | % of full retrieval (FAQ / docs) |",
+             "|---" * (len(cols) + 4) + "|"]
+    order = [r for r in ROWS if r in results] + [r for r in results if r not in ROWS and not r.startswith("_")]
+    for rid in order:
+        r = results[rid]
+        m = r["metrics"]
+        pct = []
+        for k in ("stackfaq_mrr10", "sample_docs_mrr10"):
+            pct.append(f"{100 * m[k] / full[k]:.1f}%" if k in m and full.get(k) else "–")
+        vals = [(f"{m[c]:.3f}" if c not in ("sentences_per_s", "mb") else f"{m[c]:.0f}") if c in m else "–"
+                for c, _ in cols]
+        lines.append(f"| {r['label']} | {r.get('kept') or 'all'} | " + " | ".join(vals)
+                     + f" | {r.get('minutes', 0):.1f} | {' / '.join(pct)} |")
+    cmds = "\n".join(f"- `{results[r]['command']}` ({results[r]['when']})" for r in order)
+    chart_note = ""
+    try:
+        _chart(results)
+        chart_note = f"\n![quality vs speed]({CHART.name})\n"
+    except Exception as exc:  # noqa: BLE001 - the chart is optional
+        chart_note = f"\n(chart not written: {exc})\n"
+    sp = results.get("_speedups")
+    if sp:
+        chart_note += ("\nTraining speed-ups (MNRL step, 32 NLI triplets, mpnet cut to 6 layers; "
+                       f"`{sp['command']}`, {sp['when']}):\n\n| variant | s/step |\n|---|---|\n"
+                       + "\n".join(f"| {r['variant']} | {r['s_per_step']} |" for r in sp["rows"]) + "\n")
+    text = DOC.read_text() if DOC.exists() else ""
+    start, end = "<!-- pruning-table:start -->", "<!-- pruning-table:end -->"
+    block = (f"{start}\n### Measured table (benchmarks/pruning_table.py)\n\nAll numbers measured on this "
+             "machine (2 CPU cores, shared with other work, so sent/s and minutes are noisy). Recovery minutes "
+             "include teacher encoding (teacher cache cleared before each row). *asym.* = asymmetric mode: "
+             "documents embedded by the full model, queries by the pruned model.\n\n"
+             + "\n".join(lines) + "\n" + chart_note + "\nCommands:\n\n" + cmds + f"\n{end}")
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = (text or "# Pruning\n") + "\n" + block + "\n"
+    DOC.write_text(text)
+
+
+def _chart(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for rid, r in results.items():
+        m = r["metrics"]
+        if "sentences_per_s" in m and "stackfaq_mrr10" in m:
+            ax.scatter(m["sentences_per_s"], m["stackfaq_mrr10"])
+            ax.annotate(rid, (m["sentences_per_s"], m["stackfaq_mrr10"]), fontsize=7)
+    ax.set_xlabel("encode sentences/s (2 CPU cores)")
+    ax.set_ylabel("StackFAQ MRR@10")
+    ax.set_title("Layer-pruned all-mpnet-base-v2: retrieval vs speed")
+    fig.tight_layout()
+    fig.savefig(CHART, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="", help="comma-separated row ids (see --list)")
+    ap.add_argument("--quick", action="store_true", help="baselines and the 6-layer rows that fit in minutes")
+    ap.add_argument("--all", action="store_true")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--speedups", action="store_true", help="measure seconds/step for each CPU speed-up")
+    ap.add_argument("--render", action="store_true", help="only rewrite docs/PRUNING.md from runs/pruning_table.json")
+    ap.add_argument("--rerun", action="store_true", help="run rows that already have results again")
+    ap.add_argument("--sick", action="store_true", help="also SICK-R (slower)")
+    ap.add_argument("--warm-teacher", action="store_true", help="keep cached teacher vectors between rows")
+    args = ap.parse_args()
+    if args.list:
+        for rid, r in ROWS.items():
+            print(f"{rid:28s} {r['label']}")
+        return
+    ids = list(ROWS) if args.all else ["full", "minilm", "6-top-cut", "6-alt-cut", "6-alt-distil-searched",
+                                       "6-alt-distil-short"] if args.quick else []
+    ids += [r for r in args.rows.split(",") if r]
+    unknown = [r for r in ids if r not in ROWS]
+    if unknown:
+        sys.exit(f"unknown row {unknown[0]!r}; see --list")
+    from pruning.train import set_threads
+    from sbsearch.models import offline_environment
+
+    offline_environment()
+    set_threads()
+    results = load_results()
+    if args.speedups:
+        results["_speedups"] = {"when": time.strftime("%Y-%m-%d %H:%M"), "rows": speedups(),
+                                "command": ".venv/bin/python benchmarks/pruning_table.py --speedups"}
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+    suites = ALL_SUITES if args.sick else QUICK_SUITES
+    if not args.render:
+        for rid in ids:
+            if rid in results and not args.rerun:
+                print(f"{rid}: already measured (use --rerun)")
+                continue
+            print(f"{rid}: {ROWS[rid]['label']}", flush=True)
+            t0 = time.perf_counter()
+            results[rid] = run_row(rid, suites, args.warm_teacher)
+            print(f"{rid}: {json.dumps(results[rid]['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+            RESULTS.parent.mkdir(exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=1))
+    render(results)
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""`sbsearch prune`: cut a model's layers, recover it in stages, export it with its card.
+
+A thin layer over pruning.api.prune(); torch is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .errors import SbsearchError
+
+RECIPE_HELP = ("best (default with --nli and --sts: distil → nli → sts → distil), paper (nli → sts, "
+               "Shelke et al.), nli, sts, distil, distil-nli-sts")
+SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
+
+
+def _suites(value: str) -> tuple[str, ...]:
+    from pruning.evaluate import SUITES
+
+    v = value.strip().lower()
+    if v in ("", "none", "no"):
+        return ()
+    if v == "all":
+        return SUITES
+    items = tuple(s.strip() for s in v.split(",") if s.strip())
+    bad = [s for s in items if s not in SUITES]
+    if bad:
+        raise SbsearchError(f"unknown evaluation suite {bad[0]!r} (choose from {', '.join(SUITES)}, all, none)")
+    return items
+
+
+@click.command("prune")
+@click.option("--base", default="full", show_default=True, help="Model to cut: full, minilm, a model name or directory.")
+@click.option("--layers", "n_layers", type=int, default=None, help="Layers to keep (default 6; or the length of --keep-layers).")
+@click.option("--strategy", type=click.Choice(["top", "bottom", "middle", "alternate", "explicit"]), default="top",
+              show_default=True, help="Which layers to keep: top drops the top layers (the paper's choice).")
+@click.option("--keep-layers", default=None, help="Explicit 0-based layers to keep, e.g. 0,2,4,7,9,11.")
+@click.option("--nli", multiple=True, help="NLI file(s): premise/hypothesis/label (SNLI, XNLI, SICK, tsv/csv/jsonl) "
+              "or anchor/positive/negative; hf:ID with SBSEARCH_ONLINE=1. Repeatable.")
+@click.option("--sts", multiple=True, help="STS file(s): STS-B's tab format, SICK, or sentence1/sentence2/score. Repeatable.")
+@click.option("--sts-dev", default=None, help="Pairs for the STS evaluator [default: shared STS-B dev when present].")
+@click.option("--distil", multiple=True, help="Text for distillation: text file(s), data files, a folder of documents, "
+              "an sbsearch index (folder with index.db). Repeatable. Default: the --nli/--sts sentences.")
+@click.option("--distil-limit", type=int, default=None, help="At most this many distillation texts (random sample).")
+@click.option("--teacher", default=None, help="Teacher for distillation [default: the base model].")
+@click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
+@click.option("--stages", default=None, help="Explicit stages, e.g. distil,nli,sts:2 (name[:epochs]); overrides --recipe.")
+@click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage (unless name:epochs).")
+@click.option("--batch-size", type=click.IntRange(2, 4096), default=32, show_default=True)
+@click.option("--lr", type=float, default=None, help="Learning rate [default: 2e-5 for nli/sts, 1e-4 for distil].")
+@click.option("--max-length", type=click.IntRange(8, 4096), default=None,
+              help="Training sequence length [default: fitted to the data, at most --max-length-cap].")
+@click.option("--max-length-cap", type=click.IntRange(8, 4096), default=128, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bf16 autocast (only pays off on CPUs with avx512_bf16/AMX).")
+@click.option("--freeze-embeddings/--train-embeddings", default=True, show_default=True,
+              help="Keep the embedding matrices frozen (faster, no measured loss).")
+@click.option("--threads", type=int, default=None, help="Torch threads [default: all cores].")
+@click.option("--eval", "eval_suites", default="stsb,stackfaq,sample_docs,size,speed", show_default=True,
+              help=f"Evaluate after training: {SUITE_HELP}.")
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="Also evaluate the base model and the untrained cut.")
+@click.option("--asymmetric", is_flag=True, help="Also measure retrieval with documents embedded by the base "
+              "model and queries by the pruned one.")
+@click.option("--force", is_flag=True, help="Replace an existing pruned model at --out.")
+@click.option("--no-resume", is_flag=True, help="Start over even if finished stages of this run are saved.")
+@click.option("--out", required=True, help="Output directory, or a NAME (no slash) saved under the models folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, teacher, recipe, stages,
+          epochs, batch_size, lr, max_length, max_length_cap, seed, bf16, freeze_embeddings, threads, eval_suites,
+          compare, asymmetric, force, no_resume, out, as_json, quiet):
+    """Cut a Sentence-BERT model to fewer layers and recover it by fine-tuning.
+
+    \b
+    sbsearch prune --base full --layers 6 --nli snli.tsv --sts sts-train.csv --out mpnet-pruned-6
+    sbsearch prune --base full --layers 6 --recipe paper --nli … --sts … --out mpnet-paper-6
+    sbsearch prune --base full --layers 4 --stages distil --distil indexes/default --out mpnet-4-domain
+    """
+    try:
+        from pruning.layers import parse_layer_list
+
+        explicit = parse_layer_list(keep_layers) if keep_layers else None
+        if strategy == "explicit" and not explicit:
+            raise SbsearchError("--strategy explicit needs --keep-layers, e.g. --keep-layers 0,2,4")
+        if n_layers is None:
+            n_layers = len(explicit) if explicit else 6
+        suites = _suites(eval_suites)
+        progress = not quiet and sys.stderr.isatty()
+
+        def say(msg: str) -> None:
+            if not quiet:
+                click.echo(msg, err=True)
+
+        _quiet_libraries(progress)
+        from pruning.api import prune as run_prune
+
+        card = run_prune(
+            base, n_layers, strategy, out, keep_layers=explicit, nli=nli, sts=sts, sts_dev=sts_dev, distil=distil,
+            distil_limit=distil_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
+            batch_size=batch_size, lr=lr, max_length=max_length, max_length_cap=max_length_cap, seed=seed,
+            bf16=bf16, freeze_embeddings=freeze_embeddings, threads=threads, evaluate=suites,
+            compare=("base", "cut") if compare else (), asymmetric=asymmetric, resume=not no_resume, force=force,
+            progress=progress, say=say)
+    except SbsearchError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("Interrupted; finished stages are kept and the same command resumes after them.", err=True)
+        sys.exit(130)
+    if as_json:
+        click.echo(json.dumps(card, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"saved {card['path']}")
+    click.echo(card["summary"])
+    _print_metrics(card.get("metrics", {}))
+
+
+def _quiet_libraries(progress: bool) -> None:
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+    for name in ("sentence_transformers", "transformers", "accelerate", "datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if not progress:
+        try:
+            import datasets
+
+            datasets.disable_progress_bars()
+        except ImportError:
+            pass
+
+
+def _print_metrics(metrics: dict) -> None:
+    if not metrics:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    cols = [("stsb_test", "STS-B ρ"), ("sick_r", "SICK-R ρ"), ("nli_acc", "NLI acc"),
+            ("stackfaq_mrr10", "StackFAQ MRR@10"), ("sample_docs_mrr10", "sample_docs MRR@10"),
+            ("sentences_per_s", "sent/s"), ("params", "params"), ("mb", "MB")]
+    cols = [c for c in cols if any(c[0] in m for m in metrics.values())]
+    t = Table()
+    t.add_column("model")
+    for _, title in cols:
+        t.add_column(title, justify="right")
+    for name, m in metrics.items():
+        t.add_row(name, *[(f"{m[k]:.3f}" if isinstance(m.get(k), float) and k != "sentences_per_s"
+                           else str(m.get(k, ""))) for k, _ in cols])
+    Console().print(t)

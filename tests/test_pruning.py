@@ -1,0 +1,344 @@
+"""Tests of the pruning library and `sbsearch prune` (tiny random BERT; the real MiniLM is @slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pruning import data
+from pruning.layers import choose_layers, parse_layer_list
+from sbsearch import config
+from sbsearch.errors import SbsearchError
+
+SHARED = config.shared_data_dir()
+
+
+def need_shared(rel: str) -> Path:
+    p = SHARED / rel
+    if not p.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"shared data {p} missing (CI=true)")
+        pytest.skip(f"shared data {p} not present (set SBSEARCH_SHARED_DATA)")
+    return p
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+WORDS = ("man woman dog cat child car ball guitar horse bird plane train boat pizza bread river street "
+         "park beach kitchen runs plays eats drives rides sings sleeps jumps cooks walks reads a the is "
+         "on in at with small big red blue old young happy").split()
+
+
+def _tiny_bert(root: Path, layers: int = 4, hidden: int = 32) -> Path:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules as m
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(0)
+    hf = root / "hf"
+    hf.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list(".,?!")
+    (hf / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(hf / "vocab.txt"), do_lower_case=True)
+    tok.save_pretrained(hf)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                     intermediate_size=hidden * 2, max_position_embeddings=64)
+    BertModel(cfg).save_pretrained(hf)
+    tr = m.Transformer(str(hf), max_seq_length=48)
+    model = SentenceTransformer(modules=[tr, m.Pooling(hidden, "mean"), m.Normalize()], device="cpu")
+    out = root / "tiny-st"
+    model.save(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    return _tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def _sentence(rng) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 9))) + "."
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> dict:
+    """~100 STS pairs (STS-B's headerless tab format), NLI pairs (SNLI-style header), a text file."""
+    rng = random.Random(0)
+    sts = tmp_path / "sts.csv"
+    rows = []
+    for i in range(100):
+        a = _sentence(rng)
+        b = a if i % 3 == 0 else _sentence(rng)
+        rows.append(f"main-captions\tMSRvid\t2012test\t{i:04d}\t{5.0 if a == b else rng.uniform(0, 3):.3f}\t{a}\t{b}")
+    sts.write_text("\n".join(rows) + "\n")
+    nli = tmp_path / "nli.tsv"
+    lines = ["split\tpremise\thypothesis\tlabel"]
+    for i in range(60):
+        p = _sentence(rng)
+        lines += [f"dev\t{p}\t{p.split('.')[0]} today.\tentailment", f"dev\t{p}\t{_sentence(rng)}\tcontradiction",
+                  f"dev\t{p}\t{_sentence(rng)}\tneutral"]
+    nli.write_text("\n".join(lines) + "\n")
+    txt = tmp_path / "texts.txt"
+    txt.write_text("\n".join(_sentence(rng) for _ in range(80)) + "\n")
+    return {"sts": sts, "nli": nli, "txt": txt}
+
+
+# ------------------------------------------------------------------------------------ layers
+
+@pytest.mark.parametrize("strategy,expected", [
+    ("top", [0, 1, 2, 3, 4, 5]),
+    ("bottom", [6, 7, 8, 9, 10, 11]),
+    ("middle", [0, 1, 2, 9, 10, 11]),
+    ("alternate", [0, 2, 4, 7, 9, 11]),
+])
+def test_choose_layers_12_to_6(strategy, expected):
+    assert choose_layers(12, 6, strategy) == expected
+
+
+@pytest.mark.parametrize("strategy", ["top", "bottom", "middle", "alternate"])
+@pytest.mark.parametrize("total,keep", [(12, 1), (12, 2), (12, 3), (12, 4), (12, 12), (6, 3), (4, 4), (5, 2)])
+def test_choose_layers_properties(strategy, total, keep):
+    kept = choose_layers(total, keep, strategy)
+    assert len(kept) == keep and kept == sorted(set(kept)) and all(0 <= i < total for i in kept)
+
+
+def test_choose_layers_middle_and_alternate_odd():
+    assert choose_layers(12, 3, "middle") == [0, 1, 11]
+    assert choose_layers(12, 3, "alternate") == [0, 6, 11]  # round(5.5) == 6 (banker's rounding)
+    assert choose_layers(12, 1, "alternate") == [0]
+
+
+def test_choose_layers_explicit():
+    assert choose_layers(12, None, "explicit", [0, 3, 11]) == [0, 3, 11]
+    assert choose_layers(12, 3, "top", [1, 2, 3]) == [1, 2, 3]  # an explicit list wins
+    assert parse_layer_list("0, 2 4") == [0, 2, 4]
+
+
+@pytest.mark.parametrize("args,message", [
+    ((12, 0, "top"), "at least 1"),
+    ((12, -2, "alternate"), "at least 1"),
+    ((12, 13, "top"), "only 12"),
+    ((12, 2, "sideways"), "unknown layer strategy"),
+    ((12, None, "explicit", [0, 12]), "out of range"),
+    ((12, None, "explicit", [3, 3]), "repeats"),
+    ((12, None, "explicit", [4, 2]), "ascending"),
+    ((12, 2, "explicit", [1, 2, 3]), "does not match"),
+    ((12, None, "explicit", []), "needs a list"),
+])
+def test_choose_layers_errors(args, message):
+    with pytest.raises(SbsearchError, match=message):
+        choose_layers(*args)
+    with pytest.raises(SbsearchError):
+        parse_layer_list("0,two")
+
+
+def test_cut_saves_and_reloads_identically(tiny_bert, tmp_path):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from pruning.layers import count_layers, cut_model
+
+    model = SentenceTransformer(str(tiny_bert), device="cpu")
+    assert count_layers(model) == 4
+    cut_model(model, [0, 2])
+    texts = ["a man plays the guitar.", "the dog runs in the park with a ball."]
+    before = model.encode(texts)
+    model.save(str(tmp_path / "cut"))
+    cfg = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == 2
+    again = SentenceTransformer(str(tmp_path / "cut"), device="cpu")
+    assert count_layers(again) == 2
+    np.testing.assert_allclose(again.encode(texts), before, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ data
+
+def test_read_tiny_files(tiny_data, tmp_path):
+    pairs = data.read_sts(tiny_data["sts"])
+    assert len(pairs) == 100 and all(0 <= s <= 1 for *_, s in pairs)
+    nli = data.read_nli(tiny_data["nli"])
+    assert len(nli) == 180 and {l for *_, l in nli} == set(data.LABELS)
+    trip = data.nli_triplets(nli)
+    assert len(trip) == 60 and len(set(trip)) == 60
+    # generic formats with named columns
+    j = tmp_path / "pairs.jsonl"
+    j.write_text('{"sentence1": "a b", "sentence2": "c d", "score": 4}\n{"sentence1": "e", "sentence2": "f", "score": 1}\n')
+    assert data.read_sts(j) == [("a b", "c d", 0.8), ("e", "f", 0.2)]
+    c = tmp_path / "nli.csv"
+    c.write_text('premise,hypothesis,label\n"A man, tall",A man,0\nx,y,2\nz,w,-\n')
+    assert data.read_nli(c) == [("A man, tall", "A man", "entailment"), ("x", "y", "contradiction")]
+    t = tmp_path / "trip.tsv"
+    t.write_text("anchor\tpositive\tnegative\na\tb\tc\n")
+    assert data.read_triplets(t) == [("a", "b", "c")]
+    assert len(data.read_sentences([tiny_data["txt"], tiny_data["sts"]])) > 80
+
+
+def test_sentences_from_index_db(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "idx" / "index.db"
+    db.parent.mkdir()
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE chunks (id INTEGER PRIMARY KEY, text TEXT, heading TEXT)")
+    con.executemany("INSERT INTO chunks (text, heading) VALUES (?, ?)", [("first chunk", "H"), ("second chunk", None)])
+    con.commit()
+    con.close()
+    assert data.read_sentences([db.parent]) == ["H first chunk", "second chunk"]
+
+
+@pytest.mark.parametrize("content,reader,message", [
+    ("sentence1\tsentence2\nx\ty\n", data.read_sts, "no score column"),
+    ("premise\thypo\tlabel\nx\ty\t0\n", data.read_nli, "no hypothesis column"),
+    ("premise\thypothesis\tlabel\nx\ty\tmaybe\n", data.read_nli, "no rows labelled"),
+    ("just some text\nmore text\n", data.read_sts, "no first-sentence column"),
+    ("1\t2\n3\t4\n", data.read_sts, "not an STS file"),
+    ("", data.read_nli, "empty file"),
+])
+def test_bad_data_files(tmp_path, content, reader, message):
+    f = tmp_path / "bad.tsv"
+    f.write_text(content)
+    with pytest.raises(SbsearchError, match=message):
+        reader(f)
+    with pytest.raises(SbsearchError, match="not found"):
+        reader(tmp_path / "missing.tsv")
+
+
+def test_hf_ids_need_online(monkeypatch):
+    monkeypatch.delenv("SBSEARCH_ONLINE", raising=False)
+    with pytest.raises(SbsearchError, match="SBSEARCH_ONLINE=1"):
+        data.read_sts("hf:sentence-transformers/stsb")
+
+
+def test_shared_data_readers():
+    stsb = data.read_sts(need_shared("stsb/sts-train.csv"))
+    assert len(stsb) == 5749 and max(s for *_, s in stsb) == 1.0
+    assert len(data.read_sts(need_shared("stsb/sts-test.csv"))) == 1379
+    assert len(data.read_sts(need_shared("sick/SICK_train.txt"))) == 4500
+    snli = data.read_nli(need_shared("nli/snli_dev_test.tsv"))
+    xnli = data.read_nli(need_shared("nli/xnli_validation_en.tsv"))
+    assert len(xnli) == 2490 and {l for *_, l in xnli} == set(data.LABELS)
+    assert 7000 < len(data.nli_triplets(snli + xnli)) < 9000
+    faq = data.read_stackfaq(need_shared("stackfaq/stackExchange-FAQ.json"))
+    assert len(faq.passages) == 125 and 1200 < len(faq.queries) < 1300
+    assert all(q != "*" for q in faq.queries.values())
+
+
+# ------------------------------------------------------------------------------------ training
+
+def test_prune_nli_sts_end_to_end(tiny_bert, tiny_data, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from pruning.api import prune
+
+    card = prune(str(tiny_bert), 2, "top", str(tmp_path / "out"), nli=[str(tiny_data["nli"])],
+                 sts=[str(tiny_data["sts"])], sts_dev=str(tiny_data["sts"]), recipe="paper",
+                 batch_size=16, progress=False, evaluate=())
+    out = Path(card["path"])
+    saved = json.loads((out / "pruning.json").read_text())
+    assert saved["kept_layers"] == [0, 1] and saved["base_layers"] == 4 and saved["layers"] == 2
+    assert [s["stage"] for s in saved["stages"]] == ["nli", "sts"]
+    assert all(s["seconds"] > 0 and s["steps"] > 0 for s in saved["stages"])
+    assert "dev_spearman" in saved["stages"][1] and saved["summary"]
+    assert {d["role"] for d in saved["data"]} == {"nli", "sts", "sts-dev"} and all(len(d["sha256"]) == 64 for d in saved["data"])
+    assert (out / "README.md").exists() and not (tmp_path / ".out.stages").exists()
+    model = SentenceTransformer(str(out), device="cpu")
+    assert model.encode(["a dog runs."]).shape == (1, 32)
+
+
+def test_prune_distil_resumes(tiny_bert, tiny_data, tmp_path, monkeypatch):
+    """Interrupt after the first stage: the same call resumes after it; teacher vectors are cached."""
+    from pruning import api, train
+    from pruning.api import prune
+
+    calls = []
+    real = train.train_stage
+
+    def flaky(model, stage, cfg, *a, **k):
+        calls.append(stage.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, stage, cfg, *a, **k)
+
+    monkeypatch.setattr(api, "train_stage", flaky)
+    kwargs = dict(distil=[str(tiny_data["txt"])], sts=[str(tiny_data["sts"])], sts_dev=str(tiny_data["sts"]),
+                  stages="distil,sts", batch_size=16, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        prune(str(tiny_bert), 3, "alternate", "tiny-distil", **kwargs)
+    assert (config.models_dir() / ".tiny-distil.stages" / "0-distil" / "stage.json").exists()
+    card = prune(str(tiny_bert), 3, "alternate", "tiny-distil", **kwargs)
+    assert calls == ["distil", "sts", "sts"]  # distil was not run again
+    assert Path(card["path"]) == config.models_dir() / "tiny-distil"
+    assert card["kept_layers"] == [0, 2, 3] and [s["stage"] for s in card["stages"]] == ["distil", "sts"]
+    assert list((config.cache_dir() / "pruning-teacher").glob("*.npy"))
+
+
+def test_cli_bad_inputs(tiny_bert, tiny_data, tmp_path):
+    from sbsearch.cli_prune import prune
+
+    runner = CliRunner()
+    base = ["--base", str(tiny_bert), "--out", str(tmp_path / "o"), "--eval", "none", "-q"]
+    cases = [
+        (["--layers", "5"], "cannot keep 5 layers: the model has only 4"),
+        (["--layers", "0"], "at least 1"),
+        (["--layers", "2", "--nli", str(tmp_path / "nope.tsv"), "--sts", str(tiny_data["sts"])], "not found"),
+        (["--layers", "2", "--sts", str(tiny_data["nli"])], "numeric score"),
+        (["--layers", "2", "--stages", "nli"], "needs --nli"),
+        (["--layers", "2", "--stages", "dance"], "unknown stage"),
+        (["--keep-layers", "0,9"], "out of range"),
+        (["--layers", "2", "--eval", "bogus"], "unknown evaluation suite"),
+    ]
+    for args, message in cases:
+        r = runner.invoke(prune, base + args)
+        assert r.exit_code == 1, (args, r.output)
+        lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+        assert len(lines) == 1 and message in lines[0], (args, r.output)
+        assert "Traceback" not in r.output
+    r = runner.invoke(prune, ["--base", "no-such-model", "--out", "x", "-q", "--eval", "none"])
+    assert r.exit_code == 1 and "unknown model" in r.output
+
+
+def test_cli_prune_tiny_and_out_exists(tiny_bert, tiny_data):
+    from sbsearch.cli_prune import prune
+
+    runner = CliRunner()
+    args = ["--base", str(tiny_bert), "--layers", "1", "--strategy", "bottom", "--sts", str(tiny_data["sts"]),
+            "--sts-dev", str(tiny_data["sts"]), "--out", "tiny1", "--eval", "size", "--no-compare", "-q",
+            "--batch-size", "16"]
+    r = runner.invoke(prune, args)
+    assert r.exit_code == 0, r.output
+    card = json.loads((config.models_dir() / "tiny1" / "pruning.json").read_text())
+    assert card["kept_layers"] == [3] and card["recipe"] == "sts" and card["metrics"]["model"]["params"] > 0
+    r = runner.invoke(prune, args)
+    assert r.exit_code == 1 and "--force" in r.output
+
+
+# ------------------------------------------------------------------------------------ real model
+
+@pytest.mark.slow
+def test_cli_prune_minilm_6_to_3(tmp_path):
+    """The real MiniLM cut 6 -> 3 through the CLI, a short NLI -> STS recovery, STS-B evaluated."""
+    from sbsearch.cli_prune import prune
+
+    nli = need_shared("nli/xnli_validation_en.tsv")
+    sts_dev = need_shared("stsb/sts-dev.csv")
+    small_sts = tmp_path / "sts-small.csv"  # 200 pairs of STS-B train, written to tmp only
+    small_sts.write_text("".join(need_shared("stsb/sts-train.csv").read_text().splitlines(keepends=True)[:200]))
+    small_nli = tmp_path / "nli-small.tsv"
+    small_nli.write_text("".join(nli.read_text().splitlines(keepends=True)[:301]))
+    r = CliRunner().invoke(prune, ["--base", "minilm", "--layers", "3", "--recipe", "paper", "--nli", str(small_nli),
+                                   "--sts", str(small_sts), "--sts-dev", str(sts_dev), "--out", "minilm-3",
+                                   "--eval", "stsb,size", "--no-compare", "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    card = json.loads(r.output)
+    assert card["base_layers"] == 6 and card["kept_layers"] == [0, 1, 2] and card["layers"] == 3
+    assert card["metrics"]["model"]["stsb_test"] > 0.6
+    from sbsearch.models import resolve
+
+    info = resolve("minilm-3")
+    assert info.layers == 3 and info.total_layers == 6
