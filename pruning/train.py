@@ -1,0 +1,232 @@
+"""Recovery training for a cut model, in stages that chain in any order.
+
+  nli     MultipleNegativesRankingLoss on (anchor, entailment, contradiction), no duplicates in a batch
+  sts     CoSENTLoss on (sentence1, sentence2, score 0..1); STS-B dev (or any pairs) as the evaluator
+  distil  MSELoss to a teacher's embeddings of unlabelled text (teacher vectors cached on disk)
+  mix     distil + sts in one run (round-robin batches), so STS tuning cannot drift from the teacher
+
+Everything is sentence-transformers' own (losses, trainer, evaluators); this file only wires it up
+and applies the CPU speed-ups (sequence length fitted to the data, frozen word embeddings, bf16
+autocast, all cores), each of which can be turned off to measure it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sbsearch import config
+from sbsearch.errors import SbsearchError
+
+from .data import texts_hash
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 2e-5
+    warmup: float = 0.1              # fraction of the steps
+    max_length: int | None = None    # None: fitted to the data (longest text, capped by max_length_cap)
+    max_length_cap: int = 128
+    seed: int = 42
+    bf16: bool = False               # bf16 autocast; off: this CPU lacks avx512_bf16, emulated bf16 measured slower
+    freeze_embeddings: bool = True   # the word/position embedding matrices take no updates
+    threads: int | None = None       # None: every core we may use
+    progress: bool = True
+
+
+@dataclass
+class Stage:
+    name: str                         # nli | sts | distil | mix
+    rows: list = field(default_factory=list)       # triplets / pairs / sentences
+    dev: list | None = None           # sts: (s1, s2, score) pairs for the evaluator
+    epochs: float | None = None       # overrides TrainConfig
+    lr: float | None = None
+    extra_rows: list = field(default_factory=list)  # mix: the sts pairs (rows holds the distil sentences)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "rows": len(self.rows), "extra_rows": len(self.extra_rows),
+                "epochs": self.epochs, "lr": self.lr}
+
+
+def set_threads(n: int | None = None) -> int:
+    import torch
+
+    n = n or max(1, len(os.sched_getaffinity(0)))
+    torch.set_num_threads(n)
+    return n
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def fitted_length(model, texts: list[str], cap: int, sample: int = 5000) -> int:
+    """Longest tokenized text (a sample of it), plus special tokens, capped; a multiple of 8."""
+    rng = np.random.default_rng(0)
+    if len(texts) > sample:
+        texts = [texts[i] for i in rng.choice(len(texts), sample, replace=False)]
+    tok = model.tokenizer
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+    longest = int(np.percentile(lengths, 99.5)) if lengths else cap
+    return int(min(cap, max(16, -(-longest // 8) * 8)))
+
+
+def freeze_embeddings(model, frozen: bool = True) -> int:
+    """(Un)freeze the embedding matrices of the transformer; returns the number of frozen parameters."""
+    from .layers import hf_model
+
+    emb = getattr(hf_model(model), "embeddings", None)
+    if emb is None:
+        return 0
+    n = 0
+    for p in emb.parameters():
+        p.requires_grad_(not frozen)
+        n += p.numel()
+    return n if frozen else 0
+
+
+# ------------------------------------------------------------------------------------ teacher
+
+def teacher_embeddings(teacher, texts: list[str], teacher_sha: str, max_length: int,
+                       batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """Teacher vectors for texts, cached in cache_dir()/pruning-teacher keyed by the text set's hash,
+    the teacher's weights sha256 and the sequence length."""
+    cache = config.cache_dir() / "pruning-teacher"
+    key = f"{teacher_sha[:16]}-{texts_hash(texts)[:16]}-L{max_length}.npy"
+    path = cache / key
+    if path.exists():
+        arr = np.load(path)
+        if arr.shape[0] == len(texts):
+            return arr
+    old = teacher.max_seq_length
+    teacher.max_seq_length = max_length
+    try:
+        arr = teacher.encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=False,
+                             show_progress_bar=progress).astype(np.float32)
+    finally:
+        teacher.max_seq_length = old
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+    return arr
+
+
+# ------------------------------------------------------------------------------------ one stage
+
+def _dataset(stage: Stage, targets: np.ndarray | None):
+    from datasets import Dataset
+
+    if stage.name == "nli":
+        a, p, n = zip(*stage.rows)
+        return Dataset.from_dict({"anchor": list(a), "positive": list(p), "negative": list(n)})
+    if stage.name == "sts":
+        s1, s2, sc = zip(*stage.rows)
+        return Dataset.from_dict({"sentence1": list(s1), "sentence2": list(s2), "score": [float(x) for x in sc]})
+    if stage.name == "distil":
+        return Dataset.from_dict({"sentence": list(stage.rows), "label": targets})
+    raise SbsearchError(f"unknown stage {stage.name!r}")
+
+
+def stage_texts(stage: Stage) -> list[str]:
+    if stage.name == "distil":
+        return list(stage.rows)
+    texts = [t for row in stage.rows for t in row[:3] if isinstance(t, str)]
+    if stage.name == "mix":
+        texts += [t for row in stage.extra_rows for t in row[:2]]
+    return texts
+
+
+def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha: str = "") -> dict:
+    """Run one stage in place on `model`; returns what the card records about it."""
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer import losses
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    if not stage.rows:
+        raise SbsearchError(f"stage {stage.name}: no training data")
+    t0 = time.perf_counter()
+    threads = set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    base_len = model.max_seq_length
+    texts = stage_texts(stage)
+    length = cfg.max_length or fitted_length(model, texts, min(cfg.max_length_cap, base_len))
+    info: dict = {"stage": stage.name, "max_length": length, "threads": threads, "bf16": cfg.bf16,
+                  "frozen_embeddings": cfg.freeze_embeddings}
+
+    # distillation targets first (the teacher runs at the same fitted length), cached on disk
+    targets = None
+    if stage.name in ("distil", "mix"):
+        if teacher is None:
+            raise SbsearchError(f"stage {stage.name} needs a teacher model")
+        t1 = time.perf_counter()
+        targets = teacher_embeddings(teacher, list(stage.rows), teacher_sha, length, progress=cfg.progress)
+        info["teacher_seconds"] = round(time.perf_counter() - t1, 1)
+        info["texts"] = len(stage.rows)
+
+    if stage.name == "mix":
+        train = {"distil": _dataset(Stage("distil", stage.rows), targets),
+                 "sts": _dataset(Stage("sts", stage.extra_rows), None)}
+        loss = {"distil": losses.MSELoss(model), "sts": losses.CoSENTLoss(model)}
+    else:
+        train = _dataset(stage, targets)
+        loss = {"nli": lambda: losses.MultipleNegativesRankingLoss(model),
+                "sts": lambda: losses.CoSENTLoss(model),
+                "distil": lambda: losses.MSELoss(model)}[stage.name]()
+
+    evaluator = None
+    if stage.dev:
+        s1, s2, sc = zip(*stage.dev)
+        evaluator = EmbeddingSimilarityEvaluator(list(s1), list(s2), list(sc), main_similarity="cosine",
+                                                 name="dev", write_csv=False)
+
+    freeze_embeddings(model, cfg.freeze_embeddings)
+    model.max_seq_length = length
+    epochs = stage.epochs if stage.epochs is not None else cfg.epochs
+    lr = stage.lr if stage.lr is not None else cfg.lr
+    with tempfile.TemporaryDirectory(prefix="sbsearch-prune-") as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=cfg.batch_size,
+            learning_rate=lr, warmup_steps=cfg.warmup, seed=cfg.seed, data_seed=cfg.seed,
+            bf16=cfg.bf16, use_cpu=True, save_strategy="no", eval_strategy="no", report_to="none",
+            logging_steps=50, disable_tqdm=not cfg.progress, dataloader_num_workers=0,
+            batch_sampler=BatchSamplers.NO_DUPLICATES if stage.name == "nli" else BatchSamplers.BATCH_SAMPLER,
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss)
+        result = trainer.train()
+    model.max_seq_length = base_len
+    freeze_embeddings(model, False)
+    for p in model.parameters():  # autocast never changes the stored weights, but make sure
+        if p.dtype != torch.float32:
+            p.data = p.data.float()
+    info.update(steps=int(result.global_step), train_loss=round(float(result.training_loss), 5),
+                epochs=epochs, lr=lr, batch_size=cfg.batch_size, rows=len(stage.rows))
+    if evaluator is not None:
+        scores = evaluator(model)
+        info["dev_spearman"] = round(float(next((v for k, v in scores.items() if "spearman" in k), 0.0)), 4)
+    info["seconds"] = round(time.perf_counter() - t0, 1)
+    return info
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    d.pop("progress", None)
+    return d
