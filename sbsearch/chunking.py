@@ -90,20 +90,25 @@ def _units(text: str, base: int, max_tokens: int, count: TokenCounter) -> list[t
             _word_windows(s, e)
 
     def _word_windows(s: int, e: int):
-        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[s:e])]
+        # Word pieces never cross whitespace, so a window's cost is the sum of its words' costs:
+        # one count per word instead of one per growing window (which was quadratic).
+        words = [(s + m.start(), s + m.end()) for m in re.finditer(r"\S+", text[s:e])]
+        costs = [count(text[a:b]) for a, b in words]
         i = 0
         while i < len(words):
-            j = i + 1
-            while j < len(words) and count(text[s + words[i][0]: s + words[j][1]]) <= max_tokens:
-                j += 1
-            a, b = s + words[i][0], s + words[j - 1][1]
-            if j == i + 1 and count(text[a:b]) > max_tokens:
+            a, b = words[i]
+            if costs[i] > max_tokens:
                 # one "word" longer than the budget (CJK text has no spaces): cut by characters
-                step = max(1, (b - a) * max_tokens // count(text[a:b]))
+                step = max(1, (b - a) * max_tokens // costs[i])
                 for c in range(a, b, step):
                     out.append((base + c, base + min(b, c + step), count(text[c:min(b, c + step)])))
-            else:
-                out.append((base + a, base + b, count(text[a:b])))
+                i += 1
+                continue
+            j, used = i, 0
+            while j < len(words) and used + costs[j] <= max_tokens:
+                used += costs[j]
+                j += 1
+            out.append((base + words[i][0], base + words[j - 1][1], used))
             i = j
 
     for a, b in spans(_PARA, 0, len(text)):

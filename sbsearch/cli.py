@@ -7,6 +7,7 @@ so `sbsearch --help` and `sbsearch status` start fast.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class SbsearchGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted; the index keeps its last complete state.", err=True)
             sys.exit(130)
+        except sqlite3.DatabaseError as exc:
+            raise click.ClickException(f"index database error: {exc} (disk full, read-only or damaged?); "
+                                       "the previous index state is kept") from None
         except MemoryError:
             raise click.ClickException("out of memory") from None
         except OSError as exc:
@@ -90,13 +94,15 @@ def cli():
 @click.option("--reembed", is_flag=True, help="Drop this model's vectors and embed everything again.")
 @click.option("--set-default", is_flag=True, help="Make this model the index's default search model.")
 @click.option("--wait", is_flag=True, help="If another process is writing to the index, wait for it.")
+@click.option("--max-file-mb", type=click.FloatRange(min=0, min_open=True), default=32, show_default=True,
+              help="Larger files are reported and not read.")
 @json_option
 @quiet_option
-def index(paths, index_path, model, reembed, set_default, wait, as_json, quiet):
+def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, as_json, quiet):
     """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
     from .indexer import Indexer
 
-    indexer = Indexer(_index_path(index_path), model, progress=_progress(quiet or as_json))
+    indexer = Indexer(_index_path(index_path), model, progress=_progress(quiet or as_json), max_file_mb=max_file_mb)
     summary = indexer.run(list(paths), reembed=reembed, wait=wait)
     if set_default:
         indexer.store.set_meta("default_model", indexer.model_name)

@@ -35,7 +35,7 @@ from .store import Store
 IGNORE_FILE = ".sbsearchignore"
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_CHUNK_OVERLAP = 40
-MAX_FILE_BYTES = 200 * 1024 * 1024
+DEFAULT_MAX_FILE_MB = 32  # larger files are reported, not read: a 50 MB log is rarely a document
 
 
 @dataclass
@@ -117,7 +117,8 @@ def _under(path: str, roots: list[Path]) -> bool:
 
 class Indexer:
     def __init__(self, index_path: Path, model: str | None = None, progress: Progress | None = None,
-                 chunk_tokens: int | None = None, chunk_overlap: int | None = None):
+                 chunk_tokens: int | None = None, chunk_overlap: int | None = None,
+                 max_file_mb: float = DEFAULT_MAX_FILE_MB):
         self.store = Store(index_path, create=True)
         self.progress = progress or NullProgress()
         self.model_name = model or self.store.get_meta("default_model") or _config_default()
@@ -125,6 +126,7 @@ class Indexer:
         self._embedder = None
         self._chunk_tokens = chunk_tokens
         self._chunk_overlap = chunk_overlap
+        self.max_file_bytes = int(max_file_mb * (1 << 20))
 
     # The chunking tokenizer and budget are fixed by the first run so every model of the index
     # embeds the same chunks (a comparison of two models is then a comparison of models only).
@@ -204,6 +206,11 @@ class Indexer:
             self.progress.advance(1)
             if doc is None:
                 summary.unchanged += 1
+                continue
+            if doc.get("gone"):
+                if row is not None:
+                    removed.append(path_str)
+                    summary.removed += 1
                 continue
             if doc.get("keep"):
                 summary.failed += 1
@@ -291,11 +298,16 @@ class Indexer:
         try:
             st = path.stat()
             base.update(mtime=st.st_mtime, size=st.st_size)
-            if st.st_size > MAX_FILE_BYTES:
-                raise IngestError(f"file too large ({st.st_size // (1 << 20)} MB > {MAX_FILE_BYTES >> 20} MB)")
+            if st.st_size > self.max_file_bytes:
+                raise IngestError(f"file too large ({st.st_size / (1 << 20):.0f} MB > "
+                                  f"{self.max_file_bytes / (1 << 20):.0f} MB; see --max-file-mb)")
             data = path.read_bytes()
         except IngestError as exc:
             return {**base, "error": str(exc)}
+        except FileNotFoundError:
+            if path.is_symlink():
+                return {**base, "error": "cannot read: broken symbolic link"}
+            return {"gone": True, "path": str(path)}  # deleted since the scan: as if never seen
         except OSError as exc:
             error = f"cannot read: {exc.strerror or exc}"
             if row is not None and row.status == "ok":

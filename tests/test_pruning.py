@@ -342,3 +342,15 @@ def test_cli_prune_minilm_6_to_3(tmp_path):
 
     info = resolve("minilm-3")
     assert info.layers == 3 and info.total_layers == 6
+
+
+def test_prune_mix_stage_and_card_readme(tiny_bert, tiny_data, tmp_path):
+    from pruning.api import prune
+
+    card = prune(str(tiny_bert), 2, "middle", str(tmp_path / "mix"), distil=[str(tiny_data["txt"])],
+                 sts=[str(tiny_data["sts"])], sts_dev=str(tiny_data["sts"]), stages="mix:1", batch_size=16,
+                 progress=False, evaluate=("size",), compare=())
+    assert card["kept_layers"] == [0, 3] and card["stages"][0]["stage"] == "mix"
+    assert card["stages"][0]["max_length"] <= 48 and "dev_spearman" in card["stages"][0]
+    assert card["metrics"]["model"]["mb"] > 0
+    assert "cut to 2 of 4 layers" in (tmp_path / "mix" / "README.md").read_text()

@@ -1,0 +1,148 @@
+"""A corpus of hostile files, generated here (no committed binaries): each is reported with its
+reason, counted, listed by `status`, and none stops the run or loses what is indexed."""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from docgen import make_pdf
+from sbsearch.cli import cli
+from sbsearch.indexer import Indexer
+from sbsearch.store import Store
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    root = tmp_path / "hostile"
+    root.mkdir()
+    good = make_pdf(root / "good.pdf", [("Parking", ["Staff park in garage B."])])
+    (root / "corrupt.pdf").write_bytes(good.read_bytes()[:300])
+    (root / "not-a-pdf.pdf").write_bytes(b"hello, I am text pretending to be a PDF")
+    make_pdf(root / "encrypted.pdf", [("Salaries", ["Confidential."])], encrypt="secret")
+    # a PDF with only a drawing, no text layer (a scan looks like this to a text extractor)
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(root / "scan.pdf"))
+    c.rect(50, 50, 300, 300, fill=1)
+    c.showPage()
+    c.save()
+    (root / "zero.txt").write_bytes(b"")
+    (root / "whitespace.md").write_text("   \n\n\t\n")
+    (root / "binary.txt").write_bytes(os.urandom(4096))
+    (root / "bad-utf8.txt").write_bytes(b"Valid start \xff\xfe\xfa then \xc3\x28 broken bytes " * 20)
+    (root / "sjis.txt").write_bytes("東京オフィスの案内です。受付は一階にあります。".encode("cp932") + b"\x81")
+    big = root / "huge.txt"
+    with open(big, "wb") as f:
+        line = b"this is a very long log line that repeats many many times to make the file large\n"
+        f.write(line * (50 * (1 << 20) // len(line) + 1))
+    deep = root
+    for i in range(60):
+        deep = deep / f"level{i}"
+    deep.mkdir(parents=True)
+    (deep / "deep.md").write_text("# Deep\n\nA document far down the tree about the kitchen rota.")
+    os.symlink(root, root / "level0" / "loop-to-root")
+    os.symlink(root / "missing-target.txt", root / "dangling.txt")
+    (root / "name with spaces & ümlauts – 東京.txt").write_text("Odd names are fine: the fire drill is on Friday.")
+    (root / "-starts-with-dash.md").write_text("# Dash\n\nA name that looks like an option.")
+    (root / "new\nline.txt").write_text("A newline in a file name, about the printer on floor 3.")
+    (root / "faq-no-pairs.json").write_text(json.dumps({"not": "an faq"}))
+    (root / "truncated.docx").write_bytes(b"PK\x03\x04\x14\x00")
+    (root / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    return root
+
+
+EXPECTED_FAILED = {
+    "corrupt.pdf": "corrupt or unreadable PDF",
+    "not-a-pdf.pdf": "not a PDF file",
+    "encrypted.pdf": "encrypted PDF",
+    "scan.pdf": "no text layer",
+    "zero.txt": "empty file",
+    "whitespace.md": "empty file",
+    "binary.txt": "binary data",
+    "huge.txt": "file too large",
+    "dangling.txt": "broken symbolic link",
+    "faq-no-pairs.json": "no question/answer pairs",
+    "truncated.docx": "not a readable .docx",
+}
+EXPECTED_OK = {"good.pdf", "bad-utf8.txt", "sjis.txt", "deep.md", "name with spaces & ümlauts – 東京.txt",
+               "-starts-with-dash.md", "new\nline.txt"}
+
+
+def test_every_hostile_file_is_reported_and_the_run_completes(hostile, tmp_path, tiny_model_dir):
+    s = Indexer(tmp_path / "idx", str(tiny_model_dir)).run([hostile])
+    failed = {os.path.basename(f["path"]): f["error"] for f in s.failures}
+    assert set(failed) == set(EXPECTED_FAILED), failed
+    for name, reason in EXPECTED_FAILED.items():
+        assert reason in failed[name], (name, failed[name])
+    assert s.failed == len(EXPECTED_FAILED)
+    assert s.added == len(EXPECTED_OK)
+    assert [os.path.basename(f["path"]) for f in s.skipped_files] == ["photo.jpg"]
+    docs = Store(tmp_path / "idx").documents()
+    assert {os.path.basename(p) for p, d in docs.items() if d.status == "ok"} == EXPECTED_OK
+    # status lists each failure with its reason
+    result = CliRunner().invoke(cli, ["status", "-i", str(tmp_path / "idx"), "--json"])
+    listed = {os.path.basename(f["path"]) for f in json.loads(result.output)["failed_files"]}
+    assert listed == set(EXPECTED_FAILED)
+    # the loop symlink was not followed: the deep document is indexed once
+    assert sum(1 for p in docs if p.endswith("deep.md")) == 1
+
+
+def test_file_deleted_between_scan_and_read_is_treated_as_gone(tmp_path, tiny_model_dir, monkeypatch):
+    import sbsearch.indexer as indexer_mod
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha about parking.")
+    (docs / "b.txt").write_text("Beta about lunch.")
+    Indexer(tmp_path / "idx", str(tiny_model_dir)).run([docs])
+    real_scan = indexer_mod.scan
+
+    def scan_then_delete(roots):
+        found = real_scan(roots)
+        (docs / "b.txt").unlink()  # vanishes after the scan saw it
+        return found
+
+    monkeypatch.setattr(indexer_mod, "scan", scan_then_delete)
+    s = Indexer(tmp_path / "idx", str(tiny_model_dir)).run([docs])
+    assert s.removed == 1 and s.failed == 0
+    assert list(Store(tmp_path / "idx").documents()) == [str(docs / "a.txt")]
+
+
+@pytest.mark.slow
+def test_write_failure_keeps_previous_state(tmp_path, tiny_model_dir):
+    """A file-size limit (RLIMIT_FSIZE) makes the index's writes fail like a full disk: one clear
+    line, non-zero exit, and the previous index still answers."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Parking\n\nStaff park in garage B.")
+    index = tmp_path / "idx"
+    env = {**os.environ, "SBSEARCH_MODEL": str(tiny_model_dir)}
+    assert subprocess.run([sys.executable, "-m", "sbsearch", "index", str(docs), "-i", str(index), "-q"],
+                          env=env).returncode == 0
+    for i in range(60):
+        (docs / f"new{i}.md").write_text(f"# Note {i}\n\n" + "filler text about the office kitchen " * 200)
+    db_size = (index / "index.db").stat().st_size + (index / "index.db-wal").stat().st_size if \
+        (index / "index.db-wal").exists() else (index / "index.db").stat().st_size
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (db_size + 200_000, db_size + 200_000))
+
+    proc = subprocess.run([sys.executable, "-m", "sbsearch", "index", str(docs), "-i", str(index), "-q"],
+                          env=env, preexec_fn=limit, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    store = Store(index)
+    assert list(store.documents()) == [str(docs / "a.md")]
+    check = subprocess.run([sys.executable, "-m", "sbsearch", "check", "-i", str(index)], env=env)
+    assert check.returncode == 0
+    q = subprocess.run([sys.executable, "-m", "sbsearch", "query", "parking", "-i", str(index), "--json"],
+                       env=env, capture_output=True, text=True)
+    assert q.returncode == 0 and "garage B" in q.stdout
