@@ -436,16 +436,9 @@ def eval_(queries, paths, index_path, model, as_json, quiet):
     _console().print(t)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules (pruning, comparison); absent ones are skipped."""
-    try:
-        from .cli_prune import prune
-    except ImportError:
-        return
-    cli.add_command(prune)
+from .cli_prune import prune  # noqa: E402 - lives in its own module; imports torch only when run
 
-
-_register_optional_commands()
+cli.add_command(prune)
 
 
 def main():  # pragma: no cover - console entry point

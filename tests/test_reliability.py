@@ -12,51 +12,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from crash_harness import WORDS, mutate, run_cli, run_trials, sbsearch
 from sbsearch.cli import cli
 from sbsearch.search import Searcher
 from sbsearch.store import Store
 
 pytestmark = pytest.mark.slow
-
-WORDS = ("travel hotel flight expense claim receipt vpn password laptop printer office parking kitchen "
-         "holiday leave policy manager approval portal badge firmware release backup meeting").split()
-
-
-def sbsearch(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "sbsearch", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
-
-
-def run_cli(*args):
-    proc = sbsearch(*args)
-    out, err = proc.communicate(timeout=300)
-    return proc.returncode, out, err
-
-
-def mutate(folder, rng, n_files=40):
-    """Add, rewrite and delete some files, so each run has real work to do."""
-    folder.mkdir(exist_ok=True)
-    for _ in range(8):
-        i = rng.randrange(n_files)
-        p = folder / f"doc{i}.md"
-        if p.exists() and rng.random() < 0.25:
-            p.unlink()
-            continue
-        paras = ["# " + " ".join(rng.choices(WORDS, k=3))]
-        paras += [" ".join(rng.choices(WORDS, k=rng.randint(20, 120))) + "." for _ in range(rng.randint(1, 6))]
-        p.write_text("\n\n".join(paras))
-
-
-def snapshot(index_path, model):
-    """What a clean build must equal: documents, and each chunk's text with its vector."""
-    store = Store(index_path)
-    docs = sorted((r["path"], r["sha256"], r["status"]) for r in store.db.query("SELECT * FROM documents"))
-    rows = list(store.db.query(
-        "SELECT d.path, c.ord, c.text, e.vector FROM chunks c JOIN documents d ON d.id = c.doc_id "
-        "LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model = ? ORDER BY d.path, c.ord", [model]))
-    store.close()
-    return docs, rows
-
 
 @pytest.fixture
 def env(tmp_path, tiny_model_dir, monkeypatch):
@@ -65,41 +26,12 @@ def env(tmp_path, tiny_model_dir, monkeypatch):
 
 
 def test_sigkill_at_random_moments_never_corrupts(env):
-    n_trials = int(os.environ.get("SBSEARCH_CRASH_TRIALS", "10"))
-    rng = random.Random(1234)
-    docs, index = env / "docs", env / "idx"
-    mutate(docs, rng)
-    assert run_cli("index", docs, "-i", index, "-q")[0] == 0
-    outcomes = []
-    for trial in range(n_trials):
-        mutate(docs, rng)
-        proc = sbsearch("index", docs, "-i", index, "-q")
-        time.sleep(rng.uniform(0.2, 6.0))
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        outcomes.append("killed" if killed else "finished")
-        code, out, err = run_cli("check", "-i", index, "--json")
-        assert code == 0, f"trial {trial}: check failed after kill: {out} {err}"
-        code, out, err = run_cli("query", "travel expense", "-i", index, "--json", "-k", "3")
-        assert code == 0 and len(out.splitlines()) == 3, f"trial {trial}: query failed: {err}"
-    assert "killed" in outcomes, "the kills must land while the index runs"
-    # one more run completes the work, and the result equals a clean build of the same folder
-    assert run_cli("index", docs, "-i", index, "-q")[0] == 0
-    assert run_cli("index", docs, "-i", env / "clean", "-q")[0] == 0
-    model = os.environ["SBSEARCH_MODEL"]
-    (docs_a, rows_a), (docs_b, rows_b) = snapshot(index, model), snapshot(env / "clean", model)
-    assert docs_a == docs_b
-    assert len(rows_a) == len(rows_b)
-    for a, b in zip(rows_a, rows_b):
-        assert (a["path"], a["ord"], a["text"]) == (b["path"], b["ord"], b["text"])
-        assert a["vector"] is not None
-        np.testing.assert_allclose(np.frombuffer(a["vector"], np.float32), np.frombuffer(b["vector"], np.float32),
-                                   atol=1e-5)
-    store = Store(index)
-    runs = {r["status"] for r in store.runs(100)}
-    assert "running" not in runs and ("interrupted" in runs or outcomes.count("killed") == 0)
+    result = run_trials(env, n_trials=int(os.environ.get("SBSEARCH_CRASH_TRIALS", "10")))
+    assert result["killed"] > 0, "the kills must land while the index runs"
+    assert result["check_failed"] == [] and result["query_failed"] == []
+    assert result["equal_to_clean_build"], result["difference"]
+    assert "running" not in result["runs_by_status"]
+    assert result["runs_by_status"].get("interrupted", 0) >= 1
 
 
 def test_queries_during_reindex_see_a_complete_state(env):
