@@ -129,35 +129,50 @@ def _paragraph_sections(text: str, page: int | None = None, heading: str | None 
     return [Section(text, page, heading)] if text else []
 
 
+class _Sections:
+    """Collects body text under a heading path ("Travel > Hotels"); shared by the structured formats."""
+
+    def __init__(self, joiner: str = "\n"):
+        self.sections: list[Section] = []
+        self.path: list[tuple[int, str]] = []
+        self.buf: list[str] = []
+        self.joiner = joiner
+
+    def heading(self, level: int, text: str) -> None:
+        self.flush()
+        self.path = [(lv, h) for lv, h in self.path if lv < level] + [(level, text)]
+
+    def add(self, text: str) -> None:
+        self.buf.append(text)
+
+    def flush(self) -> None:
+        body = self.joiner.join(self.buf).strip()
+        if body:
+            self.sections.append(Section(body, None, " > ".join(h for _, h in self.path) or None))
+        self.buf = []
+
+    def finish(self) -> list[Section]:
+        self.flush()
+        return self.sections
+
+
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def _markdown_sections(text: str) -> list[Section]:
     """Split at ATX headings (not inside code fences); a section's heading is its heading path."""
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buf: list[str] = []
+    out = _Sections()
     in_fence = False
-
-    def flush():
-        body = "\n".join(buf).strip()
-        if body:
-            sections.append(Section(body, None, " > ".join(h for _, h in path) or None))
-        buf.clear()
-
     for line in text.replace("\r\n", "\n").split("\n"):
         if _FENCE.match(line):
             in_fence = not in_fence
         m = None if in_fence else _HEADING.match(line)
         if m:
-            flush()
-            level = len(m.group(1))
-            path = [(lv, h) for lv, h in path if lv < level] + [(level, m.group(2).strip())]
+            out.heading(len(m.group(1)), m.group(2).strip())
         else:
-            buf.append(line)
-    flush()
-    return sections
+            out.add(line)
+    return out.finish()
 
 
 # --------------------------------------------------------------------------- FAQ files
@@ -244,34 +259,23 @@ def _html_sections(text: str) -> list[Section]:
     for tag in soup(_HTML_DROP):
         tag.decompose()
     root = soup.body or soup
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buf: list[str] = []
-
-    def flush():
-        body = "\n".join(buf).strip()
-        if body:
-            sections.append(Section(body, None, " > ".join(h for _, h in path) or None))
-        buf.clear()
-
+    out = _Sections()
     for el in root.find_all(list(_HTML_HEADINGS | _HTML_BLOCKS | {"tr"})):
         name = el.name
         if name in _HTML_HEADINGS:
-            flush()
-            level = int(name[1])
-            path = [(lv, h) for lv, h in path if lv < level] + [(level, el.get_text(" ", strip=True))]
+            out.heading(int(name[1]), el.get_text(" ", strip=True))
         elif name == "tr":
             cells = [c.get_text(" ", strip=True) for c in el.find_all(["td", "th"])]
             if any(cells):
-                buf.append(" | ".join(cells))
+                out.add(" | ".join(cells))
         elif name in ("td", "th"):
             continue  # already taken with their row
         elif el.find_parent(list(_HTML_BLOCKS - {"td", "th"})) is None:
             # nested blocks (a <p> in an <li>) are taken once, by the outermost block
             words = el.get_text(" ", strip=True)
             if words:
-                buf.append(words)
-    flush()
+                out.add(words)
+    sections = out.finish()
     if not sections:  # markup without block tags: fall back to all visible text
         return _paragraph_sections(root.get_text("\n", strip=True))
     return sections
@@ -286,16 +290,7 @@ def _load_docx(path: Path, data: bytes) -> Document:
         d = docx.Document(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - python-docx raises many kinds on bad zips/xml
         raise IngestError(f"not a readable .docx file ({type(exc).__name__})") from None
-    sections: list[Section] = []
-    path_h: list[tuple[int, str]] = []
-    buf: list[str] = []
-
-    def flush():
-        body = "\n\n".join(buf).strip()
-        if body:
-            sections.append(Section(body, None, " > ".join(h for _, h in path_h) or None))
-        buf.clear()
-
+    out = _Sections(joiner="\n\n")
     for para in d.paragraphs:
         style = (para.style.name if para.style is not None else "") or ""
         text = para.text.strip()
@@ -303,11 +298,10 @@ def _load_docx(path: Path, data: bytes) -> Document:
             continue
         level = _docx_heading_level(style)
         if level:
-            flush()
-            path_h = [(lv, h) for lv, h in path_h if lv < level] + [(level, text)]
+            out.heading(level, text)
         else:
-            buf.append(text)
-    flush()
+            out.add(text)
+    sections = out.finish()
     for table in d.tables:
         rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
         body = "\n".join(r for r in rows if r.strip(" |"))

@@ -146,18 +146,18 @@ class Store:
             for r in self.db.query("SELECT id, path, sha256, mtime, size, status, error FROM documents")
         }
 
+    def _query_in(self, sql: str, values: Iterable, params: list | None = None) -> Iterator[dict]:
+        """Run `sql` (with one "{marks}" placeholder for an IN list) over values in batches, so a
+        long list never exceeds SQLite's limit on bound parameters."""
+        values = list(values)
+        for i in range(0, len(values), 500):
+            part = values[i:i + 500]
+            yield from self.db.query(sql.format(marks=",".join("?" * len(part))), [*(params or []), *part])
+
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict]:
-        ids = list(ids)
-        out: dict[int, dict] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            marks = ",".join("?" * len(part))
-            for r in self.db.query(
-                f"SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path FROM chunks c "
-                f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", part
-            ):
-                out[r["id"]] = r
-        return out
+        return {r["id"]: r for r in self._query_in(
+            "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path FROM chunks c "
+            "JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", ids)}
 
     def chunks_without_vectors(self, model: str) -> list[tuple[int, str]]:
         """(chunk id, text to embed) for every chunk that has no vector for `model` yet."""
@@ -194,16 +194,8 @@ class Store:
             "SELECT model, count(*) AS n FROM embeddings GROUP BY model")}
 
     def get_vectors(self, model: str, ids: list[int]) -> dict[int, np.ndarray]:
-        out = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            marks = ",".join("?" * len(part))
-            for r in self.db.query(
-                f"SELECT chunk_id, vector FROM embeddings WHERE model = ? AND chunk_id IN ({marks})",
-                [model, *part],
-            ):
-                out[r["chunk_id"]] = np.frombuffer(r["vector"], dtype=np.float32)
-        return out
+        return {r["chunk_id"]: np.frombuffer(r["vector"], dtype=np.float32) for r in self._query_in(
+            "SELECT chunk_id, vector FROM embeddings WHERE model = ? AND chunk_id IN ({marks})", ids, [model])}
 
     # ---------------------------------------------------------------- models
     def model_row(self, name: str) -> dict | None:
@@ -260,16 +252,10 @@ class Store:
 
     def vectors_by_text(self, text_shas: Iterable[str]) -> dict[str, dict[str, bytes]]:
         """model -> {text_sha: vector bytes} for stored chunks with these texts (any document)."""
-        shas = list(set(text_shas))
         out: dict[str, dict[str, bytes]] = {}
-        for i in range(0, len(shas), 500):
-            part = shas[i:i + 500]
-            marks = ",".join("?" * len(part))
-            for r in self.db.query(
-                f"SELECT c.text_sha, e.model, e.vector FROM chunks c JOIN embeddings e ON e.chunk_id = c.id "
-                f"WHERE c.text_sha IN ({marks})", part
-            ):
-                out.setdefault(r["model"], {})[r["text_sha"]] = r["vector"]
+        for r in self._query_in("SELECT c.text_sha, e.model, e.vector FROM chunks c JOIN embeddings e "
+                                "ON e.chunk_id = c.id WHERE c.text_sha IN ({marks})", set(text_shas)):
+            out.setdefault(r["model"], {})[r["text_sha"]] = r["vector"]
         return out
 
     def publish(self, new_docs: list[dict], removed_paths: list[str],
