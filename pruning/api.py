@@ -279,6 +279,7 @@ def evaluate_against(model, base_info, kept, suites, compare=("base", "cut"), sa
     base_model = None
     if "base" in compare or "cut" in compare or asymmetric:
         base_model, _ = load_model(base_info)
+        base_model._sbsearch_sha = base_info.weights_sha256() or ""  # lets evaluate cache its passage vectors
     results = {"model": ev.evaluate_model(model, suites, ed, cache, progress=lambda s: say(f"model: {s}"),
                                           doc_model=base_model if asymmetric else None)}
     if base_model is not None:

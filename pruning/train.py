@@ -104,10 +104,10 @@ def freeze_embeddings(model, frozen: bool = True) -> int:
 # ------------------------------------------------------------------------------------ teacher
 
 def teacher_embeddings(teacher, texts: list[str], teacher_sha: str, max_length: int,
-                       batch_size: int = 64, progress: bool = True) -> np.ndarray:
+                       batch_size: int = 64, progress: bool = True, subdir: str = "pruning-teacher") -> np.ndarray:
     """Teacher vectors for texts, cached in cache_dir()/pruning-teacher keyed by the text set's hash,
     the teacher's weights sha256 and the sequence length."""
-    cache = config.cache_dir() / "pruning-teacher"
+    cache = config.cache_dir() / subdir
     key = f"{teacher_sha[:16]}-{texts_hash(texts)[:16]}-L{max_length}.npy"
     path = cache / key
     if path.exists():
@@ -147,10 +147,9 @@ def _dataset(stage: Stage, targets: np.ndarray | None):
 def stage_texts(stage: Stage) -> list[str]:
     if stage.name == "distil":
         return list(stage.rows)
-    texts = [t for row in stage.rows for t in row[:3] if isinstance(t, str)]
     if stage.name == "mix":
-        texts += [t for row in stage.extra_rows for t in row[:2]]
-    return texts
+        return list(stage.rows) + [t for row in stage.extra_rows for t in row[:2]]
+    return [t for row in stage.rows for t in row[:3] if isinstance(t, str)]
 
 
 def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha: str = "") -> dict:

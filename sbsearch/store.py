@@ -193,10 +193,6 @@ class Store:
         return {r["model"]: r["n"] for r in self.db.query(
             "SELECT model, count(*) AS n FROM embeddings GROUP BY model")}
 
-    def get_vectors(self, model: str, ids: list[int]) -> dict[int, np.ndarray]:
-        return {r["chunk_id"]: np.frombuffer(r["vector"], dtype=np.float32) for r in self._query_in(
-            "SELECT chunk_id, vector FROM embeddings WHERE model = ? AND chunk_id IN ({marks})", ids, [model])}
-
     # ---------------------------------------------------------------- models
     def model_row(self, name: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM models WHERE name = ?", [name]))
