@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sbsearch.embedder import Embedder  # noqa: E402
+from sbsearch.embedder import make_embedder  # noqa: E402
 from sbsearch.indexer import Indexer  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
 from sbsearch.store import Store, now  # noqa: E402
@@ -77,7 +77,7 @@ def main() -> None:
     queries = [json.loads(line)["query"] for line in (REPO / "sample_docs" / "queries.jsonl").read_text().splitlines()][:40]
     rows = []
     for model in args.models:
-        emb = Embedder(model)
+        emb = make_embedder(model)
         idx = work / f"sample-{model}"
         t = time.perf_counter()
         ix = Indexer(idx, model)
@@ -107,7 +107,7 @@ def main() -> None:
         sub = files / f"d{i // 500}"
         sub.mkdir(parents=True, exist_ok=True)
         (sub / f"note{i}.txt").write_text(f"Note {i}: the meeting room {i % 40} is booked on day {i % 28}.")
-    emb = Embedder(args.models[-1])
+    emb = make_embedder(args.models[-1])
     ix = Indexer(work / "many-idx", args.models[-1])
     ix._embedder = emb
     t = time.perf_counter()

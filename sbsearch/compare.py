@@ -64,10 +64,6 @@ def agreement(rank_a: dict[str, list[str]], rank_b: dict[str, list[str]], k: int
     }
 
 
-def _param_count(embedder) -> int:
-    return int(sum(p.numel() for p in embedder.model.parameters()))
-
-
 def _disk_mb(path: Path) -> float:
     files = [p for p in Path(path).rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".onnx")]
     return round(sum(p.stat().st_size for p in files) / 1e6, 1)
@@ -105,7 +101,7 @@ def measure_costs(searchers: dict[str, Searcher], queries: list[str], chunk_text
             "query_ms_p50": round(_percentile(lat[name], 50), 2),
             "query_ms_p95": round(_percentile(lat[name], 95), 2),
             "encode_chunks_per_s": round(statistics.median(thr[name]), 2),
-            "parameters": _param_count(s.embedder),
+            "parameters": s.embedder.parameter_count(),
             "disk_mb": _disk_mb(s.embedder.info.path),
             "layers": s.embedder.info.layers,
             "dim": s.dim,

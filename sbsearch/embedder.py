@@ -61,3 +61,16 @@ class Embedder:
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
         return self.encode(texts)
+
+    def parameter_count(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+
+def make_embedder(name: str | ModelInfo):
+    """The right runtime for a model: ONNX Runtime for int8 exports (no torch), else torch."""
+    info = name if isinstance(name, ModelInfo) else resolve(name)
+    if info.kind == "int8":
+        from .onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder(info)
+    return Embedder(info)

@@ -145,10 +145,10 @@ class Indexer:
 
     def embedder(self):
         if self._embedder is None:
-            from .embedder import Embedder
+            from .embedder import make_embedder
 
             self.progress.message(f"loading model {self.info.name}")
-            self._embedder = Embedder(self.info)
+            self._embedder = make_embedder(self.info)
         return self._embedder
 
     def run(self, roots: list[Path], reembed: bool = False, wait: bool | float = False) -> IndexSummary:

@@ -23,10 +23,10 @@ def high_water_mb() -> float:
 
 def probe(name: str, texts: list[str]) -> dict:
     t0 = time.perf_counter()
-    from .embedder import Embedder
+    from .embedder import make_embedder
 
     base = high_water_mb()
-    emb = Embedder(name)
+    emb = make_embedder(name)
     loaded = time.perf_counter()
     emb.encode(texts)
     peak = high_water_mb()

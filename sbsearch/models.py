@@ -47,7 +47,7 @@ class ModelInfo:
 
     @property
     def weights_file(self) -> Path | None:
-        for candidate in ("model.safetensors", "pytorch_model.bin", "onnx/model_quantized.onnx"):
+        for candidate in ("model.safetensors", "pytorch_model.bin", "model_quantized.onnx"):
             p = self.path / candidate
             if p.exists():
                 return p
@@ -162,11 +162,34 @@ def _is_model_dir(p: Path) -> bool:
     return p.is_dir() and ((p / "modules.json").exists() or (p / "config.json").exists())
 
 
+INT8_SUFFIX = "-int8"
+
+
+def _resolve_int8(name: str) -> ModelInfo:
+    """NAME-int8: the int8 ONNX export of NAME, built once into the cache (keyed by the base's
+    weights hash, so a changed base gets a new export)."""
+    import sys
+
+    from .onnx_backend import META_FILE, export_int8
+    from .store import model_key
+
+    base = resolve(name[: -len(INT8_SUFFIX)])
+    base.verify()
+    out = config.cache_dir() / "int8" / f"{model_key(base.name)}-{(base.weights_sha256() or 'nohash')[:12]}"
+    if not (out / META_FILE).exists():
+        print(f"building {name} (int8 ONNX export of {base.name}, once)…", file=sys.stderr)
+        export_int8(base, out)
+    info = ModelInfo(name, out, "int8", f"{base.description or base.name} — int8 ONNX Runtime")
+    return info
+
+
 def resolve(name: str) -> ModelInfo:
     """Turn a model name or path into a ModelInfo, assembling packaged weights if needed."""
     if not name or not name.strip():
         raise SbsearchError("empty model name")
-    if name == "full":
+    if name.endswith(INT8_SUFFIX) and len(name) > len(INT8_SUFFIX):
+        info = _resolve_int8(name)
+    elif name == "full":
         info = ModelInfo("full", _assemble_mpnet(), "builtin", BUILTIN["full"], MPNET_WEIGHTS_SHA256)
     elif name == "minilm":
         info = ModelInfo("minilm", _minilm_dir(), "builtin", BUILTIN["minilm"], MINILM_WEIGHTS_SHA256)

@@ -65,9 +65,9 @@ class Searcher:
     @property
     def embedder(self):
         if self._embedder is None:
-            from .embedder import Embedder
+            from .embedder import make_embedder
 
-            self._embedder = Embedder(self.model_name)
+            self._embedder = make_embedder(self.model_name)
         if self._embedder.dim != self.dim:
             raise SbsearchError(
                 f"model {self.model_name!r} gives {self._embedder.dim}-d vectors but the index holds "

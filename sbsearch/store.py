@@ -20,8 +20,27 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+
+
+def _import_sqlite_utils():
+    """sqlite-utils imports pandas (if installed) only to map pd.Timestamp to TEXT; we never store
+    pandas objects, and that import costs ~0.2 s of every cold `sbsearch query`. Hide pandas while
+    sqlite-utils loads, then let anyone else import it normally."""
+    import sys
+
+    hidden = "pandas" not in sys.modules
+    if hidden:
+        sys.modules["pandas"] = None  # makes `import pandas` raise ImportError
+    try:
+        import sqlite_utils
+        from sqlite_utils.migrations import Migrations
+    finally:
+        if hidden:
+            del sys.modules["pandas"]
+    return sqlite_utils, Migrations
+
+
+sqlite_utils, Migrations = _import_sqlite_utils()
 
 from .chunking import embedding_text
 from .errors import SbsearchError

@@ -1,0 +1,85 @@
+"""int8 models: exported to ONNX, quantized, served without torch; quality close to fp32."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLE_DOCS
+from sbsearch.cli import cli
+from sbsearch.embedder import make_embedder
+from sbsearch.errors import SbsearchError
+from sbsearch.models import resolve
+
+pytestmark = pytest.mark.slow
+
+SENTENCES = [
+    "How do I claim travel expenses after a business trip?",
+    "The VPN client disconnects every few minutes on home Wi-Fi.",
+    "Firmware 4.2 adds Bluetooth pairing to the HX-200 data logger.",
+    "東京オフィスの営業時間は午前九時から午後六時までです。",
+    "Pool cars must be returned with a full tank.",
+]
+
+
+def test_int8_close_to_fp32_and_smaller():
+    fp32 = make_embedder("minilm")
+    int8 = make_embedder("minilm-int8")
+    assert type(int8).__name__ == "OnnxEmbedder"
+    a, b = fp32.encode(SENTENCES), int8.encode(SENTENCES)
+    cos = (a * b).sum(1)
+    assert cos.min() >= 0.98, cos
+    assert np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-4)
+    info = resolve("minilm-int8")
+    assert info.kind == "int8" and info.layers == 6
+    assert info.weights_file.stat().st_size < 0.4 * resolve("minilm").weights_file.stat().st_size
+    # the input order is kept although batches are sorted by length
+    assert np.allclose(int8.encode(SENTENCES[::-1]), b[::-1], atol=1e-5)
+
+
+def test_tampered_int8_file_is_refused():
+    info = resolve("minilm-int8")
+    onnx_file = info.weights_file
+    original = onnx_file.read_bytes()
+    try:
+        onnx_file.write_bytes(original[:-10] + b"0123456789")
+        with pytest.raises(SbsearchError, match="sha256"):
+            make_embedder("minilm-int8")
+    finally:
+        onnx_file.write_bytes(original)
+
+
+def test_int8_through_index_query_compare(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("it/vpn-setup.md", "it/printing.md", "faq/it-helpdesk-faq.csv"):
+        (docs / name).parent.mkdir(exist_ok=True)
+        (docs / name).write_bytes((SAMPLE_DOCS / name).read_bytes())
+    runner = CliRunner()
+    r = runner.invoke(cli, ["index", str(docs), "--model", "minilm-int8", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["chunks_embedded"] > 5
+    r = runner.invoke(cli, ["query", "vpn keeps disconnecting", "--json", "-k", "1"])
+    top = json.loads(r.output.splitlines()[0])
+    assert r.exit_code == 0 and "vpn" in top["text"].lower(), top
+    r = runner.invoke(cli, ["compare", "--a", "minilm-int8", "--b", "minilm", "--json", "--no-memory"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    assert result["agreement"]["overlap@10"] > 0.8
+    assert result["models"]["minilm-int8"]["cost"]["disk_mb"] < result["models"]["minilm"]["cost"]["disk_mb"]
+
+
+def test_int8_query_does_not_import_torch(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Parking\n\nStaff park in garage B, level two.")
+    assert CliRunner().invoke(cli, ["index", str(docs), "--model", "minilm-int8"]).exit_code == 0
+    code = ("import sys; from sbsearch.cli import cli\n"
+            "try:\n    cli(['query', 'where do I park', '--json'])\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "garage B" in proc.stdout
