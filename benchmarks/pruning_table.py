@@ -65,6 +65,16 @@ for n in (6, 4, 3, 2):
         "label": f"{n} alternate: distil (searched docs + 3k STS sentences)",
         "kw": {"stages": "distil:2", "distil": SEARCHED + SHORT, "distil_limit": None, "batch_size": 32,
                "short_limit": 3000}}
+    ROWS[f"{n}-alt-distil-searched-mix"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: distil (searched docs + 3k STS sentences) → mix (distil + 1.5k STS-B pairs)",
+        "kw": {"stages": "distil:2,mix:1", "distil": SEARCHED + SHORT, "sts": STS, "sts_limit": 1500,
+               "batch_size": 32, "short_limit": 3000}}
+    ROWS[f"{n}-alt-distil-searched-sts"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: distil (searched docs + 3k STS sentences) → STS (1.5k STS-B pairs)",
+        "kw": {"stages": "distil:2,sts:1", "distil": SEARCHED + SHORT, "sts": STS, "sts_limit": 1500,
+               "batch_size": 32, "short_limit": 3000}}
     ROWS[f"{n}-alt-distil-short"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",

@@ -339,7 +339,9 @@ def models(as_json):
         if r.get("layers"):
             desc = f"{r['layers']} of {r.get('base_layers') or r['layers']} layers. " + desc
         t.add_row(r["name"], r["kind"], desc)
-    _console().print(t)
+    c = _console()
+    c.print(t)
+    c.print("Any model name + '-int8' (e.g. minilm-int8) is its int8 ONNX variant, built on first use.")
 
 
 # ------------------------------------------------------------------------------------------ compare / eval

@@ -45,6 +45,8 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--distil", multiple=True, help="Text for distillation: text file(s), data files, a folder of documents, "
               "an sbsearch index (folder with index.db). Repeatable. Default: the --nli/--sts sentences.")
 @click.option("--distil-limit", type=int, default=None, help="At most this many distillation texts (random sample).")
+@click.option("--sts-limit", type=int, default=None, help="At most this many STS pairs (random sample).")
+@click.option("--nli-limit", type=int, default=None, help="At most this many NLI triplets (random sample).")
 @click.option("--teacher", default=None, help="Teacher for distillation [default: the base model].")
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
 @click.option("--stages", default=None, help="Explicit stages, e.g. distil,nli,sts:2 (name[:epochs]); overrides --recipe.")
@@ -70,7 +72,7 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--out", required=True, help="Output directory, or a NAME (no slash) saved under the models folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, teacher, recipe, stages,
+def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, sts_limit, nli_limit, teacher, recipe, stages,
           epochs, batch_size, lr, max_length, max_length_cap, seed, bf16, freeze_embeddings, threads, eval_suites,
           compare, asymmetric, force, no_resume, out, as_json, quiet):
     """Cut a Sentence-BERT model to fewer layers and recover it by fine-tuning.
@@ -100,7 +102,7 @@ def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, dist
 
         card = run_prune(
             base, n_layers, strategy, out, keep_layers=explicit, nli=nli, sts=sts, sts_dev=sts_dev, distil=distil,
-            distil_limit=distil_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
+            distil_limit=distil_limit, sts_limit=sts_limit, nli_limit=nli_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
             batch_size=batch_size, lr=lr, max_length=max_length, max_length_cap=max_length_cap, seed=seed,
             bf16=bf16, freeze_embeddings=freeze_embeddings, threads=threads, evaluate=suites,
             compare=("base", "cut") if compare else (), asymmetric=asymmetric, resume=not no_resume, force=force,

@@ -220,7 +220,9 @@ def write_chart(result: dict, path: Path) -> Path:
     ax.axhline(100, color="grey", lw=1, ls="--")
     ax.bar_label(bars, fmt="%.0f%%")
     ax.set_ylabel(f"{a} as % of {b}")
-    ax.set_title(f"{a} vs {b}: quality (blue) and cost (orange), {b} = 100%")
+    ax.set_title(f"{a} vs {b} = 100%: quality (blue, higher is better), speed (higher is better),\n"
+                 "memory and size (lower is better)", fontsize=10)
+    ax.tick_params(axis="x", labelrotation=15)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

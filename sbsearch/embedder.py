@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .models import ModelInfo, load_model, resolve
+from .models import ModelInfo, load_model, resolve, split_spec
 
 
 def _quiet_transformers() -> None:
@@ -67,8 +67,9 @@ class Embedder:
 
 
 def make_embedder(name: str | ModelInfo):
-    """The right runtime for a model: ONNX Runtime for int8 exports (no torch), else torch."""
-    info = name if isinstance(name, ModelInfo) else resolve(name)
+    """The right runtime for a model: ONNX Runtime for int8 exports (no torch), else torch.
+    For an asymmetric spec 'Q@D' this is the query encoder Q."""
+    info = name if isinstance(name, ModelInfo) else resolve(split_spec(name)[0])
     if info.kind == "int8":
         from .onnx_backend import OnnxEmbedder
 

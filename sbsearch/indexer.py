@@ -28,7 +28,7 @@ from .errors import IngestError, SbsearchError
 from .hashing import sha256_bytes
 from .ingest import is_supported, load_document
 from .locking import writer_lock
-from .models import ModelInfo, resolve
+from .models import ModelInfo, resolve, split_spec
 from .progress import Progress, NullProgress
 from .store import Store
 
@@ -121,7 +121,9 @@ class Indexer:
                  max_file_mb: float = DEFAULT_MAX_FILE_MB):
         self.store = Store(index_path, create=True)
         self.progress = progress or NullProgress()
-        self.model_name = model or self.store.get_meta("default_model") or _config_default()
+        # For an asymmetric spec 'Q@D' the documents are embedded by D (see models.split_spec).
+        spec = model or self.store.get_meta("default_model") or _config_default()
+        self.model_name = split_spec(spec)[1]
         self.info: ModelInfo = resolve(self.model_name)
         self._embedder = None
         self._chunk_tokens = chunk_tokens

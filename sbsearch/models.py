@@ -163,6 +163,20 @@ def _is_model_dir(p: Path) -> bool:
 
 
 INT8_SUFFIX = "-int8"
+ASYMMETRIC_SEP = "@"
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """'Q@D' -> (query model Q, document model D); a plain name is both.
+
+    The asymmetric mode: documents are embedded once by D (e.g. the full model) and queries by a
+    lighter Q trained into D's embedding space (distillation), so query latency is Q's while the
+    document side keeps D's quality."""
+    if ASYMMETRIC_SEP in spec and not Path(spec).expanduser().exists():
+        q, _, d = spec.rpartition(ASYMMETRIC_SEP)
+        if q and d:
+            return q, d
+    return spec, spec
 
 
 def _resolve_int8(name: str) -> ModelInfo:

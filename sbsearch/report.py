@@ -18,13 +18,21 @@ def latest_compare(store, model: str) -> dict | None:
     return row
 
 
+def _layers(layers, total) -> str:
+    if layers and total and layers != total:
+        return f"{layers} of {total} layers"
+    return f"{layers} layers" if layers else ""
+
+
 def footer(searcher, results, other_results=None, other_name: str | None = None) -> str:
     row = searcher.model_row
     parts = [f"model: {searcher.model_name}"]
-    if row.get("layers") and row.get("total_layers") and row["layers"] != row["total_layers"]:
-        parts[0] += f" ({row['layers']} of {row['total_layers']} layers)"
+    if searcher.query_model != searcher.doc_model:
+        q = searcher.embedder.info
+        parts[0] += (f" (queries: {searcher.query_model}, {_layers(q.layers, q.total_layers)}; "
+                     f"documents: {searcher.doc_model}, {_layers(row.get('layers'), row.get('total_layers'))})")
     elif row.get("layers"):
-        parts[0] += f" ({row['layers']} layers)"
+        parts[0] += f" ({_layers(row['layers'], row.get('total_layers'))})"
     cmp_row = latest_compare(searcher.store, searcher.model_name)
     if cmp_row is not None:
         headline = cmp_row["result"].get("headline", {})

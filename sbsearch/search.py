@@ -10,6 +10,7 @@ import numpy as np
 
 from . import config, vectorindex
 from .errors import SbsearchError
+from .models import split_spec
 from .store import Store
 
 
@@ -49,13 +50,16 @@ def model_for_index(store: Store, model: str | None) -> str:
 class Searcher:
     def __init__(self, index_path: Path, model: str | None = None, embedder=None):
         self.store = Store(index_path)
+        # model_name is what the user asked for ('Q@D' in the asymmetric mode); doc_model names
+        # the stored vectors searched, the embedder encodes the queries.
         self.model_name = embedder.name if embedder is not None else model_for_index(self.store, model)
-        row = self.store.model_row(self.model_name)
-        if row is None or self.store.vector_count(self.model_name) == 0:
+        self.query_model, self.doc_model = split_spec(self.model_name)
+        row = self.store.model_row(self.doc_model)
+        if row is None or self.store.vector_count(self.doc_model) == 0:
             have = ", ".join(m["name"] for m in self.store.models()) or "none"
             raise SbsearchError(
-                f"index {index_path} has no vectors for model {self.model_name!r} (has: {have}); "
-                f"run `sbsearch index DIR --model {self.model_name}`"
+                f"index {index_path} has no vectors for model {self.doc_model!r} (has: {have}); "
+                f"run `sbsearch index DIR --model {self.doc_model}`"
             )
         self.dim = row["dim"]
         self.model_row = row
@@ -78,12 +82,12 @@ class Searcher:
     @property
     def faiss_index(self):
         if self._faiss is None:
-            self._faiss = vectorindex.load(self.store, self.model_name, self.dim)
+            self._faiss = vectorindex.load(self.store, self.doc_model, self.dim)
         return self._faiss
 
     def missing_vectors(self) -> int:
         chunks = self.store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        return chunks - self.store.vector_count(self.model_name)
+        return chunks - self.store.vector_count(self.doc_model)
 
     def search(self, query: str, k: int = 10) -> list[Result]:
         return self.search_many([query], k)[0]

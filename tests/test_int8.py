@@ -83,3 +83,25 @@ def test_int8_query_does_not_import_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "garage B" in proc.stdout
+
+
+def test_asymmetric_mode_queries_by_one_model_documents_by_another(tmp_path):
+    """'Q@D': documents embedded by D once, queries by Q in the same space (here int8 MiniLM
+    against fp32 MiniLM, the same space by construction)."""
+    docs = tmp_path / "docs"
+    (docs / "it").mkdir(parents=True)
+    for name in ("it/vpn-setup.md", "it/printing.md", "it/mfa.md"):
+        (docs / name).write_bytes((SAMPLE_DOCS / name).read_bytes())
+    runner = CliRunner(env={"COLUMNS": "200"})
+    assert runner.invoke(cli, ["index", str(docs), "--model", "minilm"]).exit_code == 0
+    r = runner.invoke(cli, ["query", "print double sided", "--model", "minilm-int8@minilm"])
+    assert r.exit_code == 0, r.output
+    assert "queries: minilm-int8, 6 layers; documents: minilm, 6 layers" in r.output
+    sym = runner.invoke(cli, ["query", "print double sided", "--model", "minilm", "--json"]).output
+    asym = runner.invoke(cli, ["query", "print double sided", "--model", "minilm-int8@minilm", "--json"]).output
+    assert [json.loads(x)["path"] for x in sym.splitlines()][:3] == [json.loads(x)["path"] for x in asym.splitlines()][:3]
+    # no vectors were added for the query model: the document side is the index's minilm vectors
+    status = json.loads(runner.invoke(cli, ["status", "--json"]).output)
+    assert [m["name"] for m in status["models"]] == ["minilm"]
+    bad = runner.invoke(cli, ["query", "printer", "--model", "full@minilm"])
+    assert bad.exit_code == 1 and "768-d vectors but the index holds 384-d" in bad.output
