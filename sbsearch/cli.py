@@ -373,9 +373,14 @@ def _beir_roots(queries, paths, index_path: Path):
 @click.option("--chart", type=click.Path(path_type=Path), help="Where to write the PNG chart "
               "[default: compare-A-vs-B.png in the index folder].")
 @click.option("--no-memory", is_flag=True, help="Skip the per-model peak-memory probe (two extra model loads).")
+@click.option("--latency-queries", type=click.IntRange(1), default=30, show_default=True,
+              help="Queries timed one at a time (each timed 3 times per model).")
+@click.option("--throughput-chunks", type=click.IntRange(1), default=128, show_default=True,
+              help="Chunks of the index encoded to time throughput (3 times per model).")
 @json_option
 @quiet_option
-def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, as_json, quiet):
+def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, latency_queries, throughput_chunks,
+            as_json, quiet):
     """Compare two models side by side: quality, agreement, latency, throughput, memory, size.
 
     PATHS (optional) are indexed with both models first; otherwise the existing index is used."""
@@ -391,7 +396,8 @@ def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, as_j
         if model_a is None:
             raise SbsearchError("name model A with --a")
     result = run_compare(index_path, model_a, model_b, qs, roots, progress=_progress(quiet or as_json),
-                         measure_memory=not no_memory)
+                         measure_memory=not no_memory, latency_queries=latency_queries,
+                         throughput_chunks=throughput_chunks)
     chart = chart or index_path / f"compare-{model_key(model_a)}-vs-{model_key(model_b)}.png"
     result["chart"] = str(write_chart(result, chart))
     if as_json:

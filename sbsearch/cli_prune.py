@@ -12,7 +12,7 @@ import click
 
 from .errors import SbsearchError
 
-RECIPE_HELP = ("best (default with --nli and --sts: distil → nli → sts → distil), paper (nli → sts, "
+RECIPE_HELP = ("best (default with --nli and --sts: distil on short sentences → short sts), paper (nli → sts, "
                "Shelke et al.), nli, sts, distil, distil-nli-sts")
 SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
 
@@ -35,8 +35,9 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.command("prune")
 @click.option("--base", default="full", show_default=True, help="Model to cut: full, minilm, a model name or directory.")
 @click.option("--layers", "n_layers", type=int, default=None, help="Layers to keep (default 6; or the length of --keep-layers).")
-@click.option("--strategy", type=click.Choice(["top", "bottom", "middle", "alternate", "explicit"]), default="top",
-              show_default=True, help="Which layers to keep: top drops the top layers (the paper's choice).")
+@click.option("--strategy", type=click.Choice(["top", "bottom", "middle", "alternate", "explicit"]), default=None,
+              help="Which layers to keep: top drops the top layers (the paper's choice) [default: the recipe's: "
+                   "alternate for best, top otherwise].")
 @click.option("--keep-layers", default=None, help="Explicit 0-based layers to keep, e.g. 0,2,4,7,9,11.")
 @click.option("--nli", multiple=True, help="NLI file(s): premise/hypothesis/label (SNLI, XNLI, SICK, tsv/csv/jsonl) "
               "or anchor/positive/negative; hf:ID with SBSEARCH_ONLINE=1. Repeatable.")
@@ -44,36 +45,41 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--sts-dev", default=None, help="Pairs for the STS evaluator [default: shared STS-B dev when present].")
 @click.option("--distil", multiple=True, help="Text for distillation: text file(s), data files, a folder of documents, "
               "an sbsearch index (folder with index.db). Repeatable. Default: the --nli/--sts sentences.")
-@click.option("--distil-limit", type=int, default=None, help="At most this many distillation texts (random sample).")
-@click.option("--sts-limit", type=int, default=None, help="At most this many STS pairs (random sample).")
+@click.option("--distil-limit", type=int, default=None, help="At most this many distillation texts (random sample) "
+              "[default: 8000 for best].")
+@click.option("--distil-split/--no-distil-split", default=None,
+              help="Cut distillation text into sentences (short, query-like, cheaper per text) [default: on for best].")
+@click.option("--sts-limit", type=int, default=None, help="At most this many STS pairs (random sample) [default: 1500 for best].")
 @click.option("--nli-limit", type=int, default=None, help="At most this many NLI triplets (random sample).")
 @click.option("--teacher", default=None, help="Teacher for distillation [default: the base model].")
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
 @click.option("--stages", default=None, help="Explicit stages, e.g. distil,nli,sts:2 (name[:epochs]); overrides --recipe.")
 @click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage (unless name:epochs).")
-@click.option("--batch-size", type=click.IntRange(2, 4096), default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(2, 4096), default=None, help="[default: 64 for best, else 32]")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 2e-5 for nli/sts, 1e-4 for distil].")
 @click.option("--max-length", type=click.IntRange(8, 4096), default=None,
               help="Training sequence length [default: fitted to the data, at most --max-length-cap].")
-@click.option("--max-length-cap", type=click.IntRange(8, 4096), default=128, show_default=True)
+@click.option("--max-length-cap", type=click.IntRange(8, 4096), default=None, help="[default: 64 for best, else 128]")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--bf16/--no-bf16", default=False, show_default=True, help="bf16 autocast (only pays off on CPUs with avx512_bf16/AMX).")
 @click.option("--freeze-embeddings/--train-embeddings", default=True, show_default=True,
-              help="Keep the embedding matrices frozen (faster, no measured loss).")
+              help="Keep the embedding matrices frozen (fewer parameters to update).")
+@click.option("--group-by-length/--no-group-by-length", default=True, show_default=True,
+              help="Batch sts/distil texts of similar length together (less padding).")
 @click.option("--threads", type=int, default=None, help="Torch threads [default: all cores].")
 @click.option("--eval", "eval_suites", default="stsb,stackfaq,sample_docs,size,speed", show_default=True,
               help=f"Evaluate after training: {SUITE_HELP}.")
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Also evaluate the base model and the untrained cut.")
-@click.option("--asymmetric", is_flag=True, help="Also measure retrieval with documents embedded by the base "
+@click.option("--asymmetric", is_flag=True, help="Also measure retrieval with documents embedded by the base (or --teacher) "
               "model and queries by the pruned one.")
 @click.option("--force", is_flag=True, help="Replace an existing pruned model at --out.")
 @click.option("--no-resume", is_flag=True, help="Start over even if finished stages of this run are saved.")
 @click.option("--out", required=True, help="Output directory, or a NAME (no slash) saved under the models folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, sts_limit, nli_limit, teacher, recipe, stages,
-          epochs, batch_size, lr, max_length, max_length_cap, seed, bf16, freeze_embeddings, threads, eval_suites,
+def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, distil_split, sts_limit, nli_limit, teacher, recipe, stages,
+          epochs, batch_size, lr, max_length, max_length_cap, seed, bf16, freeze_embeddings, group_by_length, threads, eval_suites,
           compare, asymmetric, force, no_resume, out, as_json, quiet):
     """Cut a Sentence-BERT model to fewer layers and recover it by fine-tuning.
 
@@ -102,9 +108,9 @@ def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, dist
 
         card = run_prune(
             base, n_layers, strategy, out, keep_layers=explicit, nli=nli, sts=sts, sts_dev=sts_dev, distil=distil,
-            distil_limit=distil_limit, sts_limit=sts_limit, nli_limit=nli_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
+            distil_limit=distil_limit, distil_split=distil_split, sts_limit=sts_limit, nli_limit=nli_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
             batch_size=batch_size, lr=lr, max_length=max_length, max_length_cap=max_length_cap, seed=seed,
-            bf16=bf16, freeze_embeddings=freeze_embeddings, threads=threads, evaluate=suites,
+            bf16=bf16, freeze_embeddings=freeze_embeddings, group_by_length=group_by_length, threads=threads, evaluate=suites,
             compare=("base", "cut") if compare else (), asymmetric=asymmetric, resume=not no_resume, force=force,
             progress=progress, say=say)
     except SbsearchError as exc:

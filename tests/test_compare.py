@@ -53,7 +53,8 @@ def invoke(*args):
 
 def test_compare_pruned_against_its_base(docs_and_queries, minilm_cut3, tmp_path):
     docs, queries = docs_and_queries
-    out = invoke("compare", docs, "--a", minilm_cut3, "--b", "minilm", "--queries", queries, "--json")
+    out = invoke("compare", docs, "--a", minilm_cut3, "--b", "minilm", "--queries", queries, "--json",
+                 "--latency-queries", "8", "--throughput-chunks", "16")
     result = json.loads(out)
     a, b = result["models"]["minilm-cut3"], result["models"]["minilm"]
     for side in (a, b):
@@ -83,7 +84,8 @@ def test_compare_pruned_against_its_base(docs_and_queries, minilm_cut3, tmp_path
 
 def test_compare_without_labels_uses_agreement(docs_and_queries, minilm_cut3):
     docs, _ = docs_and_queries
-    result = json.loads(invoke("compare", docs, "--a", minilm_cut3, "--b", "minilm", "--json", "--no-memory"))
+    result = json.loads(invoke("compare", docs, "--a", minilm_cut3, "--b", "minilm", "--json", "--no-memory",
+                               "--latency-queries", "4", "--throughput-chunks", "8"))
     assert result["queries"]["labelled"] is False and result["queries"]["count"] > 10
     assert "quality" not in result["models"]["minilm"]
     assert result["headline"]["quality_metric"] == "top-10 overlap"

@@ -65,7 +65,8 @@ def test_int8_through_index_query_compare(tmp_path):
     r = runner.invoke(cli, ["query", "vpn keeps disconnecting", "--json", "-k", "1"])
     top = json.loads(r.output.splitlines()[0])
     assert r.exit_code == 0 and "vpn" in top["text"].lower(), top
-    r = runner.invoke(cli, ["compare", "--a", "minilm-int8", "--b", "minilm", "--json", "--no-memory"])
+    r = runner.invoke(cli, ["compare", "--a", "minilm-int8", "--b", "minilm", "--json", "--no-memory",
+                            "--latency-queries", "4", "--throughput-chunks", "8"])
     assert r.exit_code == 0, r.output
     result = json.loads(r.output)
     assert result["agreement"]["overlap@10"] > 0.8

@@ -354,3 +354,17 @@ def test_prune_mix_stage_and_card_readme(tiny_bert, tiny_data, tmp_path):
     assert card["stages"][0]["max_length"] <= 48 and "dev_spearman" in card["stages"][0]
     assert card["metrics"]["model"]["mb"] > 0
     assert "cut to 2 of 4 layers" in (tmp_path / "mix" / "README.md").read_text()
+
+
+def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
+    from pruning.api import RECIPES
+    from sbsearch.cli_prune import prune
+
+    r = CliRunner().invoke(prune, ["--base", str(tiny_bert), "--layers", "2", "--nli", str(tiny_data["nli"]),
+                                   "--sts", str(tiny_data["sts"]), "--sts-dev", str(tiny_data["sts"]),
+                                   "--out", "tiny-best", "--eval", "none", "-q", "--json"])
+    assert r.exit_code == 0, r.output
+    card = json.loads(r.output)
+    assert card["recipe"] == "best" and [s["stage"] for s in card["stages"]] == RECIPES["best"]
+    assert card["strategy"] == "alternate" and card["kept_layers"] == [0, 3]
+    assert card["hyperparameters"]["distil_split"] is True and card["hyperparameters"]["batch_size"] == 64
