@@ -35,6 +35,7 @@ from .store import Store
 IGNORE_FILE = ".sbsearchignore"
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_CHUNK_OVERLAP = 40
+PENDING_BATCH = 256  # vectors committed to pending_vectors at a time during a run
 DEFAULT_MAX_FILE_MB = 32  # larger files are reported, not read: a 50 MB log is rarely a document
 
 
@@ -242,33 +243,37 @@ class Indexer:
                     c.pop("_embed", None)
         summary.chunks_reused = len(shas) - len(todo)
         backfill = store.chunks_without_vectors(self.model_name)
-
+        backfill_vecs: dict[int, np.ndarray] = {}
         if todo or backfill:
             emb = self.embedder()
             self._register(emb)
-            texts = list(todo.values()) + [t for _, t in backfill]
-            self.progress.start(f"embedding with {self.info.name}", len(texts))
-            mat = emb.encode(texts, progress=self.progress.advance)
+            self.progress.start(f"embedding with {self.info.name}", len(todo) + len(backfill))
+            shas = list(todo)
+            for i in range(0, len(shas), PENDING_BATCH):
+                part = shas[i:i + PENDING_BATCH]
+                mat = emb.encode([todo[sha] for sha in part], progress=self.progress.advance)
+                batch = {sha: vec.tobytes() for sha, vec in zip(part, mat)}
+                store.save_pending(self.model_name, batch)  # survives a kill; reused by the next run
+                mine.update(batch)
+            for i in range(0, len(backfill), PENDING_BATCH):
+                part = backfill[i:i + PENDING_BATCH]
+                mat = emb.encode([t for _, t in part], progress=self.progress.advance)
+                batch = {cid: vec for (cid, _), vec in zip(part, mat)}
+                # vectors of chunks already published are valid at once: commit them batch by batch
+                store.add_vectors(self.model_name, batch)
+                backfill_vecs.update(batch)
             self.progress.stop()
-            for sha, vec in zip(todo.keys(), mat[: len(todo)]):
-                mine[sha] = vec.tobytes()
-            backfill_vecs = {cid: mat[len(todo) + i] for i, (cid, _) in enumerate(backfill)}
-            summary.chunks_embedded = len(texts)
-        else:
-            backfill_vecs = {}
-            if store.model_row(self.model_name) is None and (new_docs or store.vector_count(self.model_name) == 0):
-                self._register(self.embedder())
+            summary.chunks_embedded = len(todo) + len(backfill)
+        elif store.model_row(self.model_name) is None and (new_docs or store.vector_count(self.model_name) == 0):
+            self._register(self.embedder())
 
         if not new_docs and not removed and not backfill_vecs:
             summary.generation = store.generation
             summary.chunks_total = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
             self._ensure_faiss()
             return
-        previous = store.generation
         self.progress.message("saving")
         gen, removed_ids, added = store.publish(new_docs, removed, vectors)
-        if backfill_vecs:
-            gen = store.add_vectors(self.model_name, backfill_vecs)
         summary.generation = gen
         summary.chunks_total = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         dim = store.model_row(self.model_name)["dim"]
@@ -276,9 +281,9 @@ class Indexer:
         added_vecs = [np.frombuffer(mine[sha], dtype=np.float32) for cid, sha in added if sha in mine]
         added_vecs += list(backfill_vecs.values())
         mat = np.vstack(added_vecs) if added_vecs else None
-        # One publish may bump the generation twice (documents, then back-fill); update() only
-        # patches a FAISS file made at `previous`, which is exactly the state before this run.
-        vectorindex.update(store, self.model_name, dim, previous, gen, removed_ids, added_ids, mat)
+        # update() patches the FAISS file only if it reflects the generation just before this
+        # publish (gen - 1); after back-fill batches it does not, and the file is rebuilt instead.
+        vectorindex.update(store, self.model_name, dim, gen - 1, gen, removed_ids, added_ids, mat)
 
     def _ensure_faiss(self) -> None:
         row = self.store.model_row(self.model_name)

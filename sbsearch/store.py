@@ -91,6 +91,13 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_pending_vectors(db: sqlite_utils.Database) -> None:
+    # Vectors computed by a run that has not published yet, committed in small batches: a run
+    # killed after an hour of embedding loses one batch, not the hour. Searches never read them.
+    db["pending_vectors"].create({"model": str, "text_sha": str, "vector": bytes}, pk=("model", "text_sha"))
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -268,10 +275,19 @@ class Store:
     def vectors_by_text(self, text_shas: Iterable[str]) -> dict[str, dict[str, bytes]]:
         """model -> {text_sha: vector bytes} for stored chunks with these texts (any document)."""
         out: dict[str, dict[str, bytes]] = {}
+        shas = set(text_shas)
+        for r in self._query_in("SELECT text_sha, model, vector FROM pending_vectors WHERE text_sha IN ({marks})", shas):
+            out.setdefault(r["model"], {})[r["text_sha"]] = r["vector"]
         for r in self._query_in("SELECT c.text_sha, e.model, e.vector FROM chunks c JOIN embeddings e "
-                                "ON e.chunk_id = c.id WHERE c.text_sha IN ({marks})", set(text_shas)):
+                                "ON e.chunk_id = c.id WHERE c.text_sha IN ({marks})", shas):
             out.setdefault(r["model"], {})[r["text_sha"]] = r["vector"]
         return out
+
+    def save_pending(self, model: str, vectors: dict[str, bytes]) -> None:
+        with self.db.atomic():
+            self.db["pending_vectors"].upsert_all(
+                ({"model": model, "text_sha": sha, "vector": v} for sha, v in vectors.items()),
+                pk=("model", "text_sha"))
 
     def publish(self, new_docs: list[dict], removed_paths: list[str],
                 vectors: dict[str, dict[str, bytes]]) -> tuple[int, list[int], list[tuple[int, str]]]:
@@ -306,6 +322,7 @@ class Store:
                         vec = by_sha.get(ch["text_sha"])
                         if vec is not None:
                             self.db["embeddings"].insert({"chunk_id": chunk_id, "model": model, "vector": vec})
+            self.db.execute("DELETE FROM pending_vectors")  # published now, or text no longer present
             gen = self._bump_generation()
         return gen, removed_ids, added
 

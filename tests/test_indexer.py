@@ -197,3 +197,40 @@ def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path, corpus, model):
     results = Searcher(tmp_path / "idx", model).search("printer", k=3)
     assert len(results) == 3
     consistent(Store(tmp_path / "idx"), model)
+
+
+def test_killed_run_keeps_its_finished_vector_batches(tmp_path, model, monkeypatch):
+    """Vectors are committed in batches while a run embeds; a run stopped half-way publishes
+    nothing (searches see the previous state) and the next run embeds only what was left."""
+    import sbsearch.indexer as indexer_mod
+
+    monkeypatch.setattr(indexer_mod, "PENDING_BATCH", 10)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(25):
+        (docs / f"note{i}.txt").write_text(f"Note {i}: the printer on floor {i} needs toner.")
+    ix = Indexer(tmp_path / "idx", model)
+    emb = ix.embedder()
+    real_encode = emb.encode
+    calls = []
+
+    def encode_then_die(texts, progress=None):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if Ctrl-C / SIGTERM arrived during the third batch
+        calls.append(len(texts))
+        return real_encode(texts, progress)
+
+    monkeypatch.setattr(emb, "encode", encode_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ix.run([docs])
+    store = Store(tmp_path / "idx")
+    assert store.documents() == {}
+    assert store.db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0] == 20
+    assert store.runs(1)[0]["status"] == "interrupted"
+    monkeypatch.setattr(emb, "encode", real_encode)
+    ix2 = Indexer(tmp_path / "idx", model)
+    ix2._embedder = emb
+    s = ix2.run([docs])
+    assert s.added == 25 and s.chunks_reused == 20 and s.chunks_embedded == 5
+    assert store.db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0] == 0
+    consistent(store, model)

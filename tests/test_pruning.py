@@ -335,7 +335,7 @@ def test_cli_prune_minilm_6_to_3(tmp_path):
                                    "--sts", str(small_sts), "--sts-dev", str(sts_dev), "--out", "minilm-3",
                                    "--eval", "stsb,size", "--no-compare", "--json", "-q"])
     assert r.exit_code == 0, r.output
-    card = json.loads(r.output)
+    card = json.loads(r.stdout)
     assert card["base_layers"] == 6 and card["kept_layers"] == [0, 1, 2] and card["layers"] == 3
     assert card["metrics"]["model"]["stsb_test"] > 0.6
     from sbsearch.models import resolve
@@ -364,7 +364,7 @@ def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
                                    "--sts", str(tiny_data["sts"]), "--sts-dev", str(tiny_data["sts"]),
                                    "--out", "tiny-best", "--eval", "none", "-q", "--json"])
     assert r.exit_code == 0, r.output
-    card = json.loads(r.output)
+    card = json.loads(r.stdout)
     assert card["recipe"] == "best" and [s["stage"] for s in card["stages"]] == RECIPES["best"]
     assert card["strategy"] == "alternate" and card["kept_layers"] == [0, 3]
     assert card["hyperparameters"]["distil_split"] is True and card["hyperparameters"]["batch_size"] == 64
