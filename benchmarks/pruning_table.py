@@ -28,7 +28,7 @@ from sbsearch import config  # noqa: E402
 
 RESULTS = REPO / "runs" / "pruning_table.json"
 DOC = REPO / "docs" / "PRUNING.md"
-CHART = REPO / "docs" / "pruning_table.png"
+CHART = REPO / "runs" / "pruning_table.png"  # git-ignored; copy beside docs when publishing
 QUICK_SUITES = ("stsb", "stackfaq", "sample_docs", "size", "speed")
 ALL_SUITES = ("stsb", "sick", "stackfaq", "sample_docs", "size", "speed")
 
@@ -75,6 +75,16 @@ for n in (6, 4, 3, 2):
         "label": f"{n} alternate: distil (searched docs + 3k STS sentences) → STS (1.5k STS-B pairs)",
         "kw": {"stages": "distil:2,sts:1", "distil": SEARCHED + SHORT, "sts": STS, "sts_limit": 1500,
                "batch_size": 32, "short_limit": 3000}}
+    ROWS[f"{n}-alt-distil-sent"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: distil on the sentences of the searched docs (6k, ≤64 tokens)",
+        "kw": {"stages": "distil:1", "distil": SEARCHED, "distil_split": True, "distil_limit": None,
+               "batch_size": 64, "max_length_cap": 64}}
+    ROWS[f"{n}-alt-distil-sent-2ep"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: distil on the sentences of the searched docs (6k, ≤64 tokens), 2 epochs",
+        "kw": {"stages": "distil:2", "distil": SEARCHED, "distil_split": True, "distil_limit": None,
+               "batch_size": 64, "max_length_cap": 64}}
     ROWS[f"{n}-alt-distil-short"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",
@@ -196,7 +206,7 @@ def render(results: dict) -> None:
     chart_note = ""
     try:
         _chart(results)
-        chart_note = f"\n![quality vs speed]({CHART.name})\n"
+        chart_note = f"\nChart (quality vs. speed): `runs/{CHART.name}` (written by the same command).\n"
     except Exception as exc:  # noqa: BLE001 - the chart is optional
         chart_note = f"\n(chart not written: {exc})\n"
     sp = results.get("_speedups")
@@ -226,7 +236,7 @@ def _chart(results: dict) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for rid, r in results.items():
-        m = r["metrics"]
+        m = r.get("metrics", {})
         if "sentences_per_s" in m and "stackfaq_mrr10" in m:
             ax.scatter(m["sentences_per_s"], m["stackfaq_mrr10"])
             ax.annotate(rid, (m["sentences_per_s"], m["stackfaq_mrr10"]), fontsize=7)

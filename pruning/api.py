@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 import time
 from dataclasses import replace
@@ -23,16 +24,27 @@ from . import card as card_mod
 from . import data, layers
 from .train import Stage, TrainConfig, config_dict, train_stage
 
-# Recipes: the stage lists `--recipe` stands for. "paper" is Shelke et al.: NLI then STS.
-# "best" is the default when both --nli and --sts are given (see docs/PRUNING.md for the table).
+# Recipes: the stage lists `--recipe` stands for, and the settings each one implies unless given
+# explicitly. "paper" is Shelke et al.: NLI then STS. "best" is the default when both --nli and --sts
+# are given: the fastest recipe measured to keep retrieval close to the full model (docs/PRUNING.md).
 RECIPES: dict[str, list[str]] = {
+    "best": ["distil"],
     "paper": ["nli", "sts"],
     "nli": ["nli"],
     "sts": ["sts"],
     "distil": ["distil"],
     "distil-nli-sts": ["distil", "nli", "sts"],
-    "best": ["distil", "nli", "sts", "distil"],
 }
+RECIPE_SETTINGS: dict[str, dict] = {
+    # distillation to the full model on short sentences (of the --distil text, e.g. the documents to be
+    # searched; else of the --nli/--sts files), length-grouped batches of 64, evenly spread layers. A
+    # short STS stage after it was measured to cost retrieval for +0.008 STS-B, so it is not part of it.
+    "best": {"strategy": "alternate", "distil_split": True, "distil_limit": 8000,
+             "batch_size": 64, "max_length_cap": 64},
+    "paper": {"strategy": "top"},
+}
+DEFAULTS = {"strategy": "top", "distil_split": False, "distil_limit": None, "sts_limit": None,
+            "batch_size": 32, "max_length_cap": 128}
 DEFAULT_RECIPE = "best"
 STAGE_NAMES = ("nli", "sts", "distil", "mix")
 STAGE_LR = {"nli": 2e-5, "sts": 2e-5, "distil": 1e-4, "mix": 1e-4}
@@ -79,7 +91,7 @@ def _default_sts_dev() -> Path | None:
 def prune(
     base: str = "full",
     layers_to_keep: int | None = 6,
-    strategy: str = "top",
+    strategy: str | None = None,
     out: str | Path | None = None,
     *,
     keep_layers: Sequence[int] | None = None,
@@ -88,17 +100,21 @@ def prune(
     sts_dev: str | None = None,
     distil: Sequence[str] = (),
     distil_limit: int | None = None,
+    distil_split: bool | None = None,
+    sts_limit: int | None = None,
+    nli_limit: int | None = None,
     teacher: str | None = None,
     stages: str | Sequence[str] | None = None,
     recipe: str | None = None,
     epochs: float = 1.0,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     lr: float | None = None,
     max_length: int | None = None,
-    max_length_cap: int = 128,
+    max_length_cap: int | None = None,
     seed: int = 42,
     bf16: bool = False,
     freeze_embeddings: bool = True,
+    group_by_length: bool = True,
     threads: int | None = None,
     evaluate: Sequence[str] = (),
     compare: Sequence[str] = ("base", "cut"),
@@ -136,6 +152,13 @@ def prune(
     else:
         plan = parse_stages(stages)
         recipe = recipe or "custom"
+    # recipe settings fill whatever the caller left unset (None)
+    given = {"strategy": strategy, "distil_split": distil_split, "distil_limit": distil_limit,
+             "sts_limit": sts_limit, "batch_size": batch_size, "max_length_cap": max_length_cap}
+    preset = {**DEFAULTS, **RECIPE_SETTINGS.get(recipe or "", {})}
+    settings = {k: (v if v is not None else preset[k]) for k, v in given.items()}
+    strategy, distil_split, distil_limit = settings["strategy"], settings["distil_split"], settings["distil_limit"]
+    sts_limit, batch_size, max_length_cap = settings["sts_limit"], settings["batch_size"], settings["max_length_cap"]
     names = {n for n, _ in plan}
     if "nli" in names and not nli:
         raise SbsearchError("stage nli needs --nli FILE (premise/hypothesis/label or anchor/positive/negative)")
@@ -147,6 +170,10 @@ def prune(
     base_sha = info.weights_sha256() or ""
     triplets = [t for f in nli for t in data.read_triplets(f)] if "nli" in names else []
     pairs = [p for f in sts for p in data.read_sts(f)] if ({"sts", "mix"} & names) else []
+    if nli_limit and len(triplets) > nli_limit:
+        triplets = random.Random(seed).sample(triplets, nli_limit)
+    if sts_limit and len(pairs) > sts_limit:
+        pairs = random.Random(seed).sample(pairs, sts_limit)
     dev_file = sts_dev or (_default_sts_dev() if "sts" in names else None)
     dev = data.read_sts(dev_file) if dev_file else None
     sentences: list[str] = []
@@ -154,14 +181,15 @@ def prune(
         sources = list(distil) or list(nli) + list(sts)
         if not sources:
             raise SbsearchError("stage distil needs text: --distil FILE|DIR|INDEX (or --nli/--sts files)")
-        sentences = data.read_sentences(sources, limit=distil_limit, seed=seed)
+        sentences = data.read_sentences(sources, limit=distil_limit, seed=seed, split=distil_split)
     data_entries = ([_data_entry(f, "nli") for f in nli] + [_data_entry(f, "sts") for f in sts]
                     + ([_data_entry(dev_file, "sts-dev")] if dev_file else [])
                     + [_data_entry(f, "distil") for f in distil])
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr or 2e-5, max_length=max_length,
                       max_length_cap=max_length_cap, seed=seed, bf16=bf16,
-                      freeze_embeddings=freeze_embeddings, threads=threads, progress=progress)
+                      freeze_embeddings=freeze_embeddings, group_by_length=group_by_length, threads=threads,
+                      progress=progress)
 
     def stage_for(name: str, ep: float | None) -> Stage:
         stage_lr = lr or STAGE_LR[name]
@@ -182,7 +210,7 @@ def prune(
 
     plan_key = hashlib.sha256(json.dumps({
         "base": base_sha, "kept": kept, "plan": plan, "cfg": config_dict(cfg), "lr": lr,
-        "data": [d["sha256"] for d in data_entries], "distil_n": len(sentences), "teacher": teacher,
+        "data": [d["sha256"] for d in data_entries], "distil_n": len(sentences), "split": distil_split, "limits": [sts_limit, nli_limit], "teacher": teacher,
     }, sort_keys=True).encode()).hexdigest()[:16]
 
     # ---- resume: the last finished stage of this exact plan
@@ -230,20 +258,25 @@ def prune(
     tmp_out.parent.mkdir(parents=True, exist_ok=True)
     model.save(str(tmp_out))
     train_seconds = round(sum(s.get("seconds", 0) for s in infos), 1)
+    # a base that was itself pruned: layer numbers and counts refer to the original model
+    parent = info.card if info.card.get("kept_layers") and len(info.card["kept_layers"]) == total else {}
     card = {
         "name": out_dir.name,
         "base_model": info.name if info.kind == "builtin" else str(info.path),
         "base_path": str(info.path),
         "base_weights_sha256": base_sha,
-        "base_layers": total,
+        "base_layers": int(parent.get("base_layers", total)),
         "layers": len(kept),
         "strategy": "explicit" if keep_layers else strategy,
-        "kept_layers": kept,
+        "kept_layers": [parent["kept_layers"][i] for i in kept] if parent else kept,
+        **({"cut_from": {"model": str(info.path), "layers": total, "kept": kept,
+                         "original_base": parent.get("base_model")}} if parent else {}),
         "recipe": recipe,
         "stages": infos,
         "data": data_entries,
         "hyperparameters": {**config_dict(cfg), "stage_lr": {n: (lr or STAGE_LR[n]) for n, _ in plan},
-                            "distil_limit": distil_limit, "distil_texts": len(sentences),
+                            "distil_limit": distil_limit, "distil_split": distil_split, "sts_limit": sts_limit, "nli_limit": nli_limit,
+                            "sts_pairs": len(pairs), "nli_triplets": len(triplets), "distil_texts": len(sentences),
                             "teacher": teacher or info.name},
         "seconds": {"stages": {f"{i + 1}-{s['stage']}": s["seconds"] for i, s in enumerate(infos)},
                     "training": train_seconds},
@@ -253,11 +286,12 @@ def prune(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp_out.rename(out_dir)
-    card_mod.write_card(out_dir, card)
+    card = card_mod.write_card(out_dir, card)
 
     # ---- evaluate: the model, its base and the untrained cut, in one run
     if evaluate:
-        card["metrics"] = evaluate_against(model, info, kept, evaluate, compare, say, asymmetric)
+        card["metrics"] = evaluate_against(model, info, kept, evaluate, compare, say,
+                                           resolve(teacher) if (asymmetric and teacher) else asymmetric)
         card["seconds"]["evaluation"] = round(time.perf_counter() - t_start - train_seconds, 1)
         card = card_mod.write_card(out_dir, card)
     if work.exists():
@@ -267,21 +301,26 @@ def prune(
 
 
 def evaluate_against(model, base_info, kept, suites, compare=("base", "cut"), say=lambda s: None,
-                     asymmetric: bool = False) -> dict:
+                     asymmetric=False) -> dict:
     """Metrics of `model` and, on request, of its base and of the same cut without training.
-    asymmetric: also retrieval with documents embedded by the base and queries by `model`."""
+    asymmetric: also retrieval with documents embedded by the base (or by this ModelInfo, e.g. the
+    teacher) and queries by `model`."""
     from sbsearch.models import load_model
 
     from . import evaluate as ev
 
     ed = ev.EvalData.default()
     cache: dict = {}
-    base_model = None
-    if "base" in compare or "cut" in compare or asymmetric:
+    base_model = doc_model = None
+    if "base" in compare or "cut" in compare or asymmetric is True:
         base_model, _ = load_model(base_info)
         base_model._sbsearch_sha = base_info.weights_sha256() or ""  # lets evaluate cache its passage vectors
+        doc_model = base_model if asymmetric is True else None
+    if asymmetric and asymmetric is not True:
+        doc_model, _ = load_model(asymmetric)
+        doc_model._sbsearch_sha = asymmetric.weights_sha256() or ""
     results = {"model": ev.evaluate_model(model, suites, ed, cache, progress=lambda s: say(f"model: {s}"),
-                                          doc_model=base_model if asymmetric else None)}
+                                          doc_model=doc_model)}
     if base_model is not None:
         if "base" in compare:
             results["base"] = ev.evaluate_model(base_model, suites, ed, cache, progress=lambda s: say(f"base: {s}"))

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import random
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,14 +245,35 @@ def nli_triplets(pairs: list[tuple[str, str, str]], seed: int = 0) -> list[tuple
 
 # ------------------------------------------------------------------------------------ sentences
 
-def read_sentences(specs, limit: int | None = None, seed: int = 0, min_chars: int = 3) -> list[str]:
+_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def split_sentences(texts: list[str], min_words: int = 3, max_words: int = 48) -> list[str]:
+    """Cut passages into sentences/lines (short, query-like, cheap to train on: little padding);
+    long ones are cut into windows of max_words."""
+    out = []
+    for t in texts:
+        for s in _SPLIT.split(t):
+            words = s.split()
+            for i in range(0, len(words), max_words):
+                w = words[i:i + max_words]
+                if len(w) >= min_words:
+                    out.append(" ".join(w))
+    return out
+
+
+def read_sentences(specs, limit: int | None = None, seed: int = 0, min_chars: int = 3,
+                   split: bool = False) -> list[str]:
     """Unlabelled text for distillation, deduplicated in first-seen order. Each spec can be:
     an STS/NLI data file (both sentence columns), an sbsearch index (index.db or its folder: the
     chunks' text), a folder of documents (read and chunked like the indexer does), a StackFAQ json
-    (questions and answers, never the rephrasings), or any text file (one text per non-empty line)."""
+    (questions and answers, never the rephrasings), or any text file (one text per non-empty line).
+    split: cut everything into sentences first (see split_sentences)."""
     out: list[str] = []
     for spec in ([specs] if isinstance(specs, (str, Path)) else specs):
         out.extend(_sentences_from(str(spec)))
+    if split:
+        out = split_sentences(out)
     seen, uniq = set(), []
     for t in out:
         t = " ".join(str(t).split())

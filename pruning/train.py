@@ -41,6 +41,7 @@ class TrainConfig:
     bf16: bool = False               # bf16 autocast; off: this CPU lacks avx512_bf16, emulated bf16 measured slower
     freeze_embeddings: bool = True   # the word/position embedding matrices take no updates
     threads: int | None = None       # None: every core we may use
+    group_by_length: bool = True     # sts/distil batches of similar length (NLI keeps no-duplicate batches)
     progress: bool = True
 
 
@@ -207,9 +208,14 @@ def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha
             learning_rate=lr, warmup_steps=cfg.warmup, seed=cfg.seed, data_seed=cfg.seed,
             bf16=cfg.bf16, use_cpu=True, save_strategy="no", eval_strategy="no", report_to="none",
             logging_steps=50, disable_tqdm=not cfg.progress, dataloader_num_workers=0,
-            batch_sampler=BatchSamplers.NO_DUPLICATES if stage.name == "nli" else BatchSamplers.BATCH_SAMPLER,
+            batch_sampler=BatchSamplers.NO_DUPLICATES if stage.name == "nli" else
+            length_grouped_sampler() if cfg.group_by_length else BatchSamplers.BATCH_SAMPLER,
         )
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss,
+                                             callbacks=[] if cfg.progress else [_LogLines(stage.name)])
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints metric dicts on stdout (kept for --json)
         result = trainer.train()
     model.max_seq_length = base_len
     freeze_embeddings(model, False)
@@ -223,6 +229,62 @@ def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha
         info["dev_spearman"] = round(float(next((v for k, v in scores.items() if "spearman" in k), 0.0)), 4)
     info["seconds"] = round(time.perf_counter() - t0, 1)
     return info
+
+
+def length_grouped_sampler():
+    """A batch sampler class that puts texts of similar length together (less padding: the CPU's
+    main waste on mixed short/long text), in shuffled order. Each epoch: shuffle, cut into pools of
+    50 batches, sort each pool by length, batch, shuffle the batches."""
+    import torch
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+
+    class LengthGroupedBatchSampler(DefaultBatchSampler):
+        def __init__(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
+            super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+            cols = [c for c in dataset.column_names if c not in ("label", "score")]
+            self.lengths = [sum(len(str(row[c])) for c in cols) for row in dataset]
+
+        def _batches(self):
+            g = torch.Generator()
+            g.manual_seed(self.seed + getattr(self, "epoch", 0))
+            order = torch.randperm(len(self.lengths), generator=g).tolist()
+            pool = self.batch_size * 50
+            batches = []
+            for i in range(0, len(order), pool):
+                chunk = sorted(order[i:i + pool], key=lambda j: self.lengths[j])
+                batches += [chunk[k:k + self.batch_size] for k in range(0, len(chunk), self.batch_size)]
+            if self.drop_last:
+                batches = [b for b in batches if len(b) == self.batch_size]
+            perm = torch.randperm(len(batches), generator=g).tolist()
+            return [batches[i] for i in perm]
+
+        def __iter__(self):
+            yield from self._batches()
+
+        def __len__(self):
+            n = len(self.lengths)
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    return LengthGroupedBatchSampler
+
+
+def _LogLines(name: str):
+    """Without a progress bar (no terminal), a line per 10% of the steps on stderr, for log files."""
+    import sys
+
+    from transformers import TrainerCallback
+
+    class LogLines(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            every = max(1, state.max_steps // 10)
+            if state.global_step % every == 0 or state.global_step == state.max_steps:
+                el = time.perf_counter() - self.t0
+                print(f"    {name}: step {state.global_step}/{state.max_steps}, {el:.0f} s", file=sys.stderr, flush=True)
+
+    return LogLines()
 
 
 def config_dict(cfg: TrainConfig) -> dict:

@@ -12,7 +12,8 @@ import click
 
 from .errors import SbsearchError
 
-RECIPE_HELP = ("best (default with --nli and --sts: distil on short sentences → short sts), paper (nli → sts, "
+RECIPE_HELP = ("best (default with --nli and --sts: distil to the base on short sentences of --distil, else of "
+               "the --nli/--sts text), paper (nli → sts, "
                "Shelke et al.), nli, sts, distil, distil-nli-sts")
 SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
 
@@ -49,7 +50,7 @@ def _suites(value: str) -> tuple[str, ...]:
               "[default: 8000 for best].")
 @click.option("--distil-split/--no-distil-split", default=None,
               help="Cut distillation text into sentences (short, query-like, cheaper per text) [default: on for best].")
-@click.option("--sts-limit", type=int, default=None, help="At most this many STS pairs (random sample) [default: 1500 for best].")
+@click.option("--sts-limit", type=int, default=None, help="At most this many STS pairs (random sample).")
 @click.option("--nli-limit", type=int, default=None, help="At most this many NLI triplets (random sample).")
 @click.option("--teacher", default=None, help="Teacher for distillation [default: the base model].")
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")

@@ -276,6 +276,10 @@ def test_prune_distil_resumes(tiny_bert, tiny_data, tmp_path, monkeypatch):
     assert Path(card["path"]) == config.models_dir() / "tiny-distil"
     assert card["kept_layers"] == [0, 2, 3] and [s["stage"] for s in card["stages"]] == ["distil", "sts"]
     assert list((config.cache_dir() / "pruning-teacher").glob("*.npy"))
+    # pruning a pruned model again: layer numbers and counts refer to the original model
+    again = prune(str(config.models_dir() / "tiny-distil"), 2, "bottom", "tiny-again", sts=[str(tiny_data["sts"])],
+                  sts_dev=str(tiny_data["sts"]), batch_size=16, progress=False)
+    assert again["base_layers"] == 4 and again["kept_layers"] == [2, 3] and again["cut_from"]["kept"] == [1, 2]
 
 
 def test_cli_bad_inputs(tiny_bert, tiny_data, tmp_path):
@@ -337,7 +341,7 @@ def test_cli_prune_minilm_6_to_3(tmp_path):
     assert r.exit_code == 0, r.output
     card = json.loads(r.stdout)
     assert card["base_layers"] == 6 and card["kept_layers"] == [0, 1, 2] and card["layers"] == 3
-    assert card["metrics"]["model"]["stsb_test"] > 0.6
+    assert 0.4 < card["metrics"]["model"]["stsb_test"] <= 1.0  # 200 pairs only: a pipeline check, not a quality bar
     from sbsearch.models import resolve
 
     info = resolve("minilm-3")
@@ -368,3 +372,4 @@ def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
     assert card["recipe"] == "best" and [s["stage"] for s in card["stages"]] == RECIPES["best"]
     assert card["strategy"] == "alternate" and card["kept_layers"] == [0, 3]
     assert card["hyperparameters"]["distil_split"] is True and card["hyperparameters"]["batch_size"] == 64
+    assert card["hyperparameters"]["distil_texts"] > 100  # sentences of the --nli/--sts files
