@@ -62,8 +62,8 @@ def _faiss_state(store: Store, model: str, dim: int, chunk_ids: set[int]) -> str
     import faiss
 
     meta = vectorindex._read_meta(store, model)
-    index_file = vectorindex._paths(store, model)[0]
-    if meta is None or not index_file.exists():
+    index_file = vectorindex.current_file(store, model)
+    if meta is None or index_file is None or not index_file.exists():
         return "missing"
     if meta.get("generation") != store.generation:
         return f"stale (generation {meta.get('generation')} of {store.generation})"

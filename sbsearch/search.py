@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,7 @@ class Searcher:
         self.model_row = row
         self._embedder = embedder
         self._faiss = None
+        self._faiss_gen: int | None = None
 
     @property
     def embedder(self):
@@ -81,9 +83,24 @@ class Searcher:
 
     @property
     def faiss_index(self):
-        if self._faiss is None:
+        """The FAISS index of the store's current generation (for callers outside a search)."""
+        if self._faiss is None or self._faiss_gen != self.store.generation:
+            self._faiss_gen = self.store.generation
             self._faiss = vectorindex.load(self.store, self.doc_model, self.dim)
         return self._faiss
+
+    def _index_for(self, generation: int):
+        """The FAISS index of exactly `generation` (the SQLite snapshot being read), or None when
+        the FAISS file already reflects a newer generation than the snapshot."""
+        if self._faiss is not None and self._faiss_gen == generation:
+            return self._faiss
+        index = vectorindex.load_generation(self.store, self.doc_model, self.dim, generation)
+        if index is None:
+            if vectorindex.newer_than(self.store, self.doc_model, generation):
+                return None
+            index = vectorindex.build(self.store, self.doc_model, self.dim)  # reads this same snapshot
+        self._faiss, self._faiss_gen = index, generation
+        return index
 
     def missing_vectors(self) -> int:
         chunks = self.store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -100,7 +117,23 @@ class Searcher:
         return self.search_vectors(vecs, k)
 
     def search_vectors(self, vecs: np.ndarray, k: int = 10) -> list[list[Result]]:
-        index = self.faiss_index
+        """FAISS ids and the chunk rows they point to come from one SQLite snapshot (a read
+        transaction in WAL mode) and the FAISS file of that snapshot's generation, so a search
+        during a re-index sees the previous complete state or the new one, never a mix."""
+        db = self.store.db
+        for _ in range(20):
+            db.execute("BEGIN")
+            try:
+                generation = self.store.generation  # the first read fixes the snapshot
+                index = self._index_for(generation)
+                if index is not None:
+                    return self._search_snapshot(index, vecs, k)
+            finally:
+                db.execute("COMMIT")
+            time.sleep(0.05)  # the FAISS file is ahead of our snapshot: a writer just published
+        raise SbsearchError("the index kept changing during the search; try again")
+
+    def _search_snapshot(self, index, vecs: np.ndarray, k: int) -> list[list[Result]]:
         k_eff = min(k, index.ntotal)
         if k_eff <= 0:
             return [[] for _ in range(len(vecs))]
@@ -113,7 +146,7 @@ class Searcher:
             for s, i in zip(qscores, qids):
                 row = rows.get(int(i))
                 if row is None:
-                    continue  # removed since the FAISS file was read; never show a ghost
+                    continue  # cannot happen within one snapshot; never show a ghost anyway
                 results.append(Result(len(results) + 1, float(s), int(i), row["path"], roots.get(row["path"], ""),
                                       row["page"], row["heading"], row["text"]))
             out.append(results)

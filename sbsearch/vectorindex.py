@@ -1,9 +1,9 @@
 """FAISS indexes derived from the vectors in SQLite: built, updated, loaded, always replaceable.
 
-A FAISS file is tagged (sidecar JSON) with the index generation and vector count it reflects. A file
-that is missing, unreadable or stale is rebuilt from SQLite without touching the model. Files are
-written to a temporary name and moved into place with os.replace, so a reader sees either the old
-complete file or the new complete one.
+Each FAISS file holds one generation of the index and is never modified once written
+(`<model-key>-g<generation>.faiss`); a small JSON file, replaced atomically, names the current one.
+A reader therefore never pairs the metadata of one generation with the vectors of another. A file
+that is missing, unreadable or stale is rebuilt from SQLite without touching the model.
 """
 
 from __future__ import annotations
@@ -23,9 +23,17 @@ def _faiss():
     return faiss
 
 
-def _paths(store: Store, model: str) -> tuple[Path, Path]:
-    key = model_key(model)
-    return store.faiss_dir / f"{key}.faiss", store.faiss_dir / f"{key}.json"
+def _meta_path(store: Store, model: str) -> Path:
+    return store.faiss_dir / f"{model_key(model)}.json"
+
+
+def _index_path(store: Store, model: str, generation: int) -> Path:
+    return store.faiss_dir / f"{model_key(model)}-g{generation}.faiss"
+
+
+def current_file(store: Store, model: str) -> Path | None:
+    meta = _read_meta(store, model)
+    return store.faiss_dir / meta["file"] if meta and meta.get("file") else None
 
 
 def _new_index(dim: int):
@@ -37,20 +45,27 @@ def _new_index(dim: int):
 
 def _write(store: Store, model: str, index, generation: int) -> None:
     faiss = _faiss()
-    index_file, meta_file = _paths(store, model)
+    index_file, meta_file = _index_path(store, model, generation), _meta_path(store, model)
     index_file.parent.mkdir(parents=True, exist_ok=True)
+    previous = current_file(store, model)
     tmp = index_file.with_suffix(f".tmp{os.getpid()}")
     faiss.write_index(index, str(tmp))
     os.replace(tmp, index_file)
-    meta = {"model": model, "generation": generation, "count": int(index.ntotal), "dim": int(index.d),
-            "type": "IndexIDMap2(IndexFlatIP)"}
+    meta = {"model": model, "generation": generation, "file": index_file.name, "count": int(index.ntotal),
+            "dim": int(index.d), "type": "IndexIDMap2(IndexFlatIP)"}
     tmp_meta = meta_file.with_suffix(f".tmp{os.getpid()}")
     tmp_meta.write_text(json.dumps(meta))
     os.replace(tmp_meta, meta_file)
+    # Keep the current and the previous file (a reader may be about to open it); older ones go.
+    # A reader that already opened a removed file keeps reading it: Linux frees it on close.
+    keep = {index_file.name, previous.name if previous else None}
+    for old in store.faiss_dir.glob(f"{model_key(model)}-g*.faiss"):
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
 
 
 def _read_meta(store: Store, model: str) -> dict | None:
-    _, meta_file = _paths(store, model)
+    meta_file = _meta_path(store, model)
     try:
         return json.loads(meta_file.read_text())
     except (OSError, ValueError):
@@ -75,7 +90,7 @@ def update(store: Store, model: str, dim: int, previous_generation: int, generat
     index = None
     if meta and meta.get("generation") == previous_generation and meta.get("dim") == dim:
         try:
-            index = _faiss().read_index(str(_paths(store, model)[0]))
+            index = _faiss().read_index(str(current_file(store, model)))
         except RuntimeError:
             index = None
     if index is None:
@@ -93,15 +108,27 @@ def update(store: Store, model: str, dim: int, previous_generation: int, generat
 
 def load(store: Store, model: str, dim: int):
     """The model's FAISS index at the store's current generation (rebuilt if stale)."""
+    index = load_generation(store, model, dim, store.generation)
+    return index if index is not None else build(store, model, dim)
+
+
+def load_generation(store: Store, model: str, dim: int, generation: int):
+    """The FAISS index of exactly `generation`, or None if the current file is of another one."""
     meta = _read_meta(store, model)
-    if meta and meta.get("generation") == store.generation and meta.get("dim") == dim:
+    if meta and meta.get("generation") == generation and meta.get("dim") == dim and meta.get("file"):
         try:
-            return _faiss().read_index(str(_paths(store, model)[0]), _faiss().IO_FLAG_MMAP)
+            return _faiss().read_index(str(store.faiss_dir / meta["file"]), _faiss().IO_FLAG_MMAP)
         except RuntimeError:
-            pass
-    return build(store, model, dim)
+            return None
+    return None
+
+
+def newer_than(store: Store, model: str, generation: int) -> bool:
+    meta = _read_meta(store, model)
+    return bool(meta) and int(meta.get("generation", -1)) > generation
 
 
 def remove_files(store: Store, model: str) -> None:
-    for p in _paths(store, model):
+    _meta_path(store, model).unlink(missing_ok=True)
+    for p in store.faiss_dir.glob(f"{model_key(model)}-g*.faiss"):
         p.unlink(missing_ok=True)
