@@ -20,11 +20,12 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from sbsearch import config  # noqa: E402
 from sbsearch.compare import compare  # noqa: E402
 from sbsearch.evaluation import beir_corpus_folder, load_query_set  # noqa: E402
+from report import publish  # noqa: E402
 from sbsearch.store import now  # noqa: E402
 
 
@@ -95,10 +96,7 @@ def main() -> None:
             f"{r['cps_a'] / r['cps_b']:.2f}x | {r['p50_a']:.0f} / {r['p50_b']:.0f} | {r['rss_a']} / {r['rss_b']} | "
             f"{r['mb_a']} / {r['mb_b']} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        with open(REPO / "docs" / "BENCHMARKS.md", "a") as f:
-            f.write("\n" + text)
+    publish(text, write=not args.no_write)
 
 
 if __name__ == "__main__":

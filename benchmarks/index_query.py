@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from sbsearch.embedder import make_embedder  # noqa: E402
 from sbsearch.indexer import Indexer  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
+from report import publish  # noqa: E402
 from sbsearch.store import Store, now  # noqa: E402
 
 
@@ -136,10 +137,7 @@ def main() -> None:
               f"Building the FAISS file of the synthetic index from SQLite: "
               + ", ".join(f"{r['model']} {r['faiss_build_s']:.1f} s" for r in rows) + ".", ""]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        with open(REPO / "docs" / "BENCHMARKS.md", "a") as f:
-            f.write("\n" + text + "\n")
+    publish(text, write=not args.no_write)
     shutil.rmtree(work, ignore_errors=True)
 
 

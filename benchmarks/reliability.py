@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 from crash_harness import run_trials  # noqa: E402
+from report import publish  # noqa: E402
 from sbsearch.store import now  # noqa: E402
 
 
@@ -42,10 +43,7 @@ def main() -> None:
             f"{len(result['check_failed'])}, a query failed after {len(result['query_failed'])}; after one "
             f"more run the index {'equals' if result['equal_to_clean_build'] else 'DIFFERS from'} a clean build "
             f"({result['difference']}). Runs by status: {result['runs_by_status']}.\n")
-    print(text)
-    if not args.no_write:
-        with open(REPO / "docs" / "BENCHMARKS.md", "a") as f:
-            f.write("\n" + text)
+    publish(text, write=not args.no_write)
 
 
 if __name__ == "__main__":

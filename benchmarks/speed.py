@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from sbsearch import config  # noqa: E402
 from sbsearch.compare import _disk_mb, _peak_rss  # noqa: E402
@@ -33,6 +33,7 @@ from sbsearch.embedder import make_embedder  # noqa: E402
 from sbsearch.evaluation import evaluate, load_query_set  # noqa: E402
 from sbsearch.indexer import Indexer  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
+from report import publish  # noqa: E402
 from sbsearch.store import now  # noqa: E402
 
 
@@ -114,10 +115,7 @@ def main() -> None:
             f"{r['mrr10']:.3f} | {100 * r['mrr10'] / ref['mrr10']:.1f}% | {r['stsb']:.3f} | "
             f"{100 * r['stsb'] / ref['stsb']:.1f}% |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        with open(REPO / "docs" / "BENCHMARKS.md", "a") as f:
-            f.write("\n" + text)
+    publish(text, write=not args.no_write)
 
 
 if __name__ == "__main__":
