@@ -45,7 +45,8 @@ def _words() -> list[str]:
     return sorted(set(text.split()))
 
 
-def build_tiny_model(root: Path, hidden: int = 32, seed: int = 0) -> Path:
+def build_tiny_model(root: Path, hidden: int = 32, seed: int = 0, layers: int = 2,
+                     words: list[str] | None = None) -> Path:
     """A random 2-layer BERT with a locally built WordPiece tokenizer, saved as a sentence-transformers
     directory: fast enough for unit tests of indexing logic (its vectors are meaningless)."""
     import torch
@@ -57,11 +58,11 @@ def build_tiny_model(root: Path, hidden: int = 32, seed: int = 0) -> Path:
     hf_dir = root / "hf"
     hf_dir.mkdir(parents=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz0123456789")
-    vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + _words() + list(".,?!:;-'\"()/")
+    vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + (words or _words()) + list(".,?!:;-'\"()/")
     (hf_dir / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
     tok = BertTokenizerFast(vocab_file=str(hf_dir / "vocab.txt"), do_lower_case=True)
     tok.save_pretrained(hf_dir)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                      intermediate_size=hidden * 2, max_position_embeddings=256)
     BertModel(cfg).save_pretrained(hf_dir)
     transformer = models.Transformer(str(hf_dir), max_seq_length=128)

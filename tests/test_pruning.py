@@ -35,26 +35,9 @@ WORDS = ("man woman dog cat child car ball guitar horse bird plane train boat pi
 
 
 def _tiny_bert(root: Path, layers: int = 4, hidden: int = 32) -> Path:
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer import modules as m
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from conftest import build_tiny_model
 
-    torch.manual_seed(0)
-    hf = root / "hf"
-    hf.mkdir(parents=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list(".,?!")
-    (hf / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(hf / "vocab.txt"), do_lower_case=True)
-    tok.save_pretrained(hf)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                     intermediate_size=hidden * 2, max_position_embeddings=64)
-    BertModel(cfg).save_pretrained(hf)
-    tr = m.Transformer(str(hf), max_seq_length=48)
-    model = SentenceTransformer(modules=[tr, m.Pooling(hidden, "mean"), m.Normalize()], device="cpu")
-    out = root / "tiny-st"
-    model.save(str(out))
-    return out
+    return build_tiny_model(root, hidden=hidden, layers=layers, words=sorted(set(WORDS)))
 
 
 @pytest.fixture(scope="module")
