@@ -85,6 +85,17 @@ for n in (6, 4, 3, 2):
         "label": f"{n} alternate: distil on the sentences of the searched docs (6k, ≤64 tokens), 2 epochs",
         "kw": {"stages": "distil:2", "distil": SEARCHED, "distil_split": True, "distil_limit": None,
                "batch_size": 64, "max_length_cap": 64}}
+    # every kept layer distilled token by token toward the teacher's hidden states + the embedding
+    ROWS[f"{n}-alt-hidden-sent"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: hidden-state distil on the sentences of the searched docs (6k, ≤64 tokens)",
+        "kw": {"stages": "hidden:1", "distil": SEARCHED, "distil_split": True, "distil_limit": None,
+               "batch_size": 64, "max_length_cap": 64}}
+    ROWS[f"{n}-alt-hidden-sent-sts"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: hidden-state distil on searched-doc sentences + 3k STS sentences",
+        "kw": {"stages": "hidden:1", "distil": SEARCHED + SHORT, "distil_split": True, "distil_limit": None,
+               "batch_size": 64, "max_length_cap": 64, "short_limit": 3000}}
     ROWS[f"{n}-alt-distil-short"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",

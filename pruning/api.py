@@ -22,7 +22,7 @@ from sbsearch.errors import SbsearchError
 
 from . import card as card_mod
 from . import data, layers
-from .train import Stage, TrainConfig, config_dict, train_stage
+from .train import Stage, TrainConfig, config_dict, train_hidden_stage, train_stage
 
 # Recipes: the stage lists `--recipe` stands for, and the settings each one implies unless given
 # explicitly. "paper" is Shelke et al.: NLI then STS. "best" is the default when both --nli and --sts
@@ -33,6 +33,7 @@ RECIPES: dict[str, list[str]] = {
     "nli": ["nli"],
     "sts": ["sts"],
     "distil": ["distil"],
+    "hidden": ["hidden"],
     "distil-nli-sts": ["distil", "nli", "sts"],
 }
 RECIPE_SETTINGS: dict[str, dict] = {
@@ -46,8 +47,9 @@ RECIPE_SETTINGS: dict[str, dict] = {
 DEFAULTS = {"strategy": "top", "distil_split": False, "distil_limit": None, "sts_limit": None,
             "batch_size": 32, "max_length_cap": 128}
 DEFAULT_RECIPE = "best"
-STAGE_NAMES = ("nli", "sts", "distil", "mix")
-STAGE_LR = {"nli": 2e-5, "sts": 2e-5, "distil": 1e-4, "mix": 1e-4}
+STAGE_NAMES = ("nli", "sts", "distil", "mix", "hidden")
+STAGE_LR = {"nli": 2e-5, "sts": 2e-5, "distil": 1e-4, "mix": 1e-4, "hidden": 1e-4}
+TEACHER_STAGES = {"distil", "mix", "hidden"}
 
 
 def resolve_out(out: str | Path) -> Path:
@@ -177,7 +179,7 @@ def prune(
     dev_file = sts_dev or (_default_sts_dev() if "sts" in names else None)
     dev = data.read_sts(dev_file) if dev_file else None
     sentences: list[str] = []
-    if {"distil", "mix"} & names:
+    if TEACHER_STAGES & names:
         sources = list(distil) or list(nli) + list(sts)
         if not sources:
             raise SbsearchError("stage distil needs text: --distil FILE|DIR|INDEX (or --nli/--sts files)")
@@ -197,8 +199,8 @@ def prune(
             return Stage("nli", triplets, epochs=ep, lr=stage_lr)
         if name == "sts":
             return Stage("sts", pairs, dev=dev, epochs=ep, lr=stage_lr)
-        if name == "distil":
-            return Stage("distil", sentences, epochs=ep, lr=stage_lr)
+        if name in ("distil", "hidden"):
+            return Stage(name, sentences, epochs=ep, lr=stage_lr)
         return Stage("mix", sentences, dev=dev, epochs=ep, lr=stage_lr, extra_rows=pairs)
 
     # ---- cut
@@ -234,15 +236,22 @@ def prune(
     # ---- recover
     teacher_model = None
     teacher_sha = ""
-    if any(n in ("distil", "mix") for n, _ in plan[start:]):
+    if any(n in TEACHER_STAGES for n, _ in plan[start:]):
         tinfo = resolve(teacher or base)
         teacher_model, _ = load_model(tinfo)
         teacher_sha = tinfo.weights_sha256() or tinfo.name
+        if any(n == "hidden" for n, _ in plan[start:]) and layers.count_layers(teacher_model) != total:
+            # the student's kept layers are numbered in the base's stack; the teacher must share it
+            raise SbsearchError(f"stage hidden: the teacher has {layers.count_layers(teacher_model)} layers, "
+                                f"the base {total}; use the base itself (or a model with its layers) as teacher")
     for i in range(start, len(plan)):
         name, ep = plan[i]
         stage = stage_for(name, ep)
         say(f"stage {i + 1}/{len(plan)}: {name} on {len(stage.rows)} rows")
-        infos.append(train_stage(model, stage, cfg, teacher_model, teacher_sha))
+        if name == "hidden":
+            infos.append(train_hidden_stage(model, stage, cfg, teacher_model, kept))
+        else:
+            infos.append(train_stage(model, stage, cfg, teacher_model, teacher_sha))
         say(f"stage {name} done in {infos[-1]['seconds']:.0f} s"
             + (f" (STS dev ρ {infos[-1]['dev_spearman']:.4f})" if "dev_spearman" in infos[-1] else ""))
         if i < len(plan) - 1:  # the last stage is saved as the model itself

@@ -291,3 +291,133 @@ def config_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
     d.pop("progress", None)
     return d
+
+
+# ------------------------------------------------------------------------------------ hidden-state distillation
+
+def layer_targets(kept: list[int], teacher_layers: int) -> list[int]:
+    """For each kept layer j of the student, the index into the teacher's hidden_states (0 = the
+    embeddings, i = output of teacher layer i-1) that the student's layer j should reproduce: the
+    input the next kept layer was trained to see, i.e. the teacher's state just before layer
+    kept[j+1]; the last kept layer reproduces the teacher's final state (what pooling reads)."""
+    return [kept[j + 1] if j + 1 < len(kept) else teacher_layers for j in range(len(kept))]
+
+
+def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: list[int],
+                       embedding_weight: float = 1.0) -> dict:
+    """Distil every kept layer, token by token, plus the sentence embedding (TinyBERT-style).
+
+    Why: sentence-embedding MSE gives the student one 768-d target per text; the teacher's hidden
+    states give one per token per layer, so each minute of CPU carries many times more signal, and
+    each kept layer is pulled back to where the next kept layer (and finally the pooling) expects
+    its input. The teacher runs alongside (no cache: its hidden states are too big to keep).
+
+    Loss per batch = Σ_layers mean_tokens ||s - t||² / mean_tokens ||t||²  (scale-free per layer)
+                     + embedding_weight · mean ||ŝ - t̂||² over L2-normalised sentence embeddings."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from .layers import hf_model
+
+    if not stage.rows:
+        raise SbsearchError(f"stage {stage.name}: no training data")
+    if teacher is None:
+        raise SbsearchError("stage hidden needs a teacher model")
+    t0 = time.perf_counter()
+    threads = set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    texts = list(stage.rows)
+    base_len = model.max_seq_length
+    length = cfg.max_length or fitted_length(model, texts, min(cfg.max_length_cap, base_len))
+    s_hf, t_hf = hf_model(model), hf_model(teacher)
+    t_layers = t_hf.config.num_hidden_layers
+    if len(kept) != s_hf.config.num_hidden_layers:
+        raise SbsearchError(f"stage hidden: {len(kept)} kept layers but the student has {s_hf.config.num_hidden_layers}")
+    targets = layer_targets(kept, t_layers)
+    epochs = stage.epochs if stage.epochs is not None else cfg.epochs
+    lr = stage.lr if stage.lr is not None else cfg.lr
+
+    # length-grouped batches, as in the other stages: on a CPU, padding is the waste
+    rng = np.random.default_rng(cfg.seed)
+    lengths = [len(t) for t in texts]
+    n_batches_epoch = -(-len(texts) // cfg.batch_size)
+    total_steps = max(1, int(round(n_batches_epoch * epochs)))
+
+    def batches():
+        while True:
+            order = rng.permutation(len(texts))
+            pool = cfg.batch_size * 50
+            bs = []
+            for i in range(0, len(order), pool):
+                chunk = sorted(order[i:i + pool], key=lambda j: lengths[j])
+                bs += [chunk[k:k + cfg.batch_size] for k in range(0, len(chunk), cfg.batch_size)]
+            for i in rng.permutation(len(bs)):
+                yield [texts[j] for j in bs[i]]
+
+    freeze_embeddings(model, cfg.freeze_embeddings)
+    model.max_seq_length = length
+    teacher_len = teacher.max_seq_length
+    teacher.max_seq_length = length
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total_steps), total_steps)
+    s_prev, t_prev = s_hf.config.output_hidden_states, t_hf.config.output_hidden_states
+    s_hf.config.output_hidden_states = t_hf.config.output_hidden_states = True
+    # Dropout stays off in the student too: the target is a deterministic function of the text, and
+    # with dropout the loss is mostly dropout noise (measured on a tiny model: training loss 0.2
+    # against an evaluation gap of 0.0005), which for one short epoch only slows the fit.
+    model.eval()
+    teacher.eval()
+    losses_seen: list[float] = []
+    progress = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total_steps, desc="hidden distil", unit="step")
+    try:
+        it = batches()
+        for step in range(total_steps):
+            batch = next(it)
+            feats = model.preprocess(batch)
+            with torch.no_grad():
+                t_out = teacher(dict(feats))
+            s_out = model(dict(feats))
+            mask = feats["attention_mask"].unsqueeze(-1).float()
+            ntok = mask.sum()
+            loss = 0.0
+            for j, ti in enumerate(targets):
+                s_h = s_out["all_layer_embeddings"][j + 1]
+                t_h = t_out["all_layer_embeddings"][ti]
+                num = (((s_h - t_h) ** 2) * mask).sum() / ntok
+                den = ((t_h ** 2) * mask).sum() / ntok
+                loss = loss + num / den.clamp_min(1e-6)
+            s_e = torch.nn.functional.normalize(s_out["sentence_embedding"], dim=-1)
+            t_e = torch.nn.functional.normalize(t_out["sentence_embedding"], dim=-1)
+            loss = loss + embedding_weight * ((s_e - t_e) ** 2).sum(-1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            losses_seen.append(float(loss.detach()))
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{np.mean(losses_seen[-20:]):.4f}")
+            elif (step + 1) % max(1, total_steps // 10) == 0 or step + 1 == total_steps:
+                import sys
+
+                print(f"    hidden: step {step + 1}/{total_steps}, {time.perf_counter() - t0:.0f} s, "
+                      f"loss {np.mean(losses_seen[-20:]):.4f}", file=sys.stderr, flush=True)
+    finally:
+        if progress is not None:
+            progress.close()
+        s_hf.config.output_hidden_states, t_hf.config.output_hidden_states = s_prev, t_prev
+        model.max_seq_length = base_len
+        teacher.max_seq_length = teacher_len
+        freeze_embeddings(model, False)
+        model.eval()
+    return {"stage": stage.name, "max_length": length, "threads": threads, "frozen_embeddings": cfg.freeze_embeddings,
+            "layer_targets": targets, "steps": total_steps, "epochs": epochs, "lr": lr, "batch_size": cfg.batch_size,
+            "rows": len(texts), "texts": len(texts), "embedding_weight": embedding_weight,
+            "train_loss": round(float(np.mean(losses_seen)), 5), "final_loss": round(float(np.mean(losses_seen[-20:])), 5),
+            "seconds": round(time.perf_counter() - t0, 1)}

@@ -356,3 +356,55 @@ def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
     assert card["strategy"] == "alternate" and card["kept_layers"] == [0, 3]
     assert card["hyperparameters"]["distil_split"] is True and card["hyperparameters"]["batch_size"] == 64
     assert card["hyperparameters"]["distil_texts"] > 100  # sentences of the --nli/--sts files
+
+
+def test_layer_targets_map_each_kept_layer_to_the_next_kept_input():
+    from pruning.train import layer_targets
+
+    # 12 -> alternate 6: student layer j reproduces the teacher's state just before kept[j+1]
+    assert layer_targets([0, 2, 4, 7, 9, 11], 12) == [2, 4, 7, 9, 11, 12]
+    assert layer_targets([0, 1, 2], 12) == [1, 2, 12]  # top cut: the last kept layer must jump to the end
+    assert layer_targets([11], 12) == [12]
+
+
+def test_prune_hidden_stage_moves_student_toward_teacher(tiny_bert, tiny_data, tmp_path):
+    """Hidden-state distillation really trains: on held-out text the student's final token states get
+    closer to the teacher's than the untrained cut's were, and the card records the layer mapping."""
+    from sentence_transformers import SentenceTransformer
+
+    from pruning.api import prune
+    from pruning.layers import cut_model
+
+    teacher = SentenceTransformer(str(tiny_bert), device="cpu")
+    held = [_sentence(random.Random(i + 1000)) for i in range(40)]
+    import torch
+
+    def token_gap(student) -> float:
+        """Relative squared distance of the student's final token states to the teacher's (held text)."""
+        feats = teacher.preprocess(held)
+        with torch.no_grad():
+            t_tok = teacher(dict(feats))["token_embeddings"]
+            s_tok = student(dict(feats))["token_embeddings"]
+        return float(((s_tok - t_tok) ** 2).sum() / (t_tok ** 2).sum())
+
+    cut = SentenceTransformer(str(tiny_bert), device="cpu")
+    cut_model(cut, [0, 3])
+    before = token_gap(cut)
+    card = prune(str(tiny_bert), 2, "alternate", str(tmp_path / "hid"), distil=[str(tiny_data["txt"])],
+                 stages="hidden:6", batch_size=16, lr=1e-3, progress=False, evaluate=())
+    assert card["kept_layers"] == [0, 3]
+    stage = card["stages"][0]
+    assert stage["stage"] == "hidden" and stage["layer_targets"] == [3, 4] and stage["steps"] == 30
+    assert stage["final_loss"] < stage["train_loss"]
+    student = SentenceTransformer(card["path"], device="cpu")
+    after = token_gap(student)
+    assert after < 0.7 * before, (before, after)
+
+
+def test_prune_hidden_needs_a_teacher_with_the_base_layers(tiny_bert, tiny_data, tmp_path):
+    from pruning.api import prune
+
+    small = _tiny_bert(tmp_path / "small", layers=2)
+    with pytest.raises(SbsearchError, match="teacher has 2 layers"):
+        prune(str(tiny_bert), 2, "alternate", str(tmp_path / "x"), distil=[str(tiny_data["txt"])],
+              stages="hidden", teacher=str(small), batch_size=16, progress=False, evaluate=())
