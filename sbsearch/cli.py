@@ -251,9 +251,12 @@ def query(text, index_path, model, k, queries_file, compare_model, as_json):
 def status(index_path, n_runs, as_json):
     """What the index holds: documents, chunks, vectors per model, last runs, failed files."""
     from .store import Store
+    from .vectorindex import describe  # reads the FAISS meta JSON; imports no FAISS
 
     store = Store(_index_path(index_path))
     info = store.summary(runs=n_runs or 5)
+    for m in info["models"]:
+        m["faiss"] = describe(store, m["name"])
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -266,11 +269,11 @@ def status(index_path, n_runs, as_json):
     c.print(f"documents {info['documents']} ({info['documents_ok']} ok, {info['documents_failed']} failed) · "
             f"chunks {info['chunks']} · default model {info['default_model']}")
     t = Table(title="models")
-    for col in ("model", "dim", "layers", "vectors"):
+    for col in ("model", "dim", "layers", "vectors", "FAISS index"):
         t.add_column(col)
     for m in info["models"]:
         layers = f"{m['layers']} of {m['total_layers']}" if m["layers"] != m["total_layers"] else str(m["layers"])
-        t.add_row(m["name"], str(m["dim"]), layers, f"{m['vectors']}/{info['chunks']}")
+        t.add_row(m["name"], str(m["dim"]), layers, f"{m['vectors']}/{info['chunks']}", _faiss_summary(m["faiss"]))
     c.print(t)
     if info["last_runs"]:
         cols = ("started", "ended", "model", "status", "added", "updated", "removed", "unchanged", "failed",
@@ -284,6 +287,25 @@ def status(index_path, n_runs, as_json):
         c.print(t)
     for f in info["failed_files"]:
         c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+
+
+def _faiss_summary(f: dict | None) -> str:
+    """e.g. "ivf nlist=316 nprobe=8 · recall@10 0.995 (measured at 100,000)"."""
+    if not f:
+        return "not built yet"
+    params = " ".join(f"{k}={v}" for k, v in (f.get("params") or {}).items())
+    text = f"{f['type']} {params}".strip()
+    if f["type"] == "exact":
+        text += " · recall@10 1"
+        if f.get("fallback"):
+            text += f" (fallback: {f['fallback']})"
+    elif f.get("recall_at_10") is not None:
+        text += f" · recall@10 {f['recall_at_10']:.3f}"
+        if f.get("measured_at_count") is not None:
+            text += f" (measured at {f['measured_at_count']:,})"
+    if not f.get("current"):
+        text += f" · generation {f.get('generation')}, rebuilt by the next query"
+    return text
 
 
 @cli.command()
@@ -300,8 +322,8 @@ def check(index_path, repair, as_json):
     else:
         c = _console()
         for m in report["models"]:
-            c.print(f"{m['model']}: {m['vectors']}/{m['chunks']} vectors · FAISS {m['faiss']} · weights {m.get('weights', '-')}",
-                    highlight=False)
+            c.print(f"{m['model']}: {m['vectors']}/{m['chunks']} vectors · FAISS {m['faiss']} "
+                    f"({_faiss_summary(m.get('faiss_index'))}) · weights {m.get('weights', '-')}", highlight=False)
         for line in report["repaired"]:
             c.print(f"[green]repaired[/green] {line}", highlight=False)
         for line in report["problems"]:

@@ -48,6 +48,7 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
                 repaired.append(f"{name}: FAISS rebuilt from SQLite ({faiss_state})")
             elif not lazily_fixed:
                 problems.append(f"{name}: FAISS file {faiss_state} (run `sbsearch check --repair`)")
+        info["faiss_index"] = vectorindex.describe(store, name)  # type, parameters, measured recall
         if verify_models:
             info["weights"] = _weights_state(row)
             if info["weights"] not in ("ok", "unknown"):
@@ -73,7 +74,13 @@ def _faiss_state(store: Store, model: str, dim: int, chunk_ids: set[int]) -> str
         return "unreadable"
     if index.d != dim:
         return f"has dimension {index.d}, expected {dim}"
-    ids = set(faiss.vector_to_array(index.id_map).tolist())
+    kind = vectorindex.kind_of(index)
+    if kind != vectorindex._kind(meta):
+        return f"is {kind} but its meta says {vectorindex._kind(meta)}"
+    held = vectorindex.index_ids(index)  # IndexIDMap2 (exact, HNSW) or IVF lists
+    ids = set(held.tolist())
+    if len(ids) != len(held):
+        return f"holds {len(held) - len(ids)} duplicate ids"
     if ids != chunk_ids:
         return f"disagrees with SQLite ({len(ids - chunk_ids)} extra, {len(chunk_ids - ids)} missing ids)"
     return "ok"
