@@ -229,7 +229,7 @@ def main() -> None:
         f"### ann.py — {now()}",
         "",
         f"`{cmd}` on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, FAISS {faiss.__version__} "
-        f"({faiss.omp_get_max_threads()} OpenMP threads, the default the app runs with; a single query runs on one). "
+        f"({faiss.omp_get_max_threads()} OpenMP threads, the default the app runs with). "
         f"EXACT_UP_TO = {vectorindex.EXACT_UP_TO:,}, recall target {vectorindex.RECALL_TARGET}. Vectors: synthetic "
         f"clustered unit vectors (see the script), the first N of one {max(args.sizes):,}-vector collection; "
         f"{args.queries} held-out queries timed one at a time after 20 warm-up queries. Total run "
