@@ -106,7 +106,7 @@ def _command(row_id: str) -> str:
     return f".venv/bin/python benchmarks/pruning_table.py --rows {row_id}"
 
 
-def run_row(row_id: str, suites, warm_teacher: bool) -> dict:
+def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = None) -> dict:
     from pruning import api, evaluate as ev, layers
     from sbsearch.models import load_model
 
@@ -143,6 +143,10 @@ def run_row(row_id: str, suites, warm_teacher: bool) -> dict:
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
+    if keep_dir is not None:  # keep the trained model for other benchmarks (e.g. compare_models.py)
+        keep_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(keep_dir / row_id, ignore_errors=True)
+        shutil.move(str(out / "model"), str(keep_dir / row_id))
     shutil.rmtree(out, ignore_errors=True)
     return {"id": row_id, "label": row["label"], "metrics": card["metrics"]["model"],
             "minutes": round(card["seconds"]["training"] / 60, 1), "kept": card["kept_layers"],
@@ -270,6 +274,8 @@ def main() -> None:
     ap.add_argument("--rerun", action="store_true", help="run rows that already have results again")
     ap.add_argument("--sick", action="store_true", help="also SICK-R (slower)")
     ap.add_argument("--warm-teacher", action="store_true", help="keep cached teacher vectors between rows")
+    ap.add_argument("--keep-models", type=Path, default=None,
+                    help="keep each trained model as DIR/<row id> (e.g. the sbsearch models folder)")
     args = ap.parse_args()
     if args.list:
         for rid, r in ROWS.items():
@@ -300,7 +306,7 @@ def main() -> None:
                 continue
             print(f"{rid}: {ROWS[rid]['label']}", flush=True)
             t0 = time.perf_counter()
-            results[rid] = run_row(rid, suites, args.warm_teacher)
+            results[rid] = run_row(rid, suites, args.warm_teacher, args.keep_models)
             print(f"{rid}: {json.dumps(results[rid]['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
             RESULTS.parent.mkdir(exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1))
