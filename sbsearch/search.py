@@ -137,9 +137,8 @@ class Searcher:
         k_eff = min(k, index.ntotal)
         if k_eff <= 0:
             return [[] for _ in range(len(vecs))]
-        scores, ids = index.search(np.asarray(vecs, dtype=np.float32), k_eff)
+        scores, ids = _search_faiss(index, np.asarray(vecs, dtype=np.float32), k_eff)
         rows = self.store.chunk_rows({int(i) for i in ids.ravel() if i >= 0})
-        roots = {r["path"]: r["root"] for r in self.store.db.query("SELECT path, root FROM documents")} if rows else {}
         out = []
         for qscores, qids in zip(scores, ids):
             results = []
@@ -147,7 +146,23 @@ class Searcher:
                 row = rows.get(int(i))
                 if row is None:
                     continue  # cannot happen within one snapshot; never show a ghost anyway
-                results.append(Result(len(results) + 1, float(s), int(i), row["path"], roots.get(row["path"], ""),
+                results.append(Result(len(results) + 1, float(s), int(i), row["path"], row["root"] or "",
                                       row["page"], row["heading"], row["text"]))
             out.append(results)
         return out
+
+
+def _search_faiss(index, vecs: np.ndarray, k: int):
+    """FAISS search; a few queries run on one thread. FAISS splits even a single query of an exact
+    index over its OpenMP threads, and on a small, shared CPU the hand-off costs more than it saves
+    (measured by benchmarks/ann.py: exact search 2.5-8x slower on two threads than on one)."""
+    import faiss
+
+    if len(vecs) >= 16:
+        return index.search(vecs, k)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(vecs, k)
+    finally:
+        faiss.omp_set_num_threads(before)

@@ -182,7 +182,7 @@ class Store:
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict]:
         return {r["id"]: r for r in self._query_in(
-            "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path FROM chunks c "
+            "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path, d.root FROM chunks c "
             "JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", ids)}
 
     def chunks_without_vectors(self, model: str) -> list[tuple[int, str]]:
