@@ -28,7 +28,7 @@ from .train import Stage, TrainConfig, config_dict, train_hidden_stage, train_st
 # explicitly. "paper" is Shelke et al.: NLI then STS. "best" is the default when both --nli and --sts
 # are given: the fastest recipe measured to keep retrieval close to the full model (docs/PRUNING.md).
 RECIPES: dict[str, list[str]] = {
-    "best": ["distil"],
+    "best": ["hidden"],
     "paper": ["nli", "sts"],
     "nli": ["nli"],
     "sts": ["sts"],
@@ -37,14 +37,17 @@ RECIPES: dict[str, list[str]] = {
     "distil-nli-sts": ["distil", "nli", "sts"],
 }
 RECIPE_SETTINGS: dict[str, dict] = {
-    # distillation to the full model on short sentences (of the --distil text, e.g. the documents to be
-    # searched; else of the --nli/--sts files), length-grouped batches of 64, evenly spread layers. A
-    # short STS stage after it was measured to cost retrieval for +0.008 STS-B, so it is not part of it.
-    "best": {"strategy": "alternate", "distil_split": True, "distil_limit": 8000,
+    # hidden-state distillation toward the full model (every kept layer, token by token) on short
+    # sentences of the --distil text (e.g. the documents to be searched; else of the --nli/--sts text)
+    # plus 3,000 sentences of the --sts file, length-grouped batches of 64, evenly spread layers.
+    # Measured (benchmarks/pruning_table.py, row 6-alt-hidden-sent-sts): 14 min, STS-B 0.839 (full:
+    # 0.834), retrieval 91-97% of full. A CoSENT STS stage after distillation was measured to cost
+    # retrieval for +0.008 STS-B, so it is not part of it.
+    "best": {"strategy": "alternate", "distil_split": True, "distil_limit": 12000, "sts_sentences": 3000,
              "batch_size": 64, "max_length_cap": 64},
     "paper": {"strategy": "top"},
 }
-DEFAULTS = {"strategy": "top", "distil_split": False, "distil_limit": None, "sts_limit": None,
+DEFAULTS = {"strategy": "top", "distil_split": False, "distil_limit": None, "sts_limit": None, "sts_sentences": None,
             "batch_size": 32, "max_length_cap": 128}
 DEFAULT_RECIPE = "best"
 STAGE_NAMES = ("nli", "sts", "distil", "mix", "hidden")
@@ -104,6 +107,7 @@ def prune(
     distil_limit: int | None = None,
     distil_split: bool | None = None,
     sts_limit: int | None = None,
+    sts_sentences: int | None = None,
     nli_limit: int | None = None,
     teacher: str | None = None,
     stages: str | Sequence[str] | None = None,
@@ -156,11 +160,13 @@ def prune(
         recipe = recipe or "custom"
     # recipe settings fill whatever the caller left unset (None)
     given = {"strategy": strategy, "distil_split": distil_split, "distil_limit": distil_limit,
+             "sts_sentences": sts_sentences,
              "sts_limit": sts_limit, "batch_size": batch_size, "max_length_cap": max_length_cap}
     preset = {**DEFAULTS, **RECIPE_SETTINGS.get(recipe or "", {})}
     settings = {k: (v if v is not None else preset[k]) for k, v in given.items()}
     strategy, distil_split, distil_limit = settings["strategy"], settings["distil_split"], settings["distil_limit"]
     sts_limit, batch_size, max_length_cap = settings["sts_limit"], settings["batch_size"], settings["max_length_cap"]
+    sts_sentences = settings["sts_sentences"]
     names = {n for n, _ in plan}
     if "nli" in names and not nli:
         raise SbsearchError("stage nli needs --nli FILE (premise/hypothesis/label or anchor/positive/negative)")
@@ -183,7 +189,16 @@ def prune(
         sources = list(distil) or list(nli) + list(sts)
         if not sources:
             raise SbsearchError("stage distil needs text: --distil FILE|DIR|INDEX (or --nli/--sts files)")
-        sentences = data.read_sentences(sources, limit=distil_limit, seed=seed, split=distil_split)
+        if sts_sentences and distil and sts:
+            # short, query-like STS sentences join the searched text: they hold STS-B at the full
+            # model's level (measured: 0.801 without them, 0.839 with 3,000; docs/PRUNING.md)
+            passages = data.read_sentences(sources, seed=seed)
+            extra = data.read_sentences(list(sts), limit=sts_sentences, seed=seed)
+            sentences = data.dedupe(data.split_sentences(passages + extra) if distil_split else passages + extra)
+            if distil_limit and len(sentences) > distil_limit:
+                sentences = random.Random(seed).sample(sentences, distil_limit)
+        else:
+            sentences = data.read_sentences(sources, limit=distil_limit, seed=seed, split=distil_split)
     data_entries = ([_data_entry(f, "nli") for f in nli] + [_data_entry(f, "sts") for f in sts]
                     + ([_data_entry(dev_file, "sts-dev")] if dev_file else [])
                     + [_data_entry(f, "distil") for f in distil])
@@ -212,7 +227,7 @@ def prune(
 
     plan_key = hashlib.sha256(json.dumps({
         "base": base_sha, "kept": kept, "plan": plan, "cfg": config_dict(cfg), "lr": lr,
-        "data": [d["sha256"] for d in data_entries], "distil_n": len(sentences), "split": distil_split, "limits": [sts_limit, nli_limit], "teacher": teacher,
+        "data": [d["sha256"] for d in data_entries], "distil_n": len(sentences), "sts_sentences": sts_sentences, "split": distil_split, "limits": [sts_limit, nli_limit], "teacher": teacher,
     }, sort_keys=True).encode()).hexdigest()[:16]
 
     # ---- resume: the last finished stage of this exact plan
@@ -284,7 +299,7 @@ def prune(
         "stages": infos,
         "data": data_entries,
         "hyperparameters": {**config_dict(cfg), "stage_lr": {n: (lr or STAGE_LR[n]) for n, _ in plan},
-                            "distil_limit": distil_limit, "distil_split": distil_split, "sts_limit": sts_limit, "nli_limit": nli_limit,
+                            "distil_limit": distil_limit, "distil_split": distil_split, "sts_limit": sts_limit, "sts_sentences": sts_sentences, "nli_limit": nli_limit,
                             "sts_pairs": len(pairs), "nli_triplets": len(triplets), "distil_texts": len(sentences),
                             "teacher": teacher or info.name},
         "seconds": {"stages": {f"{i + 1}-{s['stage']}": s["seconds"] for i, s in enumerate(infos)},

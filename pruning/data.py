@@ -262,6 +262,17 @@ def split_sentences(texts: list[str], min_words: int = 3, max_words: int = 48) -
     return out
 
 
+def dedupe(texts: list[str], min_chars: int = 3) -> list[str]:
+    """Whitespace-normalised texts of at least min_chars, duplicates dropped, first-seen order."""
+    seen, uniq = set(), []
+    for t in texts:
+        t = " ".join(str(t).split())
+        if len(t) >= min_chars and t not in seen:
+            seen.add(t)
+            uniq.append(t)
+    return uniq
+
+
 def read_sentences(specs, limit: int | None = None, seed: int = 0, min_chars: int = 3,
                    split: bool = False) -> list[str]:
     """Unlabelled text for distillation, deduplicated in first-seen order. Each spec can be:

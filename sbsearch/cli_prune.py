@@ -12,8 +12,8 @@ import click
 
 from .errors import SbsearchError
 
-RECIPE_HELP = ("best (default with --nli and --sts: distil to the base on short sentences of --distil, else of "
-               "the --nli/--sts text), paper (nli → sts, "
+RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to the base on short sentences "
+               "of --distil plus 3,000 of --sts, else of the --nli/--sts text), paper (nli → sts, "
                "Shelke et al.), nli, sts, distil, distil-nli-sts")
 SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
 
@@ -51,10 +51,13 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--distil-split/--no-distil-split", default=None,
               help="Cut distillation text into sentences (short, query-like, cheaper per text) [default: on for best].")
 @click.option("--sts-limit", type=int, default=None, help="At most this many STS pairs (random sample).")
+@click.option("--sts-sentences", type=click.IntRange(0), default=None,
+              help="With --distil and --sts: this many sentences of the --sts files join the distillation text "
+                   "[default: 3000 for best, else 0].")
 @click.option("--nli-limit", type=int, default=None, help="At most this many NLI triplets (random sample).")
 @click.option("--teacher", default=None, help="Teacher for distillation [default: the base model].")
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
-@click.option("--stages", default=None, help="Explicit stages, e.g. distil,nli,sts:2 (name[:epochs]); overrides --recipe.")
+@click.option("--stages", default=None, help="Explicit stages among nli, sts, distil, mix, hidden, e.g. hidden,sts:2 (name[:epochs]); overrides --recipe.")
 @click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage (unless name:epochs).")
 @click.option("--batch-size", type=click.IntRange(2, 4096), default=None, help="[default: 64 for best, else 32]")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 2e-5 for nli/sts, 1e-4 for distil].")
@@ -79,7 +82,7 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--out", required=True, help="Output directory, or a NAME (no slash) saved under the models folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, distil_split, sts_limit, nli_limit, teacher, recipe, stages,
+def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, distil_split, sts_limit, sts_sentences, nli_limit, teacher, recipe, stages,
           epochs, batch_size, lr, max_length, max_length_cap, seed, bf16, freeze_embeddings, group_by_length, threads, eval_suites,
           compare, asymmetric, force, no_resume, out, as_json, quiet):
     """Cut a Sentence-BERT model to fewer layers and recover it by fine-tuning.
@@ -109,7 +112,7 @@ def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, dist
 
         card = run_prune(
             base, n_layers, strategy, out, keep_layers=explicit, nli=nli, sts=sts, sts_dev=sts_dev, distil=distil,
-            distil_limit=distil_limit, distil_split=distil_split, sts_limit=sts_limit, nli_limit=nli_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
+            distil_limit=distil_limit, distil_split=distil_split, sts_limit=sts_limit, sts_sentences=sts_sentences, nli_limit=nli_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
             batch_size=batch_size, lr=lr, max_length=max_length, max_length_cap=max_length_cap, seed=seed,
             bf16=bf16, freeze_embeddings=freeze_embeddings, group_by_length=group_by_length, threads=threads, evaluate=suites,
             compare=("base", "cut") if compare else (), asymmetric=asymmetric, resume=not no_resume, force=force,

@@ -408,3 +408,18 @@ def test_prune_hidden_needs_a_teacher_with_the_base_layers(tiny_bert, tiny_data,
     with pytest.raises(SbsearchError, match="teacher has 2 layers"):
         prune(str(tiny_bert), 2, "alternate", str(tmp_path / "x"), distil=[str(tiny_data["txt"])],
               stages="hidden", teacher=str(small), batch_size=16, progress=False, evaluate=())
+
+
+def test_best_recipe_adds_sts_sentences_to_the_distil_text(tiny_bert, tiny_data):
+    from sbsearch.cli_prune import prune
+
+    base = ["--base", str(tiny_bert), "--layers", "2", "--distil", str(tiny_data["txt"]), "--sts", str(tiny_data["sts"]),
+            "--sts-dev", str(tiny_data["sts"]), "--recipe", "best", "--eval", "none", "-q", "--json", "--epochs", "0.2"]
+    r = CliRunner().invoke(prune, base + ["--out", "tiny-best-a", "--sts-sentences", "0"])
+    assert r.exit_code == 0, r.output
+    alone = json.loads(r.stdout)["hyperparameters"]["distil_texts"]
+    r = CliRunner().invoke(prune, base + ["--out", "tiny-best-b"])
+    assert r.exit_code == 0, r.output
+    card = json.loads(r.stdout)
+    assert card["stages"][0]["stage"] == "hidden" and card["hyperparameters"]["sts_sentences"] == 3000
+    assert card["hyperparameters"]["distil_texts"] > alone + 50  # the ~100 STS pairs' sentences joined in
