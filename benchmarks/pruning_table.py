@@ -96,6 +96,11 @@ for n in (6, 4, 3, 2):
         "label": f"{n} alternate: hidden-state distil on searched-doc sentences + 3k STS sentences",
         "kw": {"stages": "hidden:1", "distil": SEARCHED + SHORT, "distil_split": True, "distil_limit": None,
                "batch_size": 64, "max_length_cap": 64, "short_limit": 3000}}
+    ROWS[f"{n}-alt-hidden-sent-sts-b32"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: hidden-state distil on searched-doc sentences + 3k STS sentences, batch 32",
+        "kw": {"stages": "hidden:1", "distil": SEARCHED + SHORT, "distil_split": True, "distil_limit": None,
+               "batch_size": 32, "max_length_cap": 64, "short_limit": 3000}}
     ROWS[f"{n}-alt-distil-short"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",
