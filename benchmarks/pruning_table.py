@@ -42,6 +42,13 @@ STS = [shared("stsb/sts-train.csv")]
 SEARCHED = [str(REPO / "sample_docs"), shared("stackfaq/stackExchange-FAQ.json")]  # documents, never queries
 SHORT = [shared("stsb/sts-train.csv")]  # query-like short sentences
 
+def _sentence_row(n: int, what: str, stages: str, distil: list[str], batch_size: int = 64, **extra) -> dict:
+    """A row that recovers the evenly spread cut on short sentences (split, ≤64 tokens) of `distil`."""
+    return {"kind": "prune", "layers": n, "strategy": "alternate", "label": f"{n} alternate: {what}",
+            "kw": {"stages": stages, "distil": distil, "distil_split": True, "distil_limit": None,
+                   "batch_size": batch_size, "max_length_cap": 64, **extra}}
+
+
 # id -> row. kind: base (evaluate a model as is), cut (untrained cut), prune (pruning.api.prune kwargs)
 ROWS: dict[str, dict] = {
     "full": {"kind": "base", "model": "full", "label": "all-mpnet-base-v2 (12 layers)"},
@@ -75,32 +82,17 @@ for n in (6, 4, 3, 2):
         "label": f"{n} alternate: distil (searched docs + 3k STS sentences) → STS (1.5k STS-B pairs)",
         "kw": {"stages": "distil:2,sts:1", "distil": SEARCHED + SHORT, "sts": STS, "sts_limit": 1500,
                "batch_size": 32, "short_limit": 3000}}
-    ROWS[f"{n}-alt-distil-sent"] = {
-        "kind": "prune", "layers": n, "strategy": "alternate",
-        "label": f"{n} alternate: distil on the sentences of the searched docs (6k, ≤64 tokens)",
-        "kw": {"stages": "distil:1", "distil": SEARCHED, "distil_split": True, "distil_limit": None,
-               "batch_size": 64, "max_length_cap": 64}}
-    ROWS[f"{n}-alt-distil-sent-2ep"] = {
-        "kind": "prune", "layers": n, "strategy": "alternate",
-        "label": f"{n} alternate: distil on the sentences of the searched docs (6k, ≤64 tokens), 2 epochs",
-        "kw": {"stages": "distil:2", "distil": SEARCHED, "distil_split": True, "distil_limit": None,
-               "batch_size": 64, "max_length_cap": 64}}
+    sent = "sentences of the searched docs (6k, ≤64 tokens)"
+    ROWS[f"{n}-alt-distil-sent"] = _sentence_row(n, f"distil on the {sent}", "distil:1", SEARCHED)
+    ROWS[f"{n}-alt-distil-sent-2ep"] = _sentence_row(n, f"distil on the {sent}, 2 epochs", "distil:2", SEARCHED)
     # every kept layer distilled token by token toward the teacher's hidden states + the embedding
-    ROWS[f"{n}-alt-hidden-sent"] = {
-        "kind": "prune", "layers": n, "strategy": "alternate",
-        "label": f"{n} alternate: hidden-state distil on the sentences of the searched docs (6k, ≤64 tokens)",
-        "kw": {"stages": "hidden:1", "distil": SEARCHED, "distil_split": True, "distil_limit": None,
-               "batch_size": 64, "max_length_cap": 64}}
-    ROWS[f"{n}-alt-hidden-sent-sts"] = {
-        "kind": "prune", "layers": n, "strategy": "alternate",
-        "label": f"{n} alternate: hidden-state distil on searched-doc sentences + 3k STS sentences",
-        "kw": {"stages": "hidden:1", "distil": SEARCHED + SHORT, "distil_split": True, "distil_limit": None,
-               "batch_size": 64, "max_length_cap": 64, "short_limit": 3000}}
-    ROWS[f"{n}-alt-hidden-sent-sts-b32"] = {
-        "kind": "prune", "layers": n, "strategy": "alternate",
-        "label": f"{n} alternate: hidden-state distil on searched-doc sentences + 3k STS sentences, batch 32",
-        "kw": {"stages": "hidden:1", "distil": SEARCHED + SHORT, "distil_split": True, "distil_limit": None,
-               "batch_size": 32, "max_length_cap": 64, "short_limit": 3000}}
+    ROWS[f"{n}-alt-hidden-sent"] = _sentence_row(n, f"hidden-state distil on the {sent}", "hidden:1", SEARCHED)
+    ROWS[f"{n}-alt-hidden-sent-sts"] = _sentence_row(
+        n, "hidden-state distil on searched-doc sentences + 3k STS sentences", "hidden:1", SEARCHED + SHORT,
+        short_limit=3000)
+    ROWS[f"{n}-alt-hidden-sent-sts-b32"] = _sentence_row(
+        n, "hidden-state distil on searched-doc sentences + 3k STS sentences, batch 32", "hidden:1",
+        SEARCHED + SHORT, batch_size=32, short_limit=3000)
     ROWS[f"{n}-alt-distil-short"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",

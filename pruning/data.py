@@ -285,12 +285,7 @@ def read_sentences(specs, limit: int | None = None, seed: int = 0, min_chars: in
         out.extend(_sentences_from(str(spec)))
     if split:
         out = split_sentences(out)
-    seen, uniq = set(), []
-    for t in out:
-        t = " ".join(str(t).split())
-        if len(t) >= min_chars and t not in seen:
-            seen.add(t)
-            uniq.append(t)
+    uniq = dedupe(out, min_chars)
     if limit and len(uniq) > limit:
         rng = random.Random(seed)
         uniq = rng.sample(uniq, limit)
