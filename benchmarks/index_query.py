@@ -59,7 +59,8 @@ def synthetic_index(path: Path, model: str, dim: int, n: int, centres: np.ndarra
                                                    "sha256": str(d), "status": "ok", "n_chunks": 10}).last_pk
             vecs = rng.standard_normal((10, dim)).astype(np.float32)
             if centres is not None:
-                vecs = centres[rng.integers(len(centres), size=10)] + vecs * (0.75 / np.sqrt(dim))
+                noise = vecs * np.float32(0.75 / np.sqrt(dim))  # float32: a float64 scalar would widen the array
+                vecs = (centres[rng.integers(len(centres), size=10)] + noise).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
             for i in range(10):
                 cid = store.db["chunks"].insert({"doc_id": doc_id, "ord": i, "text": f"synthetic passage {d}-{i}",
