@@ -39,12 +39,13 @@ RECIPES: dict[str, list[str]] = {
 RECIPE_SETTINGS: dict[str, dict] = {
     # hidden-state distillation toward the full model (every kept layer, token by token) on short
     # sentences of the --distil text (e.g. the documents to be searched; else of the --nli/--sts text)
-    # plus 3,000 sentences of the --sts file, length-grouped batches of 64, evenly spread layers.
-    # Measured (benchmarks/pruning_table.py, row 6-alt-hidden-sent-sts): 14 min, STS-B 0.839 (full:
-    # 0.834), retrieval 91-97% of full. A CoSENT STS stage after distillation was measured to cost
-    # retrieval for +0.008 STS-B, so it is not part of it.
+    # plus 3,000 sentences of the --sts file, length-grouped batches of 32, evenly spread layers.
+    # Measured (benchmarks/pruning_table.py, row 6-alt-hidden-sent-sts-b32): 13 min, STS-B 0.841
+    # (full: 0.834), retrieval 93-97% of full; batch 64 (row 6-alt-hidden-sent-sts) took 14 min for
+    # 0.839 and 91-97%. A CoSENT STS stage after distillation was measured to cost retrieval for
+    # +0.008 STS-B, so it is not part of it.
     "best": {"strategy": "alternate", "distil_split": True, "distil_limit": 12000, "sts_sentences": 3000,
-             "batch_size": 64, "max_length_cap": 64},
+             "batch_size": 32, "max_length_cap": 64},
     "paper": {"strategy": "top"},
 }
 DEFAULTS = {"strategy": "top", "distil_split": False, "distil_limit": None, "sts_limit": None, "sts_sentences": None,

@@ -59,7 +59,7 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
 @click.option("--stages", default=None, help="Explicit stages among nli, sts, distil, mix, hidden, e.g. hidden,sts:2 (name[:epochs]); overrides --recipe.")
 @click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage (unless name:epochs).")
-@click.option("--batch-size", type=click.IntRange(2, 4096), default=None, help="[default: 64 for best, else 32]")
+@click.option("--batch-size", type=click.IntRange(2, 4096), default=None, help="[default: 32]")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 2e-5 for nli/sts, 1e-4 for distil].")
 @click.option("--max-length", type=click.IntRange(8, 4096), default=None,
               help="Training sequence length [default: fitted to the data, at most --max-length-cap].")

@@ -344,7 +344,7 @@ def test_prune_mix_stage_and_card_readme(tiny_bert, tiny_data, tmp_path):
 
 
 def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
-    from pruning.api import RECIPES
+    from pruning.api import RECIPE_SETTINGS, RECIPES
     from sbsearch.cli_prune import prune
 
     r = CliRunner().invoke(prune, ["--base", str(tiny_bert), "--layers", "2", "--nli", str(tiny_data["nli"]),
@@ -354,7 +354,7 @@ def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
     card = json.loads(r.stdout)
     assert card["recipe"] == "best" and [s["stage"] for s in card["stages"]] == RECIPES["best"]
     assert card["strategy"] == "alternate" and card["kept_layers"] == [0, 3]
-    assert card["hyperparameters"]["distil_split"] is True and card["hyperparameters"]["batch_size"] == 64
+    assert card["hyperparameters"]["distil_split"] is True and card["hyperparameters"]["batch_size"] == RECIPE_SETTINGS["best"]["batch_size"]
     assert card["hyperparameters"]["distil_texts"] > 100  # sentences of the --nli/--sts files
 
 
