@@ -231,6 +231,17 @@ def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha
     return info
 
 
+def pooled_batches(order: list[int], lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Cut a shuffled order into pools of 50 batches, sort each pool by length and batch it: batches
+    of similar length (little padding) that still mix the whole data over an epoch."""
+    pool = batch_size * 50
+    batches = []
+    for i in range(0, len(order), pool):
+        chunk = sorted(order[i:i + pool], key=lambda j: lengths[j])
+        batches += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+    return batches
+
+
 def length_grouped_sampler():
     """A batch sampler class that puts texts of similar length together (less padding: the CPU's
     main waste on mixed short/long text), in shuffled order. Each epoch: shuffle, cut into pools of
@@ -248,11 +259,7 @@ def length_grouped_sampler():
             g = torch.Generator()
             g.manual_seed(self.seed + getattr(self, "epoch", 0))
             order = torch.randperm(len(self.lengths), generator=g).tolist()
-            pool = self.batch_size * 50
-            batches = []
-            for i in range(0, len(order), pool):
-                chunk = sorted(order[i:i + pool], key=lambda j: self.lengths[j])
-                batches += [chunk[k:k + self.batch_size] for k in range(0, len(chunk), self.batch_size)]
+            batches = pooled_batches(order, self.lengths, self.batch_size)
             if self.drop_last:
                 batches = [b for b in batches if len(b) == self.batch_size]
             perm = torch.randperm(len(batches), generator=g).tolist()
@@ -345,12 +352,7 @@ def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: lis
 
     def batches():
         while True:
-            order = rng.permutation(len(texts))
-            pool = cfg.batch_size * 50
-            bs = []
-            for i in range(0, len(order), pool):
-                chunk = sorted(order[i:i + pool], key=lambda j: lengths[j])
-                bs += [chunk[k:k + cfg.batch_size] for k in range(0, len(chunk), cfg.batch_size)]
+            bs = pooled_batches(rng.permutation(len(texts)).tolist(), lengths, cfg.batch_size)
             for i in rng.permutation(len(bs)):
                 yield [texts[j] for j in bs[i]]
 
