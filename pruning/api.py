@@ -13,7 +13,6 @@ import json
 import random
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
