@@ -28,7 +28,7 @@ from sbsearch import config  # noqa: E402
 
 RESULTS = REPO / "runs" / "pruning_table.json"
 DOC = REPO / "docs" / "PRUNING.md"
-CHART = REPO / "runs" / "pruning_table.png"  # git-ignored; copy beside docs when publishing
+CHART = REPO / "docs" / "pruning_table.png"  # beside the table it illustrates
 QUICK_SUITES = ("stsb", "stackfaq", "sample_docs", "size", "speed")
 ALL_SUITES = ("stsb", "sick", "stackfaq", "sample_docs", "size", "speed")
 
@@ -60,7 +60,9 @@ for n in (6, 4, 3, 2):
     ROWS[f"{n}-top-nli"] = {"kind": "prune", "layers": n, "strategy": "top", "label": f"{n} top: NLI",
                             "kw": {"recipe": "nli", "nli": NLI}}
     ROWS[f"{n}-top-paper"] = {"kind": "prune", "layers": n, "strategy": "top", "label": f"{n} top: NLI → STS (paper)",
-                              "kw": {"recipe": "paper", "nli": NLI, "sts": STS}}
+                              "kw": {"recipe": "paper", "nli": NLI, "sts": STS},
+                              # the model after its first stage is exactly the NLI row: measured on the way
+                              "intermediate": {0: f"{n}-top-nli"}}
     ROWS[f"{n}-top-distil"] = {"kind": "prune", "layers": n, "strategy": "top", "label": f"{n} top: distil (NLI+STS text, 20k)",
                                "kw": {"stages": "distil", "nli": NLI, "sts": STS, "distil_limit": 20000}}
     ROWS[f"{n}-top-distil-nli-sts"] = {"kind": "prune", "layers": n, "strategy": "top",
@@ -93,6 +95,13 @@ for n in (6, 4, 3, 2):
     ROWS[f"{n}-alt-hidden-sent-sts-b32"] = _sentence_row(
         n, "hidden-state distil on searched-doc sentences + 3k STS sentences, batch 32", "hidden:1",
         SEARCHED + SHORT, batch_size=32, short_limit=3000)
+    # the same, plus every searched passage whole (up to 256 tokens): documents are embedded whole at search time
+    ROWS[f"{n}-alt-hidden-sent-sts-whole"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: hidden-state distil on searched-doc sentences + the passages whole (≤256 tokens) "
+                 "+ 3k STS sentences, batch 32",
+        "kw": {"stages": "hidden:1", "distil": SEARCHED, "sts": SHORT, "sts_sentences": 3000,
+               "distil_split": "both", "distil_limit": None, "batch_size": 32, "max_length_cap": 256}}
     ROWS[f"{n}-alt-distil-short"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",
@@ -103,7 +112,10 @@ def _command(row_id: str) -> str:
     return f".venv/bin/python benchmarks/pruning_table.py --rows {row_id}"
 
 
-def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = None) -> dict:
+def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = None,
+            side_rows: dict | None = None) -> dict:
+    """Measure one row. Rows measured on the way (a recipe's first stage alone, see "intermediate")
+    are added to side_rows."""
     from pruning import api, evaluate as ev, layers
     from sbsearch.models import load_model
 
@@ -134,9 +146,25 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
         f.write_text("\n".join(docs + short) + "\n")
         kw["distil"] = [str(f)]
     out = Path(tempfile.mkdtemp(prefix=f"pruned-{row_id}-"))
+
+    def on_stage(i: int, name: str, model, infos: list) -> None:
+        side_id = row.get("intermediate", {}).get(i)
+        if side_id is None or side_rows is None:
+            return
+        print(f"  measuring {side_id} (after stage {i + 1}: {name})", flush=True)
+        side_rows[side_id] = {
+            "id": side_id, "label": ROWS[side_id]["label"], "metrics": ev.evaluate_model(model, suites, ed),
+            "minutes": round(sum(s["seconds"] for s in infos) / 60, 1), "kept": kept_layers(model),
+            "stages": infos, "command": _command(row_id) + f"  (measured after its stage {i + 1})",
+            "when": time.strftime("%Y-%m-%d %H:%M")}
+
+    def kept_layers(model) -> list[int]:
+        return layers.choose_layers(12, layers.count_layers(model), row["strategy"])  # the table cuts 12-layer mpnet
+
     try:
         card = api.prune("full", row["layers"], row["strategy"], str(out / "model"), evaluate=suites, compare=(), asymmetric=True,
-                         progress=sys.stderr.isatty(), say=lambda s: print(f"  {s}", flush=True), **kw)
+                         progress=sys.stderr.isatty(), say=lambda s: print(f"  {s}", flush=True),
+                         on_stage=on_stage, **kw)
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -192,6 +220,40 @@ def speedups(steps: int = 4) -> list[dict]:
     return out
 
 
+def speed_by_layers(rounds: int = 3) -> dict:
+    """Encode sentences/s of the full model, its cuts to 6/4/3/2 layers and MiniLM-L6, measured in
+    rounds that take turns (one process, same sentences), so that the ratios survive a noisy machine.
+    Recovery does not change a model's speed: every row with the same layer count shares its number."""
+    from pruning import evaluate as ev, layers
+    from pruning.data import read_sts
+    from sbsearch.models import load_model
+
+    sents = [a for a, _, _ in read_sts(shared("stsb/sts-test.csv"))][:256]
+    full, _ = load_model("full")
+    models = {"12": full}
+    for n in (6, 4, 3, 2):
+        m, _ = load_model("full")
+        layers.cut_model(m, layers.choose_layers(12, n, "top"))
+        models[str(n)] = m
+    models["minilm"], _ = load_model("minilm")
+    runs: dict[str, list[float]] = {k: [] for k in models}
+    for r in range(rounds):
+        for k, m in models.items():
+            runs[k].append(ev.speed(m, sents))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
+    med = {k: sorted(v)[len(v) // 2] for k, v in runs.items()}
+    return {"sentences_per_s": {k: round(v, 1) for k, v in med.items()},
+            "speedup": {k: round(v / med["12"], 2) for k, v in med.items()}, "rounds": rounds,
+            "sentences": len(sents), "command": ".venv/bin/python benchmarks/pruning_table.py --speed-by-layers",
+            "when": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def _layer_key(r: dict) -> str:
+    if r["id"] == "minilm":
+        return "minilm"
+    return str(len(r["kept"])) if r.get("kept") else "12"
+
+
 def load_results() -> dict:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
@@ -201,6 +263,9 @@ def render(results: dict) -> None:
     cols = [("stsb_test", "STS-B ρ"), ("sick_r", "SICK-R ρ"), ("stackfaq_mrr10", "StackFAQ MRR@10"),
             ("sample_docs_mrr10", "sample_docs MRR@10"), ("stackfaq_asym_mrr10", "StackFAQ asym."),
             ("sample_docs_asym_mrr10", "sample_docs asym."), ("sentences_per_s", "sent/s"), ("mb", "MB")]
+    sp = results.get("_speed_by_layers")
+    if sp:  # one interleaved measurement per layer count replaces each row's own (noisy) number
+        cols[-2] = ("speedup", "speed vs full")
     lines = ["| row | layers kept | " + " | ".join(c[1] for c in cols) + " | recovery min | % of full retrieval (FAQ / docs) |",
              "|---" * (len(cols) + 4) + "|"]
     order = [r for r in ROWS if r in results] + [r for r in results if r not in ROWS and not r.startswith("_")]
@@ -210,17 +275,25 @@ def render(results: dict) -> None:
         pct = []
         for k in ("stackfaq_mrr10", "sample_docs_mrr10"):
             pct.append(f"{100 * m[k] / full[k]:.1f}%" if k in m and full.get(k) else "–")
-        vals = [(f"{m[c]:.3f}" if c not in ("sentences_per_s", "mb") else f"{m[c]:.0f}") if c in m else "–"
-                for c, _ in cols]
+        if sp:
+            m = {**m, "speedup": sp["speedup"].get(_layer_key(r))}
+        vals = [("–" if m.get(c) is None else f"{m[c]:.2f}x" if c == "speedup" else f"{m[c]:.0f}"
+                 if c in ("sentences_per_s", "mb") else f"{m[c]:.3f}") for c, _ in cols]
         lines.append(f"| {r['label']} | {r.get('kept') or 'all'} | " + " | ".join(vals)
                      + f" | {r.get('minutes', 0):.1f} | {' / '.join(pct)} |")
     cmds = "\n".join(f"- `{results[r]['command']}` ({results[r]['when']})" for r in order)
     chart_note = ""
     try:
         _chart(results)
-        chart_note = f"\nChart (quality vs. speed): `runs/{CHART.name}` (written by the same command).\n"
+        chart_note = (f"\n![retrieval vs speed]({CHART.name})\n\nChart: `docs/{CHART.name}`, written by the "
+                      "same command.\n")
     except Exception as exc:  # noqa: BLE001 - the chart is optional
         chart_note = f"\n(chart not written: {exc})\n"
+    if sp:
+        chart_note += ("\nEncode speed by layer count (STS-B test sentences, batch 32, both cores, median of "
+                       f"{sp['rounds']} interleaved rounds; `{sp['command']}`, {sp['when']}): "
+                       + ", ".join(f"{k}: {v:.0f}/s ({sp['speedup'][k]:.2f}x)"
+                                   for k, v in sp["sentences_per_s"].items()) + ".\n")
     sp = results.get("_speedups")
     if sp:
         chart_note += ("\nTraining speed-ups (MNRL step, 32 NLI triplets, mpnet cut to 6 layers; "
@@ -246,15 +319,29 @@ def _chart(results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for rid, r in results.items():
-        m = r.get("metrics", {})
-        if "sentences_per_s" in m and "stackfaq_mrr10" in m:
-            ax.scatter(m["sentences_per_s"], m["stackfaq_mrr10"])
-            ax.annotate(rid, (m["sentences_per_s"], m["stackfaq_mrr10"]), fontsize=7)
-    ax.set_xlabel("encode sentences/s (2 CPU cores)")
-    ax.set_ylabel("StackFAQ MRR@10")
-    ax.set_title("Layer-pruned all-mpnet-base-v2: retrieval vs speed")
+    sp = results.get("_speed_by_layers")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    colours = {"12": "black", "6": "tab:blue", "4": "tab:green", "3": "tab:orange", "2": "tab:red",
+               "minilm": "tab:purple"}
+    for ax, metric, title in ((axes[0], "stackfaq_mrr10", "StackFAQ MRR@10"),
+                              (axes[1], "stsb_test", "STS-B test Spearman")):
+        seen = set()
+        for rid, r in results.items():
+            m = r.get("metrics", {}) if not rid.startswith("_") else {}
+            if metric not in m:
+                continue
+            key = _layer_key(r)
+            x = sp["speedup"].get(key) if sp else m.get("sentences_per_s")
+            if x is None:
+                continue
+            label = None if key in seen else ("MiniLM-L6" if key == "minilm" else f"{key} layers")
+            seen.add(key)
+            ax.scatter(x, m[metric], color=colours.get(key, "grey"), label=label)
+            ax.annotate(rid, (x, m[metric]), fontsize=6)
+        ax.set_xlabel("encode speed vs full model (one interleaved run)" if sp else "encode sentences/s")
+        ax.set_ylabel(title)
+        ax.legend(fontsize=7)
+    fig.suptitle("all-mpnet-base-v2 cut by layers: quality vs speed (2-core CPU)")
     fig.tight_layout()
     fig.savefig(CHART, dpi=120)
     plt.close(fig)
@@ -267,6 +354,8 @@ def main() -> None:
     ap.add_argument("--all", action="store_true")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--speedups", action="store_true", help="measure seconds/step for each CPU speed-up")
+    ap.add_argument("--speed-by-layers", action="store_true",
+                    help="measure encode speed per layer count in one interleaved run (the table's speed column)")
     ap.add_argument("--render", action="store_true", help="only rewrite docs/PRUNING.md from runs/pruning_table.json")
     ap.add_argument("--rerun", action="store_true", help="run rows that already have results again")
     ap.add_argument("--sick", action="store_true", help="also SICK-R (slower)")
@@ -295,6 +384,10 @@ def main() -> None:
                                 "command": ".venv/bin/python benchmarks/pruning_table.py --speedups"}
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
+    if args.speed_by_layers:
+        results["_speed_by_layers"] = speed_by_layers()
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
     suites = ALL_SUITES if args.sick else QUICK_SUITES
     if not args.render:
         for rid in ids:
@@ -303,7 +396,9 @@ def main() -> None:
                 continue
             print(f"{rid}: {ROWS[rid]['label']}", flush=True)
             t0 = time.perf_counter()
-            results[rid] = run_row(rid, suites, args.warm_teacher, args.keep_models)
+            side: dict = {}
+            results[rid] = run_row(rid, suites, args.warm_teacher, args.keep_models, side)
+            results.update(side)
             print(f"{rid}: {json.dumps(results[rid]['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
             RESULTS.parent.mkdir(exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1))

@@ -105,7 +105,7 @@ def prune(
     sts_dev: str | None = None,
     distil: Sequence[str] = (),
     distil_limit: int | None = None,
-    distil_split: bool | None = None,
+    distil_split: bool | str | None = None,
     sts_limit: int | None = None,
     sts_sentences: int | None = None,
     nli_limit: int | None = None,
@@ -129,9 +129,12 @@ def prune(
     force: bool = False,
     progress: bool = True,
     say: Callable[[str], None] = lambda s: None,
+    on_stage: Callable[[int, str, object, list], None] | None = None,
 ) -> dict:
     """Cut `base` to `layers_to_keep` layers by `strategy`, recover in stages, save to `out` with
-    pruning.json and README.md, evaluate. Returns the card (a dict)."""
+    pruning.json and README.md, evaluate. Returns the card (a dict).
+    on_stage(index, name, model, stage_infos) is called after each stage trained in this run, e.g. to
+    evaluate the intermediate model (NLI alone, before STS) without training it twice."""
     from sbsearch.models import load_model, offline_environment, resolve
 
     t_start = time.perf_counter()
@@ -194,7 +197,10 @@ def prune(
             # model's level (measured: 0.801 without them, 0.839 with 3,000; docs/PRUNING.md)
             passages = data.read_sentences(sources, seed=seed)
             extra = data.read_sentences(list(sts), limit=sts_sentences, seed=seed)
-            sentences = data.dedupe(data.split_sentences(passages + extra) if distil_split else passages + extra)
+            texts = passages + extra
+            if distil_split:
+                texts = data.split_sentences(texts) + (passages if distil_split == "both" else [])
+            sentences = data.dedupe(texts)
             if distil_limit and len(sentences) > distil_limit:
                 sentences = random.Random(seed).sample(sentences, distil_limit)
         else:
@@ -273,6 +279,10 @@ def prune(
             d = work / f"{i}-{name}"
             model.save(str(d))
             (d / "stage.json").write_text(json.dumps({"plan": plan_key, "infos": infos}, indent=1))
+        if on_stage is not None:
+            was_training = model.training
+            on_stage(i, name, model, list(infos))
+            model.train(was_training)
     del teacher_model
 
     # ---- export

@@ -50,6 +50,9 @@ def _suites(value: str) -> tuple[str, ...]:
               "[default: 8000 for best].")
 @click.option("--distil-split/--no-distil-split", default=None,
               help="Cut distillation text into sentences (short, query-like, cheaper per text) [default: on for best].")
+@click.option("--distil-whole", is_flag=True, default=False,
+              help="With --distil-split: also keep each --distil passage whole, so the student meets long "
+                   "documents too (raise --max-length-cap to let them in).")
 @click.option("--sts-limit", type=int, default=None, help="At most this many STS pairs (random sample).")
 @click.option("--sts-sentences", type=click.IntRange(0), default=None,
               help="With --distil and --sts: this many sentences of the --sts files join the distillation text "
@@ -82,7 +85,7 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--out", required=True, help="Output directory, or a NAME (no slash) saved under the models folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, distil_split, sts_limit, sts_sentences, nli_limit, teacher, recipe, stages,
+def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, distil_split, distil_whole, sts_limit, sts_sentences, nli_limit, teacher, recipe, stages,
           epochs, batch_size, lr, max_length, max_length_cap, seed, bf16, freeze_embeddings, group_by_length, threads, eval_suites,
           compare, asymmetric, force, no_resume, out, as_json, quiet):
     """Cut a Sentence-BERT model to fewer layers and recover it by fine-tuning.
@@ -100,6 +103,10 @@ def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, dist
             raise SbsearchError("--strategy explicit needs --keep-layers, e.g. --keep-layers 0,2,4")
         if n_layers is None:
             n_layers = len(explicit) if explicit else 6
+        if distil_whole:
+            if distil_split is False:
+                raise SbsearchError("--distil-whole keeps passages beside their sentences; it needs --distil-split")
+            distil_split = "both"
         suites = _suites(eval_suites)
         progress = not quiet and sys.stderr.isatty()
 

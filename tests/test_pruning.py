@@ -162,6 +162,19 @@ def test_read_tiny_files(tiny_data, tmp_path):
     assert len(data.read_sentences([tiny_data["txt"], tiny_data["sts"]])) > 80
 
 
+def test_read_sentences_split_both_keeps_passages_whole(tmp_path):
+    f = tmp_path / "docs"
+    f.mkdir()
+    long = ("The printer in room four jams on thick paper. Use the manual feed tray for card stock. "
+            "Call facilities if the error light stays on.")
+    (f / "a.txt").write_text(long + "\n")
+    whole = data.read_sentences([f])
+    split = data.read_sentences([f], split=True)
+    both = data.read_sentences([f], split="both")
+    assert len(split) == 3 and all(len(s.split()) < 12 for s in split)
+    assert set(both) == set(split) | set(whole) and len(both) == len(split) + len(whole)
+
+
 def test_sentences_from_index_db(tmp_path):
     import sqlite3
 
@@ -279,6 +292,8 @@ def test_cli_bad_inputs(tiny_bert, tiny_data, tmp_path):
         (["--layers", "2", "--stages", "dance"], "unknown stage"),
         (["--keep-layers", "0,9"], "out of range"),
         (["--layers", "2", "--eval", "bogus"], "unknown evaluation suite"),
+        (["--layers", "2", "--stages", "distil", "--distil", str(tiny_data["txt"]), "--distil-whole",
+          "--no-distil-split"], "needs --distil-split"),
     ]
     for args, message in cases:
         r = runner.invoke(prune, base + args)
@@ -423,3 +438,38 @@ def test_best_recipe_adds_sts_sentences_to_the_distil_text(tiny_bert, tiny_data)
     card = json.loads(r.stdout)
     assert card["stages"][0]["stage"] == "hidden" and card["hyperparameters"]["sts_sentences"] == 3000
     assert card["hyperparameters"]["distil_texts"] > alone + 50  # the ~100 STS pairs' sentences joined in
+
+
+def test_distil_whole_adds_the_passages_to_their_sentences(tiny_bert, tiny_data, tmp_path):
+    from sbsearch.cli_prune import prune
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        (docs / f"d{i}.txt").write_text(f"Order {i} ships on Monday. Returns take {i + 2} weeks. "
+                                        f"Invoices for order {i} go to the finance team.\n")
+    base = ["--base", str(tiny_bert), "--layers", "2", "--distil", str(docs), "--stages", "distil",
+            "--distil-split", "--eval", "none", "-q", "--json", "--epochs", "0.5", "--batch-size", "4"]
+    r = CliRunner().invoke(prune, base + ["--out", "tiny-split"])
+    assert r.exit_code == 0, r.output
+    split = json.loads(r.stdout)["hyperparameters"]
+    r = CliRunner().invoke(prune, base + ["--out", "tiny-whole", "--distil-whole"])
+    assert r.exit_code == 0, r.output
+    whole = json.loads(r.stdout)["hyperparameters"]
+    assert split["distil_split"] is True and whole["distil_split"] == "both"
+    assert whole["distil_texts"] == split["distil_texts"] + 4  # each document's chunk joins its sentences
+
+
+def test_on_stage_sees_each_stage_model(tiny_bert, tiny_data, tmp_path):
+    seen = []
+
+    def on_stage(i, name, model, infos):
+        seen.append((i, name, len(infos), round(float(model.encode(["a test sentence"])[0][0]), 6)))
+
+    from pruning import api
+
+    card = api.prune(str(tiny_bert), 2, "top", str(tmp_path / "m"), nli=[tiny_data["nli"]], sts=[tiny_data["sts"]],
+                     sts_dev=tiny_data["sts"], recipe="paper", batch_size=16, progress=False, on_stage=on_stage)
+    assert [(i, n, k) for i, n, k, _ in seen] == [(0, "nli", 1), (1, "sts", 2)]
+    assert seen[0][3] != seen[1][3]  # the first call saw the model before its STS stage
+    assert card["stages"][0]["stage"] == "nli"
