@@ -102,6 +102,17 @@ for n in (6, 4, 3, 2):
                  "+ 3k STS sentences, batch 32",
         "kw": {"stages": "hidden:1", "distil": SEARCHED, "sts": SHORT, "sts_sentences": 3000,
                "distil_split": "both", "distil_limit": None, "batch_size": 32, "max_length_cap": 256}}
+    # only the passages whole (no sentences of them) + the STS sentences: what fits in 15 minutes
+    ROWS[f"{n}-alt-hidden-whole-sts"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: hidden-state distil on the searched passages whole (≤256 tokens) "
+                 "+ 3k STS sentences, batch 32",
+        "kw": {"stages": "hidden:1", "distil": SEARCHED, "sts": SHORT, "sts_sentences": 3000,
+               "distil_split": False, "distil_limit": None, "batch_size": 32, "max_length_cap": 256}}
+    # `sbsearch prune --recipe best` exactly as a user runs it (its settings: pruning.api.RECIPE_SETTINGS)
+    ROWS[f"{n}-best"] = {"kind": "prune", "layers": n, "strategy": "alternate",
+                         "label": f"{n} alternate: `--recipe best` (searched docs + STS-B train text)",
+                         "kw": {"recipe": "best", "distil": SEARCHED, "sts": SHORT}}
     ROWS[f"{n}-alt-distil-short"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",
@@ -385,7 +396,8 @@ def main() -> None:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     if args.speed_by_layers:
-        results["_speed_by_layers"] = speed_by_layers()
+        measured = speed_by_layers()
+        results = {**load_results(), "_speed_by_layers": measured}
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     suites = ALL_SUITES if args.sick else QUICK_SUITES
@@ -397,9 +409,10 @@ def main() -> None:
             print(f"{rid}: {ROWS[rid]['label']}", flush=True)
             t0 = time.perf_counter()
             side: dict = {}
-            results[rid] = run_row(rid, suites, args.warm_teacher, args.keep_models, side)
-            results.update(side)
-            print(f"{rid}: {json.dumps(results[rid]['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+            row = run_row(rid, suites, args.warm_teacher, args.keep_models, side)
+            print(f"{rid}: {json.dumps(row['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+            # re-read before writing: another run of this script may have added rows meanwhile
+            results = {**load_results(), rid: row, **side}
             RESULTS.parent.mkdir(exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1))
     render(results)

@@ -1,0 +1,72 @@
+"""pruning.evaluate on a real model: every suite runs on (small slices of) the shared data, and each
+metric separates a trained model from the same architecture with its weights scrambled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from pruning import evaluate as ev
+from test_pruning import _tiny_bert, need_shared
+
+
+def _head(src, dst, n_lines: int) -> None:
+    """The first n_lines of a shared data file, written to the test's tmp folder (never the repo)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text("".join(src.read_text(encoding="utf-8").splitlines(keepends=True)[:n_lines]), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def small_eval_data(tmp_path_factory) -> ev.EvalData:
+    root = tmp_path_factory.mktemp("evaldata")
+    _head(need_shared("stsb/sts-test.csv"), root / "stsb/sts-test.csv", 300)
+    _head(need_shared("sick/SICK_train.txt"), root / "sick/SICK_train.txt", 301)  # header + 300 pairs
+    _head(need_shared("nli/snli_dev_test.tsv"), root / "nli/snli_dev_test.tsv", 1501)
+    _head(need_shared("nli/xnli_test_en.tsv"), root / "nli/xnli_test_en.tsv", 601)
+    faq = json.loads(need_shared("stackfaq/stackExchange-FAQ.json").read_text(encoding="utf-8"))
+    faq["root"]["qapair"] = faq["root"]["qapair"][:25]
+    (root / "stackfaq").mkdir()
+    (root / "stackfaq/stackExchange-FAQ.json").write_text(json.dumps(faq), encoding="utf-8")
+    from sbsearch import config
+
+    return ev.EvalData(root, config.PACKAGE_DIR.parent / "sample_docs", nli_train_limit=1500)
+
+
+def _scrambled(model):
+    """Same architecture and tokenizer, every weight matrix permuted: no learned meaning left."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            flat = p.view(-1)
+            flat.copy_(flat[torch.randperm(flat.numel(), generator=g)])
+    return model
+
+
+@pytest.mark.slow
+def test_every_suite_on_minilm_separates_trained_from_scrambled(small_eval_data):
+    from sbsearch.models import load_model
+
+    trained, _ = load_model("minilm")
+    scrambled = _scrambled(load_model("minilm")[0])
+    suites = ("stsb", "sick", "nli", "stackfaq", "sample_docs", "size", "speed")
+    got = ev.evaluate_many({"trained": trained, "scrambled": scrambled}, suites, small_eval_data)
+    t, s = got["trained"], got["scrambled"]
+    assert "skipped" not in t, t
+    for key in ("stsb_test", "sick_r", "nli_acc", "stackfaq_mrr10", "sample_docs_mrr10"):
+        assert t[key] > s[key] + 0.15, (key, t[key], s[key])
+    assert t["stsb_test"] > 0.7 and t["sick_r"] > 0.6 and t["stackfaq_mrr10"] > 0.8
+    assert t["nli_acc"] > 0.45  # three balanced classes: chance is 1/3
+    assert t["params"] == s["params"] == 22713216 and t["mb"] > 80 and t["sentences_per_s"] > 0
+
+
+def test_missing_data_is_skipped_not_an_error(tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Pooling, Transformer
+
+    tr = Transformer(str(_tiny_bert(tmp_path / "tiny")))
+    model = SentenceTransformer(modules=[tr, Pooling(tr.get_embedding_dimension())], device="cpu")
+    out = ev.evaluate_model(model, ("stsb", "sick", "nli", "stackfaq", "sample_docs", "size"),
+                            ev.EvalData(tmp_path / "nothing-here", None))
+    assert out["skipped"] == ["stsb", "sick", "nli", "stackfaq", "sample_docs"] and out["params"] > 0
