@@ -109,6 +109,13 @@ for n in (6, 4, 3, 2):
                  "+ 3k STS sentences, batch 32",
         "kw": {"stages": "hidden:1", "distil": SEARCHED, "sts": SHORT, "sts_sentences": 3000,
                "distil_split": False, "distil_limit": None, "batch_size": 32, "max_length_cap": 256}}
+    # sentences + passages whole, with the sentences sampled down so that it fits in 15 minutes
+    ROWS[f"{n}-alt-hidden-both-2k"] = {
+        "kind": "prune", "layers": n, "strategy": "alternate",
+        "label": f"{n} alternate: hidden-state distil on 2k searched-doc sentences + the passages whole "
+                 "(≤256 tokens) + 3k STS sentences, batch 32",
+        "kw": {"stages": "hidden:1", "distil": SEARCHED, "sts": SHORT, "sts_sentences": 3000,
+               "distil_split": "both", "distil_limit": 2000, "batch_size": 32, "max_length_cap": 256}}
     # `sbsearch prune --recipe best` exactly as a user runs it (its settings: pruning.api.RECIPE_SETTINGS)
     ROWS[f"{n}-best"] = {"kind": "prune", "layers": n, "strategy": "alternate",
                          "label": f"{n} alternate: `--recipe best` (searched docs + STS-B train text)",

@@ -28,6 +28,7 @@ from .train import Stage, TrainConfig, config_dict, train_hidden_stage, train_st
 # are given: the fastest recipe measured to keep retrieval close to the full model (docs/PRUNING.md).
 RECIPES: dict[str, list[str]] = {
     "best": ["hidden"],
+    "best-long": ["hidden"],
     "paper": ["nli", "sts"],
     "nli": ["nli"],
     "sts": ["sts"],
@@ -36,15 +37,18 @@ RECIPES: dict[str, list[str]] = {
     "distil-nli-sts": ["distil", "nli", "sts"],
 }
 RECIPE_SETTINGS: dict[str, dict] = {
-    # hidden-state distillation toward the full model (every kept layer, token by token) on short
-    # sentences of the --distil text (e.g. the documents to be searched; else of the --nli/--sts text)
-    # plus 3,000 sentences of the --sts file, length-grouped batches of 32, evenly spread layers.
-    # Measured (benchmarks/pruning_table.py, row 6-alt-hidden-sent-sts-b32): 13 min, STS-B 0.841
-    # (full: 0.834), retrieval 93-97% of full; batch 64 (row 6-alt-hidden-sent-sts) took 14 min for
-    # 0.839 and 91-97%. A CoSENT STS stage after distillation was measured to cost retrieval for
-    # +0.008 STS-B, so it is not part of it.
-    "best": {"strategy": "alternate", "distil_split": True, "distil_limit": 12000, "sts_sentences": 3000,
-             "batch_size": 32, "max_length_cap": 64},
+    # hidden-state distillation toward the full model (every kept layer, token by token) on the --distil
+    # text (e.g. the documents to be searched; else the --nli/--sts text): 1,500 of its sentences, its
+    # passages whole (up to 256 tokens: the student must also embed whole documents), plus 3,000
+    # sentences of the --sts file; length-grouped batches of 32, evenly spread layers.
+    # Measured (benchmarks/pruning_table.py, docs/PRUNING.md findings 10-12): sentences only, 13 min,
+    # StackFAQ 93% of full; + the passages whole, 22 min, 97.8%; with the sentences sampled to 2,000,
+    # 16 min, 95.8%. 1,500 keeps it within 15 minutes. `best-long` keeps every sentence.
+    # A CoSENT STS stage after distillation was measured to cost retrieval for +0.008 STS-B.
+    "best": {"strategy": "alternate", "distil_split": "both", "distil_limit": 1500, "sts_sentences": 3000,
+             "batch_size": 32, "max_length_cap": 256},
+    "best-long": {"strategy": "alternate", "distil_split": "both", "distil_limit": 12000, "sts_sentences": 3000,
+                  "batch_size": 32, "max_length_cap": 256},
     "paper": {"strategy": "top"},
 }
 DEFAULTS = {"strategy": "top", "distil_split": False, "distil_limit": None, "sts_limit": None, "sts_sentences": None,
@@ -91,6 +95,23 @@ def _data_entry(path, role: str) -> dict:
 def _default_sts_dev() -> Path | None:
     p = config.shared_data_dir() / "stsb" / "sts-dev.csv"
     return p if p.exists() else None
+
+
+def distil_texts(sources: Sequence[str], split: bool | str, limit: int | None, seed: int,
+                 extra: Sequence[str] = ()) -> list[str]:
+    """The distillation text: the sources' passages, cut into sentences when `split` (at most `limit`
+    of them, a seeded sample), then the `extra` texts (cut the same way), then with split="both" the
+    passages whole again (at most `limit` of them too). The limit applies to the sources' own texts
+    only: sampling fewer sentences never drops the extra sentences or the whole passages."""
+    passages = data.read_sentences(list(sources), seed=seed)
+    own = data.dedupe(data.split_sentences(passages)) if split else passages
+    whole = passages if split == "both" else []
+    if limit and len(own) > limit:
+        own = random.Random(seed).sample(own, limit)
+    if limit and len(whole) > limit:
+        whole = random.Random(seed).sample(whole, limit)
+    extra = data.split_sentences(list(extra)) if split else list(extra)
+    return data.dedupe(own + extra + whole)
 
 
 def prune(
@@ -192,19 +213,12 @@ def prune(
         sources = list(distil) or list(nli) + list(sts)
         if not sources:
             raise SbsearchError("stage distil needs text: --distil FILE|DIR|INDEX (or --nli/--sts files)")
+        extra: list[str] = []
         if sts_sentences and distil and sts:
             # short, query-like STS sentences join the searched text: they hold STS-B at the full
             # model's level (measured: 0.801 without them, 0.839 with 3,000; docs/PRUNING.md)
-            passages = data.read_sentences(sources, seed=seed)
             extra = data.read_sentences(list(sts), limit=sts_sentences, seed=seed)
-            texts = passages + extra
-            if distil_split:
-                texts = data.split_sentences(texts) + (passages if distil_split == "both" else [])
-            sentences = data.dedupe(texts)
-            if distil_limit and len(sentences) > distil_limit:
-                sentences = random.Random(seed).sample(sentences, distil_limit)
-        else:
-            sentences = data.read_sentences(sources, limit=distil_limit, seed=seed, split=distil_split)
+        sentences = distil_texts(sources, distil_split, distil_limit, seed, extra)
     data_entries = ([_data_entry(f, "nli") for f in nli] + [_data_entry(f, "sts") for f in sts]
                     + ([_data_entry(dev_file, "sts-dev")] if dev_file else [])
                     + [_data_entry(f, "distil") for f in distil])

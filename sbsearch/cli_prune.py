@@ -12,9 +12,10 @@ import click
 
 from .errors import SbsearchError
 
-RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to the base on short sentences "
-               "of --distil plus 3,000 of --sts, else of the --nli/--sts text), paper (nli → sts, "
-               "Shelke et al.), nli, sts, distil, distil-nli-sts")
+RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to the base on 1,500 sentences "
+               "of --distil, its passages whole and 3,000 sentences of --sts; ~15 min for mpnet-6 here), "
+               "best-long (every sentence of --distil; ~22 min, better retrieval), paper (nli → sts, "
+               "Shelke et al.), nli, sts, distil, hidden, distil-nli-sts")
 SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
 
 
@@ -46,8 +47,9 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--sts-dev", default=None, help="Pairs for the STS evaluator [default: shared STS-B dev when present].")
 @click.option("--distil", multiple=True, help="Text for distillation: text file(s), data files, a folder of documents, "
               "an sbsearch index (folder with index.db). Repeatable. Default: the --nli/--sts sentences.")
-@click.option("--distil-limit", type=int, default=None, help="At most this many distillation texts (random sample) "
-              "[default: 8000 for best].")
+@click.option("--distil-limit", type=int, default=None,
+              help="At most this many texts of --distil (sentences with --distil-split), a seeded random sample; "
+                   "--sts-sentences and --distil-whole passages come on top.")
 @click.option("--distil-split/--no-distil-split", default=None,
               help="Cut distillation text into sentences (short, query-like, cheaper per text) [default: on for best].")
 @click.option("--distil-whole", is_flag=True, default=False,

@@ -369,7 +369,7 @@ def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
     card = json.loads(r.stdout)
     assert card["recipe"] == "best" and [s["stage"] for s in card["stages"]] == RECIPES["best"]
     assert card["strategy"] == "alternate" and card["kept_layers"] == [0, 3]
-    assert card["hyperparameters"]["distil_split"] is True and card["hyperparameters"]["batch_size"] == RECIPE_SETTINGS["best"]["batch_size"]
+    assert card["hyperparameters"]["distil_split"] == RECIPE_SETTINGS["best"]["distil_split"] and card["hyperparameters"]["batch_size"] == RECIPE_SETTINGS["best"]["batch_size"]
     assert card["hyperparameters"]["distil_texts"] > 100  # sentences of the --nli/--sts files
 
 
@@ -473,3 +473,21 @@ def test_on_stage_sees_each_stage_model(tiny_bert, tiny_data, tmp_path):
     assert [(i, n, k) for i, n, k, _ in seen] == [(0, "nli", 1), (1, "sts", 2)]
     assert seen[0][3] != seen[1][3]  # the first call saw the model before its STS stage
     assert card["stages"][0]["stage"] == "nli"
+
+
+def test_distil_limit_samples_sentences_but_keeps_passages_and_extra(tmp_path):
+    from pruning.api import distil_texts
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"d{i}.txt").write_text(" ".join(f"Sentence {j} of memo {i} is about topic {j * i}." for j in range(6)) + "\n")
+    extra = [f"a short extra sentence number {k}" for k in range(7)]
+    every = distil_texts([str(docs)], "both", None, seed=1, extra=extra)
+    some = distil_texts([str(docs)], "both", 4, seed=1, extra=extra)
+    passages = data.read_sentences([str(docs)])
+    assert len(every) == 18 + 7 + 3 and len(some) == 4 + 7 + 3
+    assert set(passages) <= set(some) and set(extra) <= set(some)
+    assert some == distil_texts([str(docs)], "both", 4, seed=1, extra=extra)  # seeded
+    assert distil_texts([str(docs)], False, 2, seed=1) == random.Random(1).sample(passages, 2)
+    assert len(distil_texts([str(docs)], "both", 2, seed=1)) == 2 + 2  # whole passages are sampled too
