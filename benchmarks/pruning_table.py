@@ -317,11 +317,18 @@ def render(results: dict) -> None:
         chart_note += ("\nTraining speed-ups (MNRL step, 32 NLI triplets, mpnet cut to 6 layers; "
                        f"`{sp['command']}`, {sp['when']}):\n\n| variant | s/step |\n|---|---|\n"
                        + "\n".join(f"| {r['variant']} | {r['s_per_step']} |" for r in sp["rows"]) + "\n")
+    grid = [f"{n}-{k}" for n in (6, 4, 3, 2) for k in ("top-cut", "alt-cut", "top-nli", "top-paper", "top-distil",
+                                                        "top-distil-nli-sts", "best")]
+    missing = [r for r in grid if r not in results]
+    if missing:  # the paper-shaped grid, honestly: which of its cells this file has no measurement for
+        chart_note += ("\nNot measured yet (rows defined in the script, run with `--rows`): "
+                       + ", ".join(f"`{r}`" for r in missing) + ".\n")
     text = DOC.read_text() if DOC.exists() else ""
     start, end = "<!-- pruning-table:start -->", "<!-- pruning-table:end -->"
     block = (f"{start}\n### Measured table (benchmarks/pruning_table.py)\n\nAll numbers measured on this "
-             "machine (2 CPU cores, shared with other work, so sent/s and minutes are noisy). Recovery minutes "
-             "include teacher encoding (teacher cache cleared before each row). *asym.* = asymmetric mode: "
+             "machine (2 CPU cores, shared with other work, so minutes are noisy by ±2). *speed vs full* comes "
+             "from one interleaved run per layer count (below), since recovery does not change a model's "
+             "speed. Recovery minutes include teacher encoding (teacher cache cleared before each row). *asym.* = asymmetric mode: "
              "documents embedded by the full model, queries by the pruned model.\n\n"
              + "\n".join(lines) + "\n" + chart_note + "\nCommands:\n\n" + cmds + f"\n{end}")
     if start in text and end in text:
