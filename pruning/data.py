@@ -274,18 +274,17 @@ def dedupe(texts: list[str], min_chars: int = 3) -> list[str]:
 
 
 def read_sentences(specs, limit: int | None = None, seed: int = 0, min_chars: int = 3,
-                   split: bool | str = False) -> list[str]:
+                   split: bool = False) -> list[str]:
     """Unlabelled text for distillation, deduplicated in first-seen order. Each spec can be:
     an STS/NLI data file (both sentence columns), an sbsearch index (index.db or its folder: the
     chunks' text), a folder of documents (read and chunked like the indexer does), a StackFAQ json
     (questions and answers, never the rephrasings), or any text file (one text per non-empty line).
-    split: cut everything into sentences first (see split_sentences); "both": the sentences and
-    the passages whole (a student that also meets long texts embeds whole documents better)."""
+    split: cut everything into sentences first (see split_sentences)."""
     out: list[str] = []
     for spec in ([specs] if isinstance(specs, (str, Path)) else specs):
         out.extend(_sentences_from(str(spec)))
     if split:
-        out = split_sentences(out) + (out if split == "both" else [])
+        out = split_sentences(out)
     uniq = dedupe(out, min_chars)
     if limit and len(uniq) > limit:
         rng = random.Random(seed)

@@ -51,7 +51,7 @@ def _suites(value: str) -> tuple[str, ...]:
               help="At most this many texts of --distil (sentences with --distil-split), a seeded random sample; "
                    "--sts-sentences and --distil-whole passages come on top.")
 @click.option("--distil-split/--no-distil-split", default=None,
-              help="Cut distillation text into sentences (short, query-like, cheaper per text) [default: on for best].")
+              help="Cut distillation text into sentences (short, query-like, cheaper per text) [default: on, passages also kept whole, for best and best-long].")
 @click.option("--distil-whole", is_flag=True, default=False,
               help="With --distil-split: also keep each --distil passage whole, so the student meets long "
                    "documents too (raise --max-length-cap to let them in).")

@@ -162,15 +162,17 @@ def test_read_tiny_files(tiny_data, tmp_path):
     assert len(data.read_sentences([tiny_data["txt"], tiny_data["sts"]])) > 80
 
 
-def test_read_sentences_split_both_keeps_passages_whole(tmp_path):
+def test_distil_texts_both_keeps_passages_whole(tmp_path):
+    from pruning.api import distil_texts
+
     f = tmp_path / "docs"
     f.mkdir()
     long = ("The printer in room four jams on thick paper. Use the manual feed tray for card stock. "
             "Call facilities if the error light stays on.")
     (f / "a.txt").write_text(long + "\n")
     whole = data.read_sentences([f])
-    split = data.read_sentences([f], split=True)
-    both = data.read_sentences([f], split="both")
+    split = distil_texts([str(f)], True, None, seed=0)
+    both = distil_texts([str(f)], "both", None, seed=0)
     assert len(split) == 3 and all(len(s.split()) < 12 for s in split)
     assert set(both) == set(split) | set(whole) and len(both) == len(split) + len(whole)
 
