@@ -205,7 +205,10 @@ def _faq_sections(suffix: str, text: str) -> list[Section]:
             dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
         except csv.Error:
             dialect = csv.excel
-        rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
+        try:  # newline="": the csv module wants line splitting left to it (a lone \r ends a row)
+            rows = list(csv.DictReader(io.StringIO(text, newline=""), dialect=dialect))
+        except csv.Error:  # not parseable as CSV at all: still text
+            return _paragraph_sections(text)
         sections = _qa_records(rows)
         if sections:
             return sections

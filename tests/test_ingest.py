@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from docgen import make_docx, make_pdf
@@ -159,6 +159,7 @@ def test_random_bytes_never_crash_a_loader(tmp_path_factory, data, suffix):
 
 @settings(max_examples=60, deadline=None)
 @given(text=st.text(max_size=500), suffix=st.sampled_from([".txt", ".md", ".csv", ".html"]))
+@example(text="\r0", suffix=".csv")  # a lone carriage return once crashed the csv reader
 def test_random_text_never_crash_a_loader(tmp_path_factory, text, suffix):
     p = tmp_path_factory.mktemp("fuzz") / f"f{suffix}"
     p.write_text(text, encoding="utf-8")
