@@ -67,7 +67,9 @@ for n in (6, 4, 3, 2):
                                "kw": {"stages": "distil", "nli": NLI, "sts": STS, "distil_limit": 20000}}
     ROWS[f"{n}-top-distil-nli-sts"] = {"kind": "prune", "layers": n, "strategy": "top",
                                        "label": f"{n} top: distil → NLI → STS",
-                                       "kw": {"recipe": "distil-nli-sts", "nli": NLI, "sts": STS, "distil_limit": 20000}}
+                                       "kw": {"recipe": "distil-nli-sts", "nli": NLI, "sts": STS, "distil_limit": 20000},
+                                       # its first stage is the distil row exactly (same data, seed, settings)
+                                       "intermediate": {0: f"{n}-top-distil"}}
     # the ≤15-minute recipes: distil on the searched documents + short query-like text
     ROWS[f"{n}-alt-distil-searched"] = {
         "kind": "prune", "layers": n, "strategy": "alternate",
@@ -299,7 +301,13 @@ def render(results: dict) -> None:
                  if c in ("sentences_per_s", "mb") else f"{m[c]:.3f}") for c, _ in cols]
         lines.append(f"| {r['label']} | {r.get('kept') or 'all'} | " + " | ".join(vals)
                      + f" | {r.get('minutes', 0):.1f} | {' / '.join(pct)} |")
-    cmds = "\n".join(f"- `{results[r]['command']}` ({results[r]['when']})" for r in order)
+    def shown(r: dict) -> str:  # rows measured with SICK-R were run with --sick (older records lack it)
+        cmd = r["command"]
+        if "sick_r" in r["metrics"] and "--sick" not in cmd and "pruning_table.py --rows" in cmd:
+            cmd = cmd.replace("pruning_table.py --rows", "pruning_table.py --sick --rows")
+        return cmd
+
+    cmds = "\n".join(f"- `{shown(results[r])}` ({results[r]['when']})" for r in order)
     chart_note = ""
     try:
         _chart(results)
