@@ -24,29 +24,32 @@ from . import data, layers
 from .train import Stage, TrainConfig, config_dict, train_hidden_stage, train_stage
 
 # Recipes: the stage lists `--recipe` stands for, and the settings each one implies unless given
-# explicitly. "paper" is Shelke et al.: NLI then STS. "best" is the default when both --nli and --sts
-# are given: the fastest recipe measured to keep retrieval close to the full model (docs/PRUNING.md).
+# explicitly. "paper" is Shelke et al.: NLI (1 epoch) then STS (2 epochs, as in issue #3's reference
+# measurement). "best" is the default when both --nli and --sts are given: the fastest recipe measured
+# to keep retrieval close to the full model (docs/PRUNING.md). A "name:epochs" stage keeps its epochs
+# whatever --epochs says (--epochs sets the others); --stages spells out any other plan.
 RECIPES: dict[str, list[str]] = {
     "best": ["hidden"],
     "best-long": ["hidden"],
-    "paper": ["nli", "sts"],
+    "paper": ["nli", "sts:2"],
     "nli": ["nli"],
     "sts": ["sts"],
     "distil": ["distil"],
     "hidden": ["hidden"],
-    "distil-nli-sts": ["distil", "nli", "sts"],
+    "distil-nli-sts": ["distil", "nli", "sts:2"],
 }
 RECIPE_SETTINGS: dict[str, dict] = {
     # hidden-state distillation toward the full model (every kept layer, token by token) on the --distil
     # text (e.g. the documents to be searched; else the --nli/--sts text): 1,500 of its sentences, its
     # passages whole (up to 256 tokens: the student must also embed whole documents), plus 3,000
-    # sentences of the --sts file; length-grouped batches of 32, evenly spread layers.
-    # Measured (benchmarks/pruning_table.py, docs/PRUNING.md findings 10-12): sentences only, 13 min,
+    # sentences of the --sts file; length-grouped batches of 16, evenly spread layers.
+    # Measured (benchmarks/pruning_table.py, docs/PRUNING.md findings 10-14): sentences only, 13 min,
     # StackFAQ 93% of full; + the passages whole, 22 min, 97.8%; with the sentences sampled to 2,000,
-    # 16 min, 95.8%. 1,500 keeps it within 15 minutes. `best-long` keeps every sentence.
-    # A CoSENT STS stage after distillation was measured to cost retrieval for +0.008 STS-B.
+    # 16 min, 95.8%. 1,500 keeps it within 15 minutes; batches of 16 instead of 32 (twice the steps)
+    # cost 1.7 min and gained on every column (14.4 min, 96.2% / 96.2%). `best-long` keeps every
+    # sentence (measured at batch 32). A CoSENT STS stage after distillation cost retrieval for +0.008 STS-B.
     "best": {"strategy": "alternate", "distil_split": "both", "distil_limit": 1500, "sts_sentences": 3000,
-             "batch_size": 32, "max_length_cap": 256},
+             "batch_size": 16, "max_length_cap": 256},
     "best-long": {"strategy": "alternate", "distil_split": "both", "distil_limit": 12000, "sts_sentences": 3000,
                   "batch_size": 32, "max_length_cap": 256},
     "paper": {"strategy": "top"},
@@ -178,7 +181,7 @@ def prune(
         elif recipe not in RECIPES:
             raise SbsearchError(f"unknown recipe {recipe!r} (recipes: {', '.join(RECIPES)})")
         else:
-            plan = [(s, None) for s in RECIPES[recipe]]
+            plan = parse_stages(RECIPES[recipe])
     else:
         plan = parse_stages(stages)
         recipe = recipe or "custom"

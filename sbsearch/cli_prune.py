@@ -14,8 +14,8 @@ from .errors import SbsearchError
 
 RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to the base on 1,500 sentences "
                "of --distil, its passages whole and 3,000 sentences of --sts; ~15 min for mpnet-6 here), "
-               "best-long (every sentence of --distil; ~22 min, better retrieval), paper (nli → sts, "
-               "Shelke et al.), nli, sts, distil, hidden, distil-nli-sts")
+               "best-long (every sentence of --distil; ~22 min, better retrieval), paper (nli → sts:2, "
+               "Shelke et al.; top layers), nli, sts, distil, hidden, distil-nli-sts (distil → nli → sts:2)")
 SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
 
 

@@ -241,6 +241,7 @@ def test_prune_nli_sts_end_to_end(tiny_bert, tiny_data, tmp_path):
     saved = json.loads((out / "pruning.json").read_text())
     assert saved["kept_layers"] == [0, 1] and saved["base_layers"] == 4 and saved["layers"] == 2
     assert [s["stage"] for s in saved["stages"]] == ["nli", "sts"]
+    assert [s["epochs"] for s in saved["stages"]] == [1.0, 2.0]  # the paper recipe: 1 NLI epoch, 2 STS epochs
     assert all(s["seconds"] > 0 and s["steps"] > 0 for s in saved["stages"])
     assert "dev_spearman" in saved["stages"][1] and saved["summary"]
     assert {d["role"] for d in saved["data"]} == {"nli", "sts", "sts-dev"} and all(len(d["sha256"]) == 64 for d in saved["data"])
