@@ -46,7 +46,7 @@ RECIPE_SETTINGS: dict[str, dict] = {
     # Measured (benchmarks/pruning_table.py, docs/PRUNING.md findings 10-14): sentences only, 13 min,
     # StackFAQ 93% of full; + the passages whole, 22 min, 97.8%; with the sentences sampled to 2,000,
     # 16 min, 95.8%. 1,500 keeps it within 15 minutes; batches of 16 instead of 32 (twice the steps)
-    # cost 1.7 min and gained on every column (14.4 min, 96.2% / 96.2%). `best-long` keeps every
+    # cost 1.7 min and gained on every column (14.4 min, 96.3% / 96.2% of full). `best-long` keeps every
     # sentence (measured at batch 32). A CoSENT STS stage after distillation cost retrieval for +0.008 STS-B.
     "best": {"strategy": "alternate", "distil_split": "both", "distil_limit": 1500, "sts_sentences": 3000,
              "batch_size": 16, "max_length_cap": 256},
