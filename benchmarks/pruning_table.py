@@ -445,8 +445,13 @@ def main() -> None:
             side: dict = {}
             row = run_row(rid, suites, args.warm_teacher, args.keep_models, side)
             print(f"{rid}: {json.dumps(row['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
-            # re-read before writing: another run of this script may have added rows meanwhile
-            results = {**load_results(), rid: row, **side}
+            # re-read before writing: another run of this script may have added rows meanwhile. A row
+            # measured on the way never replaces one measured by its own command (which has more columns,
+            # e.g. asymmetric retrieval)
+            results = load_results()
+            side = {k: v for k, v in side.items()
+                    if k not in results or "measured after" in results[k].get("command", "")}
+            results = {**results, rid: row, **side}
             RESULTS.parent.mkdir(exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1))
     render(results)
