@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/pruning_table.py --all            # every row (hours on 2 cores)
     .venv/bin/python benchmarks/pruning_table.py --render         # only rewrite docs/PRUNING.md
 
-Each row's result is kept in runs/pruning_table.json (rows accumulate across runs; a row is re-run
+Each row's result is kept in benchmarks/results/pruning_table.json (rows accumulate across runs; a row is re-run
 only with --rerun), then docs/PRUNING.md is rewritten with every measured row, the command that
 produced it and a PNG chart (quality vs. speed). Teacher vectors are cleared before each
 distillation row (--warm-teacher keeps them), so its minutes include encoding with the teacher.
@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from sbsearch import config  # noqa: E402
 
-RESULTS = REPO / "runs" / "pruning_table.json"
+# tracked in git: the table's measurements are hours of CPU time and must survive a fresh checkout
+RESULTS = REPO / "benchmarks" / "results" / "pruning_table.json"
 DOC = REPO / "docs" / "PRUNING.md"
 CHART = REPO / "docs" / "pruning_table.png"  # beside the table it illustrates
 QUICK_SUITES = ("stsb", "stackfaq", "sample_docs", "size", "speed")
@@ -187,7 +188,7 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
         side_rows[side_id] = {
             "id": side_id, "label": ROWS[side_id]["label"], "metrics": ev.evaluate_model(model, suites, ed),
             "minutes": round(sum(s["seconds"] for s in infos) / 60, 1), "kept": kept_layers(model),
-            "stages": infos, "command": _command(row_id) + f"  (measured after its stage {i + 1})",
+            "stages": infos, "command": _command(row_id) + f"  (measured after its stage {i + 1})", "side": True,
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
     def kept_layers(model) -> list[int]:
@@ -284,6 +285,14 @@ def _layer_key(r: dict) -> str:
     if r["id"] == "minilm":
         return "minilm"
     return str(len(r["kept"])) if r.get("kept") else "12"
+
+
+def merge_row(results: dict, row: dict, side: dict) -> dict:
+    """results with a freshly measured row and the rows measured on its way (flagged "side"). A side
+    row never replaces one measured by its own command, which has more columns (e.g. asymmetric
+    retrieval) and the minutes of that recipe alone."""
+    kept_side = {k: v for k, v in side.items() if k not in results or results[k].get("side")}
+    return {**results, row["id"]: row, **kept_side}
 
 
 def load_results() -> dict:
@@ -401,7 +410,7 @@ def main() -> None:
     ap.add_argument("--speedups", action="store_true", help="measure seconds/step for each CPU speed-up")
     ap.add_argument("--speed-by-layers", action="store_true",
                     help="measure encode speed per layer count in one interleaved run (the table's speed column)")
-    ap.add_argument("--render", action="store_true", help="only rewrite docs/PRUNING.md from runs/pruning_table.json")
+    ap.add_argument("--render", action="store_true", help="only rewrite docs/PRUNING.md from benchmarks/results/pruning_table.json")
     ap.add_argument("--rerun", action="store_true", help="run rows that already have results again")
     ap.add_argument("--sick", action="store_true", help="also SICK-R (slower)")
     ap.add_argument("--warm-teacher", action="store_true", help="keep cached teacher vectors between rows")
@@ -427,12 +436,12 @@ def main() -> None:
     if args.speedups:
         results["_speedups"] = {"when": time.strftime("%Y-%m-%d %H:%M"), "rows": speedups(),
                                 "command": ".venv/bin/python benchmarks/pruning_table.py --speedups"}
-        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     if args.speed_by_layers:
         measured = speed_by_layers()
         results = {**load_results(), "_speed_by_layers": measured}
-        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     suites = ALL_SUITES if args.sick else QUICK_SUITES
     if not args.render:
@@ -445,14 +454,9 @@ def main() -> None:
             side: dict = {}
             row = run_row(rid, suites, args.warm_teacher, args.keep_models, side)
             print(f"{rid}: {json.dumps(row['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
-            # re-read before writing: another run of this script may have added rows meanwhile. A row
-            # measured on the way never replaces one measured by its own command (which has more columns,
-            # e.g. asymmetric retrieval)
-            results = load_results()
-            side = {k: v for k, v in side.items()
-                    if k not in results or "measured after" in results[k].get("command", "")}
-            results = {**results, rid: row, **side}
-            RESULTS.parent.mkdir(exist_ok=True)
+            # re-read before writing: another run of this script may have added rows meanwhile
+            results = merge_row(load_results(), row, side)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1))
     render(results)
     print(f"wrote {DOC}")

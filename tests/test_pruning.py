@@ -494,3 +494,27 @@ def test_distil_limit_samples_sentences_but_keeps_passages_and_extra(tmp_path):
     assert some == distil_texts([str(docs)], "both", 4, seed=1, extra=extra)  # seeded
     assert distil_texts([str(docs)], False, 2, seed=1) == random.Random(1).sample(passages, 2)
     assert len(distil_texts([str(docs)], "both", 2, seed=1)) == 2 + 2  # whole passages are sampled too
+
+
+def test_pruning_table_side_row_never_replaces_a_row_measured_by_its_own_command():
+    """benchmarks/pruning_table.py: a recipe's first stage, measured on the way, fills a missing row
+    or refreshes an earlier side measurement, but leaves a row that its own command measured alone."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pruning_table.py"
+    spec = importlib.util.spec_from_file_location("pruning_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    own = {"id": "6-top-distil", "metrics": {"stackfaq_asym_mrr10": 0.7}, "minutes": 27.9}
+    earlier_side = {"id": "4-top-distil", "metrics": {}, "minutes": 9.0, "side": True}
+    results = {"6-top-distil": own, "4-top-distil": earlier_side}
+    row = {"id": "6-top-distil-nli-sts", "metrics": {"stsb_test": 0.85}, "minutes": 72.9}
+    side = {"6-top-distil": {"id": "6-top-distil", "metrics": {}, "minutes": 26.2, "side": True},
+            "4-top-distil": {"id": "4-top-distil", "metrics": {}, "minutes": 8.0, "side": True},
+            "3-top-distil": {"id": "3-top-distil", "metrics": {}, "minutes": 7.0, "side": True}}
+    merged = table.merge_row(results, row, side)
+    assert merged["6-top-distil"] is own
+    assert merged["4-top-distil"]["minutes"] == 8.0
+    assert merged["3-top-distil"]["minutes"] == 7.0
+    assert merged["6-top-distil-nli-sts"] is row
+    assert results == {"6-top-distil": own, "4-top-distil": earlier_side}  # the input is not changed
