@@ -32,6 +32,10 @@ DOC = REPO / "docs" / "PRUNING.md"
 CHART = REPO / "docs" / "pruning_table.png"  # beside the table it illustrates
 QUICK_SUITES = ("stsb", "stackfaq", "sample_docs", "size", "speed")
 ALL_SUITES = ("stsb", "sick", "stackfaq", "sample_docs", "size", "speed")
+# with --int8 / --labelfree (every MiniLM row has both): the int8 export's retrieval and speed, and the
+# label-free estimate against the full model (sbsearch.labelfree), whose agreement with the labelled
+# nDCG@10 over the rows is printed under the table
+EXTRA_SUITES = ("int8", "labelfree")
 
 
 def shared(rel: str) -> str:
@@ -144,6 +148,34 @@ for n in (6, 4, 3, 2):
         "label": f"{n} alternate: distil (6k STS sentences only, no searched docs)",
         "kw": {"stages": "distil:1", "distil": SHORT, "distil_limit": 6000, "batch_size": 32}}
 
+# all-MiniLM-L6-v2 cut to 4/3/2 of its 6 layers, recovered toward the uncut MiniLM-L6 (the teacher is
+# the base unless a row names another): the recipes that won for mpnet, and the paper's for the record
+for n in (4, 3, 2):
+    for strat, s in (("top", "top"), ("alt", "alternate")):
+        ROWS[f"m{n}-{strat}-cut"] = {"kind": "cut", "base": "minilm", "layers": n, "strategy": s,
+                                     "label": f"MiniLM {n} {s}: no fine-tuning"}
+    ROWS[f"m{n}-best"] = {"kind": "prune", "base": "minilm", "layers": n, "strategy": "alternate",
+                          "label": f"MiniLM {n} alternate: `--recipe best`",
+                          "kw": {"recipe": "best", "distil": SEARCHED, "sts": SHORT}}
+    ROWS[f"m{n}-best-long"] = {"kind": "prune", "base": "minilm", "layers": n, "strategy": "alternate",
+                               "label": f"MiniLM {n} alternate: `--recipe best-long --batch-size 16`",
+                               "kw": {"recipe": "best-long", "distil": SEARCHED, "sts": SHORT, "batch_size": 16}}
+    ROWS[f"m{n}-best-long-2ep"] = {"kind": "prune", "base": "minilm", "layers": n, "strategy": "alternate",
+                                   "label": f"MiniLM {n} alternate: `--recipe best-long --batch-size 16`, 2 epochs",
+                                   "kw": {"recipe": "best-long", "distil": SEARCHED, "sts": SHORT, "batch_size": 16,
+                                          "stages": "hidden:2"}}
+    ROWS[f"m{n}-top-best-long"] = {"kind": "prune", "base": "minilm", "layers": n, "strategy": "top",
+                                   "label": f"MiniLM {n} top: `--recipe best-long --batch-size 16`",
+                                   "kw": {"recipe": "best-long", "distil": SEARCHED, "sts": SHORT, "batch_size": 16,
+                                          "strategy": "top"}}
+    ROWS[f"m{n}-paper"] = {"kind": "prune", "base": "minilm", "layers": n, "strategy": "top",
+                           "label": f"MiniLM {n} top: NLI → STS ×2 (paper)",
+                           "kw": {"recipe": "paper", "nli": NLI, "sts": STS}}
+
+
+def base_layers(row: dict) -> int:
+    return 6 if row.get("base") == "minilm" else 12
+
 
 def _command(row_id: str) -> str:
     return f".venv/bin/python benchmarks/pruning_table.py --rows {row_id}"
@@ -160,7 +192,7 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
     t0 = time.perf_counter()
     ed = ev.EvalData.default()
     if row["kind"] in ("base", "cut"):
-        model, _ = load_model(row.get("model", "full"))
+        model, _ = load_model(row.get("model") or row.get("base", "full"))
         kept = None
         if row["kind"] == "cut":
             kept = layers.choose_layers(layers.count_layers(model), row["layers"], row["strategy"])
@@ -196,10 +228,11 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
     def kept_layers(model) -> list[int]:
-        return layers.choose_layers(12, layers.count_layers(model), row["strategy"])  # the table cuts 12-layer mpnet
+        return layers.choose_layers(base_layers(row), layers.count_layers(model), row["strategy"])
 
     try:
-        card = api.prune("full", row["layers"], row["strategy"], str(out / "model"), evaluate=suites, compare=(), asymmetric=True,
+        kw.pop("strategy", None)
+        card = api.prune(row.get("base", "full"), row["layers"], row["strategy"], str(out / "model"), evaluate=suites, compare=(), asymmetric=True,
                          progress=sys.stderr.isatty(), say=lambda s: print(f"  {s}", flush=True),
                          on_stage=on_stage, **kw)
     finally:
@@ -285,6 +318,79 @@ def speed_by_layers(rounds: int = 3) -> dict:
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
 
+def remeasure(row_id: str, suites, keep_dir: Path | None) -> dict:
+    """Run `suites` again on a measured row's model (a base or cut is rebuilt, a trained model is
+    read from --keep-models) and return only the new metrics, to be merged into the row."""
+    from pruning import evaluate as ev, layers
+    from sbsearch.models import load_model
+
+    row = ROWS[row_id]
+    if row["kind"] == "prune":
+        if keep_dir is None or not (keep_dir / row_id).exists():
+            raise SystemExit(f"{row_id}: its trained model is not in --keep-models {keep_dir}")
+        model, _ = load_model(str((keep_dir / row_id).resolve()))
+    else:
+        model, _ = load_model(row.get("model") or row.get("base", "full"))
+        if row["kind"] == "cut":
+            layers.cut_model(model, layers.choose_layers(layers.count_layers(model), row["layers"], row["strategy"]))
+    return ev.evaluate_model(model, suites, ev.EvalData.default())
+
+
+def speed_minilm(rounds: int = 3) -> dict:
+    """Encode speed of MiniLM-L6 and its top cuts to 4/3/2 layers, each in fp32 (torch) and int8 (ONNX
+    Runtime), on short sentences (queries) and on sample_docs passages (documents), in rounds that
+    take turns, so that the ratios to MiniLM-L6 survive a noisy machine. A cut's speed does not
+    depend on its recovery or on which layers it keeps: every row of a layer count shares it."""
+    from pruning import data, evaluate as ev, layers
+    from sbsearch.models import load_model
+
+    sents = [a for a, _, _ in data.read_sts(shared("stsb/sts-test.csv"))][:256]
+    passages = data.read_sample_docs(REPO / "sample_docs").passages[:128]
+    tmp = Path(tempfile.mkdtemp(prefix="speed-minilm-"))
+    models = {}
+    try:
+        for n in (6, 4, 3, 2):
+            m, _ = load_model("minilm")
+            if n < 6:
+                layers.cut_model(m, layers.choose_layers(6, n, "top"))
+            models[f"{n}"] = m
+            (tmp / str(n)).mkdir()
+            models[f"{n}-int8"] = ev.Int8Model.export(m, tmp / str(n))
+        runs: dict = {k: {"sentences": [], "passages": []} for k in models}
+        for r in range(rounds):
+            for k, m in models.items():
+                runs[k]["sentences"].append(ev.speed(m, sents))
+                runs[k]["passages"].append(ev.speed(m, passages, batch_size=16))
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v['sentences'][-1]:.0f}/{v['passages'][-1]:.0f} per s"
+                                                   for k, v in runs.items()), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {k: {w: sorted(v[w])[len(v[w]) // 2] for w in v} for k, v in runs.items()}
+    return {"per_s": {k: {w: round(x, 1) for w, x in v.items()} for k, v in med.items()},
+            # each model against MiniLM-L6 in the same runtime: fp32 / fp32, int8 / int8
+            "speedup": {k: {w: round(x / med["6-int8" if k.endswith("int8") else "6"][w], 2) for w, x in v.items()}
+                        for k, v in med.items()},
+            "rounds": rounds, "sentences": len(sents), "passages": len(passages),
+            "command": ".venv/bin/python benchmarks/pruning_table.py --speed-minilm",
+            "when": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def spearman_labelfree(results: dict) -> dict | None:
+    """Rank correlation over the rows between each label-free view and the labelled nDCG@10."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for name in ("stackfaq", "sample_docs"):
+        for view, label in (("labelfree_pct", "agreement"), ("knownitem_pct", "known-item")):
+            pts = [(r["metrics"][f"{name}_{view}"], r["metrics"][f"{name}_ndcg10"])
+                   for rid, r in results.items() if not rid.startswith("_")
+                   and r["metrics"].get(f"{name}_{view}") is not None and f"{name}_ndcg10" in r["metrics"]]
+            if len(pts) >= 4:
+                out[f"{name} {label}"] = {"rows": len(pts),
+                                          "spearman": round(float(spearmanr(*zip(*pts)).correlation), 3)}
+    return out or None
+
+
 def _layer_key(r: dict) -> str:
     if r["id"] == "minilm":
         return "minilm"
@@ -303,6 +409,56 @@ def load_results() -> dict:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
+def render_minilm(results: dict) -> str:
+    """The MiniLM table: every number against MiniLM-L6, nDCG@10 (the issue's measure), int8 beside fp32."""
+    ids = ["minilm"] + [r for r in ROWS if ROWS[r].get("base") == "minilm"]
+    ids = [r for r in ids if r in results and "sample_docs_ndcg10" in results[r]["metrics"]]
+    if len(ids) < 2:
+        return ""
+    ref = results["minilm"]["metrics"]
+    sp = results.get("_speed_minilm", {}).get("speedup", {})
+
+    def f(m, k, fmt="{:.3f}"):
+        return "–" if m.get(k) is None else fmt.format(m[k])
+
+    def pct(m, k, refm):
+        return f"{100 * m[k] / refm[k]:.1f}%" if m.get(k) is not None and refm.get(k) else "–"
+
+    lines = ["| row | layers kept | STS-B ρ | SICK-R ρ | StackFAQ nDCG@10 | sample_docs nDCG@10 | % of MiniLM-L6 "
+             "(FAQ / docs) | int8: StackFAQ / sample_docs nDCG@10 | int8 % of MiniLM-L6 int8 (FAQ / docs) | "
+             "speed vs MiniLM-L6 (fp32; int8) | label-free est. % of full (FAQ / docs) | recovery min |",
+             "|---" * 12 + "|"]
+    for rid in ids:
+        r = results[rid]
+        m = r["metrics"]
+        key = str(len(r["kept"])) if r.get("kept") else "6"
+        speed = "–"
+        if key in sp:
+            speed = f"{sp[key]['sentences']:.2f}x; {sp[key + '-int8']['sentences']:.2f}x"
+        lines.append(" | ".join([
+            f"| {r['label']}", str(r.get("kept") or "all"), f(m, "stsb_test"), f(m, "sick_r"),
+            f(m, "stackfaq_ndcg10"), f(m, "sample_docs_ndcg10"),
+            f"{pct(m, 'stackfaq_ndcg10', ref)} / {pct(m, 'sample_docs_ndcg10', ref)}",
+            f"{f(m, 'int8_stackfaq_ndcg10')} / {f(m, 'int8_sample_docs_ndcg10')}",
+            f"{pct(m, 'int8_stackfaq_ndcg10', ref)} / {pct(m, 'int8_sample_docs_ndcg10', ref)}",
+            speed,
+            f"{f(m, 'stackfaq_labelfree_pct', '{:.1f}')} / {f(m, 'sample_docs_labelfree_pct', '{:.1f}')}",
+            f"{r.get('minutes', 0):.1f} |"]))
+    out = ("\n### MiniLM-L6 cut to 4, 3 and 2 layers (benchmarks/pruning_table.py)\n\nRecovered toward the uncut "
+           "all-MiniLM-L6-v2 (it is the teacher). Quality is nDCG@10; *int8* is the model's int8 ONNX export "
+           "(sbsearch's `-int8` models), measured on the same sets; the int8 percentages are against MiniLM-L6's "
+           "own int8 export. *Speed* comes from one interleaved run (below), each runtime against MiniLM-L6 in "
+           "the same runtime. *Label-free* is sbsearch.labelfree's estimate against the full model "
+           "(pseudo-queries cut from the documents, no labels).\n\n" + "\n".join(lines) + "\n")
+    spm = results.get("_speed_minilm")
+    if spm:
+        out += ("\nEncode speed, MiniLM-L6 and its cuts (STS-B test sentences, batch 32 / sample_docs passages, batch "
+                f"16; both cores; median of {spm['rounds']} interleaved rounds; `{spm['command']}`, {spm['when']}): "
+                + ", ".join(f"{k}: {v['sentences']:.0f} / {v['passages']:.0f} per s"
+                            for k, v in spm["per_s"].items()) + ".\n")
+    return out
+
+
 def render(results: dict) -> None:
     full = results.get("full", {}).get("metrics", {})
     cols = [("stsb_test", "STS-B ρ"), ("sick_r", "SICK-R ρ"), ("stackfaq_mrr10", "StackFAQ MRR@10"),
@@ -314,7 +470,7 @@ def render(results: dict) -> None:
     lines = ["| row | layers kept | " + " | ".join(c[1] for c in cols) + " | recovery min | % of full retrieval (FAQ / docs) |",
              "|---" * (len(cols) + 4) + "|"]
     order = [r for r in ROWS if r in results] + [r for r in results if r not in ROWS and not r.startswith("_")]
-    for rid in order:
+    for rid in [r for r in order if not ROWS.get(r, {}).get("base") == "minilm"]:
         r = results[rid]
         m = r["metrics"]
         pct = []
@@ -350,6 +506,12 @@ def render(results: dict) -> None:
         chart_note += ("\nTraining speed-ups (MNRL step, 32 NLI triplets, mpnet cut to 6 layers; "
                        f"`{sp['command']}`, {sp['when']}):\n\n| variant | s/step |\n|---|---|\n"
                        + "\n".join(f"| {r['variant']} | {r['s_per_step']} |" for r in sp["rows"]) + "\n")
+    chart_note += render_minilm(results)
+    rho = spearman_labelfree(results)
+    if rho:
+        chart_note += ("\nLabel-free estimate against labelled nDCG@10, Spearman rank correlation over the rows "
+                       "that have both: " + ", ".join(f"{k} ρ = {v['spearman']:.3f} ({v['rows']} rows)"
+                                                      for k, v in rho.items()) + ".\n")
     grid = [f"{n}-{k}" for n in (6, 4, 3, 2) for k in ("top-cut", "alt-cut", "top-nli", "top-paper", "top-distil",
                                                         "top-distil-nli-sts", "best")]
     missing = [r for r in grid if r not in results]
@@ -386,7 +548,7 @@ def _chart(results: dict) -> None:
         seen = set()
         for rid, r in results.items():
             m = r.get("metrics", {}) if not rid.startswith("_") else {}
-            if metric not in m:
+            if metric not in m or ROWS.get(rid, {}).get("base") == "minilm":
                 continue
             key = _layer_key(r)
             x = sp["speedup"].get(key) if sp else m.get("sentences_per_s")
@@ -417,6 +579,12 @@ def main() -> None:
     ap.add_argument("--render", action="store_true", help="only rewrite docs/PRUNING.md from benchmarks/results/pruning_table.json")
     ap.add_argument("--rerun", action="store_true", help="run rows that already have results again")
     ap.add_argument("--sick", action="store_true", help="also SICK-R (slower)")
+    ap.add_argument("--int8", action="store_true", help="also the int8 export's retrieval and speed")
+    ap.add_argument("--labelfree", action="store_true", help="also the label-free estimate against the full model")
+    ap.add_argument("--speed-minilm", action="store_true",
+                    help="measure MiniLM-L6 and its 4/3/2-layer cuts, fp32 and int8, in one interleaved run")
+    ap.add_argument("--remeasure", default="",
+                    help="comma-separated suites to run again on the --rows' models, merged into their rows")
     ap.add_argument("--warm-teacher", action="store_true", help="keep cached teacher vectors between rows")
     ap.add_argument("--keep-models", type=Path, default=None,
                     help="keep each trained model as DIR/<row id> (e.g. the sbsearch models folder)")
@@ -447,8 +615,23 @@ def main() -> None:
         results = {**load_results(), "_speed_by_layers": measured}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
-    suites = ALL_SUITES if args.sick else QUICK_SUITES
-    if not args.render:
+    if args.speed_minilm:
+        measured = speed_minilm()
+        results = {**load_results(), "_speed_minilm": measured}
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+    suites = (ALL_SUITES if args.sick else QUICK_SUITES) + tuple(x for x in EXTRA_SUITES if getattr(args, x))
+    if args.remeasure:
+        for rid in ids:
+            extra = remeasure(rid, tuple(args.remeasure.split(",")), args.keep_models)
+            extra.pop("skipped", None)
+            print(f"{rid}: {json.dumps(extra)}", flush=True)
+            results = load_results()
+            results[rid]["metrics"].update(extra)
+            results[rid].setdefault("remeasured", []).append(
+                {"suites": args.remeasure, "when": time.strftime("%Y-%m-%d %H:%M")})
+            RESULTS.write_text(json.dumps(results, indent=1))
+    elif not args.render:
         for rid in ids:
             if rid in results and not args.rerun:
                 print(f"{rid}: already measured (use --rerun)")

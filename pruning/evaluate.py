@@ -21,7 +21,7 @@ from sbsearch.metrics import dedupe, summarize
 
 from . import data
 
-SUITES = ("stsb", "sick", "nli", "stackfaq", "sample_docs", "size", "speed")
+SUITES = ("stsb", "sick", "nli", "stackfaq", "sample_docs", "size", "speed", "int8", "labelfree")
 DEFAULT_SUITES = ("stsb", "sick", "stackfaq", "sample_docs", "size", "speed")
 
 
@@ -129,6 +129,60 @@ def speed(model, sentences: list[str], batch_size: int = 32, seconds: float = 0.
     return len(sentences) / (time.perf_counter() - t0)
 
 
+def _retrieval_set(name: str, ed: EvalData, once) -> data.RetrievalSet | None:
+    if name == "stackfaq":
+        f = ed.file("stackfaq/stackExchange-FAQ.json")
+        return once("stackfaq", lambda: data.read_stackfaq(f)) if f else None
+    if ed.sample_docs is None:
+        return None
+    return once("sample_docs", lambda: data.read_sample_docs(ed.sample_docs))
+
+
+def speed_sentences(ed: EvalData, once) -> list[str]:
+    f = ed.file("stsb/sts-test.csv")
+    return once("speed_sents", lambda: [a for a, _, _ in data.read_sts(f)][:512] if f else
+                [f"a sentence of moderate length number {i} about search" for i in range(512)])
+
+
+def labelfree_estimate(model, rs: data.RetrievalSet, once, passage_vectors=None, reference: str = "full") -> dict:
+    """sbsearch.labelfree's estimate of `model` against `reference` on the passages of `rs`, with
+    pseudo-queries cut from those passages (never the set's real queries). The reference's
+    vectors are cached on disk like the teacher's."""
+    from sbsearch.labelfree import estimate_from_encoders, pseudo_queries
+    from sbsearch.models import load_model
+
+    def ref_model():
+        m, info = load_model(reference)
+        m._sbsearch_sha = info.weights_sha256() or ""
+        return m
+
+    ref = once(f"labelfree_ref_{reference}", ref_model)
+    queries = once(f"labelfree_queries_{rs.name}", lambda: pseudo_queries(rs.passages, rs.passage_doc))
+    ref_pv = once(f"labelfree_refvec_{reference}_{rs.name}", lambda: _doc_vectors(ref, rs.passages))
+    return estimate_from_encoders(lambda t: _doc_vectors(ref, t), lambda t: _encode(model, t), rs.passages,
+                                  rs.passage_doc, queries, reference_passage_vectors=ref_pv,
+                                  candidate_passage_vectors=passage_vectors)
+
+
+class Int8Model:
+    """A model's int8 ONNX export (sbsearch.onnx_backend) with the encode() the suites call."""
+
+    def __init__(self, embedder):
+        self.embedder = embedder
+
+    @classmethod
+    def export(cls, model, tmp: Path) -> "Int8Model":
+        from sbsearch.models import ModelInfo
+        from sbsearch.onnx_backend import OnnxEmbedder, export_int8
+
+        model.save(str(tmp / "fp32"))
+        out = export_int8(ModelInfo("eval", tmp / "fp32", "path"), tmp / "int8")
+        return cls(OnnxEmbedder(ModelInfo("eval-int8", out, "int8")))
+
+    def encode(self, texts, **_ignored):
+        return self.embedder.encode(list(texts))
+
+
 def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cache: dict | None = None,
                    progress=None, doc_model=None) -> dict:
     """Run the requested suites whose data exists; returns {metric: value} plus 'skipped'.
@@ -147,6 +201,13 @@ def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cac
     def say(msg):
         if progress:
             progress(msg)
+
+    own: dict = {}
+
+    def own_passages(name, rs):  # this model's passage vectors, shared by retrieval and the estimate
+        if name not in own:
+            own[name] = _encode(model, rs.passages)
+        return own[name]
 
     for suite in suites:
         if suite == "stsb":
@@ -170,38 +231,48 @@ def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cac
             say("NLI probe")
             out["nli_acc"] = round(nli_probe(model, once("snli", lambda: data.read_nli(ftr)),
                                              once("xnli", lambda: data.read_nli(fte)), ed.nli_train_limit), 4)
-        elif suite == "stackfaq":
-            f = ed.file("stackfaq/stackExchange-FAQ.json")
-            if f is None:
+        elif suite in ("stackfaq", "sample_docs"):
+            rs = _retrieval_set(suite, ed, once)
+            if rs is None:
                 skipped.append(suite); continue
-            say("StackFAQ retrieval")
-            rs = once("stackfaq", lambda: data.read_stackfaq(f))
-            r = retrieval(model, rs)
-            out["stackfaq_mrr10"] = round(r["mrr@10"], 4)
-            out["stackfaq_recall10"] = round(r["recall@10"], 4)
+            say(f"{suite} retrieval")
+            r = retrieval(model, rs, passage_vectors=own_passages(suite, rs))
+            out[f"{suite}_mrr10"] = round(r["mrr@10"], 4)
+            out[f"{suite}_recall10"] = round(r["recall@10"], 4)
+            out[f"{suite}_ndcg10"] = round(r["ndcg@10"], 4)
             if doc_model is not None:
-                pv = once("stackfaq_docvec", lambda: _doc_vectors(doc_model, rs.passages))
-                out["stackfaq_asym_mrr10"] = round(retrieval(model, rs, passage_vectors=pv)["mrr@10"], 4)
-        elif suite == "sample_docs":
-            if ed.sample_docs is None:
-                skipped.append(suite); continue
-            say("sample_docs retrieval")
-            rs = once("sample_docs", lambda: data.read_sample_docs(ed.sample_docs))
-            r = retrieval(model, rs)
-            out["sample_docs_mrr10"] = round(r["mrr@10"], 4)
-            if doc_model is not None:
-                pv = once("sample_docs_docvec", lambda: _doc_vectors(doc_model, rs.passages))
-                out["sample_docs_asym_mrr10"] = round(retrieval(model, rs, passage_vectors=pv)["mrr@10"], 4)
-            out["sample_docs_recall10"] = round(r["recall@10"], 4)
-            out["sample_docs_ndcg10"] = round(r["ndcg@10"], 4)
+                pv = once(f"{suite}_docvec", lambda: _doc_vectors(doc_model, rs.passages))
+                out[f"{suite}_asym_mrr10"] = round(retrieval(model, rs, passage_vectors=pv)["mrr@10"], 4)
+        elif suite == "labelfree":
+            # share of the full model's own ranking kept, judged by the full model (sbsearch.labelfree)
+            for name in ("stackfaq", "sample_docs"):
+                rs = _retrieval_set(name, ed, once)
+                if rs is None:
+                    continue
+                say(f"label-free estimate on {name}")
+                est = labelfree_estimate(model, rs, once, own_passages(name, rs))
+                out[f"{name}_labelfree_pct"] = est["estimate_pct"]
+                out[f"{name}_labelfree_overlap10"] = est["overlap@10"]
+                out[f"{name}_knownitem_pct"] = est.get("known_item_pct")
+        elif suite == "int8":
+            say("int8 export")
+            with tempfile.TemporaryDirectory(prefix="eval-int8-") as tmp:
+                int8 = Int8Model.export(model, Path(tmp))
+                for name in ("stackfaq", "sample_docs"):
+                    rs = _retrieval_set(name, ed, once)
+                    if rs is None:
+                        continue
+                    say(f"int8 {name} retrieval")
+                    r = retrieval(int8, rs)
+                    out[f"int8_{name}_mrr10"] = round(r["mrr@10"], 4)
+                    out[f"int8_{name}_ndcg10"] = round(r["ndcg@10"], 4)
+                say("int8 encode speed")
+                out["int8_sentences_per_s"] = round(speed(int8, speed_sentences(ed, once)), 1)
         elif suite == "size":
             out.update(size(model))
         elif suite == "speed":
-            f = ed.file("stsb/sts-test.csv")
-            sents = once("speed_sents", lambda: [a for a, _, _ in data.read_sts(f)][:512] if f else
-                         [f"a sentence of moderate length number {i} about search" for i in range(512)])
             say("encode speed")
-            out["sentences_per_s"] = round(speed(model, sents), 1)
+            out["sentences_per_s"] = round(speed(model, speed_sentences(ed, once)), 1)
         else:
             raise ValueError(f"unknown suite {suite}")
     if skipped:

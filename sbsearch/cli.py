@@ -432,6 +432,34 @@ def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, late
             + (f", encodes {h['speedup']:.2f}x as fast" if h.get("speedup") else "") + f" · chart: {chart}")
 
 
+@cli.command()
+@click.option("--models", "models_", default=None,
+              help="Comma-separated models to place [default: every model with vectors in the index]; "
+                   "models without vectors are embedded first.")
+@click.option("--queries", type=click.Path(exists=True, path_type=Path),
+              help="JSONL with query/relevant: quality is nDCG@10. Without it: the label-free estimate.")
+@click.option("--reference", default=None,
+              help="Without --queries: the model the others are judged against [default: the largest].")
+@click.option("--chart", type=click.Path(path_type=Path), help="PNG [default: frontier.png in the index folder].")
+@index_option
+@json_option
+@quiet_option
+def frontier(models_, queries, reference, chart, index_path, as_json, quiet):
+    """Quality against speed for several models on this index, with the frontier marked."""
+    from .frontier import frontier as run_frontier, result_table, write_chart
+
+    index_path = _index_path(index_path)
+    names = [m.strip() for m in models_.split(",") if m.strip()] if models_ else None
+    result = run_frontier(index_path, names, _query_set(queries), reference, progress=_progress(quiet or as_json))
+    result["chart"] = str(write_chart(result, chart or index_path / "frontier.png"))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    c = _console()
+    c.print(result_table(result))
+    c.print(f"frontier: {', '.join(result['frontier'])} · chart: {result['chart']}")
+
+
 @cli.command(name="eval")
 @click.option("--queries", required=True, type=click.Path(exists=True, path_type=Path),
               help="JSONL with query/relevant, or a BEIR folder.")
@@ -469,6 +497,54 @@ def eval_(queries, paths, index_path, model, as_json, quiet):
 from .cli_prune import prune  # noqa: E402 - lives in its own module; imports torch only when run
 
 cli.add_command(prune)
+
+
+# ------------------------------------------------------------------------------------------ tune
+
+def _layer_counts(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(v) for v in value.replace(",", " ").split()]
+    except ValueError:
+        raise SbsearchError(f"--layers takes layer counts such as 2,3,4 (got {value!r})") from None
+
+
+@cli.command()
+@index_option
+@click.option("--reference", default=None, help="Model whose quality to keep [default: the index's search model].")
+@click.option("--keep", "keep_pct", type=float, default=97.0, show_default=True,
+              help="Share of the reference's quality to keep, in percent (label-free estimate).")
+@click.option("--layers", "layers_", default=None,
+              help="Layer counts to try, fewest first [default: a third, half and two thirds of the reference's].")
+@click.option("--recipe", type=click.Choice(["best", "best-long"]), default="best", show_default=True,
+              help="Recovery recipe (see `sbsearch prune --help`).")
+@click.option("--distil-limit", type=click.IntRange(1), default=None,
+              help="At most this many sentences of the index's chunks for distillation [default: the recipe's].")
+@click.option("--name", "prefix", default=None, help="Name stem of the new models [default: REFERENCE-tuned].")
+@click.option("--queries", "n_queries", type=click.IntRange(10, 5000), default=200, show_default=True,
+              help="Pseudo-queries drawn from the documents for the estimate.")
+@click.option("--no-default", is_flag=True, help="Do not make the chosen model the index's default.")
+@click.option("--force", is_flag=True, help="Replace models of the same names.")
+@json_option
+@quiet_option
+def tune(index_path, reference, keep_pct, layers_, recipe, distil_limit, prefix, n_queries, no_default, force,
+         as_json, quiet):
+    """Build the fastest model that keeps --keep % of the reference's quality on this index's own
+    documents, without labels; index with it and make it the default search model."""
+    from . import tune as tune_mod
+
+    say = (lambda s: None) if (quiet or as_json) else (lambda s: click.echo(s, err=True))
+    result = tune_mod.tune(_index_path(index_path), reference, keep_pct, _layer_counts(layers_), recipe,
+                           distil_limit, prefix, n_queries, not no_default, force, say=say,
+                           progress=None if (quiet or as_json) else _progress(quiet))
+    if as_json:
+        click.echo(tune_mod.to_json(result))
+    else:
+        for line in tune_mod.result_lines(result):
+            click.echo(line)
+    if result.chosen is None:
+        sys.exit(3)
 
 
 def main():  # pragma: no cover - console entry point

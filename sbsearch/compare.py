@@ -123,7 +123,7 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
     qs = query_set if query_set is not None else pseudo_queries(store)
     result: dict = {"created": now(), "index": str(index_path), "a": model_a, "b": model_b,
                     "queries": {"source": qs.source, "count": len(qs.queries), "labelled": qs.labelled},
-                    "chunks": store.db.execute("SELECT count(*) FROM chunks").fetchone()[0],
+                    "chunks": store.chunk_count(),
                     "models": {model_a: {}, model_b: {}}}
 
     progress.message("ranking the queries with both models")
@@ -146,8 +146,7 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
                                                 if k in ("peak_rss_mb", "load_seconds")})
     result["ratios"] = _ratios(result, model_a, model_b)
     result["headline"] = _headline(result, model_a, model_b)
-    store.db["compares"].insert({"created": result["created"], "model_a": model_a, "model_b": model_b,
-                                 "result": json.dumps(result)})
+    store.add_compare(model_a, model_b, result)
     return result
 
 

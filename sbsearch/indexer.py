@@ -341,6 +341,6 @@ class Indexer:
 
 
 def _config_default() -> str:
-    from .config import DEFAULT_MODEL
+    from .models import default_model
 
-    return DEFAULT_MODEL
+    return default_model()

@@ -225,6 +225,41 @@ def resolve(name: str) -> ModelInfo:
     return info
 
 
+# int8 variants that measured as free: labelled nDCG@10 lost to int8 at most this much, on every set
+INT8_FREE_LOSS = 0.005
+INT8_RECORD = Path(__file__).with_name("int8_quality.json")  # written by benchmarks/int8_default.py
+
+
+def int8_loss(name: str) -> float | None:
+    """Labelled nDCG@10 that NAME-int8 loses against NAME (worst over the measured sets; negative
+    when int8 measured better), or None when never measured. Built-in models: the record shipped
+    with the package; pruned models: their card, when `sbsearch prune` evaluated the int8 suite."""
+    metrics: dict = {}
+    try:
+        metrics = json.loads(INT8_RECORD.read_text()).get("models", {}).get(name, {})
+    except (OSError, ValueError):
+        pass
+    if not metrics and name not in BUILTIN:
+        try:
+            metrics = resolve(name).card.get("metrics", {}).get("model", {})
+        except SbsearchError:
+            return None
+    losses = [metrics[k] - metrics[f"int8_{k}"] for k in ("sample_docs_ndcg10", "stackfaq_ndcg10")
+              if metrics.get(k) is not None and metrics.get(f"int8_{k}") is not None]
+    return round(max(losses), 4) if losses else None
+
+
+def default_model(name: str | None = None) -> str:
+    """The model a new index is built with when none is named: the configured one, or its int8
+    variant when that measured as free (int8_loss <= INT8_FREE_LOSS): the same answers, and a
+    query process that never imports torch. SBSEARCH_INT8_DEFAULT=0 keeps fp32."""
+    name = name or config.DEFAULT_MODEL
+    if os.environ.get("SBSEARCH_INT8_DEFAULT", "1") == "0" or name.endswith(INT8_SUFFIX):
+        return name
+    loss = int8_loss(name)
+    return name + INT8_SUFFIX if loss is not None and loss <= INT8_FREE_LOSS else name
+
+
 def list_local_names() -> list[str]:
     d = config.models_dir()
     if not d.is_dir():

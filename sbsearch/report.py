@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from .metrics import overlap_at_k
 
 
 def latest_compare(store, model: str) -> dict | None:
-    """The newest stored comparison that has `model` on one side."""
-    rows = list(store.db.query(
-        "SELECT * FROM compares WHERE model_a = ? OR model_b = ? ORDER BY id DESC LIMIT 1", [model, model]))
-    if not rows:
-        return None
-    row = rows[0]
-    row["result"] = json.loads(row["result"])
-    return row
+    """The newest stored comparison (or tune estimate) that has `model` on one side."""
+    return store.latest_compare(model)
 
 
 def _layers(layers, total) -> str:
@@ -41,7 +33,8 @@ def footer(searcher, results, other_results=None, other_name: str | None = None)
                 parts.append(f"{headline['speedup']:.1f}x faster than {cmp_row['model_b']}")
             if headline.get("quality_metric"):
                 parts.append(f"{headline['quality_metric']} {headline['quality_pct']:.1f}% of {cmp_row['model_b']}")
-            parts.append(f"(compare of {cmp_row['created'][:10]})")
+            source = cmp_row["result"].get("source", "compare")
+            parts.append(f"({source} of {cmp_row['created'][:10]})")
     else:
         parts.append("no comparison stored (run `sbsearch compare`)")
     if other_results is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, vectorindex
+from . import vectorindex
 from .errors import SbsearchError
 from .models import split_spec
 from .store import Store
@@ -45,7 +45,11 @@ class Result:
 
 def model_for_index(store: Store, model: str | None) -> str:
     """--model / $SBSEARCH_MODEL, else the index's default model, else the global default."""
-    return model or store.get_meta("default_model") or config.DEFAULT_MODEL
+    if model or store.get_meta("default_model"):
+        return model or store.get_meta("default_model")
+    from .models import default_model
+
+    return default_model()
 
 
 class Searcher:

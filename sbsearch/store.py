@@ -185,6 +185,30 @@ class Store:
             "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path, d.root FROM chunks c "
             "JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", ids)}
 
+    def chunk_texts(self) -> list[tuple[int, str, str]]:
+        """(chunk id, text, document path) of every chunk, in id order."""
+        return [(r["id"], r["text"], r["path"]) for r in self.db.query(
+            "SELECT c.id, c.text, d.path FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id")]
+
+    def chunk_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    # ---------------------------------------------------------------- comparisons and estimates
+    def add_compare(self, model_a: str, model_b: str, result: dict) -> None:
+        """A measurement of model A against reference B (a `compare`, or the label-free estimate of
+        `tune`); the newest one naming a model feeds that model's query footer."""
+        self.db["compares"].insert({"created": result.get("created") or now(), "model_a": model_a,
+                                    "model_b": model_b, "result": json.dumps(result)})
+
+    def latest_compare(self, model: str) -> dict | None:
+        rows = list(self.db.query(
+            "SELECT * FROM compares WHERE model_a = ? OR model_b = ? ORDER BY id DESC LIMIT 1", [model, model]))
+        if not rows:
+            return None
+        row = rows[0]
+        row["result"] = json.loads(row["result"])
+        return row
+
     def chunks_without_vectors(self, model: str) -> list[tuple[int, str]]:
         """(chunk id, text to embed) for every chunk that has no vector for `model` yet."""
         return [

@@ -1,0 +1,154 @@
+"""How much of a reference model's retrieval a candidate keeps, measured without labels.
+
+A company has documents but no judged questions. So the reference model (e.g. the uncut model a
+pruned one was made from) plays the judge: pseudo-queries are drawn from the documents
+themselves, both models rank the documents for each, and the candidate's top-10 is scored with
+the reference's own top-10 as graded relevance (the reference's first document is worth 10, its
+tenth 1). That nDCG@10 is 1.0 for a candidate that ranks exactly like the reference.
+
+The document a pseudo-query was cut from is left out of both rankings: any model finds the
+passage that contains the query's exact words, so keeping it would flatter weak candidates.
+
+A second view asks the task a labelled set asks, with the documents as their own labels
+(known-item search): the query is the sentence with every other word dropped, the relevant
+document is the one it came from, and the candidate's nDCG@10 is given as a share of the
+reference's on the same queries. benchmarks/pruning_table.py reports how well each view tracks
+labelled nDCG@10 over many models (docs/PRUNING.md).
+
+Pure numpy over encode functions, so the same estimate serves `sbsearch tune` (sbsearch
+embedders), the pruning benchmark (sentence-transformers models) and the int8 models.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .metrics import dedupe, ndcg_at_k, overlap_at_k
+
+Encode = Callable[[list[str]], np.ndarray]
+
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class PseudoQuery:
+    text: str
+    source: str  # the document it was cut from (excluded from both rankings)
+
+    @property
+    def partial(self) -> str:
+        """The known-item form: every other word, so that no passage holds the query verbatim."""
+        words = self.text.split()
+        return " ".join(words[::2]) if len(words) >= 6 else self.text
+
+
+def pseudo_queries(passages: Sequence[str], passage_doc: Sequence[str], n: int = 200, seed: int = 0,
+                   min_words: int = 5, max_words: int = 16) -> list[PseudoQuery]:
+    """Up to n query-like texts cut from the passages, spread over the documents: a sentence, or
+    the first `max_words` words of a longer one. Deterministic for a given seed."""
+    by_doc: dict[str, list[str]] = {}
+    for text, doc in zip(passages, passage_doc):
+        for sent in _SENTENCE.split(text):
+            words = sent.split()
+            if len(_WORD.findall(sent)) >= min_words:
+                by_doc.setdefault(doc, []).append(" ".join(words[:max_words]))
+    rng = random.Random(seed)
+    docs = sorted(by_doc)
+    rng.shuffle(docs)
+    pools = {d: rng.sample(by_doc[d], len(by_doc[d])) for d in docs}
+    out: list[PseudoQuery] = []
+    seen: set[str] = set()
+    while len(out) < n and any(pools.values()):
+        for d in docs:  # round robin: every document gets a query before any gets a second
+            while pools[d] and len(out) < n:
+                text = pools[d].pop()
+                if text not in seen:  # each text once, whichever document had it first
+                    seen.add(text)
+                    out.append(PseudoQuery(text, d))
+                    break
+    return out
+
+
+def rank_documents(qvecs: np.ndarray, pvecs: np.ndarray, passage_doc: Sequence[str],
+                   exclude: Sequence[str | None], k: int = 10) -> list[list[str]]:
+    """Top-k documents per query (a document at its best passage), `exclude[i]` left out."""
+    sims = np.asarray(qvecs, dtype=np.float32) @ np.asarray(pvecs, dtype=np.float32).T
+    depth = min(sims.shape[1], max(4 * k, 50))
+    out = []
+    for i in range(len(sims)):
+        top = np.argpartition(-sims[i], depth - 1)[:depth] if depth < sims.shape[1] else np.arange(sims.shape[1])
+        top = top[np.argsort(-sims[i][top])]
+        docs = [d for d in dedupe(passage_doc[j] for j in top) if d != exclude[i]]
+        out.append(docs[:k])
+    return out
+
+
+def reference_graded_ndcg(candidate: Sequence[str], reference: Sequence[str], k: int = 10) -> float:
+    """nDCG@k of `candidate` when the reference's top-k are the relevant documents, graded k..1."""
+    grades = {d: float(k - i) for i, d in enumerate(reference[:k])}
+    return ndcg_at_k(list(candidate), grades, k) if grades else 0.0
+
+
+def estimate(reference_rankings: list[list[str]], candidate_rankings: list[list[str]], k: int = 10,
+             known_item: tuple[list[list[str]], list[list[str]], list[str]] | None = None) -> dict:
+    """The label-free estimate from two sets of rankings of the same pseudo-queries (source
+    documents excluded); known_item = (reference rankings, candidate rankings, source documents)
+    of the partial queries, source documents included."""
+    pairs = [(c, r) for c, r in zip(candidate_rankings, reference_rankings) if r]
+    if not pairs:
+        return {"queries": 0, "estimate_pct": None}
+    ndcg = [reference_graded_ndcg(c, r, k) for c, r in pairs]
+    overlap = [overlap_at_k(c, r, k) for c, r in pairs]
+    top1 = [1.0 if c[:1] == r[:1] else 0.0 for c, r in pairs]
+    out = {
+        "queries": len(pairs),
+        "ref_ndcg@10": round(float(np.mean(ndcg)), 4),
+        "overlap@10": round(float(np.mean(overlap)), 4),
+        "top1_agreement": round(float(np.mean(top1)), 4),
+        # the headline: the share of the reference's own ranking quality the candidate keeps
+        "estimate_pct": round(100 * float(np.mean(ndcg)), 1),
+    }
+    if known_item is not None:
+        ref_ki, cand_ki, sources = known_item
+        r = float(np.mean([ndcg_at_k(x, {s: 1.0}, k) for x, s in zip(ref_ki, sources)]))
+        c = float(np.mean([ndcg_at_k(x, {s: 1.0}, k) for x, s in zip(cand_ki, sources)]))
+        out.update({"known_item_ndcg@10_reference": round(r, 4), "known_item_ndcg@10": round(c, 4),
+                    "known_item_pct": round(100 * c / r, 1) if r else None})
+    return out
+
+
+def estimate_from_encoders(reference: Encode, candidate: Encode, passages: Sequence[str],
+                           passage_doc: Sequence[str], queries: Sequence[PseudoQuery] | None = None,
+                           reference_passage_vectors: np.ndarray | None = None,
+                           candidate_passage_vectors: np.ndarray | None = None, k: int = 10) -> dict:
+    """Encode (or take) passage vectors of both models, rank the pseudo-queries, estimate()."""
+    queries = list(queries) if queries is not None else pseudo_queries(passages, passage_doc)
+    rp = reference_passage_vectors if reference_passage_vectors is not None else reference(list(passages))
+    cp = candidate_passage_vectors if candidate_passage_vectors is not None else candidate(list(passages))
+    texts = query_texts(queries)
+    return estimate_from_vectors(reference(texts), candidate(texts), rp, cp, passage_doc, queries, k)
+
+
+def query_texts(queries: Sequence[PseudoQuery]) -> list[str]:
+    """What to encode for the estimate: every query whole, then every query's partial form."""
+    return [q.text for q in queries] + [q.partial for q in queries]
+
+
+def estimate_from_vectors(reference_queries: np.ndarray, candidate_queries: np.ndarray,
+                          reference_passages: np.ndarray, candidate_passages: np.ndarray,
+                          passage_doc: Sequence[str], queries: Sequence[PseudoQuery], k: int = 10) -> dict:
+    """estimate() from vectors of query_texts(queries) and of the passages, for both models."""
+    n = len(queries)
+    sources = [q.source for q in queries]
+    keep_all: list[str | None] = [None] * n
+    rq, cq = reference_queries, candidate_queries
+    return estimate(rank_documents(rq[:n], reference_passages, passage_doc, sources, k),
+                    rank_documents(cq[:n], candidate_passages, passage_doc, sources, k), k,
+                    (rank_documents(rq[n:], reference_passages, passage_doc, keep_all, k),
+                     rank_documents(cq[n:], candidate_passages, passage_doc, keep_all, k), sources))

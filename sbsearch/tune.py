@@ -1,0 +1,192 @@
+"""`sbsearch tune`: the fastest model that keeps a stated share of a reference model's quality on
+an index's own documents, found without labels.
+
+    for n in candidate layer counts, fewest first:
+        cut the reference to n layers, recover it by hidden-state distillation on the index's chunks
+        embed the index with it (its vectors are kept only if it is chosen)
+        estimate its quality against the reference, label-free (sbsearch.labelfree)
+        stop at the first candidate whose estimate reaches the threshold
+    make the chosen model the index's default, store the estimate for the query footer
+
+Candidates are tried fewest layers first, so the first one that passes is the fastest that passes.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import labelfree
+from .errors import SbsearchError
+from .models import INT8_SUFFIX, resolve, split_spec
+from .progress import NullProgress
+from .store import Store, now
+
+
+@dataclass
+class Candidate:
+    name: str
+    layers: int
+    estimate: dict
+    speedup: float | None = None
+    train_seconds: float = 0.0
+    passed: bool = False
+
+
+@dataclass
+class TuneResult:
+    index: str
+    reference: str
+    threshold_pct: float
+    chosen: str | None
+    candidates: list[Candidate] = field(default_factory=list)
+    pseudo_queries: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_layer_counts(total: int) -> list[int]:
+    """A third, a half and two thirds of the reference's layers (minilm 6: 2, 3, 4; full 12: 4, 6, 8)."""
+    return sorted({max(1, round(total / 3)), max(1, total // 2), max(1, round(2 * total / 3))} - {total})
+
+
+def reference_name(store: Store, reference: str | None) -> str:
+    """--reference, else the index's default model, reduced to the fp32 model whose vectors it searches."""
+    name = reference or store.get_meta("default_model")
+    if not name:
+        raise SbsearchError("the index has no default model yet; run `sbsearch index DIR` first")
+    name = split_spec(name)[1]
+    return name[: -len(INT8_SUFFIX)] if name.endswith(INT8_SUFFIX) else name
+
+
+def _stored_vectors(store: Store, model: str) -> tuple[np.ndarray, np.ndarray]:
+    ids, mats = [], []
+    for i, m in store.vectors(model):
+        ids.append(i)
+        mats.append(m)
+    if not ids:
+        raise SbsearchError(f"the index has no vectors for {model!r}")
+    return np.concatenate(ids), np.vstack(mats)
+
+
+def _speedup(ref_embedder, cand_embedder, texts: list[str], rounds: int = 3) -> float:
+    """Encode throughput of the candidate over the reference's, measured in turns."""
+    ref_embedder.encode(texts[:4])
+    cand_embedder.encode(texts[:4])
+    ratios = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        ref_embedder.encode(texts)
+        ref_s = time.perf_counter() - t
+        t = time.perf_counter()
+        cand_embedder.encode(texts)
+        ratios.append(ref_s / max(time.perf_counter() - t, 1e-9))
+    return round(statistics.median(ratios), 2)
+
+
+def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
+         layer_counts: list[int] | None = None, recipe: str = "best", distil_limit: int | None = None,
+         prefix: str | None = None, n_queries: int = 200, set_default: bool = True, force: bool = False,
+         say: Callable[[str], None] = lambda s: None, progress=None) -> TuneResult:
+    from pruning import api as pruning_api
+
+    from . import vectorindex
+    from .embedder import make_embedder
+    from .indexer import Indexer
+
+    t0 = time.perf_counter()
+    if not (Path(index_path) / "index.db").exists():
+        raise SbsearchError(f"no index at {index_path}; run `sbsearch index DIR` first")
+    if not 0 < keep_pct <= 100:
+        raise SbsearchError(f"--keep must be a percentage between 0 and 100 (got {keep_pct})")
+    store = Store(index_path)
+    ref = reference_name(store, reference)
+    ref_info = resolve(ref)
+    total = ref_info.layers
+    if not total:
+        raise SbsearchError(f"model {ref!r}: its number of layers is unknown, so it cannot be cut")
+    counts = sorted(set(layer_counts or default_layer_counts(total)))
+    bad = [n for n in counts if not 0 < n < total]
+    if bad:
+        raise SbsearchError(f"cannot cut {ref!r} ({total} layers) to {bad[0]} layers: choose 1..{total - 1}")
+    Indexer(index_path, ref, progress=progress).run([])  # every chunk needs a reference vector
+    chunks = store.chunk_texts()
+    if not chunks:
+        raise SbsearchError("the index has no chunks to tune on")
+    ref_ids, ref_mat = _stored_vectors(store, ref)
+    path_of = {cid: path for cid, _, path in chunks}
+    passage_doc = [path_of[int(i)] for i in ref_ids]
+    text_of = {cid: text for cid, text, _ in chunks}
+    passages = [text_of[int(i)] for i in ref_ids]
+    queries = labelfree.pseudo_queries(passages, passage_doc, n=n_queries)
+    if len(queries) < 10:
+        raise SbsearchError(f"the index yields only {len(queries)} pseudo-queries; tune needs more text")
+    say(f"reference {ref} ({total} layers) · {len(passages)} chunks · {len(queries)} pseudo-queries")
+    ref_embedder = make_embedder(ref_info)
+    ref_q = ref_embedder.encode_query(labelfree.query_texts(queries))
+    speed_texts = passages[:: max(1, len(passages) // 64)][:64]
+
+    result = TuneResult(str(index_path), ref, keep_pct, None, pseudo_queries=len(queries))
+    stem = prefix or f"{Path(ref).name}-tuned"
+    for n in counts:
+        name = f"{stem}-{n}"
+        say(f"{name}: cutting {ref} to {n} of {total} layers, distilling on the index's chunks ({recipe})")
+        card = pruning_api.prune(ref, n, None, name, distil=[str(index_path)], recipe=recipe,
+                                 distil_limit=distil_limit, evaluate=(), compare=(), force=force,
+                                 progress=progress is not None and not isinstance(progress, NullProgress),
+                                 say=lambda s: say(f"  {s}"))
+        say(f"{name}: embedding the index")
+        Indexer(index_path, name, progress=progress).run([])
+        cand_ids, cand_mat = _stored_vectors(store, name)
+        if not np.array_equal(cand_ids, ref_ids):
+            raise SbsearchError("the index changed while tuning; run `sbsearch tune` again")
+        cand_embedder = make_embedder(resolve(name))
+        est = labelfree.estimate_from_vectors(ref_q, cand_embedder.encode_query(labelfree.query_texts(queries)),
+                                              ref_mat, cand_mat, passage_doc, queries)
+        cand = Candidate(name, n, est, _speedup(ref_embedder, cand_embedder, speed_texts),
+                         card["seconds"]["training"], est["estimate_pct"] >= keep_pct)
+        result.candidates.append(cand)
+        say(f"{name}: label-free estimate {est['estimate_pct']:.1f}% of {ref} "
+            f"(top-10 overlap {est['overlap@10']:.2f}) · {cand.speedup:.2f}x its encode speed · "
+            + ("passes" if cand.passed else f"below {keep_pct:g}%"))
+        if cand.passed:
+            result.chosen = name
+            break
+        store.drop_model_vectors(name)  # a rejected candidate leaves nothing in the index
+        vectorindex.remove_files(store, name)
+    result.seconds = round(time.perf_counter() - t0, 1)
+    if result.chosen:
+        chosen = result.candidates[-1]
+        if set_default:
+            store.set_meta("default_model", result.chosen)
+        store.add_compare(result.chosen, ref, {
+            "source": "tune", "created": now(), "a": result.chosen, "b": ref,
+            "headline": {"quality_metric": "label-free estimate", "quality_pct": chosen.estimate["estimate_pct"],
+                         "speedup": chosen.speedup},
+            "labelfree": chosen.estimate, "tune": result.as_dict()})
+    return result
+
+
+def result_lines(result: TuneResult) -> list[str]:
+    lines = [f"{c.name}: {c.layers} layers · estimate {c.estimate['estimate_pct']:.1f}% of {result.reference} · "
+             f"{c.speedup:.2f}x faster · trained {c.train_seconds / 60:.1f} min · "
+             + ("chosen" if c.name == result.chosen else "rejected") for c in result.candidates]
+    if result.chosen:
+        lines.append(f"default search model of {result.index} is now {result.chosen}"
+                     if result.chosen else "")
+    else:
+        lines.append(f"no candidate kept {result.threshold_pct:g}% of {result.reference}; the index keeps its "
+                     "default model (try more layers with --layers, or a lower --keep)")
+    return [ln for ln in lines if ln]
+
+
+def to_json(result: TuneResult) -> str:
+    return json.dumps(result.as_dict(), indent=2)

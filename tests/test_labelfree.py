@@ -1,0 +1,82 @@
+"""The label-free estimate and the frontier: pure numpy/Python, no model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sbsearch import labelfree
+from sbsearch.frontier import pareto
+
+
+def _corpus(n_docs: int = 30, per_doc: int = 3):
+    passages, docs = [], []
+    for d in range(n_docs):
+        for p in range(per_doc):
+            passages.append(f"Document {d} part {p} explains topic {d % 7} in plain words for readers. "
+                            f"A second sentence of part {p} about subject {d % 5} and more words follows.")
+            docs.append(f"doc{d}.md")
+    return passages, docs
+
+
+def _vectors(texts: list[str], dim: int = 64, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Hashed bag of words (deterministic across processes), plus optional noise: a weaker 'model'."""
+    import hashlib
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, t in enumerate(texts):
+        for w in t.lower().split():
+            out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % dim] += 1.0
+    out += noise * rng.standard_normal(out.shape).astype(np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_pseudo_queries_are_deterministic_and_spread_over_documents():
+    passages, docs = _corpus()
+    a = labelfree.pseudo_queries(passages, docs, n=30, seed=1)
+    b = labelfree.pseudo_queries(passages, docs, n=30, seed=1)
+    assert [q.text for q in a] == [q.text for q in b]
+    assert len({q.source for q in a}) == 30  # round robin: one query per document first
+    assert all(len(q.text.split()) <= 16 for q in a)
+    assert len(labelfree.pseudo_queries(passages, docs, n=30, seed=2)) == 30
+
+
+def test_partial_query_drops_every_other_word():
+    q = labelfree.PseudoQuery("one two three four five six seven", "d")
+    assert q.partial == "one three five seven"
+    assert labelfree.PseudoQuery("too short here", "d").partial == "too short here"
+
+
+def test_reference_graded_ndcg():
+    ref = [f"d{i}" for i in range(10)]
+    assert labelfree.reference_graded_ndcg(ref, ref) == pytest.approx(1.0)
+    assert labelfree.reference_graded_ndcg(list(reversed(ref)), ref) < 1.0
+    assert labelfree.reference_graded_ndcg(["x", "y"], ref) == 0.0
+
+
+def test_rank_documents_excludes_the_source_document():
+    pv = np.eye(4, dtype=np.float32)
+    docs = ["a", "a", "b", "c"]
+    ranks = labelfree.rank_documents(np.array([[1, 0.5, 0.2, 0]], dtype=np.float32), pv, docs, ["a"], k=3)
+    assert ranks == [["b", "c"]]
+    ranks = labelfree.rank_documents(np.array([[1, 0.5, 0.2, 0]], dtype=np.float32), pv, docs, [None], k=3)
+    assert ranks == [["a", "b", "c"]]
+
+
+def test_estimate_is_100_for_the_reference_and_falls_with_a_weaker_model():
+    passages, docs = _corpus()
+    ref = lambda t: _vectors(t)  # noqa: E731
+    same = labelfree.estimate_from_encoders(ref, ref, passages, docs)
+    assert same["estimate_pct"] == pytest.approx(100.0)
+    assert same["known_item_pct"] == pytest.approx(100.0)
+    slightly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=0.05, seed=3), passages, docs)
+    badly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=2.0, seed=3), passages, docs)
+    assert badly["estimate_pct"] < slightly["estimate_pct"] < 100.0
+    assert badly["known_item_pct"] < slightly["known_item_pct"]
+
+
+def test_pareto_frontier():
+    pts = {"slow-good": (0.95, 10.0), "fast-ok": (0.90, 40.0), "dominated": (0.85, 30.0), "fastest": (0.70, 80.0)}
+    assert sorted(pareto(pts)) == ["fast-ok", "fastest", "slow-good"]
+    assert pareto({"a": (1.0, 1.0), "b": (1.0, 1.0)}) == ["a", "b"]  # ties dominate nobody
