@@ -376,19 +376,36 @@ def speed_minilm(rounds: int = 3) -> dict:
 
 
 def spearman_labelfree(results: dict) -> dict | None:
-    """Rank correlation over the rows between each label-free view and the labelled nDCG@10."""
+    """Rank correlation over the rows between each label-free view and the labelled nDCG@10:
+    agreement with the full model's ranking (every row), with MiniLM-L6's (its cuts), and the
+    known-item view against the full model."""
     from scipy.stats import spearmanr
 
     out = {}
     for name in ("stackfaq", "sample_docs"):
-        for view, label in (("labelfree_pct", "agreement"), ("knownitem_pct", "known-item")):
+        for view, label in (("labelfree_pct", "agreement with full"), ("labelfree_minilm_pct", "agreement with MiniLM-L6"),
+                            ("knownitem_pct", "known-item vs full")):
             pts = [(r["metrics"][f"{name}_{view}"], r["metrics"][f"{name}_ndcg10"])
                    for rid, r in results.items() if not rid.startswith("_")
                    and r["metrics"].get(f"{name}_{view}") is not None and f"{name}_ndcg10" in r["metrics"]]
             if len(pts) >= 4:
-                out[f"{name} {label}"] = {"rows": len(pts),
-                                          "spearman": round(float(spearmanr(*zip(*pts)).correlation), 3)}
+                out[f"{name}, {label}"] = {"rows": len(pts),
+                                           "spearman": round(float(spearmanr(*zip(*pts)).correlation), 3)}
     return out or None
+
+
+def calibration_points(results: dict) -> list[tuple[float, float]]:
+    """(agreement %, labelled nDCG@10 as % of the same reference) for every row, set and reference."""
+    pts = []
+    for ref_id, view in (("full", "labelfree_pct"), ("minilm", "labelfree_minilm_pct")):
+        ref = results.get(ref_id, {}).get("metrics", {})
+        for rid, r in results.items():
+            m = r.get("metrics", {}) if not rid.startswith("_") else {}
+            for name in ("stackfaq", "sample_docs"):
+                a, q, q_ref = m.get(f"{name}_{view}"), m.get(f"{name}_ndcg10"), ref.get(f"{name}_ndcg10")
+                if a is not None and q is not None and q_ref and rid != ref_id:
+                    pts.append((a, 100 * q / q_ref))
+    return pts
 
 
 def _layer_key(r: dict) -> str:
@@ -508,6 +525,17 @@ def render(results: dict) -> None:
                        + "\n".join(f"| {r['variant']} | {r['s_per_step']} |" for r in sp["rows"]) + "\n")
     chart_note += render_minilm(results)
     rho = spearman_labelfree(results)
+    pts = calibration_points(results)
+    if len(pts) >= 3:
+        from sbsearch.labelfree import CALIBRATION, calibrated_pct, fit_calibration
+
+        fit = fit_calibration(pts)
+        shipped = sum(abs(calibrated_pct(a) - s) for a, s in pts) / len(pts)
+        chart_note += ("\nCalibration of the label-free estimate (agreement → share of the reference's nDCG@10, "
+                       f"1 − share = c·(1 − agreement)^p) over {len(pts)} (row, set, reference) points: fitted "
+                       f"c = {fit['c']}, p = {fit['p']}, mean absolute error {fit['mean_abs_error_pct']} points; the "
+                       f"curve shipped in sbsearch.labelfree (c = {CALIBRATION['c']}, p = {CALIBRATION['p']}) is off by "
+                       f"{shipped:.2f} points on average.\n")
     if rho:
         chart_note += ("\nLabel-free estimate against labelled nDCG@10, Spearman rank correlation over the rows "
                        "that have both: " + ", ".join(f"{k} ρ = {v['spearman']:.3f} ({v['rows']} rows)"
@@ -581,6 +609,7 @@ def main() -> None:
     ap.add_argument("--sick", action="store_true", help="also SICK-R (slower)")
     ap.add_argument("--int8", action="store_true", help="also the int8 export's retrieval and speed")
     ap.add_argument("--labelfree", action="store_true", help="also the label-free estimate against the full model")
+    ap.add_argument("--extra-suites", default="", help="more comma-separated suites, e.g. labelfree:minilm")
     ap.add_argument("--speed-minilm", action="store_true",
                     help="measure MiniLM-L6 and its 4/3/2-layer cuts, fp32 and int8, in one interleaved run")
     ap.add_argument("--remeasure", default="",
@@ -621,6 +650,7 @@ def main() -> None:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     suites = (ALL_SUITES if args.sick else QUICK_SUITES) + tuple(x for x in EXTRA_SUITES if getattr(args, x))
+    suites += tuple(x for x in args.extra_suites.split(",") if x)
     if args.remeasure:
         for rid in ids:
             extra = remeasure(rid, tuple(args.remeasure.split(",")), args.keep_models)

@@ -243,17 +243,20 @@ def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cac
             if doc_model is not None:
                 pv = once(f"{suite}_docvec", lambda: _doc_vectors(doc_model, rs.passages))
                 out[f"{suite}_asym_mrr10"] = round(retrieval(model, rs, passage_vectors=pv)["mrr@10"], 4)
-        elif suite == "labelfree":
-            # share of the full model's own ranking kept, judged by the full model (sbsearch.labelfree)
+        elif suite.startswith("labelfree"):
+            # agreement with a reference model's ranking, judged by that model (sbsearch.labelfree):
+            # "labelfree" against the full model, "labelfree:NAME" against NAME
+            ref = suite.partition(":")[2] or "full"
+            tag = "" if ref == "full" else f"_{ref}"
             for name in ("stackfaq", "sample_docs"):
                 rs = _retrieval_set(name, ed, once)
                 if rs is None:
                     continue
-                say(f"label-free estimate on {name}")
-                est = labelfree_estimate(model, rs, once, own_passages(name, rs))
-                out[f"{name}_labelfree_pct"] = est["estimate_pct"]
-                out[f"{name}_labelfree_overlap10"] = est["overlap@10"]
-                out[f"{name}_knownitem_pct"] = est.get("known_item_pct")
+                say(f"label-free estimate on {name} against {ref}")
+                est = labelfree_estimate(model, rs, once, own_passages(name, rs), reference=ref)
+                out[f"{name}_labelfree{tag}_pct"] = est["agreement_pct"]
+                out[f"{name}_labelfree{tag}_overlap10"] = est["overlap@10"]
+                out[f"{name}_knownitem{tag}_pct"] = est.get("known_item_pct")
         elif suite == "int8":
             say("int8 export")
             with tempfile.TemporaryDirectory(prefix="eval-int8-") as tmp:

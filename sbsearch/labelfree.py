@@ -15,6 +15,11 @@ document is the one it came from, and the candidate's nDCG@10 is given as a shar
 reference's on the same queries. benchmarks/pruning_table.py reports how well each view tracks
 labelled nDCG@10 over many models (docs/PRUNING.md).
 
+Agreement is a stricter scale than quality: MiniLM-L6 keeps ~97% of the full model's labelled
+nDCG@10 while agreeing with only ~70% of its ranking. `calibrated_pct` maps agreement to an
+estimated share of the reference's nDCG@10 with a curve fitted over the pruning table's models,
+where both are measured (benchmarks/pruning_table.py; the fit and its error are in docs/PRUNING.md).
+
 Pure numpy over encode functions, so the same estimate serves `sbsearch tune` (sbsearch
 embedders), the pruning benchmark (sentence-transformers models) and the int8 models.
 """
@@ -95,6 +100,34 @@ def reference_graded_ndcg(candidate: Sequence[str], reference: Sequence[str], k:
     return ndcg_at_k(list(candidate), grades, k) if grades else 0.0
 
 
+# 1 - share = C * (1 - agreement) ** P, fitted by benchmarks/pruning_table.py (see CALIBRATION_SOURCE)
+CALIBRATION = {"c": 1.55, "p": 3.7}
+CALIBRATION_SOURCE = "two rows of the pruning table (MiniLM-L6 and its untrained 3-layer cut against full)"
+
+
+def calibrated_pct(agreement_pct: float, calibration: dict | None = None) -> float:
+    """Estimated nDCG@10 as a percentage of the reference's, from the agreement estimate."""
+    cal = calibration or CALIBRATION
+    gap = max(0.0, 1.0 - agreement_pct / 100.0)
+    return round(100.0 * max(0.0, 1.0 - cal["c"] * gap ** cal["p"]), 1)
+
+
+def fit_calibration(points: Sequence[tuple[float, float]]) -> dict:
+    """Least squares of log(1 - share) on log(1 - agreement) over (agreement_pct, share_pct) points
+    where both gaps are positive; returns c, p, the points used and the mean absolute error in points."""
+    pts = [(a / 100.0, s / 100.0) for a, s in points if a < 100 and s < 100]
+    if len(pts) < 3:
+        raise ValueError("need at least 3 points below 100% to fit the calibration")
+    x = np.log([1 - a for a, _ in pts])
+    y = np.log([1 - s for _, s in pts])
+    p, logc = np.polyfit(x, y, 1)
+    cal = {"c": round(float(np.exp(logc)), 4), "p": round(float(p), 4), "points": len(pts)}
+    errors = [abs(calibrated_pct(100 * a, cal) - 100 * s) for a, s in
+              [(a / 100.0, s / 100.0) for a, s in points]]
+    cal["mean_abs_error_pct"] = round(float(np.mean(errors)), 2)
+    return cal
+
+
 def estimate(reference_rankings: list[list[str]], candidate_rankings: list[list[str]], k: int = 10,
              known_item: tuple[list[list[str]], list[list[str]], list[str]] | None = None) -> dict:
     """The label-free estimate from two sets of rankings of the same pseudo-queries (source
@@ -111,8 +144,9 @@ def estimate(reference_rankings: list[list[str]], candidate_rankings: list[list[
         "ref_ndcg@10": round(float(np.mean(ndcg)), 4),
         "overlap@10": round(float(np.mean(overlap)), 4),
         "top1_agreement": round(float(np.mean(top1)), 4),
-        # the headline: the share of the reference's own ranking quality the candidate keeps
-        "estimate_pct": round(100 * float(np.mean(ndcg)), 1),
+        "agreement_pct": round(100 * float(np.mean(ndcg)), 1),
+        # the headline: the share of the reference's nDCG@10 that this agreement predicts
+        "estimate_pct": calibrated_pct(100 * float(np.mean(ndcg))),
     }
     if known_item is not None:
         ref_ki, cand_ki, sources = known_item

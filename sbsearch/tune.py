@@ -29,6 +29,9 @@ from .progress import NullProgress
 from .store import Store, now
 
 
+LABEL = "est. nDCG@10 (label-free)"
+
+
 @dataclass
 class Candidate:
     name: str
@@ -154,8 +157,9 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
         cand = Candidate(name, n, est, _speedup(ref_embedder, cand_embedder, speed_texts),
                          card["seconds"]["training"], est["estimate_pct"] >= keep_pct)
         result.candidates.append(cand)
-        say(f"{name}: label-free estimate {est['estimate_pct']:.1f}% of {ref} "
-            f"(top-10 overlap {est['overlap@10']:.2f}) · {cand.speedup:.2f}x its encode speed · "
+        say(f"{name}: estimated nDCG@10 {est['estimate_pct']:.1f}% of {ref} (agreement with its ranking "
+            f"{est['agreement_pct']:.1f}%, top-10 overlap {est['overlap@10']:.2f}) · {cand.speedup:.2f}x its "
+            "encode speed · "
             + ("passes" if cand.passed else f"below {keep_pct:g}%"))
         if cand.passed:
             result.chosen = name
@@ -169,14 +173,14 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
             store.set_meta("default_model", result.chosen)
         store.add_compare(result.chosen, ref, {
             "source": "tune", "created": now(), "a": result.chosen, "b": ref,
-            "headline": {"quality_metric": "label-free estimate", "quality_pct": chosen.estimate["estimate_pct"],
+            "headline": {"quality_metric": LABEL, "quality_pct": chosen.estimate["estimate_pct"],
                          "speedup": chosen.speedup},
             "labelfree": chosen.estimate, "tune": result.as_dict()})
     return result
 
 
 def result_lines(result: TuneResult) -> list[str]:
-    lines = [f"{c.name}: {c.layers} layers · estimate {c.estimate['estimate_pct']:.1f}% of {result.reference} · "
+    lines = [f"{c.name}: {c.layers} layers · {LABEL} {c.estimate['estimate_pct']:.1f}% of {result.reference} · "
              f"{c.speedup:.2f}x faster · trained {c.train_seconds / 60:.1f} min · "
              + ("chosen" if c.name == result.chosen else "rejected") for c in result.candidates]
     if result.chosen:

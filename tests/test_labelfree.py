@@ -68,12 +68,25 @@ def test_estimate_is_100_for_the_reference_and_falls_with_a_weaker_model():
     passages, docs = _corpus()
     ref = lambda t: _vectors(t)  # noqa: E731
     same = labelfree.estimate_from_encoders(ref, ref, passages, docs)
-    assert same["estimate_pct"] == pytest.approx(100.0)
+    assert same["agreement_pct"] == same["estimate_pct"] == pytest.approx(100.0)
     assert same["known_item_pct"] == pytest.approx(100.0)
     slightly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=0.05, seed=3), passages, docs)
     badly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=2.0, seed=3), passages, docs)
-    assert badly["estimate_pct"] < slightly["estimate_pct"] < 100.0
+    assert badly["agreement_pct"] < slightly["agreement_pct"] < 100.0
+    assert badly["estimate_pct"] < slightly["estimate_pct"] <= 100.0
     assert badly["known_item_pct"] < slightly["known_item_pct"]
+
+
+def test_calibration_is_monotone_and_fit_recovers_its_curve():
+    values = [labelfree.calibrated_pct(a) for a in range(0, 101, 5)]
+    assert values == sorted(values) and values[-1] == 100.0 and values[0] >= 0.0
+    truth = {"c": 1.2, "p": 3.0}
+    points = [(a, 100 * (1 - truth["c"] * (1 - a / 100) ** truth["p"])) for a in (40, 55, 70, 85, 95)]
+    fit = labelfree.fit_calibration(points)
+    assert fit["c"] == pytest.approx(1.2, rel=0.01) and fit["p"] == pytest.approx(3.0, rel=0.01)
+    assert fit["mean_abs_error_pct"] < 0.1
+    with pytest.raises(ValueError):
+        labelfree.fit_calibration([(100, 100), (50, 90)])
 
 
 def test_pareto_frontier():

@@ -65,7 +65,7 @@ def test_tune_picks_indexes_and_sets_a_model_and_the_footer_shows_its_estimate(i
     assert names["minilm-tuned-2"]["vectors"] == status["chunks"] and names["minilm-tuned-2"]["layers"] == 2
     table = invoke("query", "-i", index, "my vpn keeps dropping")
     assert "model: minilm-tuned-2 (2 of 6 layers)" in table
-    assert f"label-free estimate {cand['estimate']['estimate_pct']:.1f}% of minilm" in table
+    assert f"est. nDCG@10 (label-free) {cand['estimate']['estimate_pct']:.1f}% of minilm" in table
     assert "(tune of " in table
     assert "minilm-tuned-2" in invoke("models")
 
