@@ -67,9 +67,13 @@ class Embedder:
 
 
 def make_embedder(name: str | ModelInfo):
-    """The right runtime for a model: ONNX Runtime for int8 exports (no torch), else torch.
-    For an asymmetric spec 'Q@D' this is the query encoder Q."""
+    """The right runtime for a model: ONNX Runtime for int8 exports and the hashed bag of words
+    for test models (neither imports torch), else torch. For an asymmetric spec 'Q@D' this is the query encoder Q."""
     info = name if isinstance(name, ModelInfo) else resolve(split_spec(name)[0])
+    if info.kind == "fake":
+        from .embed.fake import FakeEmbedder
+
+        return FakeEmbedder(info)
     if info.kind == "int8":
         from .onnx_backend import OnnxEmbedder
 

@@ -119,14 +119,17 @@ def _under(path: str, roots: list[Path]) -> bool:
 class Indexer:
     def __init__(self, index_path: Path, model: str | None = None, progress: Progress | None = None,
                  chunk_tokens: int | None = None, chunk_overlap: int | None = None,
-                 max_file_mb: float = DEFAULT_MAX_FILE_MB):
+                 max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None):
         self.store = Store(index_path, create=True)
         self.progress = progress or NullProgress()
-        # For an asymmetric spec 'Q@D' the documents are embedded by D (see models.split_spec).
-        spec = model or self.store.get_meta("default_model") or _config_default()
+        # For an asymmetric spec 'Q@D' the documents are embedded by D (see models.split_spec);
+        # a ready embedder (a test's fake, one shared by several indexers) is D itself.
+        spec = model or getattr(embedder, "name", None) or self.store.get_meta("default_model") or _config_default()
         self.model_name = split_spec(spec)[1]
-        self.info: ModelInfo = resolve(self.model_name)
-        self._embedder = None
+        if embedder is not None and embedder.name != self.model_name:
+            raise SbsearchError(f"model {model!r} given with an embedder for {embedder.name!r}")
+        self.info: ModelInfo = embedder.info if embedder is not None else resolve(self.model_name)
+        self._embedder = embedder
         self._chunk_tokens = chunk_tokens
         self._chunk_overlap = chunk_overlap
         self.max_file_bytes = int(max_file_mb * (1 << 20))

@@ -201,7 +201,11 @@ def resolve(name: str) -> ModelInfo:
     """Turn a model name or path into a ModelInfo, assembling packaged weights if needed."""
     if not name or not name.strip():
         raise SbsearchError("empty model name")
-    if name.endswith(INT8_SUFFIX) and len(name) > len(INT8_SUFFIX):
+    from .embed import fake
+
+    if fake.is_fake_name(name) and fake.fake_models_enabled():
+        info = fake.fake_model_info(name)
+    elif name.endswith(INT8_SUFFIX) and len(name) > len(INT8_SUFFIX):
         info = _resolve_int8(name)
     elif name == "full":
         info = ModelInfo("full", _assemble_mpnet(), "builtin", BUILTIN["full"], MPNET_WEIGHTS_SHA256)

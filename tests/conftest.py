@@ -1,8 +1,17 @@
-"""Test fixtures: every test gets its own home/index/models dirs; models come from local files only."""
+"""Test fixtures: every test gets its own home/index/models dirs; models come from local files only.
+
+Two tiers: `pytest -m "not slow"` runs on the fake embedder (sbsearch.embed.fake, models named
+`fake`, `fake-b`, `fake-48` ...) and must not import torch; the slow tier holds every test that
+needs a real model. A test that builds a torch model through a fixture, or sits in a module that
+imports torch at the top, is slow whatever its markers say.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,7 +39,79 @@ def isolated_home(tmp_path, monkeypatch, session_cache):
     monkeypatch.setenv("SBSEARCH_MODELS_DIR", str(home / "models"))
     monkeypatch.setenv("SBSEARCH_CACHE", str(session_cache))
     monkeypatch.delenv("SBSEARCH_MODEL", raising=False)
+    # `fake` model names resolve (in this process and the sbsearch subprocesses it starts)
+    monkeypatch.setenv("SBSEARCH_FAKE_MODELS", "1")
     return home
+
+
+@pytest.fixture
+def fake_embedder(isolated_home):
+    """The 64-d fake model `fake`, ready for Indexer(..., embedder=) or Searcher(..., embedder=)."""
+    from sbsearch.embed.fake import FakeEmbedder
+
+    return FakeEmbedder("fake")
+
+
+# ------------------------------------------------------------------------------------ tiers
+
+TORCH_MODEL_FIXTURES = {"tiny_model_dir", "tiny_bert"}  # each builds a BERT with torch
+_TORCH_AT_IMPORT = re.compile(r"^(import|from) torch\b", re.MULTILINE)
+_torch_first_loaded_by: list[str] = []
+
+
+def _quick_tier(config) -> bool:
+    return " ".join((config.getoption("markexpr") or "").split()) == "not slow"
+
+
+@functools.lru_cache(maxsize=None)
+def _imports_torch_at_import(path: Path) -> bool:
+    try:
+        return bool(_TORCH_AT_IMPORT.search(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def pytest_ignore_collect(collection_path: Path, config):
+    # Collecting a module runs its imports whatever -m says. A test module that imports torch at
+    # the top holds only slow tests (below), so the quick tier does not collect it at all.
+    if (_quick_tier(config) and collection_path.name.startswith("test_") and collection_path.suffix == ".py"
+            and _imports_torch_at_import(collection_path)):
+        return True
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TORCH_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())) or _imports_torch_at_import(item.path):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_collection_finish(session):
+    if "torch" in sys.modules and not _torch_first_loaded_by:
+        _torch_first_loaded_by.append("collecting the tests")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    loaded_before = "torch" in sys.modules
+    yield
+    if not loaded_before and "torch" in sys.modules and not _torch_first_loaded_by:
+        _torch_first_loaded_by.append(item.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _quick_tier(session.config) and "torch" in sys.modules:
+        where = _torch_first_loaded_by[0] if _torch_first_loaded_by else "setup"
+        message = (f'the quick tier (-m "not slow") imported torch, first in {where}; '
+                   "move that test onto a fake model or mark it @pytest.mark.slow")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write("\n")  # the progress line may still be open
+            reporter.write_line(message, red=True, bold=True)
+        else:
+            sys.stderr.write(message + "\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _words() -> list[str]:

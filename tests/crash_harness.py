@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -69,18 +70,45 @@ def same_index(a: Path, b: Path, model: str) -> tuple[bool, str]:
     return True, "equal"
 
 
-def run_trials(work: Path, n_trials: int, seed: int = 1234, max_delay: float = 6.0) -> dict:
-    """Returns counts of kills, check/query failures, and whether the final index equals a clean build."""
+def latest_run_id(index: Path) -> int:
+    con = sqlite3.connect(f"file:{index / 'index.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()[0]
+    finally:
+        con.close()
+
+
+def wait_until_running(index: Path, proc: subprocess.Popen, after_run_id: int) -> None:
+    """Until the child has recorded its run (it holds the writer lock and works from here) or exited."""
+    while proc.poll() is None and latest_run_id(index) <= after_run_id:
+        time.sleep(0.005)
+
+
+def run_trials(work: Path, n_trials: int, seed: int = 1234, max_delay: float | None = None) -> dict:
+    """Returns counts of kills, check/query failures, and whether the final index equals a clean build.
+
+    max_delay: each kill comes a random 0.2..max_delay seconds after the process starts. By
+    default the kill instead comes a random time after the run has recorded itself, up to 1.3 times
+    as long as the first (full) run worked: start-up (imports, opening the index) can take most of
+    a process's life when the model is fast, and a kill there tests nothing."""
     rng = random.Random(seed)
     docs, index = work / "docs", work / "idx"
     mutate(docs, rng)
     code, _, err = run_cli("index", docs, "-i", index, "-q")
     assert code == 0, err
+    store = Store(index)
+    work_s = store.runs(1)[0]["seconds"]
+    store.close()
     result = {"trials": n_trials, "killed": 0, "finished": 0, "check_failed": [], "query_failed": []}
     for trial in range(n_trials):
         mutate(docs, rng)
+        last_run = latest_run_id(index)
         proc = sbsearch("index", docs, "-i", index, "-q")
-        time.sleep(rng.uniform(0.2, max_delay))
+        if max_delay is None:
+            wait_until_running(index, proc, last_run)
+            time.sleep(rng.uniform(0, 1.3 * work_s))
+        else:
+            time.sleep(rng.uniform(0.2, max_delay))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             result["killed"] += 1

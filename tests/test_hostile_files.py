@@ -74,8 +74,8 @@ EXPECTED_OK = {"good.pdf", "bad-utf8.txt", "sjis.txt", "deep.md", "name with spa
                "-starts-with-dash.md", "new\nline.txt"}
 
 
-def test_every_hostile_file_is_reported_and_the_run_completes(hostile, tmp_path, tiny_model_dir):
-    s = Indexer(tmp_path / "idx", str(tiny_model_dir)).run([hostile])
+def test_every_hostile_file_is_reported_and_the_run_completes(hostile, tmp_path):
+    s = Indexer(tmp_path / "idx", "fake").run([hostile])
     failed = {os.path.basename(f["path"]): f["error"] for f in s.failures}
     assert set(failed) == set(EXPECTED_FAILED), failed
     for name, reason in EXPECTED_FAILED.items():
@@ -93,14 +93,14 @@ def test_every_hostile_file_is_reported_and_the_run_completes(hostile, tmp_path,
     assert sum(1 for p in docs if p.endswith("deep.md")) == 1
 
 
-def test_file_deleted_between_scan_and_read_is_treated_as_gone(tmp_path, tiny_model_dir, monkeypatch):
+def test_file_deleted_between_scan_and_read_is_treated_as_gone(tmp_path, monkeypatch):
     import sbsearch.indexer as indexer_mod
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Alpha about parking.")
     (docs / "b.txt").write_text("Beta about lunch.")
-    Indexer(tmp_path / "idx", str(tiny_model_dir)).run([docs])
+    Indexer(tmp_path / "idx", "fake").run([docs])
     real_scan = indexer_mod.scan
 
     def scan_then_delete(roots):
@@ -109,20 +109,19 @@ def test_file_deleted_between_scan_and_read_is_treated_as_gone(tmp_path, tiny_mo
         return found
 
     monkeypatch.setattr(indexer_mod, "scan", scan_then_delete)
-    s = Indexer(tmp_path / "idx", str(tiny_model_dir)).run([docs])
+    s = Indexer(tmp_path / "idx", "fake").run([docs])
     assert s.removed == 1 and s.failed == 0
     assert list(Store(tmp_path / "idx").documents()) == [str(docs / "a.txt")]
 
 
-@pytest.mark.slow
-def test_write_failure_keeps_previous_state(tmp_path, tiny_model_dir):
+def test_write_failure_keeps_previous_state(tmp_path):
     """A file-size limit (RLIMIT_FSIZE) makes the index's writes fail like a full disk: one clear
     line, non-zero exit, and the previous index still answers."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("# Parking\n\nStaff park in garage B.")
     index = tmp_path / "idx"
-    env = {**os.environ, "SBSEARCH_MODEL": str(tiny_model_dir)}
+    env = {**os.environ, "SBSEARCH_MODEL": "fake"}
     assert subprocess.run([sys.executable, "-m", "sbsearch", "index", str(docs), "-i", str(index), "-q"],
                           env=env).returncode == 0
     for i in range(60):

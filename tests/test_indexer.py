@@ -1,14 +1,16 @@
-"""Incremental indexing on real files, real SQLite and real FAISS, with a tiny random model."""
-
-import shutil
+"""Incremental indexing on real files, real SQLite and real FAISS, with the fake embedder (a hashed
+bag of words: no torch)."""
 
 import faiss
+import numpy as np
 import pytest
 
-from conftest import build_tiny_model
 from sbsearch import vectorindex
+from sbsearch.embed import EmbedderProtocol
+from sbsearch.embed.fake import FakeEmbedder
 from sbsearch.errors import SbsearchError
 from sbsearch.indexer import Indexer
+from sbsearch.models import resolve
 from sbsearch.search import Searcher
 from sbsearch.store import Store
 
@@ -42,8 +44,8 @@ def corpus(tmp_path):
 
 
 @pytest.fixture
-def model(tiny_model_dir):
-    return str(tiny_model_dir)
+def model():
+    return "fake"
 
 
 def run(index_path, model, *roots):
@@ -166,27 +168,25 @@ def test_unreadable_file_keeps_previous_version(tmp_path, corpus, model, monkeyp
     consistent(ix.store, model)
 
 
-def test_second_model_backfills_same_chunks(tmp_path, corpus, model, tiny_model_dir):
-    other_dir = build_tiny_model(tmp_path / "m2", hidden=48, seed=1)
+def test_second_model_backfills_same_chunks(tmp_path, corpus, model):
+    other = "fake-48"
     ix, _ = run(tmp_path / "idx", model, corpus)
     chunks = ix.store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    ix2, s = run(tmp_path / "idx", str(other_dir), corpus)
+    ix2, s = run(tmp_path / "idx", other, corpus)
     assert s.unchanged == 3 and s.chunks_embedded == chunks
-    assert ix2.store.vector_counts() == {model: chunks, str(other_dir): chunks}
-    consistent(ix2.store, str(other_dir))
+    assert ix2.store.vector_counts() == {model: chunks, other: chunks}
+    consistent(ix2.store, other)
 
 
-def test_model_with_other_dimension_is_refused(tmp_path, corpus, model):
-    moving = tmp_path / "model-here"
-    shutil.copytree(model, moving)
-    run(tmp_path / "idx", str(moving), corpus)
-    shutil.rmtree(moving)
-    shutil.copytree(build_tiny_model(tmp_path / "m48", hidden=48), moving)
+def test_model_with_other_dimension_is_refused(tmp_path, corpus, fake_embedder):
+    Indexer(tmp_path / "idx", embedder=fake_embedder).run([corpus])
+    # the same model name now giving 48-d vectors, as when a model directory is replaced
+    wider = FakeEmbedder(fake_embedder.name, dim=48)
     with pytest.raises(SbsearchError, match="48-d"):
-        Searcher(tmp_path / "idx", str(moving)).search("vpn")
+        Searcher(tmp_path / "idx", embedder=wider).search("vpn")
     (corpus / "new.txt").write_text("A new file forces embedding.")
     with pytest.raises(SbsearchError, match="48-d"):
-        run(tmp_path / "idx", str(moving), corpus)
+        Indexer(tmp_path / "idx", embedder=wider).run([corpus])
     assert str(corpus / "new.txt") not in Store(tmp_path / "idx").documents()
 
 
@@ -228,9 +228,46 @@ def test_killed_run_keeps_its_finished_vector_batches(tmp_path, model, monkeypat
     assert store.db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0] == 20
     assert store.runs(1)[0]["status"] == "interrupted"
     monkeypatch.setattr(emb, "encode", real_encode)
-    ix2 = Indexer(tmp_path / "idx", model)
-    ix2._embedder = emb
-    s = ix2.run([docs])
+    s = Indexer(tmp_path / "idx", model, embedder=emb).run([docs])
     assert s.added == 25 and s.chunks_reused == 20 and s.chunks_embedded == 5
     assert store.db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0] == 0
     consistent(store, model)
+
+
+# ------------------------------------------------------------------------------------ the fake embedder
+
+def test_fake_embedder_is_deterministic_normalised_and_keyed_by_name():
+    texts = ["install the vpn client", "the vpn client drops", "hotel booking for travel", "", "?!"]
+    a = FakeEmbedder("fake")
+    seen = []
+    vecs = FakeEmbedder("fake", batch_size=2).encode(texts, progress=seen.append)
+    assert isinstance(a, EmbedderProtocol)
+    assert vecs.dtype == np.float32 and vecs.shape == (5, 64) and seen == [2, 2, 1]
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(a.encode(texts), vecs)  # a new instance gives the same vectors
+    np.testing.assert_array_equal(a.encode_query(texts[:1]), vecs[:1])
+    assert vecs[1] @ vecs[0] > vecs[2] @ vecs[0], "shared words make texts closer"
+    assert abs(float(FakeEmbedder("fake-b").encode(texts[:1])[0] @ vecs[0])) < 0.5, "another name, other vectors"
+    assert a.encode([]).shape == (0, 64) and a.parameter_count() == 0 and a.max_seq_length > 0
+
+
+def test_fake_names_resolve_only_when_enabled(monkeypatch):
+    info = resolve("fake-48")
+    assert (info.kind, info.dim, info.layers) == ("fake", 48, 1)
+    assert resolve("fake").dim == 64 and resolve("fake-b").dim == 64
+    assert info.weights_sha256() == resolve("fake-48").weights_sha256() != resolve("fake").weights_sha256()
+    with pytest.raises(SbsearchError, match="dimension 1 is outside"):
+        resolve("fake-1")
+    monkeypatch.delenv("SBSEARCH_FAKE_MODELS")
+    with pytest.raises(SbsearchError, match="unknown model 'fake'"):
+        resolve("fake")
+    assert FakeEmbedder("fake").dim == 64, "constructing one directly needs no switch"
+
+
+def test_indexer_with_an_embedder_takes_its_name_and_refuses_another(tmp_path, corpus, fake_embedder):
+    ix = Indexer(tmp_path / "idx", embedder=fake_embedder)
+    assert ix.model_name == "fake" and ix.info is fake_embedder.info
+    ix.run([corpus])
+    consistent(ix.store, "fake")
+    with pytest.raises(SbsearchError, match="given with an embedder"):
+        Indexer(tmp_path / "idx", "fake-b", embedder=fake_embedder)
