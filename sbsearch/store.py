@@ -141,10 +141,23 @@ class Store:
                     self.db.enable_wal()
                 migrations.apply(self.db)
             elif not self.db["documents"].exists():
-                raise SbsearchError(f"{db_file} is not an sbsearch index")
+                self._wait_for_schema(db_file)
         except sqlite3.DatabaseError as exc:
             raise SbsearchError(f"cannot open index {db_file}: {exc}") from None
         self.db.execute("PRAGMA foreign_keys = ON")
+
+    def _wait_for_schema(self, db_file: Path, seconds: float = 5.0) -> None:
+        """A file with no tables yet is an index another process is creating (the file appears just
+        before its first migration commits): give it a moment before calling it foreign."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while not self.db["documents"].exists():
+            # our first migration creates `meta` before `documents`; any other table means a foreign file
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables - {"meta", "_sqlite_migrations"} or time.monotonic() > deadline:
+                raise SbsearchError(f"{db_file} is not an sbsearch index")
+            time.sleep(0.05)
 
     @property
     def faiss_dir(self) -> Path:

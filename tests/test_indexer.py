@@ -271,3 +271,26 @@ def test_indexer_with_an_embedder_takes_its_name_and_refuses_another(tmp_path, c
     consistent(ix.store, "fake")
     with pytest.raises(SbsearchError, match="given with an embedder"):
         Indexer(tmp_path / "idx", "fake-b", embedder=fake_embedder)
+
+
+def test_opening_an_index_that_another_process_is_creating_waits_for_its_schema(tmp_path):
+    import sqlite3
+    import threading
+
+    from sbsearch.errors import SbsearchError
+    from sbsearch.store import DB_NAME, Store
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    sqlite3.connect(foreign / DB_NAME).execute("CREATE TABLE x (y)")
+    with pytest.raises(SbsearchError, match="is not an sbsearch index"):
+        Store(foreign)
+
+    creating = tmp_path / "creating"
+    creating.mkdir()
+    sqlite3.connect(creating / DB_NAME).close()  # the file exists, its tables do not yet
+    later = threading.Timer(0.5, lambda: Store(creating, create=True))
+    later.start()
+    store = Store(creating)  # waits for the creator's first migration instead of failing
+    later.join()
+    assert store.db["documents"].exists()
