@@ -4,7 +4,7 @@
 
 For each collection size N and dimension: a real Store holding N synthetic unit vectors (clustered:
 topics, documents of 10 chunks, a decaying spectrum, a shared mean direction, so that cosines look
-like sentence embeddings' rather than like uniform noise), then `vectorindex.build` of each type
+like sentence embeddings' rather than like uniform noise), then `faiss_index.build` of each type
 (exact; the automatic choice; IVF and HNSW forced with SBSEARCH_INDEX_TYPE), each timed (SQLite read
 included), loaded the way searchers load it, and queried one query at a time with held-out vectors
 (same distribution, not stored): FAISS p50/p95, Searcher.search_vectors p50 (FAISS + SQLite rows),
@@ -33,9 +33,9 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 import faiss  # noqa: E402
 
 from report import publish  # noqa: E402
-from sbsearch import vectorindex  # noqa: E402
+from sbsearch.vectors import faiss_index  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
-from sbsearch.store import Store, now  # noqa: E402
+from sbsearch.index.store import Store, now  # noqa: E402
 
 MODEL = "bench-synthetic"
 K = 10
@@ -124,24 +124,24 @@ def timed_interleaved(fns: dict, queries: np.ndarray) -> dict[str, tuple[float, 
 
 
 def build(store: Store, dim: int, kind: str, gold, queries: np.ndarray) -> dict:
-    """Build `kind` (auto: the automatic choice) through vectorindex and load it as a searcher does."""
+    """Build `kind` (auto: the automatic choice) through faiss_index and load it as a searcher does."""
     if kind == "auto":
-        os.environ.pop(vectorindex.ENV_TYPE, None)
+        os.environ.pop(faiss_index.ENV_TYPE, None)
     else:
-        os.environ[vectorindex.ENV_TYPE] = kind
+        os.environ[faiss_index.ENV_TYPE] = kind
     t = time.perf_counter()
-    vectorindex.build(store, MODEL, dim)
+    faiss_index.build(store, MODEL, dim)
     build_s = time.perf_counter() - t
-    os.environ.pop(vectorindex.ENV_TYPE, None)
-    meta = vectorindex._read_meta(store, MODEL)
+    os.environ.pop(faiss_index.ENV_TYPE, None)
+    meta = faiss_index._read_meta(store, MODEL)
     # loaded as searchers load it (IVF lists memory-mapped, the search parameter from the meta); the
     # object stays valid after the next build replaces the file
-    index = vectorindex.load_generation(store, MODEL, dim, store.generation)
+    index = faiss_index.load_generation(store, MODEL, dim, store.generation)
     d, i = index.search(queries, K + 1)
     row = {"asked": kind, "index": index, "type": meta["type"], "params": meta.get("params", {}),
            "build_s": build_s, "recall_build": meta.get("recall_at_10"),
-           "recall_held_out": vectorindex.recall_at_k((d, i), gold, None, K),
-           "mb": (store.faiss_dir / meta["file"]).stat().st_size / 1e6, "fallback": meta.get("fallback")}
+           "recall_held_out": faiss_index.recall_at_k((d, i), gold, None, K),
+           "mb": (faiss_index.faiss_dir(store) / meta["file"]).stat().st_size / 1e6, "fallback": meta.get("fallback")}
     print(f"  {kind:>5} -> {row['type']} {row['params']} build {build_s:.1f}s recall build {row['recall_build']} "
           f"held-out {row['recall_held_out']:.4f} {row['mb']:.0f} MB" + (f" ({row['fallback']})" if row["fallback"] else ""),
           flush=True)
@@ -162,7 +162,7 @@ def measure(store: Store, dim: int, kinds: list[str], queries: np.ndarray, gold)
 
     def via_searcher(index):
         def run(q):
-            searcher._faiss, searcher._faiss_gen = index, store.generation  # this index for this snapshot
+            searcher.vector_index._index, searcher.vector_index._generation = index, store.generation  # this index for this snapshot
             searcher.search_vectors(q, K)
         return run
 
@@ -230,7 +230,7 @@ def main() -> None:
         "",
         f"`{cmd}` on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, FAISS {faiss.__version__} "
         f"({faiss.omp_get_max_threads()} OpenMP threads, the default the app runs with). "
-        f"EXACT_UP_TO = {vectorindex.EXACT_UP_TO:,}, recall target {vectorindex.RECALL_TARGET}. Vectors: synthetic "
+        f"EXACT_UP_TO = {faiss_index.EXACT_UP_TO:,}, recall target {faiss_index.RECALL_TARGET}. Vectors: synthetic "
         f"clustered unit vectors (see the script), the first N of one {max(args.sizes):,}-vector collection; "
         f"{args.queries} held-out queries timed one at a time after 20 warm-up queries. Total run "
         f"{time.perf_counter() - t_all:.0f} s.",

@@ -23,10 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from sbsearch import config  # noqa: E402
-from sbsearch.compare import compare  # noqa: E402
-from sbsearch.evaluation import beir_corpus_folder, load_query_set  # noqa: E402
+from sbsearch.model_choice.compare import compare  # noqa: E402
+from sbsearch.quality.evaluation import beir_corpus_folder, load_query_set  # noqa: E402
 from report import publish  # noqa: E402
-from sbsearch.store import now  # noqa: E402
+from sbsearch.index.store import now  # noqa: E402
 
 
 def stackfaq_beir(out: Path) -> Path:

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from report import publish  # noqa: E402
-from sbsearch.store import now  # noqa: E402
+from sbsearch.index.store import now  # noqa: E402
 
 CHART = REPO / "docs" / "frontier_sample_docs.png"
 QUERIES = REPO / "sample_docs" / "queries.jsonl"

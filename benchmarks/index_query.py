@@ -25,11 +25,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from sbsearch.embedder import make_embedder  # noqa: E402
-from sbsearch.indexer import Indexer  # noqa: E402
+from sbsearch.embed import make_embedder  # noqa: E402
+from sbsearch.index import Indexer  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
 from report import publish  # noqa: E402
-from sbsearch.store import Store, now  # noqa: E402
+from sbsearch.index.store import Store, now  # noqa: E402
 
 
 def latencies(searcher: Searcher, queries: list[str], rounds: int = 2) -> tuple[float, float]:
@@ -98,11 +98,11 @@ def main() -> None:
         build_s = time.perf_counter() - t
         searcher = Searcher(syn, embedder=emb)
         t = time.perf_counter()
-        searcher.faiss_index  # first load builds the FAISS file from SQLite
+        searcher.vector_index.load()  # first load builds the FAISS file from SQLite
         faiss_build_s = time.perf_counter() - t
-        from sbsearch import vectorindex
+        from sbsearch.vectors import faiss_index
 
-        syn_meta = vectorindex.describe(searcher.store, model) or {}
+        syn_meta = faiss_index.describe(searcher.store, model) or {}
         sp50, sp95 = latencies(searcher, queries)
         rows.append({"model": model, "chunks": s.chunks_total, "index_s": index_s,
                      "chunks_per_s": s.chunks_total / index_s, "p50": p50, "p95": p95,

@@ -4,7 +4,7 @@
 
 For each model: labelled nDCG@10 on sample_docs and StackFAQ of the fp32 model and of its int8
 ONNX export (pruning.evaluate's suites, the same code as the pruning table), written to
-sbsearch/int8_quality.json, which `sbsearch.models.default_model()` reads: a new index uses
+sbsearch/int8_quality.json, which `sbsearch.embed.models.default_model()` reads: a new index uses
 NAME-int8 when it loses at most 0.005 nDCG@10 on every set. Then a fresh index of sample_docs is
 built the way a new user builds it (`sbsearch index sample_docs`, no model named) and a cold
 `sbsearch query` (a new process, to printed results) is timed, median of 5. Appends the table
@@ -28,15 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from report import publish  # noqa: E402
-from sbsearch.models import INT8_FREE_LOSS, INT8_RECORD, default_model, int8_loss  # noqa: E402
-from sbsearch.store import now  # noqa: E402
+from sbsearch.embed.models import INT8_FREE_LOSS, INT8_RECORD, default_model, int8_loss  # noqa: E402
+from sbsearch.index.store import now  # noqa: E402
 
 KEYS = ("sample_docs_ndcg10", "stackfaq_ndcg10")
 
 
 def measure(name: str) -> dict:
     from pruning import evaluate as ev
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     model, _ = load_model(name)
     m = ev.evaluate_model(model, ("stackfaq", "sample_docs", "int8"), ev.EvalData.default())

@@ -33,7 +33,7 @@ CHART = REPO / "docs" / "pruning_table.png"  # beside the table it illustrates
 QUICK_SUITES = ("stsb", "stackfaq", "sample_docs", "size", "speed")
 ALL_SUITES = ("stsb", "sick", "stackfaq", "sample_docs", "size", "speed")
 # with --int8 / --labelfree (every MiniLM row has both): the int8 export's retrieval and speed, and the
-# label-free estimate against the full model (sbsearch.labelfree), whose agreement with the labelled
+# label-free estimate against the full model (sbsearch.quality.labelfree), whose agreement with the labelled
 # nDCG@10 over the rows is printed under the table
 EXTRA_SUITES = ("int8", "labelfree")
 
@@ -186,7 +186,7 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
     """Measure one row. Rows measured on the way (a recipe's first stage alone, see "intermediate")
     are added to side_rows."""
     from pruning import api, evaluate as ev, layers
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     row = ROWS[row_id]
     t0 = time.perf_counter()
@@ -256,7 +256,7 @@ def speedups(steps: int = 4) -> list[dict]:
 
     from pruning import data, layers
     from pruning.train import fitted_length, freeze_embeddings
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     model, _ = load_model("full")
     layers.cut_model(model, layers.choose_layers(12, 6, "top"))
@@ -296,7 +296,7 @@ def speed_by_layers(rounds: int = 3) -> dict:
     Recovery does not change a model's speed: every row with the same layer count shares its number."""
     from pruning import evaluate as ev, layers
     from pruning.data import read_sts
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     sents = [a for a, _, _ in read_sts(shared("stsb/sts-test.csv"))][:256]
     full, _ = load_model("full")
@@ -322,7 +322,7 @@ def remeasure(row_id: str, suites, keep_dir: Path | None) -> dict:
     """Run `suites` again on a measured row's model (a base or cut is rebuilt, a trained model is
     read from --keep-models) and return only the new metrics, to be merged into the row."""
     from pruning import evaluate as ev, layers
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     row = ROWS[row_id]
     if row["kind"] == "prune":
@@ -342,7 +342,7 @@ def speed_minilm(rounds: int = 3) -> dict:
     take turns, so that the ratios to MiniLM-L6 survive a noisy machine. A cut's speed does not
     depend on its recovery or on which layers it keeps: every row of a layer count shares it."""
     from pruning import data, evaluate as ev, layers
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     sents = [a for a, _, _ in data.read_sts(shared("stsb/sts-test.csv"))][:256]
     passages = data.read_sample_docs(REPO / "sample_docs").passages[:128]
@@ -465,7 +465,7 @@ def render_minilm(results: dict) -> str:
            "all-MiniLM-L6-v2 (it is the teacher). Quality is nDCG@10; *int8* is the model's int8 ONNX export "
            "(sbsearch's `-int8` models), measured on the same sets; the int8 percentages are against MiniLM-L6's "
            "own int8 export. *Speed* comes from one interleaved run (below), each runtime against MiniLM-L6 in "
-           "the same runtime. *Label-free* is sbsearch.labelfree's estimate against the full model "
+           "the same runtime. *Label-free* is sbsearch.quality.labelfree's estimate against the full model "
            "(pseudo-queries cut from the documents, no labels).\n\n" + "\n".join(lines) + "\n")
     spm = results.get("_speed_minilm")
     if spm:
@@ -527,14 +527,14 @@ def render(results: dict) -> None:
     rho = spearman_labelfree(results)
     pts = calibration_points(results)
     if len(pts) >= 3:
-        from sbsearch.labelfree import CALIBRATION, calibrated_pct, fit_calibration
+        from sbsearch.quality.labelfree import CALIBRATION, calibrated_pct, fit_calibration
 
         fit = fit_calibration(pts)
         shipped = sum(abs(calibrated_pct(a) - s) for a, s in pts) / len(pts)
         chart_note += ("\nCalibration of the label-free estimate (agreement → share of the reference's nDCG@10, "
                        f"1 − share = c·(1 − agreement)^p) over {len(pts)} (row, set, reference) points: fitted "
                        f"c = {fit['c']}, p = {fit['p']}, mean absolute error {fit['mean_abs_error_pct']} points; the "
-                       f"curve shipped in sbsearch.labelfree (c = {CALIBRATION['c']}, p = {CALIBRATION['p']}) is off by "
+                       f"curve shipped in sbsearch.quality.labelfree (c = {CALIBRATION['c']}, p = {CALIBRATION['p']}) is off by "
                        f"{shipped:.2f} points on average.\n")
     if rho:
         chart_note += ("\nLabel-free estimate against labelled nDCG@10, Spearman rank correlation over the rows "
@@ -629,7 +629,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown row {unknown[0]!r}; see --list")
     from pruning.train import set_threads
-    from sbsearch.models import offline_environment
+    from sbsearch.embed.models import offline_environment
 
     offline_environment()
     set_threads()

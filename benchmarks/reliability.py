@@ -21,7 +21,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 from crash_harness import run_trials  # noqa: E402
 from report import publish  # noqa: E402
-from sbsearch.store import now  # noqa: E402
+from sbsearch.index.store import now  # noqa: E402
 
 
 def main() -> None:

@@ -28,13 +28,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from sbsearch import config  # noqa: E402
-from sbsearch.compare import _disk_mb, _peak_rss  # noqa: E402
-from sbsearch.embedder import make_embedder  # noqa: E402
-from sbsearch.evaluation import evaluate, load_query_set  # noqa: E402
-from sbsearch.indexer import Indexer  # noqa: E402
+from sbsearch.model_choice.compare import _disk_mb, _peak_rss  # noqa: E402
+from sbsearch.embed import make_embedder  # noqa: E402
+from sbsearch.quality.evaluation import evaluate, load_query_set  # noqa: E402
+from sbsearch.index import Indexer  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
 from report import publish  # noqa: E402
-from sbsearch.store import now  # noqa: E402
+from sbsearch.index.store import now  # noqa: E402
 
 
 def sts_test() -> tuple[list[str], list[str], np.ndarray]:

@@ -159,7 +159,7 @@ def prune(
     pruning.json and README.md, evaluate. Returns the card (a dict).
     on_stage(index, name, model, stage_infos) is called after each stage trained in this run, e.g. to
     evaluate the intermediate model (NLI alone, before STS) without training it twice."""
-    from sbsearch.models import load_model, offline_environment, resolve
+    from sbsearch.embed.models import load_model, offline_environment, resolve
 
     t_start = time.perf_counter()
     offline_environment()
@@ -356,7 +356,7 @@ def evaluate_against(model, base_info, kept, suites, compare=("base", "cut"), sa
     """Metrics of `model` and, on request, of its base and of the same cut without training.
     asymmetric: also retrieval with documents embedded by the base (or by this ModelInfo, e.g. the
     teacher) and queries by `model`."""
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     from . import evaluate as ev
 

@@ -330,7 +330,7 @@ def _index_chunks(db: Path) -> list[str]:
         con.close()
     except sqlite3.Error as exc:
         raise SbsearchError(f"{db}: cannot read chunks ({exc})") from None
-    from sbsearch.chunking import embedding_text
+    from sbsearch.ingest.chunking import embedding_text
 
     return [embedding_text(t, h) for t, h in rows if t]
 
@@ -396,7 +396,7 @@ def document_chunks(root: Path, max_tokens: int = 200, overlap: int = 40, tokeni
     with sbsearch's own reader and chunker; .sbsearchignore patterns and hidden files are skipped."""
     import fnmatch
 
-    from sbsearch.chunking import chunk_document, tokenizer_counter, word_counter
+    from sbsearch.ingest.chunking import chunk_document, tokenizer_counter, word_counter
     from sbsearch.errors import IngestError
     from sbsearch.ingest import is_supported, load_document
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sbsearch import config
-from sbsearch.metrics import dedupe, summarize
+from sbsearch.quality.metrics import dedupe, summarize
 
 from . import data
 
@@ -145,11 +145,11 @@ def speed_sentences(ed: EvalData, once) -> list[str]:
 
 
 def labelfree_estimate(model, rs: data.RetrievalSet, once, passage_vectors=None, reference: str = "full") -> dict:
-    """sbsearch.labelfree's estimate of `model` against `reference` on the passages of `rs`, with
+    """sbsearch.quality.labelfree's estimate of `model` against `reference` on the passages of `rs`, with
     pseudo-queries cut from those passages (never the set's real queries). The reference's
     vectors are cached on disk like the teacher's."""
-    from sbsearch.labelfree import estimate_from_encoders, pseudo_queries
-    from sbsearch.models import load_model
+    from sbsearch.quality.labelfree import estimate_from_encoders, pseudo_queries
+    from sbsearch.embed.models import load_model
 
     def ref_model():
         m, info = load_model(reference)
@@ -165,18 +165,19 @@ def labelfree_estimate(model, rs: data.RetrievalSet, once, passage_vectors=None,
 
 
 class Int8Model:
-    """A model's int8 ONNX export (sbsearch.onnx_backend) with the encode() the suites call."""
+    """A model's int8 ONNX export (sbsearch.embed.int8_export, sbsearch.embed.onnx_backend) with the encode() the suites call."""
 
     def __init__(self, embedder):
         self.embedder = embedder
 
     @classmethod
     def export(cls, model, tmp: Path) -> "Int8Model":
-        from sbsearch.models import ModelInfo
-        from sbsearch.onnx_backend import OnnxEmbedder, export_int8
+        from sbsearch.embed.int8_export import export_int8
+        from sbsearch.embed.models import ModelInfo, load_model
+        from sbsearch.embed.onnx_backend import OnnxEmbedder
 
         model.save(str(tmp / "fp32"))
-        out = export_int8(ModelInfo("eval", tmp / "fp32", "path"), tmp / "int8")
+        out = export_int8(*load_model(ModelInfo("eval", tmp / "fp32", "path")), tmp / "int8")
         return cls(OnnxEmbedder(ModelInfo("eval-int8", out, "int8")))
 
     def encode(self, texts, **_ignored):
@@ -244,7 +245,7 @@ def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cac
                 pv = once(f"{suite}_docvec", lambda: _doc_vectors(doc_model, rs.passages))
                 out[f"{suite}_asym_mrr10"] = round(retrieval(model, rs, passage_vectors=pv)["mrr@10"], 4)
         elif suite.startswith("labelfree"):
-            # agreement with a reference model's ranking, judged by that model (sbsearch.labelfree):
+            # agreement with a reference model's ranking, judged by that model (sbsearch.quality.labelfree):
             # "labelfree" against the full model, "labelfree:NAME" against NAME
             ref = suite.partition(":")[2] or "full"
             tag = "" if ref == "full" else f"_{ref}"

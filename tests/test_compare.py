@@ -35,7 +35,7 @@ def docs_and_queries(tmp_path):
 def minilm_cut3(isolated_home):
     """A 3-layer top cut of MiniLM with no fine-tuning, saved by name in the models folder."""
     from pruning.layers import cut_model
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     model, _ = load_model("minilm")
     cut_model(model, [0, 1, 2])

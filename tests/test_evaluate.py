@@ -46,7 +46,7 @@ def _scrambled(model):
 
 @pytest.mark.slow
 def test_every_suite_on_minilm_separates_trained_from_scrambled(small_eval_data):
-    from sbsearch.models import load_model
+    from sbsearch.embed.models import load_model
 
     trained, _ = load_model("minilm")
     scrambled = _scrambled(load_model("minilm")[0])

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from docgen import make_pdf
 from sbsearch.cli import cli
-from sbsearch.indexer import Indexer
-from sbsearch.store import Store
+from sbsearch.index import Indexer
+from sbsearch.index.store import Store
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_every_hostile_file_is_reported_and_the_run_completes(hostile, tmp_path)
 
 
 def test_file_deleted_between_scan_and_read_is_treated_as_gone(tmp_path, monkeypatch):
-    import sbsearch.indexer as indexer_mod
+    import sbsearch.index.indexer as indexer_mod
 
     docs = tmp_path / "docs"
     docs.mkdir()

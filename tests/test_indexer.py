@@ -5,14 +5,14 @@ import faiss
 import numpy as np
 import pytest
 
-from sbsearch import vectorindex
-from sbsearch.embed import EmbedderProtocol
+from sbsearch.vectors import faiss_index
+from sbsearch.embed import Embedder
 from sbsearch.embed.fake import FakeEmbedder
 from sbsearch.errors import SbsearchError
-from sbsearch.indexer import Indexer
-from sbsearch.models import resolve
+from sbsearch.index import Indexer
+from sbsearch.embed.models import resolve
 from sbsearch.search import Searcher
-from sbsearch.store import Store
+from sbsearch.index.store import Store
 
 
 def write_corpus(root):
@@ -33,7 +33,7 @@ def consistent(store, model):
     """SQLite and FAISS agree: every chunk has a vector and FAISS holds exactly those ids."""
     n_chunks = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
     assert store.vector_count(model) == n_chunks
-    index = vectorindex.load(store, model, store.model_row(model)["dim"])
+    index = faiss_index.load(store, model, store.model_row(model)["dim"])
     ids = set(faiss.vector_to_array(index.id_map).tolist())
     assert ids == {r["id"] for r in store.db.query("SELECT id FROM chunks")}
 
@@ -202,7 +202,7 @@ def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path, corpus, model):
 def test_killed_run_keeps_its_finished_vector_batches(tmp_path, model, monkeypatch):
     """Vectors are committed in batches while a run embeds; a run stopped half-way publishes
     nothing (searches see the previous state) and the next run embeds only what was left."""
-    import sbsearch.indexer as indexer_mod
+    import sbsearch.index.indexer as indexer_mod
 
     monkeypatch.setattr(indexer_mod, "PENDING_BATCH", 10)
     docs = tmp_path / "docs"
@@ -241,7 +241,7 @@ def test_fake_embedder_is_deterministic_normalised_and_keyed_by_name():
     a = FakeEmbedder("fake")
     seen = []
     vecs = FakeEmbedder("fake", batch_size=2).encode(texts, progress=seen.append)
-    assert isinstance(a, EmbedderProtocol)
+    assert isinstance(a, Embedder)
     assert vecs.dtype == np.float32 and vecs.shape == (5, 64) and seen == [2, 2, 1]
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(a.encode(texts), vecs)  # a new instance gives the same vectors
@@ -278,7 +278,7 @@ def test_opening_an_index_that_another_process_is_creating_waits_for_its_schema(
     import threading
 
     from sbsearch.errors import SbsearchError
-    from sbsearch.store import DB_NAME, Store
+    from sbsearch.index.store import DB_NAME, Store
 
     foreign = tmp_path / "foreign"
     foreign.mkdir()

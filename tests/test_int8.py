@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from conftest import SAMPLE_DOCS
 from sbsearch.cli import cli
-from sbsearch.embedder import make_embedder
+from sbsearch.embed import make_embedder
 from sbsearch.errors import SbsearchError
-from sbsearch.models import resolve
+from sbsearch.embed.models import resolve
 
 pytestmark = pytest.mark.slow
 

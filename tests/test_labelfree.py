@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbsearch import labelfree
-from sbsearch.frontier import pareto
+from sbsearch.quality import labelfree
+from sbsearch.model_choice.frontier import pareto
 
 
 def _corpus(n_docs: int = 30, per_doc: int = 3):

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from sbsearch.metrics import dedupe, mrr_at_k, ndcg_at_k, overlap_at_k, recall_at_k, summarize
+from sbsearch.quality.metrics import dedupe, mrr_at_k, ndcg_at_k, overlap_at_k, recall_at_k, summarize
 
 
 def test_mrr_first_relevant_rank():

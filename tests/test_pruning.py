@@ -282,7 +282,7 @@ def test_prune_distil_resumes(tiny_bert, tiny_data, tmp_path, monkeypatch):
 
 
 def test_cli_bad_inputs(tiny_bert, tiny_data, tmp_path):
-    from sbsearch.cli_prune import prune
+    from sbsearch.cli.prune import prune
 
     runner = CliRunner()
     base = ["--base", str(tiny_bert), "--out", str(tmp_path / "o"), "--eval", "none", "-q"]
@@ -309,7 +309,7 @@ def test_cli_bad_inputs(tiny_bert, tiny_data, tmp_path):
 
 
 def test_cli_prune_tiny_and_out_exists(tiny_bert, tiny_data):
-    from sbsearch.cli_prune import prune
+    from sbsearch.cli.prune import prune
 
     runner = CliRunner()
     args = ["--base", str(tiny_bert), "--layers", "1", "--strategy", "bottom", "--sts", str(tiny_data["sts"]),
@@ -328,7 +328,7 @@ def test_cli_prune_tiny_and_out_exists(tiny_bert, tiny_data):
 @pytest.mark.slow
 def test_cli_prune_minilm_6_to_3(tmp_path):
     """The real MiniLM cut 6 -> 3 through the CLI, a short NLI -> STS recovery, STS-B evaluated."""
-    from sbsearch.cli_prune import prune
+    from sbsearch.cli.prune import prune
 
     nli = need_shared("nli/xnli_validation_en.tsv")
     sts_dev = need_shared("stsb/sts-dev.csv")
@@ -343,7 +343,7 @@ def test_cli_prune_minilm_6_to_3(tmp_path):
     card = json.loads(r.stdout)
     assert card["base_layers"] == 6 and card["kept_layers"] == [0, 1, 2] and card["layers"] == 3
     assert 0.4 < card["metrics"]["model"]["stsb_test"] <= 1.0  # 200 pairs only: a pipeline check, not a quality bar
-    from sbsearch.models import resolve
+    from sbsearch.embed.models import resolve
 
     info = resolve("minilm-3")
     assert info.layers == 3 and info.total_layers == 6
@@ -363,7 +363,7 @@ def test_prune_mix_stage_and_card_readme(tiny_bert, tiny_data, tmp_path):
 
 def test_cli_default_recipe_is_best(tiny_bert, tiny_data):
     from pruning.api import RECIPE_SETTINGS, RECIPES
-    from sbsearch.cli_prune import prune
+    from sbsearch.cli.prune import prune
 
     r = CliRunner().invoke(prune, ["--base", str(tiny_bert), "--layers", "2", "--nli", str(tiny_data["nli"]),
                                    "--sts", str(tiny_data["sts"]), "--sts-dev", str(tiny_data["sts"]),
@@ -429,7 +429,7 @@ def test_prune_hidden_needs_a_teacher_with_the_base_layers(tiny_bert, tiny_data,
 
 
 def test_best_recipe_adds_sts_sentences_to_the_distil_text(tiny_bert, tiny_data):
-    from sbsearch.cli_prune import prune
+    from sbsearch.cli.prune import prune
 
     base = ["--base", str(tiny_bert), "--layers", "2", "--distil", str(tiny_data["txt"]), "--sts", str(tiny_data["sts"]),
             "--sts-dev", str(tiny_data["sts"]), "--recipe", "best", "--eval", "none", "-q", "--json", "--epochs", "0.2"]
@@ -444,7 +444,7 @@ def test_best_recipe_adds_sts_sentences_to_the_distil_text(tiny_bert, tiny_data)
 
 
 def test_distil_whole_adds_the_passages_to_their_sentences(tiny_bert, tiny_data, tmp_path):
-    from sbsearch.cli_prune import prune
+    from sbsearch.cli.prune import prune
 
     docs = tmp_path / "docs"
     docs.mkdir()

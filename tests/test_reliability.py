@@ -16,7 +16,7 @@ from crash_harness import WORDS, mutate, run_cli, run_trials, sbsearch
 from sbsearch.cli import cli
 from sbsearch.errors import SbsearchError
 from sbsearch.search import Searcher
-from sbsearch.store import Store
+from sbsearch.index.store import Store
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_second_writer_gets_a_clear_message(env):
     docs, index = env / "docs", env / "idx"
     mutate(docs, random.Random(3))
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from sbsearch.locking import writer_lock\n"
+                               "import sys, time; from sbsearch.index.locking import writer_lock\n"
                                f"with writer_lock({str(index)!r}):\n    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -109,16 +109,16 @@ def test_watch_runs_and_stops_cleanly_on_sigterm(env):
 def test_check_detects_and_repairs_a_wrong_faiss_file(env):
     import faiss
 
-    from sbsearch import vectorindex
+    from sbsearch.vectors import faiss_index
 
     docs, index = env / "docs", env / "idx"
     mutate(docs, random.Random(9))
     assert run_cli("index", docs, "-i", index, "-q")[0] == 0
     store = Store(index)
     model = os.environ["SBSEARCH_MODEL"]
-    bad = vectorindex.load(store, model, store.model_row(model)["dim"])
+    bad = faiss_index.load(store, model, store.model_row(model)["dim"])
     bad.remove_ids(np.asarray([int(faiss.vector_to_array(bad.id_map)[0])], dtype=np.int64))
-    vectorindex._write(store, model, bad, store.generation)  # claims to be current, misses one id
+    faiss_index._write(store, model, bad, store.generation)  # claims to be current, misses one id
     result = CliRunner().invoke(cli, ["check", "-i", str(index), "--json"])
     assert result.exit_code == 1 and "disagrees with SQLite" in result.output
     result = CliRunner().invoke(cli, ["check", "-i", str(index), "--repair", "--json"])

@@ -116,7 +116,7 @@ def test_frontier_places_every_model_and_marks_the_frontier(it_index, tmp_path):
 
 
 def test_new_index_uses_int8_when_it_measured_free_and_minilm_still_means_fp32(tmp_path, monkeypatch):
-    from sbsearch import models
+    from sbsearch.embed import models
 
     record = tmp_path / "int8.json"
     monkeypatch.setattr(models, "INT8_RECORD", record)

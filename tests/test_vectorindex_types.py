@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sbsearch import maintenance, vectorindex
+from sbsearch.index import maintenance
+from sbsearch.vectors import faiss_index
 from sbsearch.cli import cli
 from sbsearch.errors import SbsearchError
 from sbsearch.search import Searcher
-from sbsearch.store import Store
+from sbsearch.index.store import Store
 
 MODEL = "synthetic-test-model"
 DIM = 48
@@ -87,13 +88,13 @@ def stored(store: Store) -> tuple[np.ndarray, np.ndarray]:
 
 
 def meta(store: Store) -> dict:
-    return vectorindex._read_meta(store, MODEL)
+    return faiss_index._read_meta(store, MODEL)
 
 
 def brute_force_recall(index, ids: np.ndarray, mat: np.ndarray, positions: np.ndarray, k: int = 10) -> float:
     """recall@k of `index` for the stored vectors at `positions` as queries, against numpy brute
     force over (ids, mat): each query's own id left out, a result scoring at least the k-th exact
-    score counted as found (ties). Written here independently of vectorindex.recall_at_k."""
+    score counted as found (ties). Written here independently of faiss_index.recall_at_k."""
     queries = mat[positions]
     exact = queries @ mat.T
     _, got_ids = index.search(queries, k + 1)
@@ -109,37 +110,37 @@ def brute_force_recall(index, ids: np.ndarray, mat: np.ndarray, positions: np.nd
 
 
 def measurement_sample(n: int) -> np.ndarray:
-    """The positions vectorindex uses as recall queries (same seed, same draw)."""
-    rng = np.random.default_rng(vectorindex.RECALL_SEED)
-    return np.sort(rng.choice(n, min(vectorindex.RECALL_QUERIES, n), replace=False))
+    """The positions faiss_index uses as recall queries (same seed, same draw)."""
+    rng = np.random.default_rng(faiss_index.RECALL_SEED)
+    return np.sort(rng.choice(n, min(faiss_index.RECALL_QUERIES, n), replace=False))
 
 
 @pytest.fixture
 def low_threshold(monkeypatch):
-    monkeypatch.setattr(vectorindex, "EXACT_UP_TO", 2000)
-    monkeypatch.delenv(vectorindex.ENV_TYPE, raising=False)
+    monkeypatch.setattr(faiss_index, "EXACT_UP_TO", 2000)
+    monkeypatch.delenv(faiss_index.ENV_TYPE, raising=False)
 
 
 def test_small_collection_is_exact(tmp_path, low_threshold):
     store = make_store(tmp_path / "idx", clustered(1500))
-    index = vectorindex.build(store, MODEL, DIM)
+    index = faiss_index.build(store, MODEL, DIM)
     m = meta(store)
-    assert vectorindex.kind_of(index) == "exact" and m["type"] == "exact"
+    assert faiss_index.kind_of(index) == "exact" and m["type"] == "exact"
     assert m["recall_at_10"] == 1.0 and m["exact_up_to"] == 2000 and m["count"] == 1500
     assert "fallback" not in m
 
 
 def test_above_threshold_builds_ivf_with_recall_measured_and_verified(tmp_path, low_threshold):
     store = make_store(tmp_path / "idx", clustered(4000))
-    vectorindex.build(store, MODEL, DIM)
+    faiss_index.build(store, MODEL, DIM)
     m = meta(store)
     assert m["type"] == "ivf" and m["faiss"] == "IndexIVFFlat(IndexFlatIP)"
-    assert m["params"]["nlist"] == vectorindex._ivf_nlist(4000)
-    assert 1 <= m["params"]["nprobe"] <= m["params"]["nlist"] * vectorindex.IVF_MAX_PROBE_FRACTION
-    assert m["recall_at_10"] >= 0.99 and m["recall_queries"] == vectorindex.RECALL_QUERIES
+    assert m["params"]["nlist"] == faiss_index._ivf_nlist(4000)
+    assert 1 <= m["params"]["nprobe"] <= m["params"]["nlist"] * faiss_index.IVF_MAX_PROBE_FRACTION
+    assert m["recall_at_10"] >= 0.99 and m["recall_queries"] == faiss_index.RECALL_QUERIES
     assert m["measured_at_count"] == 4000 and m["exact_up_to"] == 2000
 
-    index = vectorindex.load(store, MODEL, DIM)
+    index = faiss_index.load(store, MODEL, DIM)
     ivf = faiss.extract_index_ivf(index)
     nprobe = m["params"]["nprobe"]
     assert ivf.nprobe == nprobe
@@ -150,7 +151,7 @@ def test_above_threshold_builds_ivf_with_recall_measured_and_verified(tmp_path, 
     # ... nprobe is the smallest that reaches the target on them ...
     if nprobe > 1:
         ivf.nprobe = nprobe - 1
-        assert brute_force_recall(index, ids, mat, sample) < vectorindex.RECALL_TARGET
+        assert brute_force_recall(index, ids, mat, sample) < faiss_index.RECALL_TARGET
         ivf.nprobe = nprobe
     # ... and it holds with every stored vector as a query
     assert brute_force_recall(index, ids, mat, np.arange(len(ids))) >= 0.985
@@ -158,21 +159,21 @@ def test_above_threshold_builds_ivf_with_recall_measured_and_verified(tmp_path, 
 
 def test_search_parameter_comes_from_meta_not_the_file(tmp_path, low_threshold):
     store = make_store(tmp_path / "idx", clustered(4000))
-    vectorindex.build(store, MODEL, DIM)
+    faiss_index.build(store, MODEL, DIM)
     m = meta(store)
     assert m["params"]["nprobe"] > 1, "the data needs more than one list per query for this test"
-    path = str(vectorindex.current_file(store, MODEL))
+    path = str(faiss_index.current_file(store, MODEL))
     raw = faiss.read_index(path)
     faiss.extract_index_ivf(raw).nprobe = 1
     faiss.write_index(raw, path)  # the file now persists nprobe=1
     assert faiss.extract_index_ivf(faiss.read_index(path)).nprobe == 1
-    index = vectorindex.load_generation(store, MODEL, DIM, store.generation)
+    index = faiss_index.load_generation(store, MODEL, DIM, store.generation)
     assert faiss.extract_index_ivf(index).nprobe == m["params"]["nprobe"]
 
 
 def test_ivf_update_in_place_never_returns_removed_ids(tmp_path, low_threshold):
     store = make_store(tmp_path / "idx", clustered(4000))
-    vectorindex.build(store, MODEL, DIM)
+    faiss_index.build(store, MODEL, DIM)
     before = meta(store)
     removed_ids_all: set[int] = set()
     new = clustered(300, seed=7)
@@ -180,10 +181,10 @@ def test_ivf_update_in_place_never_returns_removed_ids(tmp_path, low_threshold):
         # one "run": 10 documents removed, 10 new ones added, patched into the IVF file in place
         paths = [f"/docs/doc{step * 10 + d}.txt" for d in range(10)]
         gen, removed, _ = remove_docs(store, paths)
-        vectorindex.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
+        faiss_index.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
         gen, _, added = add_docs(store, new[step * 100:(step + 1) * 100], first_doc=1000 + step * 10)
         vecs = np.vstack([new[step * 100 + i] for i in range(len(added))])
-        vectorindex.update(store, MODEL, DIM, gen - 1, gen, [], [cid for cid, _ in added], vecs)
+        faiss_index.update(store, MODEL, DIM, gen - 1, gen, [], [cid for cid, _ in added], vecs)
         removed_ids_all.update(removed)
         m = meta(store)
         assert m["generation"] == store.generation and m["type"] == "ivf"
@@ -191,9 +192,9 @@ def test_ivf_update_in_place_never_returns_removed_ids(tmp_path, low_threshold):
         assert m["params"] == before["params"] and m["recall_at_10"] == before["recall_at_10"]
     assert meta(store)["changed_since_build"] == 3 * (100 + 100)
 
-    index = vectorindex.load(store, MODEL, DIM)
+    index = faiss_index.load(store, MODEL, DIM)
     ids, mat = stored(store)
-    assert set(vectorindex.index_ids(index).tolist()) == set(ids.tolist())
+    assert set(faiss_index.index_ids(index).tolist()) == set(ids.tolist())
     assert not removed_ids_all & set(ids.tolist())
     # the removed vectors themselves as queries: their ids never come back
     removed_vecs = clustered(4000)[:300]
@@ -208,7 +209,7 @@ def test_ivf_update_in_place_never_returns_removed_ids(tmp_path, low_threshold):
 def test_results_through_searcher_agree_with_sqlite(tmp_path, low_threshold):
     store = make_store(tmp_path / "idx", clustered(3000))
     gen, removed, _ = remove_docs(store, [f"/docs/doc{d}.txt" for d in range(0, 300, 6)])
-    vectorindex.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)  # no file yet: a build
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)  # no file yet: a build
     assert meta(store)["type"] == "ivf"
     searcher = Searcher(store.path, model=MODEL, embedder=None)
     results = searcher.search_vectors(clustered(3000)[:200], k=10)
@@ -222,46 +223,46 @@ def test_results_through_searcher_agree_with_sqlite(tmp_path, low_threshold):
 def test_crossing_the_threshold_switches_type_both_ways(tmp_path, low_threshold):
     vecs = clustered(2600)
     store = make_store(tmp_path / "idx", vecs[:1800])
-    vectorindex.build(store, MODEL, DIM)
+    faiss_index.build(store, MODEL, DIM)
     assert meta(store)["type"] == "exact"
     gen, _, added = add_docs(store, vecs[1800:], first_doc=180)
-    vectorindex.update(store, MODEL, DIM, gen - 1, gen, [], [c for c, _ in added], vecs[1800:])
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, [], [c for c, _ in added], vecs[1800:])
     m = meta(store)
     assert m["type"] == "ivf" and m["count"] == 2600 and m["measured_at_count"] == 2600
-    assert vectorindex.kind_of(vectorindex.load(store, MODEL, DIM)) == "ivf"
+    assert faiss_index.kind_of(faiss_index.load(store, MODEL, DIM)) == "ivf"
     assert maintenance.check(store.path, verify_models=False)["ok"]
     gen, removed, _ = remove_docs(store, [f"/docs/doc{d}.txt" for d in range(100)])
-    vectorindex.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
     m = meta(store)
     assert m["type"] == "exact" and m["count"] == 1600
-    index = vectorindex.load(store, MODEL, DIM)
-    assert vectorindex.kind_of(index) == "exact"
-    assert set(vectorindex.index_ids(index).tolist()) == set(stored(store)[0].tolist())
+    index = faiss_index.load(store, MODEL, DIM)
+    assert faiss_index.kind_of(index) == "exact"
+    assert set(faiss_index.index_ids(index).tolist()) == set(stored(store)[0].tolist())
     assert maintenance.check(store.path, verify_models=False)["ok"]
 
 
 def test_large_growth_rebuilds_and_measures_again(tmp_path, low_threshold):
     vecs = clustered(7000)
     store = make_store(tmp_path / "idx", vecs[:4000])
-    vectorindex.build(store, MODEL, DIM)
+    faiss_index.build(store, MODEL, DIM)
     assert meta(store)["measured_at_count"] == 4000
     gen, _, added = add_docs(store, vecs[4000:], first_doc=400)  # 1.75x: past REBUILD_GROWTH
-    vectorindex.update(store, MODEL, DIM, gen - 1, gen, [], [c for c, _ in added], vecs[4000:])
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, [], [c for c, _ in added], vecs[4000:])
     m = meta(store)
     assert m["type"] == "ivf" and m["measured_at_count"] == 7000 and m["changed_since_build"] == 0
-    assert m["params"]["nlist"] == vectorindex._ivf_nlist(7000) and m["recall_at_10"] >= 0.99
+    assert m["params"]["nlist"] == faiss_index._ivf_nlist(7000) and m["recall_at_10"] >= 0.99
 
 
 def test_check_passes_for_both_types_and_catches_a_wrong_ivf_file(tmp_path, low_threshold):
     for n, kind in ((1500, "exact"), (4000, "ivf")):
         store = make_store(tmp_path / f"idx{n}", clustered(n))
-        vectorindex.build(store, MODEL, DIM)
+        faiss_index.build(store, MODEL, DIM)
         report = maintenance.check(store.path, verify_models=False)
         assert report["ok"], report["problems"]
         assert report["models"][0]["faiss"] == "ok" and report["models"][0]["faiss_index"]["type"] == kind
-    bad = faiss.read_index(str(vectorindex.current_file(store, MODEL)))  # writable copy
+    bad = faiss.read_index(str(faiss_index.current_file(store, MODEL)))  # writable copy
     bad.remove_ids(np.asarray(stored(store)[0][:1], dtype=np.int64))
-    vectorindex._write(store, MODEL, bad, store.generation)  # claims to be current, misses one id
+    faiss_index._write(store, MODEL, bad, store.generation)  # claims to be current, misses one id
     report = maintenance.check(store.path, verify_models=False)
     assert not report["ok"] and "disagrees with SQLite (0 extra, 1 missing ids)" in report["problems"][0]
     report = maintenance.check(store.path, repair=True, verify_models=False)
@@ -270,20 +271,20 @@ def test_check_passes_for_both_types_and_catches_a_wrong_ivf_file(tmp_path, low_
 
 
 def test_hnsw_on_request_rebuilds_on_removal(tmp_path, low_threshold, monkeypatch):
-    monkeypatch.setenv(vectorindex.ENV_TYPE, "hnsw")
+    monkeypatch.setenv(faiss_index.ENV_TYPE, "hnsw")
     store = make_store(tmp_path / "idx", clustered(3000))
-    vectorindex.build(store, MODEL, DIM)
+    faiss_index.build(store, MODEL, DIM)
     m = meta(store)
     assert m["type"] == "hnsw" and m["chosen_by"] == "SBSEARCH_INDEX_TYPE=hnsw"
-    assert m["params"]["M"] == vectorindex.HNSW_M and m["recall_at_10"] >= 0.99
-    index = vectorindex.load(store, MODEL, DIM)
+    assert m["params"]["M"] == faiss_index.HNSW_M and m["recall_at_10"] >= 0.99
+    index = faiss_index.load(store, MODEL, DIM)
     assert faiss.downcast_index(index.index).hnsw.efSearch == m["params"]["efSearch"]
     ids, mat = stored(store)
     assert brute_force_recall(index, ids, mat, measurement_sample(len(ids))) == pytest.approx(m["recall_at_10"], abs=1e-3)
     assert brute_force_recall(index, ids, mat, np.arange(0, len(ids), 3)) >= 0.985
     gen, removed, _ = remove_docs(store, ["/docs/doc0.txt", "/docs/doc1.txt"])
-    vectorindex.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
-    index = vectorindex.load(store, MODEL, DIM)
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
+    index = faiss_index.load(store, MODEL, DIM)
     assert meta(store)["type"] == "hnsw" and index.ntotal == 2980
     _, got = index.search(clustered(3000)[:20], 10)
     assert not set(removed) & set(got.ravel().tolist())
@@ -293,12 +294,12 @@ def test_hnsw_on_request_rebuilds_on_removal(tmp_path, low_threshold, monkeypatc
 def test_unreachable_recall_falls_back_to_exact_and_does_not_retry_every_run(tmp_path, low_threshold):
     # uniform random 128-d vectors have no structure: IVF would have to scan most lists
     store = make_store(tmp_path / "idx", uniform(3000, 128))
-    vectorindex.build(store, MODEL, 128)
+    faiss_index.build(store, MODEL, 128)
     m = meta(store)
     assert m["type"] == "exact" and m["recall_at_10"] == 1.0
     assert "fallback" in m and m["fallback"].startswith("ivf reached recall@10")
     gen, _, added = add_docs(store, uniform(10, 128, seed=1), first_doc=300)
-    vectorindex.update(store, MODEL, 128, gen - 1, gen, [], [c for c, _ in added], uniform(10, 128, seed=1))
+    faiss_index.update(store, MODEL, 128, gen - 1, gen, [], [c for c, _ in added], uniform(10, 128, seed=1))
     m2 = meta(store)
     assert m2["type"] == "exact" and m2["count"] == 3010 and "fallback" in m2
     assert m2["build_seconds"] == m["build_seconds"] and m2["changed_since_build"] == 10, "patched, not rebuilt"
@@ -306,28 +307,28 @@ def test_unreachable_recall_falls_back_to_exact_and_does_not_retry_every_run(tmp
 
 def test_env_override_and_bad_value(tmp_path, low_threshold, monkeypatch):
     store = make_store(tmp_path / "idx", clustered(4000))
-    monkeypatch.setenv(vectorindex.ENV_TYPE, "exact")
-    vectorindex.build(store, MODEL, DIM)
+    monkeypatch.setenv(faiss_index.ENV_TYPE, "exact")
+    faiss_index.build(store, MODEL, DIM)
     assert meta(store)["type"] == "exact" and meta(store)["chosen_by"] == "SBSEARCH_INDEX_TYPE=exact"
-    monkeypatch.setenv(vectorindex.ENV_TYPE, "annoy")
+    monkeypatch.setenv(faiss_index.ENV_TYPE, "annoy")
     with pytest.raises(SbsearchError, match="SBSEARCH_INDEX_TYPE"):
-        vectorindex.build(store, MODEL, DIM)
+        faiss_index.build(store, MODEL, DIM)
 
 
 def test_recall_counts_ties_and_ignores_the_query_itself():
     # exact neighbours of stored vector 5: itself, then 1 (0.9), then 2 and 3 tied at 0.8
     exact = (np.array([[1.0, 0.9, 0.8, 0.8, 0.7]]), np.array([[5, 1, 2, 3, 4]]))
     tie = (np.array([[1.0, 0.9, 0.8]]), np.array([[5, 1, 3]]))  # 3 instead of 2: equally right
-    assert vectorindex.recall_at_k(tie, exact, np.array([5]), k=2) == 1.0
+    assert faiss_index.recall_at_k(tie, exact, np.array([5]), k=2) == 1.0
     miss = (np.array([[1.0, 0.9, 0.7]]), np.array([[5, 1, 4]]))
-    assert vectorindex.recall_at_k(miss, exact, np.array([5]), k=2) == 0.5
+    assert faiss_index.recall_at_k(miss, exact, np.array([5]), k=2) == 0.5
     # without the query id, the query's own hit counts like any other result
-    assert vectorindex.recall_at_k(miss, exact, None, k=2) == 1.0
+    assert faiss_index.recall_at_k(miss, exact, None, k=2) == 1.0
 
 
 def test_status_shows_type_and_measured_recall(tmp_path, low_threshold):
     store = make_store(tmp_path / "idx", clustered(4000))
-    vectorindex.build(store, MODEL, DIM)
+    faiss_index.build(store, MODEL, DIM)
     out = CliRunner().invoke(cli, ["status", "-i", str(store.path), "--json"])
     assert out.exit_code == 0, out.output
     f = json.loads(out.output)["models"][0]["faiss"]

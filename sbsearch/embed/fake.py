@@ -6,7 +6,7 @@ that do not, which is enough for indexing, search, store and crash tests, and co
 Two names give unrelated vectors, so two "models" of one index can be told apart.
 
 Names: `fake` (64-d), `fake-<anything>`; `fake-<digits>` sets the dimension (`fake-48` is 48-d).
-sbsearch.models.resolve() accepts these names only when SBSEARCH_FAKE_MODELS=1 (the tests set it),
+sbsearch.embed.models.resolve() accepts these names only when SBSEARCH_FAKE_MODELS=1 (the tests set it),
 so a typo in a real deployment never yields meaningless vectors.
 """
 
@@ -24,8 +24,7 @@ import numpy as np
 
 from .. import config
 from ..errors import SbsearchError
-from ..models import ModelInfo
-from ..store import model_key
+from .model_info import ModelInfo
 
 FAKE_MODELS_ENV = "SBSEARCH_FAKE_MODELS"
 DEFAULT_DIM = 64
@@ -64,7 +63,7 @@ def fake_model_info(name: str = "fake", dim: int | None = None) -> FakeModelInfo
     dim = _dim_from_name(name) if dim is None else dim
     if not 2 <= dim <= MAX_DIM:
         raise SbsearchError(f"fake model {name!r}: dimension {dim} is outside 2..{MAX_DIM}")
-    path = config.cache_dir() / "fake" / f"{model_key(name)}-{dim}d"
+    path = config.cache_dir() / "fake" / f"{config.model_key(name)}-{dim}d"
     cfg = path / "config.json"
     if not cfg.exists():
         path.mkdir(parents=True, exist_ok=True)
@@ -77,7 +76,7 @@ def fake_model_info(name: str = "fake", dim: int | None = None) -> FakeModelInfo
 
 
 class FakeEmbedder:
-    """Same interface as embedder.Embedder and onnx_backend.OnnxEmbedder."""
+    """The Embedder protocol on a hashed bag of words."""
 
     def __init__(self, name: str | ModelInfo = "fake", dim: int | None = None, batch_size: int = 32):
         if isinstance(name, ModelInfo):

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SbsearchError
+from ..errors import SbsearchError
 from .metrics import dedupe, summarize
 
 
@@ -31,27 +31,47 @@ class QuerySet:
         return bool(self.qrels)
 
 
-def load_query_set(path: Path) -> QuerySet:
-    path = Path(path)
-    if path.is_dir():
-        return _load_beir(path)
+def _query_lines(path: Path) -> list[tuple[int, dict | None, str]]:
+    """(line number, the JSON object or None for a plain text line, query text) per non-blank line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SbsearchError(f"cannot read queries {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    queries: dict[str, str] = {}
-    qrels: dict[str, dict[str, float]] = {}
+        raise SbsearchError(f"cannot read queries file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    out = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         if not line.lstrip().startswith("{"):
-            queries[f"q{n}"] = line.strip()
+            out.append((n, None, line.strip()))
             continue
         try:
             obj = json.loads(line)
             text = str(obj["query"])
         except (ValueError, KeyError, TypeError):
             raise SbsearchError(f"{path}:{n}: expected a JSON object with a \"query\" field") from None
+        out.append((n, obj, text))
+    if not out:
+        raise SbsearchError(f"no queries in {path}")
+    return out
+
+
+def read_queries(path: Path) -> list[tuple[str | None, str]]:
+    """Queries to answer in one batch, in file order, as (id or None, text): text lines, or JSONL
+    objects with "query" and an optional "id"."""
+    return [(str(obj["id"]) if obj is not None and obj.get("id") is not None else None, text)
+            for _, obj, text in _query_lines(Path(path))]
+
+
+def load_query_set(path: Path) -> QuerySet:
+    path = Path(path)
+    if path.is_dir():
+        return _load_beir(path)
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, float]] = {}
+    for n, obj, text in _query_lines(path):
+        if obj is None:
+            queries[f"q{n}"] = text
+            continue
         qid = str(obj.get("id", f"q{n}"))
         queries[qid] = text
         rel = obj.get("relevant")
@@ -59,8 +79,6 @@ def load_query_set(path: Path) -> QuerySet:
             qrels[qid] = {str(p): 1.0 for p in rel}
         elif isinstance(rel, dict):
             qrels[qid] = {str(p): float(g) for p, g in rel.items()}
-    if not queries:
-        raise SbsearchError(f"no queries in {path}")
     return QuerySet(queries, qrels, "relpath", str(path))
 
 

@@ -4,7 +4,7 @@ an index's own documents, found without labels.
     for n in candidate layer counts, fewest first:
         cut the reference to n layers, recover it by hidden-state distillation on the index's chunks
         embed the index with it (its vectors are kept only if it is chosen)
-        estimate its quality against the reference, label-free (sbsearch.labelfree)
+        estimate its quality against the reference, label-free (sbsearch.quality.labelfree)
         stop at the first candidate whose estimate reaches the threshold
     make the chosen model the index's default, store the estimate for the query footer
 
@@ -13,7 +13,6 @@ Candidates are tried fewest layers first, so the first one that passes is the fa
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,11 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import labelfree
-from .errors import SbsearchError
-from .models import INT8_SUFFIX, resolve, split_spec
-from .progress import NullProgress
-from .store import Store, now
+from ..embed.models import INT8_SUFFIX, resolve, split_spec
+from ..errors import SbsearchError
+from ..index.store import Store, now
+from ..progress import NullProgress
+from ..quality import labelfree
 
 
 LABEL = "est. nDCG@10 (label-free)"
@@ -101,9 +100,9 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
          say: Callable[[str], None] = lambda s: None, progress=None) -> TuneResult:
     from pruning import api as pruning_api
 
-    from . import vectorindex
-    from .embedder import make_embedder
-    from .indexer import Indexer
+    from ..embed import make_embedder
+    from ..index.indexer import Indexer
+    from ..vectors import open_vector_index
 
     t0 = time.perf_counter()
     if not (Path(index_path) / "index.db").exists():
@@ -165,7 +164,7 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
             result.chosen = name
             break
         store.drop_model_vectors(name)  # a rejected candidate leaves nothing in the index
-        vectorindex.remove_files(store, name)
+        open_vector_index(store, name).remove()
     result.seconds = round(time.perf_counter() - t0, 1)
     if result.chosen:
         chosen = result.candidates[-1]
@@ -177,20 +176,3 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
                          "speedup": chosen.speedup},
             "labelfree": chosen.estimate, "tune": result.as_dict()})
     return result
-
-
-def result_lines(result: TuneResult) -> list[str]:
-    lines = [f"{c.name}: {c.layers} layers · {LABEL} {c.estimate['estimate_pct']:.1f}% of {result.reference} · "
-             f"{c.speedup:.2f}x faster · trained {c.train_seconds / 60:.1f} min · "
-             + ("chosen" if c.name == result.chosen else "rejected") for c in result.candidates]
-    if result.chosen:
-        lines.append(f"default search model of {result.index} is now {result.chosen}"
-                     if result.chosen else "")
-    else:
-        lines.append(f"no candidate kept {result.threshold_pct:g}% of {result.reference}; the index keeps its "
-                     "default model (try more layers with --layers, or a lower --keep)")
-    return [ln for ln in lines if ln]
-
-
-def to_json(result: TuneResult) -> str:
-    return json.dumps(result.as_dict(), indent=2)

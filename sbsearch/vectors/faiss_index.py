@@ -1,4 +1,5 @@
-"""FAISS indexes derived from the vectors in SQLite: built, updated, loaded, always replaceable.
+"""The FAISS implementation of VectorIndex: files derived from the vectors in SQLite, built,
+updated, loaded, searched and verified, always replaceable.
 
 Each FAISS file holds one generation of the index and is never modified once written
 (`<model-key>-g<generation>.faiss`); a small JSON file, replaced atomically, names the current one.
@@ -38,8 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SbsearchError
-from .store import Store, model_key
+from ..config import model_key
+from ..errors import SbsearchError
+from .protocol import VectorSource
+
+FAISS_DIR = "faiss"  # beside the index's database
 
 # Exact search up to this many vectors. Measured single-query p50 of IndexFlatIP on this machine:
 # 20k vectors 2.8 ms at 384-d, 7.3 ms at 768-d; 50k: 7.6 / 17.5 ms; 100k: 19 / 34 ms. Below 20k the
@@ -79,17 +83,26 @@ def _faiss():
     return faiss
 
 
-def _meta_path(store: Store, model: str) -> Path:
-    return store.faiss_dir / f"{model_key(model)}.json"
+def faiss_dir(store: VectorSource) -> Path:
+    return Path(store.path) / FAISS_DIR
 
 
-def _index_path(store: Store, model: str, generation: int) -> Path:
-    return store.faiss_dir / f"{model_key(model)}-g{generation}.faiss"
+def disk_bytes(store: VectorSource) -> int:
+    folder = faiss_dir(store)
+    return sum(p.stat().st_size for p in folder.glob("*")) if folder.exists() else 0
 
 
-def current_file(store: Store, model: str) -> Path | None:
+def _meta_path(store: VectorSource, model: str) -> Path:
+    return faiss_dir(store) / f"{model_key(model)}.json"
+
+
+def _index_path(store: VectorSource, model: str, generation: int) -> Path:
+    return faiss_dir(store) / f"{model_key(model)}-g{generation}.faiss"
+
+
+def current_file(store: VectorSource, model: str) -> Path | None:
     meta = _read_meta(store, model)
-    return store.faiss_dir / meta["file"] if meta and meta.get("file") else None
+    return faiss_dir(store) / meta["file"] if meta and meta.get("file") else None
 
 
 # ------------------------------------------------------------------------------ choosing a type
@@ -290,7 +303,7 @@ def _build_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: 
     return index, {"params": params, "recall_at_10": round(recall, 4), "recall_queries": len(query_ids)}
 
 
-def build(store: Store, model: str, dim: int) -> object:
+def build(store: VectorSource, model: str, dim: int) -> object:
     """Rebuild a model's FAISS index from every vector stored for it, of the type its size calls
     for (or $SBSEARCH_INDEX_TYPE), with its recall measured when it is approximate."""
     t0 = time.perf_counter()
@@ -326,7 +339,7 @@ def _describe(index) -> str:
     return f"{type(index).__name__}(IndexFlatIP)"
 
 
-def _write(store: Store, model: str, index, generation: int, info: dict | None = None) -> None:
+def _write(store: VectorSource, model: str, index, generation: int, info: dict | None = None) -> None:
     faiss = _faiss()
     index_file, meta_file = _index_path(store, model, generation), _meta_path(store, model)
     index_file.parent.mkdir(parents=True, exist_ok=True)
@@ -347,12 +360,12 @@ def _write(store: Store, model: str, index, generation: int, info: dict | None =
     # Keep the current and the previous file (a reader may be about to open it); older ones go.
     # A reader that already opened a removed file keeps reading it: Linux frees it on close.
     keep = {index_file.name, previous.name if previous else None}
-    for old in store.faiss_dir.glob(f"{model_key(model)}-g*.faiss"):
+    for old in faiss_dir(store).glob(f"{model_key(model)}-g*.faiss"):
         if old.name not in keep:
             old.unlink(missing_ok=True)
 
 
-def _read_meta(store: Store, model: str) -> dict | None:
+def _read_meta(store: VectorSource, model: str) -> dict | None:
     meta_file = _meta_path(store, model)
     try:
         return json.loads(meta_file.read_text())
@@ -360,7 +373,7 @@ def _read_meta(store: Store, model: str) -> dict | None:
         return None
 
 
-def describe(store: Store, model: str) -> dict | None:
+def describe(store: VectorSource, model: str) -> dict | None:
     """What `sbsearch status` shows of a model's FAISS file, from its meta JSON (no FAISS import)."""
     meta = _read_meta(store, model)
     if not meta:
@@ -393,7 +406,7 @@ def _rebuild_reason(meta: dict, n_after: int, changed: int, removing: bool) -> s
     return None
 
 
-def update(store: Store, model: str, dim: int, previous_generation: int, generation: int,
+def update(store: VectorSource, model: str, dim: int, previous_generation: int, generation: int,
            removed_ids: list[int], added_ids: list[int], added_vectors: np.ndarray | None) -> None:
     """Apply one run's changes to the FAISS file if it reflects the state before the run;
     otherwise rebuild it. Either way the file ends at `generation`.
@@ -431,7 +444,7 @@ def update(store: Store, model: str, dim: int, previous_generation: int, generat
     _write(store, model, index, generation, info)
 
 
-def load(store: Store, model: str, dim: int):
+def load(store: VectorSource, model: str, dim: int):
     """The model's FAISS index at the store's current generation (rebuilt if stale)."""
     index = load_generation(store, model, dim, store.generation)
     return index if index is not None else build(store, model, dim)
@@ -449,12 +462,12 @@ def _read_shared(path: str):
         return faiss.read_index(path)
 
 
-def load_generation(store: Store, model: str, dim: int, generation: int):
+def load_generation(store: VectorSource, model: str, dim: int, generation: int):
     """The FAISS index of exactly `generation`, or None if the current file is of another one."""
     meta = _read_meta(store, model)
     if meta and meta.get("generation") == generation and meta.get("dim") == dim and meta.get("file"):
         try:
-            index = _read_shared(str(store.faiss_dir / meta["file"]))
+            index = _read_shared(str(faiss_dir(store) / meta["file"]))
         except RuntimeError:
             return None
         # nprobe / efSearch are persisted by write_index in FAISS 1.15, but the meta is the record
@@ -464,12 +477,113 @@ def load_generation(store: Store, model: str, dim: int, generation: int):
     return None
 
 
-def newer_than(store: Store, model: str, generation: int) -> bool:
+def newer_than(store: VectorSource, model: str, generation: int) -> bool:
     meta = _read_meta(store, model)
     return bool(meta) and int(meta.get("generation", -1)) > generation
 
 
-def remove_files(store: Store, model: str) -> None:
+def remove_files(store: VectorSource, model: str) -> None:
     _meta_path(store, model).unlink(missing_ok=True)
-    for p in store.faiss_dir.glob(f"{model_key(model)}-g*.faiss"):
+    for p in faiss_dir(store).glob(f"{model_key(model)}-g*.faiss"):
         p.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------ search / verify
+
+def search(index, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, ids) of each query vector; a few queries run on one thread. FAISS splits even a
+    single query of an exact index over its OpenMP threads, and on a small, shared CPU the hand-off
+    costs more than it saves (measured by benchmarks/ann.py: exact search 2.5-8x slower on two
+    threads than on one)."""
+    faiss = _faiss()
+    k = min(k, index.ntotal)
+    if k <= 0:
+        return np.zeros((len(vecs), 0), dtype=np.float32), np.zeros((len(vecs), 0), dtype=np.int64)
+    vecs = np.asarray(vecs, dtype=np.float32)
+    if len(vecs) >= 16:
+        return index.search(vecs, k)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(vecs, k)
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def verify(store: VectorSource, model: str, dim: int, chunk_ids: set[int]) -> str:
+    """"ok", or what is wrong with the model's FAISS file against the ids stored in SQLite:
+    "missing", "stale (…)", "unreadable", a wrong dimension or type, duplicate or disagreeing ids."""
+    faiss = _faiss()
+    meta = _read_meta(store, model)
+    index_file = current_file(store, model)
+    if meta is None or index_file is None or not index_file.exists():
+        return "missing"
+    if meta.get("generation") != store.generation:
+        return f"stale (generation {meta.get('generation')} of {store.generation})"
+    try:
+        index = faiss.read_index(str(index_file))
+    except RuntimeError:
+        return "unreadable"
+    if index.d != dim:
+        return f"has dimension {index.d}, expected {dim}"
+    kind = kind_of(index)
+    if kind != _kind(meta):
+        return f"is {kind} but its meta says {_kind(meta)}"
+    held = index_ids(index)  # IndexIDMap2 (exact, HNSW) or IVF lists
+    ids = set(held.tolist())
+    if len(ids) != len(held):
+        return f"holds {len(held) - len(ids)} duplicate ids"
+    if ids != chunk_ids:
+        return f"disagrees with SQLite ({len(ids - chunk_ids)} extra, {len(chunk_ids - ids)} missing ids)"
+    return "ok"
+
+
+class FaissVectorIndex:
+    """VectorIndex of one model of one index, over the functions above. It keeps the FAISS index of
+    the generation it last searched, so a long-lived searcher reads the file once per generation."""
+
+    def __init__(self, store: VectorSource, model: str, dim: int | None = None):
+        self.store, self.model, self.dim = store, model, dim
+        self._index = None
+        self._generation: int | None = None
+
+    def build(self):
+        return build(self.store, self.model, self.dim)
+
+    def update(self, previous_generation: int, generation: int, removed_ids: list[int], added_ids: list[int],
+               added_vectors: np.ndarray | None) -> None:
+        update(self.store, self.model, self.dim, previous_generation, generation, removed_ids, added_ids,
+               added_vectors)
+
+    def load(self):
+        """The index of the store's current generation (built from SQLite when missing or stale)."""
+        if self._index is None or self._generation != self.store.generation:
+            self._generation = self.store.generation
+            self._index = load(self.store, self.model, self.dim)
+        return self._index
+
+    def _index_for(self, generation: int):
+        """The index of exactly `generation` (the SQLite snapshot being read), or None when the
+        FAISS file already reflects a newer generation than the snapshot."""
+        if self._index is not None and self._generation == generation:
+            return self._index
+        index = load_generation(self.store, self.model, self.dim, generation)
+        if index is None:
+            if newer_than(self.store, self.model, generation):
+                return None
+            index = build(self.store, self.model, self.dim)  # reads this same snapshot
+        self._index, self._generation = index, generation
+        return index
+
+    def search(self, vecs: np.ndarray, k: int, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
+        index = self._index_for(generation)
+        return None if index is None else search(index, vecs, k)
+
+    def verify(self, chunk_ids: set[int]) -> str:
+        return verify(self.store, self.model, self.dim, chunk_ids)
+
+    def describe(self) -> dict | None:
+        return describe(self.store, self.model)
+
+    def remove(self) -> None:
+        remove_files(self.store, self.model)

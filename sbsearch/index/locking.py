@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import SbsearchError
+from ..errors import SbsearchError
 
 LOCK_NAME = "writer.lock"
 HOLDER_NAME = "writer.json"

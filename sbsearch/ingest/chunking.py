@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .ingest import Document
+from .document import Document
 
 SECTION_GAP = "\n\n"  # how sections are joined into the document text that spans refer to
 

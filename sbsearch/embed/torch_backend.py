@@ -1,7 +1,5 @@
-"""One loaded model that turns texts into L2-normalised float32 vectors.
-
-Wraps a SentenceTransformer so that the rest of the application never imports torch directly.
-"""
+"""The Embedder protocol on torch: a loaded SentenceTransformer, so that the rest of the
+application never imports torch directly."""
 
 from __future__ import annotations
 
@@ -10,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from .models import ModelInfo, load_model, resolve, split_spec
+from .models import ModelInfo, load_model, resolve
 
 
 def _quiet_transformers() -> None:
@@ -24,7 +22,7 @@ def _quiet_transformers() -> None:
         pass
 
 
-class Embedder:
+class TorchEmbedder:
     def __init__(self, name: str | ModelInfo, batch_size: int = 32):
         self.info = name if isinstance(name, ModelInfo) else resolve(name)
         _quiet_transformers()
@@ -64,18 +62,3 @@ class Embedder:
 
     def parameter_count(self) -> int:
         return int(sum(p.numel() for p in self.model.parameters()))
-
-
-def make_embedder(name: str | ModelInfo):
-    """The right runtime for a model: ONNX Runtime for int8 exports and the hashed bag of words
-    for test models (neither imports torch), else torch. For an asymmetric spec 'Q@D' this is the query encoder Q."""
-    info = name if isinstance(name, ModelInfo) else resolve(split_spec(name)[0])
-    if info.kind == "fake":
-        from .embed.fake import FakeEmbedder
-
-        return FakeEmbedder(info)
-    if info.kind == "int8":
-        from .onnx_backend import OnnxEmbedder
-
-        return OnnxEmbedder(info)
-    return Embedder(info)

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .errors import SbsearchError
+from ..errors import SbsearchError
 
 RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to the base on 1,500 sentences "
                "of --distil, its passages whole and 3,000 sentences of --sts; ~15 min for mpnet-6 here), "

@@ -1,9 +1,12 @@
-"""The index on disk: SQLite (the source of truth) plus derived FAISS files, one per model.
+"""The index's source of truth: SQLite. Every SQL statement of the application is in this module.
 
 Layout of an index directory:
-    index.db                 documents, chunks, embeddings per (chunk, model), models, runs, compares
-    faiss/<model-key>.faiss  exact or approximate vector index, rebuilt from SQLite when stale
-    faiss/<model-key>.json   the generation and row count it was built from
+    index.db                            documents, chunks, embeddings per (chunk, model), models,
+                                        runs, compares (SQLite)
+    faiss/<model-key>-g<generation>.faiss  a model's vector index of one generation, derived from
+                                        index.db (sbsearch.vectors.faiss_index) and rebuilt when stale
+    faiss/<model-key>.json              names the current file: its generation, type, measured recall
+    writer.lock, writer.json            the writer lock and its holder (locking.py)
 
 SQLite runs in WAL mode so that searches read the last committed state while a re-index writes.
 This module imports neither torch nor faiss.
@@ -12,9 +15,9 @@ This module imports neither torch nor faiss.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -42,8 +45,7 @@ def _import_sqlite_utils():
 
 sqlite_utils, Migrations = _import_sqlite_utils()
 
-from .chunking import embedding_text
-from .errors import SbsearchError
+from ..errors import SbsearchError
 
 DB_NAME = "index.db"
 migrations = Migrations("sbsearch")
@@ -102,12 +104,6 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def model_key(name: str) -> str:
-    """A file-name-safe key for a model name (names may be paths)."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:]
-    return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-
-
 @dataclass
 class DocumentRow:
     id: int
@@ -159,12 +155,31 @@ class Store:
                 raise SbsearchError(f"{db_file} is not an sbsearch index")
             time.sleep(0.05)
 
-    @property
-    def faiss_dir(self) -> Path:
-        return self.path / "faiss"
-
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def snapshot(self):
+        """One read transaction: in WAL mode every read inside sees the same committed state."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    # ---------------------------------------------------------------- health (sbsearch check)
+    def integrity_check(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def orphan_vector_count(self) -> int:
+        """Vectors whose chunk no longer exists."""
+        return self.db.execute(
+            "SELECT count(*) FROM embeddings e LEFT JOIN chunks c ON c.id = e.chunk_id WHERE c.id IS NULL").fetchone()[0]
+
+    def dangling_chunk_count(self) -> int:
+        """Chunks whose document no longer exists."""
+        return self.db.execute(
+            "SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.doc_id WHERE d.id IS NULL").fetchone()[0]
 
     # ---------------------------------------------------------------- meta
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -206,6 +221,17 @@ class Store:
     def chunk_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
+    def chunk_texts_with_headings(self) -> list[tuple[int, str, str | None]]:
+        """(chunk id, text, heading) of every chunk, in id order."""
+        return [(r["id"], r["text"], r["heading"])
+                for r in self.db.query("SELECT id, text, heading FROM chunks ORDER BY id")]
+
+    def headings(self, limit: int, min_length: int = 8, max_length: int = 120) -> list[str]:
+        """Distinct section headings (heading paths "A > B") of a readable length, alphabetically."""
+        return [r["heading"] for r in self.db.query(
+            "SELECT DISTINCT heading FROM chunks WHERE heading IS NOT NULL AND length(heading) BETWEEN ? AND ? "
+            "ORDER BY heading LIMIT ?", [min_length, max_length, limit])]
+
     # ---------------------------------------------------------------- comparisons and estimates
     def add_compare(self, model_a: str, model_b: str, result: dict) -> None:
         """A measurement of model A against reference B (a `compare`, or the label-free estimate of
@@ -222,10 +248,10 @@ class Store:
         row["result"] = json.loads(row["result"])
         return row
 
-    def chunks_without_vectors(self, model: str) -> list[tuple[int, str]]:
-        """(chunk id, text to embed) for every chunk that has no vector for `model` yet."""
+    def chunks_without_vectors(self, model: str) -> list[tuple[int, str, str | None]]:
+        """(chunk id, text, heading) of every chunk that has no vector for `model` yet."""
         return [
-            (r["id"], embedding_text(r["text"], r["heading"]))
+            (r["id"], r["text"], r["heading"])
             for r in self.db.query(
                 "SELECT c.id, c.text, c.heading FROM chunks c "
                 "LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model = ? "
@@ -251,6 +277,9 @@ class Store:
 
     def vector_count(self, model: str) -> int:
         return self.db.execute("SELECT count(*) FROM embeddings WHERE model = ?", [model]).fetchone()[0]
+
+    def vector_ids(self, model: str) -> set[int]:
+        return {r["chunk_id"] for r in self.db.query("SELECT chunk_id FROM embeddings WHERE model = ?", [model])}
 
     def vector_counts(self) -> dict[str, int]:
         return {r["model"]: r["n"] for r in self.db.query(
@@ -299,6 +328,10 @@ class Store:
 
     def finish_run(self, run_id: int, **fields) -> None:
         self.db["runs"].update(run_id, {"ended": now(), **fields})
+
+    def mark_running_runs_interrupted(self) -> None:
+        """Call while holding the writer lock: a run still marked "running" belongs to a writer that died."""
+        self.db.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
 
     def runs(self, limit: int = 10) -> list[dict]:
         return list(self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
@@ -372,13 +405,14 @@ class Store:
             return self._bump_generation()
 
     # ---------------------------------------------------------------- summary
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.glob(DB_NAME + "*"))
+
     def summary(self, runs: int = 5) -> dict:
         docs = self.db.execute(
             "SELECT count(*), sum(status = 'ok'), sum(status = 'failed'), sum(size) FROM documents").fetchone()
         failed = list(self.db.query(
             "SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path"))
-        db_bytes = sum(p.stat().st_size for p in self.path.glob(DB_NAME + "*"))
-        faiss_bytes = sum(p.stat().st_size for p in self.faiss_dir.glob("*")) if self.faiss_dir.exists() else 0
         counts = self.vector_counts()
         return {
             "index": str(self.path),
@@ -387,14 +421,14 @@ class Store:
             "documents_ok": docs[1] or 0,
             "documents_failed": docs[2] or 0,
             "source_bytes": docs[3] or 0,
-            "chunks": self.db.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            "chunks": self.chunk_count(),
             "models": [
                 {"name": m["name"], "dim": m["dim"], "layers": m["layers"], "total_layers": m["total_layers"],
                  "vectors": counts.get(m["name"], 0)}
                 for m in self.models()
             ],
             "default_model": self.get_meta("default_model"),
-            "size_bytes": db_bytes + faiss_bytes,
+            "size_bytes": self.disk_bytes(),  # of the database; the vector indexes are not the store's
             "last_runs": self.runs(runs),
             "failed_files": failed,
         }

@@ -7,13 +7,12 @@ Flow of one run:
   ingest    changed files are read and chunked (no model needed)
   embed     vectors are reused for any chunk whose exact text is already embedded (renames,
             swaps, partly edited files); the model is loaded only if something is left to embed
-  publish   one SQLite transaction; then the model's FAISS file is updated or rebuilt
+  publish   one SQLite transaction; then the model's vector index (FAISS file) is updated or rebuilt
 A failure before publish leaves the previous index exactly as it was.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import time
@@ -22,17 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import vectorindex
-from .chunking import chunk_document, tokenizer_counter, word_counter
-from .errors import IngestError, SbsearchError
-from .hashing import sha256_bytes
-from .ingest import is_supported, load_document
+from ..embed.models import ModelInfo, default_model, resolve, split_spec
+from ..errors import IngestError, SbsearchError
+from ..hashing import sha256_bytes
+from ..ingest import load_document
+from ..ingest.chunking import chunk_document, embedding_text, tokenizer_counter, word_counter
+from ..ingest.scan import scan
+from ..progress import NullProgress, Progress
+from ..vectors import open_vector_index
 from .locking import writer_lock
-from .models import ModelInfo, resolve, split_spec
-from .progress import Progress, NullProgress
 from .store import Store
 
-IGNORE_FILE = ".sbsearchignore"
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_CHUNK_OVERLAP = 40
 PENDING_BATCH = 256  # vectors committed to pending_vectors at a time during a run
@@ -65,51 +64,6 @@ def text_sha(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-# ------------------------------------------------------------------------------------ scanning
-
-def _ignore_patterns(root: Path) -> list[str]:
-    try:
-        lines = (root / IGNORE_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-
-
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    name = rel.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
-
-
-def scan(roots: list[Path]) -> tuple[dict[str, Path], list[dict]]:
-    """All supported files under the roots, by absolute path; plus unsupported/unreadable ones."""
-    found: dict[str, Path] = {}
-    skipped: list[dict] = []
-    for root in roots:
-        if root.is_file():
-            found[str(root)] = root
-            continue
-        patterns = _ignore_patterns(root)
-
-        def on_error(exc: OSError):
-            skipped.append({"path": exc.filename, "error": f"cannot read folder: {exc.strerror}"})
-
-        # followlinks=False: a symlink loop cannot trap the walk; linked files are still read.
-        for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for fname in sorted(filenames):
-                if fname.startswith(".") or fname == IGNORE_FILE:
-                    continue
-                path = Path(dirpath) / fname
-                rel = path.relative_to(root).as_posix()
-                if _ignored(rel, patterns):
-                    continue
-                if not is_supported(path):
-                    skipped.append({"path": str(path), "error": f"unsupported file type {path.suffix or '(none)'}"})
-                    continue
-                found[str(path)] = path
-    return found, skipped
-
-
 def _under(path: str, roots: list[Path]) -> bool:
     return any(path == str(r) or path.startswith(str(r).rstrip("/") + "/") for r in roots)
 
@@ -124,7 +78,7 @@ class Indexer:
         self.progress = progress or NullProgress()
         # For an asymmetric spec 'Q@D' the documents are embedded by D (see models.split_spec);
         # a ready embedder (a test's fake, one shared by several indexers) is D itself.
-        spec = model or getattr(embedder, "name", None) or self.store.get_meta("default_model") or _config_default()
+        spec = model or getattr(embedder, "name", None) or self.store.get_meta("default_model") or default_model()
         self.model_name = split_spec(spec)[1]
         if embedder is not None and embedder.name != self.model_name:
             raise SbsearchError(f"model {model!r} given with an embedder for {embedder.name!r}")
@@ -151,7 +105,7 @@ class Indexer:
 
     def embedder(self):
         if self._embedder is None:
-            from .embedder import make_embedder
+            from ..embed import make_embedder
 
             self.progress.message(f"loading model {self.info.name}")
             self._embedder = make_embedder(self.info)
@@ -172,8 +126,7 @@ class Indexer:
 
     def _locked_run(self, roots: list[Path], reembed: bool, t0: float) -> IndexSummary:
         store = self.store
-        # We hold the lock, so a run still marked "running" belongs to a writer that died.
-        store.db.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        store.mark_running_runs_interrupted()  # we hold the lock: their writers died
         summary = IndexSummary(str(store.path), self.model_name)
         run_id = store.start_run(self.model_name, [str(r) for r in roots])
         try:
@@ -194,7 +147,7 @@ class Indexer:
             store.set_meta("default_model", self.model_name)
         if reembed:
             store.drop_model_vectors(self.model_name)
-            vectorindex.remove_files(store, self.model_name)
+            open_vector_index(store, self.model_name).remove()
         max_tokens, overlap, count = self._chunk_settings()
 
         files, skipped = scan(roots)
@@ -245,7 +198,8 @@ class Indexer:
                 else:
                     c.pop("_embed", None)
         summary.chunks_reused = len(shas) - len(todo)
-        backfill = store.chunks_without_vectors(self.model_name)
+        backfill = [(cid, embedding_text(text, heading))
+                    for cid, text, heading in store.chunks_without_vectors(self.model_name)]
         backfill_vecs: dict[int, np.ndarray] = {}
         if todo or backfill:
             emb = self.embedder()
@@ -272,26 +226,26 @@ class Indexer:
 
         if not new_docs and not removed and not backfill_vecs:
             summary.generation = store.generation
-            summary.chunks_total = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            self._ensure_faiss()
+            summary.chunks_total = store.chunk_count()
+            self._ensure_vector_index()
             return
         self.progress.message("saving")
         gen, removed_ids, added = store.publish(new_docs, removed, vectors)
         summary.generation = gen
-        summary.chunks_total = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        summary.chunks_total = store.chunk_count()
         dim = store.model_row(self.model_name)["dim"]
         added_ids = [cid for cid, sha in added if sha in mine] + list(backfill_vecs)
         added_vecs = [np.frombuffer(mine[sha], dtype=np.float32) for cid, sha in added if sha in mine]
         added_vecs += list(backfill_vecs.values())
         mat = np.vstack(added_vecs) if added_vecs else None
-        # update() patches the FAISS file only if it reflects the generation just before this
+        # update() patches the vector index only if it reflects the generation just before this
         # publish (gen - 1); after back-fill batches it does not, and the file is rebuilt instead.
-        vectorindex.update(store, self.model_name, dim, gen - 1, gen, removed_ids, added_ids, mat)
+        open_vector_index(store, self.model_name, dim).update(gen - 1, gen, removed_ids, added_ids, mat)
 
-    def _ensure_faiss(self) -> None:
+    def _ensure_vector_index(self) -> None:
         row = self.store.model_row(self.model_name)
         if row is not None:
-            vectorindex.load(self.store, self.model_name, row["dim"])
+            open_vector_index(self.store, self.model_name, row["dim"]).load()
 
     def _register(self, emb) -> None:
         info = self.info
@@ -341,9 +295,3 @@ class Indexer:
             rows.append({"text": ch.text, "page": ch.page, "heading": ch.heading, "start": ch.start,
                          "end": ch.end, "text_sha": text_sha(etext), "_embed": etext})
         return {**base, "format": doc.format, "encoding": doc.encoding, "status": "ok", "chunks": rows}
-
-
-def _config_default() -> str:
-    from .models import default_model
-
-    return default_model()

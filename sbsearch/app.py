@@ -1,0 +1,243 @@
+"""Use cases: what the commands do, returning plain data (dicts, dataclasses, lists of results).
+
+The terminal (sbsearch.cli) and any other face call these and only render what they return, so
+both answer alike. Heavy modules are imported inside the use cases that need them: importing this
+module stays cheap, and `status` or an int8 query never loads torch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import config
+from .errors import SbsearchError
+from .progress import Progress
+
+
+def index_path_or_default(index_path: Path | None) -> Path:
+    return Path(index_path) if index_path is not None else config.default_index_path()
+
+
+# ------------------------------------------------------------------------------------------ indexing
+
+def index(paths: list[Path], index_path: Path | None = None, model: str | None = None, reembed: bool = False,
+          set_default: bool = False, wait: bool = False, max_file_mb: float = 32, progress: Progress | None = None):
+    """One incremental indexing run; returns its IndexSummary."""
+    from .index.indexer import Indexer
+
+    indexer = Indexer(index_path_or_default(index_path), model, progress=progress, max_file_mb=max_file_mb)
+    summary = indexer.run(list(paths), reembed=reembed, wait=wait)
+    if set_default:
+        indexer.store.set_meta("default_model", indexer.model_name)
+    return summary
+
+
+def watch(paths: list[Path], index_path: Path | None, model: str | None, interval_s: float, max_runs: int = 0,
+          progress: Progress | None = None, on_run: Callable[[object | None, SbsearchError | None], None] = None) -> None:
+    """Re-index on a schedule until max_runs (0: until interrupted). After each run, on_run gets its
+    summary, or the error that failed it (e.g. a folder briefly missing): watching goes on.
+    KeyboardInterrupt propagates; the run it interrupts rolls back."""
+    from .index.indexer import Indexer
+
+    indexer = Indexer(index_path_or_default(index_path), model, progress=progress)
+    runs = 0
+    while True:
+        started = time.monotonic()
+        try:
+            summary = indexer.run(list(paths), wait=True)
+        except SbsearchError as exc:
+            summary, error = None, exc
+        else:
+            error = None
+        if on_run is not None:
+            on_run(summary, error)
+        runs += 1
+        if max_runs and runs >= max_runs:
+            return
+        time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+
+
+def check(index_path: Path | None = None, repair: bool = False) -> dict:
+    """Verify the index (and with repair, rebuild its vector indexes); report["ok"] says the verdict."""
+    from .index.maintenance import check as run_check
+
+    return run_check(index_path_or_default(index_path), repair=repair)
+
+
+# ------------------------------------------------------------------------------------------ status, models
+
+def status(index_path: Path | None = None, runs: int = 5) -> dict:
+    """Documents, chunks, vectors and vector index per model, last runs, failed files."""
+    from .index.store import Store
+    from .vectors import disk_bytes, open_vector_index
+
+    store = Store(index_path_or_default(index_path))
+    info = store.summary(runs=runs)
+    info["size_bytes"] += disk_bytes(store)
+    for m in info["models"]:
+        m["faiss"] = open_vector_index(store, m["name"]).describe()  # reads a small JSON; imports no FAISS
+    return info
+
+
+def models() -> list[dict]:
+    """Models available offline, with the headline numbers of pruned models' cards."""
+    from .embed.models import BUILTIN, list_local_names, resolve
+
+    rows = [{"name": n, "kind": "builtin", "description": d} for n, d in BUILTIN.items()]
+    for name in list_local_names():
+        info = resolve(name)
+        metrics = info.card.get("metrics", {})
+        rows.append({"name": name, "kind": "pruned" if info.card else "local", "description": info.description,
+                     "layers": info.layers, "base_layers": info.card.get("base_layers"), "metrics": metrics,
+                     "path": str(info.path)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ search
+
+@dataclass
+class Answer:
+    """One query's results, the facts of the quality footer, and optionally a second model's results."""
+
+    query: str
+    model: str
+    results: list
+    quality: dict
+    other_model: str | None = None
+    other_results: list | None = None
+
+
+def _layers(model_info_or_row) -> dict:
+    get = model_info_or_row.get if isinstance(model_info_or_row, dict) else (
+        lambda key: getattr(model_info_or_row, key))
+    return {"layers": get("layers"), "total_layers": get("total_layers")}
+
+
+def quality_facts(searcher, results: list, other_results: list | None = None) -> dict:
+    """What the footer under an answer states: which model answered (layers; for 'Q@D' the query and
+    document models), its newest stored comparison or estimate, and, with a second model's results,
+    how many of them this answer shares."""
+    from .quality.metrics import overlap_at_k
+
+    facts: dict = {"model": searcher.model_name, "query_model": searcher.query_model,
+                   "doc_model": searcher.doc_model, "documents": _layers(searcher.model_row)}
+    if searcher.query_model != searcher.doc_model:
+        facts["queries"] = _layers(searcher.embedder.info)
+    row = searcher.store.latest_compare(searcher.model_name)
+    facts["comparison"] = None if row is None else {
+        "model_a": row["model_a"], "model_b": row["model_b"], "created": row["created"],
+        "source": row["result"].get("source", "compare"), "headline": row["result"].get("headline", {})}
+    if other_results is not None:
+        shared = overlap_at_k([r.path for r in results], [r.path for r in other_results], len(other_results))
+        facts["other"] = {"shared": round(shared * len(other_results)), "count": len(other_results)}
+    return facts
+
+
+def search(text: str, index_path: Path | None = None, model: str | None = None, k: int = 5,
+           compare_model: str | None = None) -> Answer:
+    """Answer one question; with compare_model, that model answers it too."""
+    from .search import Searcher
+
+    if text is None or not text.strip():
+        raise SbsearchError("empty query: give a question, or --queries FILE")
+    searcher = Searcher(index_path_or_default(index_path), model)
+    results = searcher.search(text, k)
+    other = Searcher(index_path_or_default(index_path), compare_model).search(text, k) if compare_model else None
+    return Answer(text, searcher.model_name, results, quality_facts(searcher, results, other), compare_model, other)
+
+
+def search_file(queries_file: Path, index_path: Path | None = None, model: str | None = None,
+                k: int = 5) -> list[tuple[str | None, str, list]]:
+    """Answer every query of a file with one model load: (query id or None, query, results) each."""
+    from .quality.evaluation import read_queries
+    from .search import Searcher
+
+    queries = read_queries(queries_file)
+    searcher = Searcher(index_path_or_default(index_path), model)
+    results = searcher.search_many([q for _, q in queries], k)
+    return [(qid, q, res) for (qid, q), res in zip(queries, results)]
+
+
+# ------------------------------------------------------------------------------------------ measuring models
+
+def _query_set(queries: Path | None):
+    from .quality.evaluation import load_query_set
+
+    return load_query_set(queries) if queries is not None else None
+
+
+def _corpus_roots(queries: Path | None, paths: list[Path], index_path: Path) -> list[Path]:
+    """A BEIR folder brings its own corpus: materialise it beside the index and index that."""
+    from .quality.evaluation import beir_corpus_folder
+
+    if queries is not None and Path(queries).is_dir() and not paths:
+        return [beir_corpus_folder(Path(queries), index_path / "beir-corpus" / Path(queries).name)]
+    return list(paths)
+
+
+def default_search_model(index_path: Path) -> str | None:
+    """The model a search of this index uses when none is named; None when there is no index yet."""
+    from .index.store import Store
+    from .search import model_for_index
+
+    return model_for_index(Store(index_path), None) if (index_path / "index.db").exists() else None
+
+
+def compare(model_a: str | None, model_b: str, queries: Path | None = None, paths: list[Path] = (),
+            index_path: Path | None = None, chart: Path | None = None, measure_memory: bool = True,
+            latency_queries: int = 30, throughput_chunks: int = 128, progress: Progress | None = None) -> dict:
+    """Two models side by side on one index (quality, agreement, cost), stored for the query footer,
+    with a PNG chart (default: compare-A-vs-B.png in the index folder); result["chart"] is its path."""
+    from .model_choice.compare import compare as run_compare, write_chart
+
+    index_path = index_path_or_default(index_path)
+    qs = _query_set(queries)
+    roots = _corpus_roots(queries, list(paths), index_path)
+    if model_a is None:
+        model_a = default_search_model(index_path)
+        if model_a is None:
+            raise SbsearchError("name model A with --a")
+    result = run_compare(index_path, model_a, model_b, qs, roots, progress=progress, measure_memory=measure_memory,
+                         latency_queries=latency_queries, throughput_chunks=throughput_chunks)
+    chart = chart or index_path / f"compare-{config.model_key(model_a)}-vs-{config.model_key(model_b)}.png"
+    result["chart"] = str(write_chart(result, chart))
+    return result
+
+
+def frontier(models_: list[str] | None = None, queries: Path | None = None, reference: str | None = None,
+             index_path: Path | None = None, chart: Path | None = None, progress: Progress | None = None) -> dict:
+    """Quality against speed of several models of the index, the frontier marked, with a PNG chart
+    (default: frontier.png in the index folder); result["chart"] is its path."""
+    from .model_choice.frontier import frontier as run_frontier, write_chart
+
+    index_path = index_path_or_default(index_path)
+    result = run_frontier(index_path, models_, _query_set(queries), reference, progress=progress)
+    result["chart"] = str(write_chart(result, chart or index_path / "frontier.png"))
+    return result
+
+
+def evaluate(queries: Path, paths: list[Path] = (), index_path: Path | None = None, model: str | None = None,
+             progress: Progress | None = None) -> dict:
+    """Retrieval quality of one model (recall@1/5/10, MRR@10, nDCG@10), indexing PATHS (or a BEIR
+    folder's corpus) first."""
+    from .index.indexer import Indexer
+    from .quality.evaluation import evaluate as run_evaluate
+    from .search import Searcher
+
+    index_path = index_path_or_default(index_path)
+    qs = _query_set(queries)
+    roots = _corpus_roots(queries, list(paths), index_path)
+    if roots:
+        Indexer(index_path, model, progress=progress).run(roots)
+    searcher = Searcher(index_path, model)
+    return {"model": searcher.model_name, "queries_source": qs.source, **run_evaluate(searcher, qs)}
+
+
+def tune(index_path: Path | None = None, **options):
+    """The fastest model that keeps a share of the reference's quality, label-free (model_choice.tune)."""
+    from .model_choice.tune import tune as run_tune
+
+    return run_tune(index_path_or_default(index_path), **options)

@@ -1,0 +1,76 @@
+"""What every command shares: the group that turns errors into one line, the common options,
+progress and console output."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import SbsearchError
+
+
+class SbsearchGroup(click.Group):
+    """Turns library errors into one line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SbsearchError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; the index keeps its last complete state.", err=True)
+            sys.exit(130)
+        except sqlite3.DatabaseError as exc:
+            raise click.ClickException(f"index database error: {exc} (disk full, read-only or damaged?); "
+                                       "the previous index state is kept") from None
+        except MemoryError:
+            raise click.ClickException("out of memory") from None
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                raise click.ClickException(f"disk full while writing {exc.filename or 'the index'}; "
+                                           "the previous index state is intact") from None
+            if exc.errno in (13, 30):  # EACCES, EROFS
+                raise click.ClickException(f"cannot write {exc.filename or 'the index'}: {exc.strerror}") from None
+            raise
+
+
+def index_option(f):
+    return click.option("-i", "--index", "index_path", type=click.Path(path_type=Path), envvar="SBSEARCH_INDEX",
+                        default=None, help="Index directory [env SBSEARCH_INDEX; default indexes/default].")(f)
+
+
+def model_option(f):
+    return click.option("-m", "--model", envvar="SBSEARCH_MODEL", default=None,
+                        help="Model name (full, minilm, a pruned model) or directory [env SBSEARCH_MODEL; "
+                             "default: the index's search model].")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
+
+
+def quiet_option(f):
+    return click.option("-q", "--quiet", is_flag=True, help="No progress output.")(f)
+
+
+def progress_for(quiet: bool):
+    from ..progress import NullProgress, RichProgress
+
+    if quiet or not sys.stderr.isatty():
+        return NullProgress()
+    return RichProgress()
+
+
+def console():
+    from rich.console import Console
+
+    return Console()
+
+
+def echo_json(data) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,122 @@
+"""Commands that write the index: index, watch, check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import SbsearchError
+from .common import echo_json, console, index_option, json_option, model_option, progress_for, quiet_option
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@model_option
+@click.option("--reembed", is_flag=True, help="Drop this model's vectors and embed everything again.")
+@click.option("--set-default", is_flag=True, help="Make this model the index's default search model.")
+@click.option("--wait", is_flag=True, help="If another process is writing to the index, wait for it.")
+@click.option("--max-file-mb", type=click.FloatRange(min=0, min_open=True), default=32, show_default=True,
+              help="Larger files are reported and not read.")
+@json_option
+@quiet_option
+def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, as_json, quiet):
+    """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
+    from .. import app
+
+    summary = app.index(list(paths), index_path, model, reembed=reembed, set_default=set_default, wait=wait,
+                        max_file_mb=max_file_mb, progress=progress_for(quiet or as_json))
+    if as_json:
+        echo_json(summary.as_dict())
+        return
+    c = console()
+    c.print(
+        f"[bold]{summary.model}[/bold] → {summary.index}: "
+        f"[green]{summary.added} added[/green], {summary.updated} updated, {summary.removed} removed, "
+        f"{summary.unchanged} unchanged, [red]{summary.failed} failed[/red], {summary.skipped} skipped · "
+        f"{summary.chunks_embedded} chunks embedded, {summary.chunks_reused} reused, "
+        f"{summary.chunks_total} in index · {summary.seconds:.1f}s"
+    )
+    for f in summary.failures:
+        c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+    for f in summary.skipped_files[:20]:
+        c.print(f"  [dim]skipped {f['path']}: {f['error']}[/dim]", highlight=False)
+    if len(summary.skipped_files) > 20:
+        c.print(f"  [dim]… and {len(summary.skipped_files) - 20} more skipped[/dim]")
+
+
+def parse_interval(text: str) -> float:
+    """Seconds of an interval such as 30s, 15m, 2h, 1d (a bare number is seconds)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise SbsearchError(f"cannot read interval {text!r}: use e.g. 30s, 15m, 2h")
+    seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    if seconds <= 0:
+        raise SbsearchError("the interval must be positive")
+    return seconds
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@model_option
+@click.option("--every", default="15m", show_default=True, help="Time between runs: 30s, 15m, 2h …")
+@click.option("--max-runs", type=int, default=0, help="Stop after this many runs (0: run until stopped).")
+@quiet_option
+def watch(paths, index_path, model, every, max_runs, quiet):
+    """Re-index PATHS on a schedule, in the foreground; Ctrl-C or SIGTERM stops cleanly."""
+    import signal
+    import time
+
+    from .. import app
+
+    interval = parse_interval(every)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt  # same path as Ctrl-C: the current run's transaction rolls back
+
+    signal.signal(signal.SIGTERM, on_term)
+    c = console()
+
+    def on_run(s, error):
+        if error is not None:  # e.g. a folder briefly missing: report, keep watching
+            c.print(f"{time.strftime('%H:%M:%S')} run failed: {error}", highlight=False)
+        else:
+            c.print(f"{time.strftime('%H:%M:%S')} {s.added} added, {s.updated} updated, {s.removed} removed, "
+                    f"{s.unchanged} unchanged, {s.failed} failed · {s.seconds:.1f}s", highlight=False)
+
+    try:
+        app.watch(list(paths), index_path, model, interval, max_runs, progress=progress_for(quiet), on_run=on_run)
+    except KeyboardInterrupt:
+        c.print("stopped; the index keeps its last complete state")
+
+
+@click.command()
+@index_option
+@click.option("--repair", is_flag=True, help="Rebuild the derived FAISS files from SQLite.")
+@json_option
+def check(index_path, repair, as_json):
+    """Verify the index: SQLite integrity, FAISS agrees with SQLite, every chunk has vectors, model hashes."""
+    from .. import app
+    from .render import vector_index_summary
+
+    report = app.check(index_path, repair=repair)
+    if as_json:
+        echo_json(report)
+    else:
+        c = console()
+        for m in report["models"]:
+            c.print(f"{m['model']}: {m['vectors']}/{m['chunks']} vectors · FAISS {m['faiss']} "
+                    f"({vector_index_summary(m.get('faiss_index'))}) · weights {m.get('weights', '-')}",
+                    highlight=False)
+        for line in report["repaired"]:
+            c.print(f"[green]repaired[/green] {line}", highlight=False)
+        for line in report["problems"]:
+            c.print(f"[red]problem[/red] {line}", highlight=False)
+        c.print("index OK" if report["ok"] else f"{len(report['problems'])} problem(s)")
+    if not report["ok"]:
+        sys.exit(1)

@@ -1,0 +1,39 @@
+"""The query command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import console, index_option, json_option, model_option
+
+
+@click.command()
+@click.argument("text", required=False)
+@index_option
+@model_option
+@click.option("-k", "--top", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Results to show.")
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path),
+              help="Answer every query of a file (text lines or JSONL with query/id) as JSON lines.")
+@click.option("--compare", "compare_model", is_flag=False, flag_value="full", default=None,
+              help="Also answer with another model (default: full) and show both lists side by side.")
+@json_option
+def query(text, index_path, model, k, queries_file, compare_model, as_json):
+    """Search the index with a natural-language question."""
+    from .. import app
+    from .render import footer, print_json_lines, results_table, side_by_side
+
+    if queries_file is not None:
+        for qid, q, results in app.search_file(queries_file, index_path, model, k):
+            print_json_lines(results, q, qid)
+        return
+    answer = app.search(text, index_path, model, k, compare_model=None if as_json else compare_model)
+    if as_json:
+        print_json_lines(answer.results, text)
+        return
+    c = console()
+    if answer.other_results is not None:
+        c.print(side_by_side(answer.results, answer.other_results, answer.model, answer.other_model, text))
+    c.print(results_table(answer.results, text))
+    c.print(footer(answer), highlight=False)

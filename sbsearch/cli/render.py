@@ -1,0 +1,277 @@
+"""Terminal and JSON rendering of what the use cases return (rich is imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ..search import Result
+
+_STOP = set("""a an and are as at be by can do does for from how i if in is it me my of on or our so that the
+this to was we what when where which who why will with you your""".split())
+
+
+def query_terms(query: str) -> list[str]:
+    return [w for w in re.findall(r"\w+", query.lower()) if len(w) > 2 and w not in _STOP]
+
+
+def snippet(text: str, query: str, width: int = 260) -> str:
+    """A window of the chunk around the first query word found, on one line."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    low = flat.lower()
+    hits = [low.find(t) for t in query_terms(query) if low.find(t) >= 0]
+    centre = min(hits) if hits else 0
+    start = max(0, min(centre - width // 3, len(flat) - width))
+    out = flat[start:start + width]
+    return ("…" if start else "") + out + ("…" if start + width < len(flat) else "")
+
+
+def result_json(result: Result, query: str, query_id: str | None = None) -> dict:
+    row = {"query": query, "rank": result.rank, "score": round(result.score, 6), "path": result.display_path(),
+           "page": result.page, "heading": result.heading, "text": result.text}
+    if query_id is not None:
+        row["query_id"] = query_id
+    return row
+
+
+def print_json_lines(results: list[Result], query: str, query_id: str | None = None, out=None) -> None:
+    import sys
+
+    out = out or sys.stdout
+    for r in results:
+        out.write(json.dumps(result_json(r, query, query_id), ensure_ascii=False) + "\n")
+
+
+def results_table(results: list[Result], query: str, title: str | None = None):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_lines=False, expand=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("source", overflow="fold", ratio=3, min_width=18)
+    table.add_column("section", overflow="fold", ratio=2, min_width=10)
+    table.add_column("snippet", ratio=6)
+    terms = query_terms(query)
+    for r in results:
+        source = r.display_path() + (f" p.{r.page}" if r.page else "")
+        snip = Text(snippet(r.text, query))
+        if terms:
+            snip.highlight_words(terms, style="bold yellow", case_sensitive=False)
+        heading = (r.heading or "").split(" > ")[-1]
+        table.add_row(str(r.rank), f"{r.score:.2f}", source, heading, snip)
+    return table
+
+
+def side_by_side(a: list[Result], b: list[Result], name_a: str, name_b: str, query: str):
+    """Two result lists next to each other; rows whose document the other list also has are marked."""
+    from rich.table import Table
+
+    paths_a = {r.path for r in a}
+    paths_b = {r.path for r in b}
+    table = Table(title=f"{name_a} vs {name_b}", expand=True)
+    table.add_column("#", justify="right")
+    table.add_column(name_a, ratio=1, overflow="fold")
+    table.add_column(name_b, ratio=1, overflow="fold")
+    for i in range(max(len(a), len(b))):
+        def cell(rs, others, i=i):
+            if i >= len(rs):
+                return ""
+            r = rs[i]
+            mark = "[green]=[/green] " if r.path in others else "  "
+            return f"{mark}{r.score:.2f} {r.display_path()}" + (f" p.{r.page}" if r.page else "")
+        table.add_row(str(i + 1), cell(a, paths_b), cell(b, paths_a))
+    return table
+
+
+def human_bytes(n: int | float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+# ------------------------------------------------------------------------------------------ query footer
+
+def _layers(layers, total) -> str:
+    if layers and total and layers != total:
+        return f"{layers} of {total} layers"
+    return f"{layers} layers" if layers else ""
+
+
+def footer(answer) -> str:
+    """The line under every answer: which model answered, how it compares to its reference
+    (from app.quality_facts), e.g. `model: m (6 of 12 layers) · 1.9x faster than full · …`."""
+    facts = answer.quality
+    docs = facts["documents"]
+    parts = [f"model: {facts['model']}"]
+    if "queries" in facts:
+        q = facts["queries"]
+        parts[0] += (f" (queries: {facts['query_model']}, {_layers(q['layers'], q['total_layers'])}; "
+                     f"documents: {facts['doc_model']}, {_layers(docs['layers'], docs['total_layers'])})")
+    elif docs["layers"]:
+        parts[0] += f" ({_layers(docs['layers'], docs['total_layers'])})"
+    cmp = facts["comparison"]
+    if cmp is not None:
+        headline = cmp["headline"]
+        if cmp["model_a"] == facts["model"] and headline:
+            if headline.get("speedup"):
+                parts.append(f"{headline['speedup']:.1f}x faster than {cmp['model_b']}")
+            if headline.get("quality_metric"):
+                parts.append(f"{headline['quality_metric']} {headline['quality_pct']:.1f}% of {cmp['model_b']}")
+            parts.append(f"({cmp['source']} of {cmp['created'][:10]})")
+    else:
+        parts.append("no comparison stored (run `sbsearch compare`)")
+    if "other" in facts:
+        other = facts["other"]
+        parts.append(f"this query: {other['shared']}/{other['count']} of {answer.other_model}'s results shared")
+    return " · ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ status, check, models
+
+def vector_index_summary(f: dict | None) -> str:
+    """e.g. "ivf nlist=316 nprobe=8 · recall@10 0.995 (measured at 100,000)"."""
+    if not f:
+        return "not built yet"
+    params = " ".join(f"{k}={v}" for k, v in (f.get("params") or {}).items())
+    text = f"{f['type']} {params}".strip()
+    if f["type"] == "exact":
+        text += " · recall@10 1"
+        if f.get("fallback"):
+            text += f" (fallback: {f['fallback']})"
+    elif f.get("recall_at_10") is not None:
+        text += f" · recall@10 {f['recall_at_10']:.3f}"
+        if f.get("measured_at_count") is not None:
+            text += f" (measured at {f['measured_at_count']:,})"
+    if not f.get("current"):
+        text += f" · generation {f.get('generation')}, rebuilt by the next query"
+    return text
+
+
+def print_status(c, info: dict, history: bool) -> None:
+    """`sbsearch status`: the index line, models, last runs (all columns with --runs), failed files."""
+    from rich.table import Table
+
+    c.print(f"[bold]index[/bold] {info['index']} · generation {info['generation']} · {human_bytes(info['size_bytes'])}")
+    c.print(f"documents {info['documents']} ({info['documents_ok']} ok, {info['documents_failed']} failed) · "
+            f"chunks {info['chunks']} · default model {info['default_model']}")
+    t = Table(title="models")
+    for col in ("model", "dim", "layers", "vectors", "FAISS index"):
+        t.add_column(col)
+    for m in info["models"]:
+        layers = f"{m['layers']} of {m['total_layers']}" if m["layers"] != m["total_layers"] else str(m["layers"])
+        t.add_row(m["name"], str(m["dim"]), layers, f"{m['vectors']}/{info['chunks']}", vector_index_summary(m["faiss"]))
+    c.print(t)
+    if info["last_runs"]:
+        cols = ("started", "ended", "model", "status", "added", "updated", "removed", "unchanged", "failed",
+                "seconds", "error") if history else ("started", "model", "status", "added", "updated", "removed",
+                                                     "unchanged", "failed", "seconds")
+        t = Table(title="indexing runs" if history else "last runs")
+        for col in cols:
+            t.add_column(col, overflow="fold")
+        for r in info["last_runs"]:
+            t.add_row(*(str(r.get(col)) if r.get(col) is not None else "-" for col in cols))
+        c.print(t)
+    for f in info["failed_files"]:
+        c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+
+
+def models_table(rows: list[dict], models_dir):
+    from rich.table import Table
+
+    t = Table(title=f"models (pruned models live in {models_dir})")
+    for col in ("name", "kind", "description"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        desc = r["description"] or ""
+        if r.get("layers"):
+            desc = f"{r['layers']} of {r.get('base_layers') or r['layers']} layers. " + desc
+        t.add_row(r["name"], r["kind"], desc)
+    return t
+
+
+# ------------------------------------------------------------------------------------------ measuring models
+
+def metrics_table(metrics: dict):
+    from rich.table import Table
+
+    t = Table(title=f"{metrics['model']} on {metrics['queries_source']}")
+    for key in metrics:
+        t.add_column(key, justify="right")
+    t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in metrics.values()])
+    return t
+
+
+def compare_table(result: dict):
+    from rich.table import Table
+
+    from ..model_choice.compare import QUALITY_KEYS
+
+    a, b = result["a"], result["b"]
+    ra, rb = result["models"][a], result["models"][b]
+    t = Table(title=f"{a} (A) vs {b} (B) · {result['chunks']} chunks · {result['queries']['count']} queries "
+                    f"({result['queries']['source']})")
+    t.add_column("metric")
+    t.add_column(f"A: {a}", justify="right")
+    t.add_column(f"B: {b}", justify="right")
+    t.add_column("A vs B", justify="right")
+
+    def fmt(v, digits=3):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.{digits}f}"
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
+    if "quality" in ra:
+        for key in QUALITY_KEYS:
+            pct = result["ratios"].get(f"{key} % of B")
+            t.add_row(key, fmt(ra["quality"][key]), fmt(rb["quality"][key]), f"{pct:.1f}%" if pct else "-")
+    ag = result["agreement"]
+    t.add_row("top-10 overlap with B", fmt(ag["overlap@10"]), "", "")
+    t.add_row("top-1 agreement with B", fmt(ag["top1_agreement"]), "", "")
+    t.add_row("Kendall τ on shared docs", fmt(ag["kendall_tau"]), "", "")
+    for key, label, digits in [("query_ms_p50", "query ms p50", 1), ("query_ms_p95", "query ms p95", 1),
+                               ("encode_chunks_per_s", "encode chunks/s", 1), ("peak_rss_mb", "peak RSS MB", 0),
+                               ("parameters", "parameters", 0), ("disk_mb", "MB on disk", 1), ("layers", "layers", 0)]:
+        ratio = result["ratios"].get(f"{key} A/B")
+        t.add_row(label, fmt(ra["cost"].get(key), digits), fmt(rb["cost"].get(key), digits),
+                  f"{ratio:.2f}x" if ratio else "-")
+    return t
+
+
+def frontier_table(result: dict):
+    from rich.table import Table
+
+    t = Table(title=f"{result['quality']['metric']} vs speed · {result['chunks']} chunks "
+                    f"({result['quality']['source']})")
+    for col in ("model", "quality", "encode chunks/s", "query ms p50", "layers", "MB on disk", "frontier"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    order = sorted(result["models"], key=lambda n: -result["models"][n]["encode_chunks_per_s"])
+    for n in order:
+        m = result["models"][n]
+        t.add_row(n, f"{m['quality']:.3f}" if m["quality"] < 2 else f"{m['quality']:.1f}",
+                  f"{m['encode_chunks_per_s']:.1f}", f"{m['query_ms_p50']:.1f}", str(m.get("layers") or "-"),
+                  f"{m['disk_mb']:.1f}", "yes" if n in result["frontier"] else "")
+    return t
+
+
+def tune_lines(result) -> list[str]:
+    from ..model_choice.tune import LABEL
+
+    lines = [f"{c.name}: {c.layers} layers · {LABEL} {c.estimate['estimate_pct']:.1f}% of {result.reference} · "
+             f"{c.speedup:.2f}x faster · trained {c.train_seconds / 60:.1f} min · "
+             + ("chosen" if c.name == result.chosen else "rejected") for c in result.candidates]
+    if result.chosen:
+        lines.append(f"default search model of {result.index} is now {result.chosen}"
+                     if result.chosen else "")
+    else:
+        lines.append(f"no candidate kept {result.threshold_pct:g}% of {result.reference}; the index keeps its "
+                     "default model (try more layers with --layers, or a lower --keep)")
+    return [ln for ln in lines if ln]

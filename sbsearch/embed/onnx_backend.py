@@ -1,0 +1,93 @@
+"""int8 models served by ONNX Runtime with the model's own fast tokenizer — no torch at query time.
+The directories are written by int8_export.
+
+Layout of an int8 model directory:
+    model_quantized.onnx   int8 weights, fp32 activations (dynamic quantization)
+    tokenizer.json         the base model's fast tokenizer
+    config.json            the base's Hugging Face config (layers, hidden size)
+    pruning.json           the base's card, when it has one
+    sbsearch-onnx.json     base name and sha256, pooling, max length, the ONNX file's sha256
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SbsearchError
+from ..hashing import cached_sha256
+
+ONNX_FILE = "model_quantized.onnx"
+META_FILE = "sbsearch-onnx.json"
+
+
+class OnnxEmbedder:
+    """The Embedder protocol on ONNX Runtime."""
+
+    def __init__(self, info, batch_size: int = 32):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.info = info
+        meta = json.loads((info.path / META_FILE).read_text())
+        got = cached_sha256(info.path / ONNX_FILE)
+        if got != meta["onnx_sha256"]:
+            raise SbsearchError(f"model {info.name!r}: {ONNX_FILE} sha256 does not match its export record; "
+                                f"delete {info.path} to rebuild it")
+        self.meta = meta
+        self.dim = int(meta["dim"])
+        self.max_seq_length = int(meta["max_seq_length"])
+        self.batch_size = batch_size
+        self.tokenizer = Tokenizer.from_file(str(info.path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_seq_length)
+        self.tokenizer.no_padding()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(info.path / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def parameter_count(self) -> int:
+        import onnx
+
+        model = onnx.load(str(self.info.path / ONNX_FILE), load_external_data=False)
+        return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer if len(t.dims) > 0))
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encs = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(encs), width), dtype=np.int64)
+        mask = np.zeros((len(encs), width), dtype=np.int64)
+        for i, e in enumerate(encs):
+            ids[i, :len(e.ids)] = e.ids
+            mask[i, :len(e.ids)] = 1
+        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        if self.meta["pooling"] == "cls":
+            vecs = hidden[:, 0]
+        else:
+            m = mask[..., None].astype(np.float32)
+            vecs = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return vecs.astype(np.float32)
+
+    def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sort by length so each batch pads little; put the vectors back in input order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            out[idx] = self._batch([texts[i] for i in idx])
+            if progress:
+                progress(len(idx))
+        return out
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
