@@ -4,7 +4,7 @@
 
 For each model: labelled nDCG@10 on sample_docs and StackFAQ of the fp32 model and of its int8
 ONNX export (pruning.evaluate's suites, the same code as the pruning table), written to
-sbsearch/int8_quality.json, which `sbsearch.embed.models.default_model()` reads: a new index uses
+sbsearch/embed/int8_quality.json, which `sbsearch.embed.models.default_model()` reads: a new index uses
 NAME-int8 when it loses at most 0.005 nDCG@10 on every set. Then a fresh index of sample_docs is
 built the way a new user builds it (`sbsearch index sample_docs`, no model named) and a cold
 `sbsearch query` (a new process, to printed results) is timed, median of 5. Appends the table
