@@ -152,13 +152,15 @@ def prune(
     resume: bool = True,
     force: bool = False,
     progress: bool = True,
+    quiet: bool = False,
     say: Callable[[str], None] = lambda s: None,
     on_stage: Callable[[int, str, object, list], None] | None = None,
 ) -> dict:
     """Cut `base` to `layers_to_keep` layers by `strategy`, recover in stages, save to `out` with
     pruning.json and README.md, evaluate. Returns the card (a dict).
     on_stage(index, name, model, stage_infos) is called after each stage trained in this run, e.g. to
-    evaluate the intermediate model (NLI alone, before STS) without training it twice."""
+    evaluate the intermediate model (NLI alone, before STS) without training it twice.
+    quiet: no training output at all (neither a progress bar nor log lines), e.g. under --json."""
     from sbsearch.embed.models import load_model, offline_environment, resolve
 
     t_start = time.perf_counter()
@@ -229,7 +231,7 @@ def prune(
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr or 2e-5, max_length=max_length,
                       max_length_cap=max_length_cap, seed=seed, bf16=bf16,
                       freeze_embeddings=freeze_embeddings, group_by_length=group_by_length, threads=threads,
-                      progress=progress)
+                      progress=progress and not quiet, log_lines=not quiet)
 
     def stage_for(name: str, ep: float | None) -> Stage:
         stage_lr = lr or STAGE_LR[name]

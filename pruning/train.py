@@ -41,7 +41,8 @@ class TrainConfig:
     freeze_embeddings: bool = True   # the word/position embedding matrices take no updates
     threads: int | None = None       # None: every core we may use
     group_by_length: bool = True     # sts/distil batches of similar length (NLI keeps no-duplicate batches)
-    progress: bool = True
+    progress: bool = True            # a progress bar (on a terminal)
+    log_lines: bool = True           # without a bar, a line per 10% of the steps on stderr (log files)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha
             length_grouped_sampler() if cfg.group_by_length else BatchSamplers.BATCH_SAMPLER,
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss,
-                                             callbacks=[] if cfg.progress else [_LogLines(stage.name)])
+                                             callbacks=[_LogLines(stage.name)] if (cfg.log_lines and not cfg.progress) else [])
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # it prints metric dicts on stdout (kept for --json)
@@ -296,6 +297,7 @@ def _LogLines(name: str):
 def config_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
     d.pop("progress", None)
+    d.pop("log_lines", None)
     return d
 
 
@@ -404,7 +406,7 @@ def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: lis
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(loss=f"{np.mean(losses_seen[-20:]):.4f}")
-            elif (step + 1) % max(1, total_steps // 10) == 0 or step + 1 == total_steps:
+            elif cfg.log_lines and ((step + 1) % max(1, total_steps // 10) == 0 or step + 1 == total_steps):
                 import sys
 
                 print(f"    hidden: step {step + 1}/{total_steps}, {time.perf_counter() - t0:.0f} s, "

@@ -16,9 +16,10 @@ pytestmark = pytest.mark.slow
 
 
 def invoke(*args, code=0):
+    """stdout only: a first use of an int8 model says "building …" on stderr, beside the JSON."""
     result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == code, result.output
-    return result.output
+    return result.stdout
 
 
 @pytest.fixture
@@ -29,6 +30,27 @@ def it_index(tmp_path, monkeypatch):
     index = tmp_path / "idx"
     invoke("index", docs, "-i", index, "-m", "minilm", "-q")
     return docs, index
+
+
+@pytest.fixture(scope="module")
+def _sample_docs_index(tmp_path_factory, session_cache):
+    index = tmp_path_factory.mktemp("tune") / "idx"
+    mp = pytest.MonkeyPatch()  # module scope: the per-test environment of conftest is not set up yet
+    mp.setenv("SBSEARCH_CACHE", str(session_cache))
+    mp.setenv("SBSEARCH_HOME", str(tmp_path_factory.mktemp("tune-home")))
+    try:
+        invoke("index", SAMPLE_DOCS, "-i", index, "-m", "minilm", "-q")
+    finally:
+        mp.undo()
+    return index
+
+
+@pytest.fixture
+def docs_index(_sample_docs_index, tmp_path):
+    """All of sample_docs (47 documents) indexed with MiniLM-L6 in fp32; a fresh copy per test."""
+    index = tmp_path / "idx"
+    shutil.copytree(_sample_docs_index, index)
+    return SAMPLE_DOCS, index
 
 
 def test_minilm_cut_to_3_layers_reloads_in_sentence_transformers_with_its_card(tmp_path):
@@ -51,8 +73,8 @@ def test_minilm_cut_to_3_layers_reloads_in_sentence_transformers_with_its_card(t
     assert vec.shape == (1, 384)
 
 
-def test_tune_picks_indexes_and_sets_a_model_and_the_footer_shows_its_estimate(it_index):
-    docs, index = it_index
+def test_tune_picks_indexes_and_sets_a_model_and_the_footer_shows_its_estimate(docs_index):
+    docs, index = docs_index
     out = json.loads(invoke("tune", "-i", index, "--layers", "2", "--distil-limit", "150", "--keep", "1",
                             "--json", "-q"))
     assert out["reference"] == "minilm" and out["chosen"] == "minilm-tuned-2"
@@ -70,11 +92,11 @@ def test_tune_picks_indexes_and_sets_a_model_and_the_footer_shows_its_estimate(i
     assert "minilm-tuned-2" in invoke("models")
 
 
-def test_tune_that_finds_nothing_keeps_the_index_as_it_was(it_index):
-    docs, index = it_index
+def test_tune_that_finds_nothing_keeps_the_index_as_it_was(docs_index):
+    docs, index = docs_index
     before = json.loads(invoke("status", "-i", index, "--json"))
-    out = invoke("tune", "-i", index, "--layers", "2", "--distil-limit", "60", "--keep", "100.5", code=3)
-    assert "no candidate kept 100.5% of minilm" in out
+    out = invoke("tune", "-i", index, "--layers", "2", "--distil-limit", "60", "--keep", "99.9", code=3)
+    assert "no candidate kept 99.9% of minilm" in out
     after = json.loads(invoke("status", "-i", index, "--json"))
     assert after["default_model"] == before["default_model"] == "minilm"
     assert [m["name"] for m in after["models"]] == ["minilm"]  # the rejected candidate's vectors are gone
@@ -85,8 +107,8 @@ def test_tune_that_finds_nothing_keeps_the_index_as_it_was(it_index):
     (["--layers", "two"], "--layers takes layer counts"),
     (["--keep", "0"], "--keep must be a percentage"),
 ])
-def test_tune_bad_input_is_one_line(it_index, args, message):
-    docs, index = it_index
+def test_tune_bad_input_is_one_line(docs_index, args, message):
+    docs, index = docs_index
     result = CliRunner().invoke(cli, ["tune", "-i", str(index), *args])
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
 
@@ -94,6 +116,13 @@ def test_tune_bad_input_is_one_line(it_index, args, message):
 def test_tune_without_an_index_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["tune", "-i", str(tmp_path / "none")])
     assert result.exit_code == 1 and "no index at" in result.output
+
+
+def test_tune_refuses_an_index_too_small_to_estimate_on(it_index):
+    docs, index = it_index  # 8 documents: every top-10 holds all of them
+    result = CliRunner().invoke(cli, ["tune", "-i", str(index), "--layers", "2"])
+    assert result.exit_code == 1 and "holds 8 documents" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_frontier_places_every_model_and_marks_the_frontier(it_index, tmp_path):

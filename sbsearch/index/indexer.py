@@ -82,11 +82,19 @@ class Indexer:
         self.model_name = split_spec(spec)[1]
         if embedder is not None and embedder.name != self.model_name:
             raise SbsearchError(f"model {model!r} given with an embedder for {embedder.name!r}")
-        self.info: ModelInfo = embedder.info if embedder is not None else resolve(self.model_name)
+        self._info: ModelInfo | None = embedder.info if embedder is not None else None
         self._embedder = embedder
         self._chunk_tokens = chunk_tokens
         self._chunk_overlap = chunk_overlap
         self.max_file_bytes = int(max_file_mb * (1 << 20))
+
+    @property
+    def info(self) -> ModelInfo:
+        """Resolved on first use, so that bad input (a missing folder) is reported before a model
+        is assembled or exported."""
+        if self._info is None:
+            self._info = resolve(self.model_name)
+        return self._info
 
     # The chunking tokenizer and budget are fixed by the first run so every model of the index
     # embeds the same chunks (a comparison of two models is then a comparison of models only).
@@ -121,6 +129,7 @@ class Indexer:
             if not os.access(r, os.R_OK):
                 raise SbsearchError(f"cannot read {r}: permission denied")
         roots = [r.resolve() for r in roots]
+        self.info  # an unknown model is reported now, before a run is recorded
         with writer_lock(self.store.path, wait):
             return self._locked_run(roots, reembed, t0)
 

@@ -29,6 +29,7 @@ from ..quality import labelfree
 
 
 LABEL = "est. nDCG@10 (label-free)"
+MIN_DOCUMENTS = 30
 
 
 @dataclass
@@ -128,6 +129,11 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
     passage_doc = [path_of[int(i)] for i in ref_ids]
     text_of = {cid: text for cid, text, _ in chunks}
     passages = [text_of[int(i)] for i in ref_ids]
+    n_docs = len(set(passage_doc))
+    if n_docs < MIN_DOCUMENTS:
+        # with few documents every top-10 holds most of them, and any two models "agree"
+        raise SbsearchError(f"the index holds {n_docs} documents; the label-free estimate needs at least "
+                            f"{MIN_DOCUMENTS} (with fewer, any two rankings of them agree)")
     queries = labelfree.pseudo_queries(passages, passage_doc, n=n_queries)
     if len(queries) < 10:
         raise SbsearchError(f"the index yields only {len(queries)} pseudo-queries; tune needs more text")
@@ -144,7 +150,7 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
         card = pruning_api.prune(ref, n, None, name, distil=[str(index_path)], recipe=recipe,
                                  distil_limit=distil_limit, evaluate=(), compare=(), force=force,
                                  progress=progress is not None and not isinstance(progress, NullProgress),
-                                 say=lambda s: say(f"  {s}"))
+                                 quiet=progress is None, say=lambda s: say(f"  {s}"))
         say(f"{name}: embedding the index")
         Indexer(index_path, name, progress=progress).run([])
         cand_ids, cand_mat = _stored_vectors(store, name)
