@@ -428,7 +428,7 @@ def load_results() -> dict:
 
 def render_minilm(results: dict) -> str:
     """The MiniLM table: every number against MiniLM-L6, nDCG@10 (the issue's measure), int8 beside fp32."""
-    from sbsearch.labelfree import calibrated_pct
+    from sbsearch.quality.labelfree import calibrated_pct
 
     ids = ["minilm"] + [r for r in ROWS if ROWS[r].get("base") == "minilm"]
     ids = [r for r in ids if r in results and "sample_docs_ndcg10" in results[r]["metrics"]]
