@@ -110,3 +110,23 @@ def test_asymmetric_mode_queries_by_one_model_documents_by_another(tmp_path):
     assert [m["name"] for m in status["models"]] == ["minilm"]
     bad = runner.invoke(cli, ["query", "printer", "--model", "full@minilm"])
     assert bad.exit_code == 1 and "768-d vectors but the index holds 384-d" in bad.output
+
+
+def test_an_int8_export_that_does_not_reproduce_its_model_is_refused(tmp_path, monkeypatch):
+    """A quantised model answering at random must never be saved: simulated by exporting one model
+    and verifying it against another."""
+    from sbsearch.embed import int8_export
+    from sbsearch.embed.models import load_model
+
+    minilm, info = load_model("minilm")
+    scrambled, _ = load_model("minilm")
+    import torch
+
+    with torch.no_grad():
+        for p in scrambled.parameters():
+            p.copy_(p[torch.randperm(p.shape[0])] if p.dim() else p)
+    real_verify = int8_export._verify
+    monkeypatch.setattr(int8_export, "_verify", lambda model, i, d: real_verify(minilm, i, d))
+    with pytest.raises(SbsearchError, match="does not reproduce the model"):
+        int8_export.export_int8(scrambled, info, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
