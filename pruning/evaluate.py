@@ -161,7 +161,7 @@ def labelfree_estimate(model, rs: data.RetrievalSet, once, passage_vectors=None,
     ref_pv = once(f"labelfree_refvec_{reference}_{rs.name}", lambda: _doc_vectors(ref, rs.passages))
     return estimate_from_encoders(lambda t: _doc_vectors(ref, t), lambda t: _encode(model, t), rs.passages,
                                   rs.passage_doc, queries, reference_passage_vectors=ref_pv,
-                                  candidate_passage_vectors=passage_vectors)
+                                  candidate_passage_vectors=passage_vectors, known_item=True)
 
 
 class Int8Model:

@@ -67,11 +67,13 @@ def test_rank_documents_excludes_the_source_document():
 def test_estimate_is_100_for_the_reference_and_falls_with_a_weaker_model():
     passages, docs = _corpus()
     ref = lambda t: _vectors(t)  # noqa: E731
-    same = labelfree.estimate_from_encoders(ref, ref, passages, docs)
+    same = labelfree.estimate_from_encoders(ref, ref, passages, docs, known_item=True)
     assert same["agreement_pct"] == same["estimate_pct"] == pytest.approx(100.0)
     assert same["known_item_pct"] == pytest.approx(100.0)
-    slightly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=0.05, seed=3), passages, docs)
-    badly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=2.0, seed=3), passages, docs)
+    slightly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=0.05, seed=3), passages, docs,
+                                                      known_item=True)
+    badly = labelfree.estimate_from_encoders(ref, lambda t: _vectors(t, noise=2.0, seed=3), passages, docs,
+                                                   known_item=True)
     assert badly["agreement_pct"] < slightly["agreement_pct"] < 100.0
     assert badly["estimate_pct"] < slightly["estimate_pct"] <= 100.0
     assert badly["known_item_pct"] < slightly["known_item_pct"]
@@ -93,3 +95,14 @@ def test_pareto_frontier():
     pts = {"slow-good": (0.95, 10.0), "fast-ok": (0.90, 40.0), "dominated": (0.85, 30.0), "fastest": (0.70, 80.0)}
     assert sorted(pareto(pts)) == ["fast-ok", "fastest", "slow-good"]
     assert pareto({"a": (1.0, 1.0), "b": (1.0, 1.0)}) == ["a", "b"]  # ties dominate nobody
+
+
+def test_known_item_view_only_when_asked_and_small_corpora_are_refused():
+    passages, docs = _corpus()
+    est = labelfree.estimate_from_encoders(_vectors, _vectors, passages, docs)
+    assert "known_item_pct" not in est and est["estimate_pct"] == pytest.approx(100.0)
+    labelfree.require_enough_documents(docs)  # 30 documents: enough
+    from sbsearch.errors import SbsearchError
+
+    with pytest.raises(SbsearchError, match="holds 29 documents"):
+        labelfree.require_enough_documents(docs[:-3])

@@ -139,9 +139,18 @@ def test_frontier_places_every_model_and_marks_the_frontier(it_index, tmp_path):
     assert 0.5 < out["models"]["minilm"]["quality"] <= 1.0
     assert out["frontier"] and set(out["frontier"]) <= set(out["models"])
     assert chart.stat().st_size > 10_000
-    # without labels: the label-free estimate against the reference, which scores itself 100%
-    out = json.loads(invoke("frontier", "-i", index, "--reference", "minilm", "--json", "-q"))
+    # without labels on 8 documents: refused, since any two rankings of them agree
+    result = CliRunner().invoke(cli, ["frontier", "-i", str(index), "--reference", "minilm"])
+    assert result.exit_code == 1 and "holds 8 documents" in result.output
+
+
+def test_frontier_without_labels_judges_every_model_against_the_reference(docs_index):
+    docs, index = docs_index
+    out = json.loads(invoke("frontier", "-i", index, "--models", "minilm,minilm-int8", "--reference", "minilm",
+                            "--json", "-q"))
+    assert out["quality"]["metric"].startswith("est. nDCG@10 (label-free)")
     assert out["models"]["minilm"]["quality"] == pytest.approx(100.0)
+    assert 80.0 < out["models"]["minilm-int8"]["quality"] <= 100.0
 
 
 def test_new_index_uses_int8_when_it_measured_free_and_minilm_still_means_fp32(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ from ..quality import labelfree
 from ..quality.evaluation import QuerySet, evaluate
 from ..search import Searcher
 from .compare import measure_costs, sample_chunks
+from .tune import LABEL, stored_corpus
 
 
 def pareto(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -34,32 +35,20 @@ def pareto(points: dict[str, tuple[float, float]]) -> list[str]:
     return out
 
 
-def _passages(store: Store) -> tuple[list[str], list[str]]:
-    chunks = store.chunk_texts()
-    return [t for _, t, _ in chunks], [p for _, _, p in chunks]
-
-
-def _labelfree_quality(store: Store, searchers: dict[str, Searcher], reference: str) -> dict[str, dict]:
-    chunks = store.chunk_texts()
-    text_of = {cid: (text, path) for cid, text, path in chunks}
-    mats = {}
-    ids_ref = None
-    for name, s in searchers.items():
-        parts = list(store.vectors(s.doc_model))
-        ids = np.concatenate([i for i, _ in parts])
-        if ids_ref is None:
-            ids_ref = ids
-        elif not np.array_equal(ids, ids_ref):
-            raise SbsearchError("the models do not cover the same chunks; run `sbsearch index` first")
-        mats[name] = np.vstack([m for _, m in parts])
-    passages = [text_of[int(i)][0] for i in ids_ref]
-    docs = [text_of[int(i)][1] for i in ids_ref]
+def _labelfree_quality(store: Store, searchers: dict[str, Searcher], reference: str):
+    """The label-free estimate of every model against `reference` (as `sbsearch tune` computes
+    it), and the pseudo-queries it used."""
+    corpus = {name: stored_corpus(store, s.doc_model) for name, s in searchers.items()}
+    ids, _, passages, docs = corpus[reference]
+    if any(not np.array_equal(c[0], ids) for c in corpus.values()):
+        raise SbsearchError("the models do not cover the same chunks; run `sbsearch index` first")
+    labelfree.require_enough_documents(docs)
     queries = labelfree.pseudo_queries(passages, docs)
     texts = labelfree.query_texts(queries)
     qv = {name: s.embedder.encode_query(texts) for name, s in searchers.items()}
-    return {name: labelfree.estimate_from_vectors(qv[reference], qv[name], mats[reference], mats[name], docs,
-                                                  queries)
-            for name in searchers}
+    return {name: labelfree.estimate_from_vectors(qv[reference], qv[name], corpus[reference][1], corpus[name][1],
+                                                  docs, queries)
+            for name in searchers}, queries
 
 
 def frontier(index_path: Path, models: list[str] | None = None, query_set: QuerySet | None = None,
@@ -89,10 +78,10 @@ def frontier(index_path: Path, models: list[str] | None = None, query_set: Query
         if reference not in searchers:
             raise SbsearchError(f"--reference {reference!r} is not one of the models compared")
         progress.message(f"label-free estimate of every model against {reference}")
-        quality = _labelfree_quality(store, searchers, reference)
-        result["quality"] = {"metric": f"label-free estimate, % of {reference}", "source": "pseudo-queries"}
-        qvalue = {n: q["known_item_pct"] for n, q in quality.items()}
-        latency_texts = [q.text for q in labelfree.pseudo_queries(*_passages(store), n=latency_queries)]
+        quality, queries = _labelfree_quality(store, searchers, reference)
+        result["quality"] = {"metric": f"{LABEL}, % of {reference}", "source": "pseudo-queries"}
+        qvalue = {n: q["estimate_pct"] for n, q in quality.items()}
+        latency_texts = [q.text for q in queries]
     progress.message("timing every model in turns")
     costs = measure_costs(searchers, latency_texts[:latency_queries],
                           [t for _, t in sample_chunks(store, throughput_chunks)])

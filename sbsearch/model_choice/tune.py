@@ -29,7 +29,6 @@ from ..quality import labelfree
 
 
 LABEL = "est. nDCG@10 (label-free)"
-MIN_DOCUMENTS = 30
 
 
 @dataclass
@@ -70,14 +69,16 @@ def reference_name(store: Store, reference: str | None) -> str:
     return name[: -len(INT8_SUFFIX)] if name.endswith(INT8_SUFFIX) else name
 
 
-def _stored_vectors(store: Store, model: str) -> tuple[np.ndarray, np.ndarray]:
-    ids, mats = [], []
-    for i, m in store.vectors(model):
-        ids.append(i)
-        mats.append(m)
-    if not ids:
+def stored_corpus(store: Store, model: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """A model's stored vectors with their chunk ids, and each chunk's text and document path, in
+    the same order: what the label-free estimate ranks, with no model run."""
+    parts = list(store.vectors(model))
+    if not parts:
         raise SbsearchError(f"the index has no vectors for {model!r}")
-    return np.concatenate(ids), np.vstack(mats)
+    ids = np.concatenate([i for i, _ in parts])
+    chunk = {cid: (text, path) for cid, text, path in store.chunk_texts()}
+    return (ids, np.vstack([m for _, m in parts]), [chunk[int(i)][0] for i in ids],
+            [chunk[int(i)][1] for i in ids])
 
 
 def _speedup(ref_embedder, cand_embedder, texts: list[str], rounds: int = 3) -> float:
@@ -121,19 +122,8 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
     if bad:
         raise SbsearchError(f"cannot cut {ref!r} ({total} layers) to {bad[0]} layers: choose 1..{total - 1}")
     Indexer(index_path, ref, progress=progress).run([])  # every chunk needs a reference vector
-    chunks = store.chunk_texts()
-    if not chunks:
-        raise SbsearchError("the index has no chunks to tune on")
-    ref_ids, ref_mat = _stored_vectors(store, ref)
-    path_of = {cid: path for cid, _, path in chunks}
-    passage_doc = [path_of[int(i)] for i in ref_ids]
-    text_of = {cid: text for cid, text, _ in chunks}
-    passages = [text_of[int(i)] for i in ref_ids]
-    n_docs = len(set(passage_doc))
-    if n_docs < MIN_DOCUMENTS:
-        # with few documents every top-10 holds most of them, and any two models "agree"
-        raise SbsearchError(f"the index holds {n_docs} documents; the label-free estimate needs at least "
-                            f"{MIN_DOCUMENTS} (with fewer, any two rankings of them agree)")
+    ref_ids, ref_mat, passages, passage_doc = stored_corpus(store, ref)
+    labelfree.require_enough_documents(passage_doc)
     queries = labelfree.pseudo_queries(passages, passage_doc, n=n_queries)
     if len(queries) < 10:
         raise SbsearchError(f"the index yields only {len(queries)} pseudo-queries; tune needs more text")
@@ -153,7 +143,7 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
                                  quiet=progress is None, say=lambda s: say(f"  {s}"))
         say(f"{name}: embedding the index")
         Indexer(index_path, name, progress=progress).run([])
-        cand_ids, cand_mat = _stored_vectors(store, name)
+        cand_ids, cand_mat, _, _ = stored_corpus(store, name)
         if not np.array_equal(cand_ids, ref_ids):
             raise SbsearchError("the index changed while tuning; run `sbsearch tune` again")
         cand_embedder = make_embedder(resolve(name))

@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..errors import SbsearchError
 from .metrics import dedupe, ndcg_at_k, overlap_at_k
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -51,6 +52,16 @@ class PseudoQuery:
         """The known-item form: every other word, so that no passage holds the query verbatim."""
         words = self.text.split()
         return " ".join(words[::2]) if len(words) >= 6 else self.text
+
+
+MIN_DOCUMENTS = 30  # three times the top-10: with fewer, any two rankings of the documents agree
+
+
+def require_enough_documents(passage_doc: Sequence[str]) -> None:
+    n = len(set(passage_doc))
+    if n < MIN_DOCUMENTS:
+        raise SbsearchError(f"the index holds {n} documents; the label-free estimate needs at least "
+                            f"{MIN_DOCUMENTS} (with fewer, any two rankings of them agree)")
 
 
 def pseudo_queries(passages: Sequence[str], passage_doc: Sequence[str], n: int = 200, seed: int = 0,
@@ -162,29 +173,34 @@ def estimate(reference_rankings: list[list[str]], candidate_rankings: list[list[
 def estimate_from_encoders(reference: Encode, candidate: Encode, passages: Sequence[str],
                            passage_doc: Sequence[str], queries: Sequence[PseudoQuery] | None = None,
                            reference_passage_vectors: np.ndarray | None = None,
-                           candidate_passage_vectors: np.ndarray | None = None, k: int = 10) -> dict:
+                           candidate_passage_vectors: np.ndarray | None = None, k: int = 10,
+                           known_item: bool = False) -> dict:
     """Encode (or take) passage vectors of both models, rank the pseudo-queries, estimate()."""
     queries = list(queries) if queries is not None else pseudo_queries(passages, passage_doc)
     rp = reference_passage_vectors if reference_passage_vectors is not None else reference(list(passages))
     cp = candidate_passage_vectors if candidate_passage_vectors is not None else candidate(list(passages))
-    texts = query_texts(queries)
+    texts = query_texts(queries, known_item)
     return estimate_from_vectors(reference(texts), candidate(texts), rp, cp, passage_doc, queries, k)
 
 
-def query_texts(queries: Sequence[PseudoQuery]) -> list[str]:
-    """What to encode for the estimate: every query whole, then every query's partial form."""
-    return [q.text for q in queries] + [q.partial for q in queries]
+def query_texts(queries: Sequence[PseudoQuery], known_item: bool = False) -> list[str]:
+    """What to encode for the estimate: every query whole, then (for the known-item view, which
+    the benchmark reports and nothing decides on) every query's partial form."""
+    return [q.text for q in queries] + ([q.partial for q in queries] if known_item else [])
 
 
 def estimate_from_vectors(reference_queries: np.ndarray, candidate_queries: np.ndarray,
                           reference_passages: np.ndarray, candidate_passages: np.ndarray,
                           passage_doc: Sequence[str], queries: Sequence[PseudoQuery], k: int = 10) -> dict:
-    """estimate() from vectors of query_texts(queries) and of the passages, for both models."""
+    """estimate() from vectors of query_texts(queries, ...) and of the passages, for both models;
+    the known-item view when the query vectors include the partial forms."""
     n = len(queries)
     sources = [q.source for q in queries]
-    keep_all: list[str | None] = [None] * n
     rq, cq = reference_queries, candidate_queries
+    known = None
+    if len(rq) == 2 * n:
+        keep_all: list[str | None] = [None] * n
+        known = (rank_documents(rq[n:], reference_passages, passage_doc, keep_all, k),
+                 rank_documents(cq[n:], candidate_passages, passage_doc, keep_all, k), sources)
     return estimate(rank_documents(rq[:n], reference_passages, passage_doc, sources, k),
-                    rank_documents(cq[:n], candidate_passages, passage_doc, sources, k), k,
-                    (rank_documents(rq[n:], reference_passages, passage_doc, keep_all, k),
-                     rank_documents(cq[n:], candidate_passages, passage_doc, keep_all, k), sources))
+                    rank_documents(cq[:n], candidate_passages, passage_doc, sources, k), k, known)
