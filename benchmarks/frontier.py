@@ -5,7 +5,7 @@
 1. index sample_docs with MiniLM-L6 (fp32) in a fresh index;
 2. `sbsearch tune --keep K`: label-free, it cuts MiniLM-L6, distils on the index's chunks, picks the
    fastest candidate whose estimate reaches K% and makes it the default;
-3. the labelled truth for every candidate (`sbsearch eval` on the 115+ judged questions): how far the
+3. the labelled truth for every candidate (`sbsearch eval` on the judged questions of sample_docs): how far the
    label-free estimate was from the labelled share of MiniLM-L6's nDCG@10;
 4. `sbsearch frontier` over MiniLM-L6, the chosen model, their int8 variants and the full model, with
    labels: the chart is written to docs/frontier_sample_docs.png (shown in the README).

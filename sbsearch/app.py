@@ -116,14 +116,21 @@ def _layers(model_info_or_row) -> dict:
     return {"layers": get("layers"), "total_layers": get("total_layers")}
 
 
-def quality_facts(searcher, results: list, other_results: list | None = None) -> dict:
+def quality_facts(searcher, results: list, other_results: list | None = None, mode: str | None = None,
+                  doc_filter=None) -> dict:
     """What the footer under an answer states: which model answered (layers; for 'Q@D' the query and
     document models), its newest stored comparison or estimate, and, with a second model's results,
     how many of them this answer shares."""
     from .quality.metrics import overlap_at_k
 
     facts: dict = {"model": searcher.model_name, "query_model": searcher.query_model,
-                   "doc_model": searcher.doc_model, "documents": _layers(searcher.model_row)}
+                   "doc_model": searcher.doc_model, "documents": _layers(searcher.model_row or {}),
+                   "mode": mode or searcher.mode, "notice": searcher.notice}
+    if doc_filter is not None and doc_filter.active:
+        facts["filter"] = doc_filter.description
+    if facts["mode"] == "lexical":
+        facts["comparison"] = None
+        return facts
     if searcher.query_model != searcher.doc_model:
         facts["queries"] = _layers(searcher.embedder.info)
     row = searcher.store.latest_compare(searcher.model_name)
@@ -136,28 +143,40 @@ def quality_facts(searcher, results: list, other_results: list | None = None) ->
     return facts
 
 
+def search_filter(paths=(), types=(), folders=(), modified_after: str | None = None):
+    """The DocumentFilter of what a user typed (CLI options, URL parameters); None when empty."""
+    from .index.filters import DocumentFilter
+
+    f = DocumentFilter.build(paths, types, folders, modified_after)
+    return f if f.active else None
+
+
 def search(text: str, index_path: Path | None = None, model: str | None = None, k: int = 5,
-           compare_model: str | None = None) -> Answer:
-    """Answer one question; with compare_model, that model answers it too."""
+           compare_model: str | None = None, mode: str | None = None, doc_filter=None) -> Answer:
+    """Answer one question (mode: hybrid, vector or lexical; doc_filter: a DocumentFilter applied
+    before ranking); with compare_model, that model answers it too."""
     from .search import Searcher
 
     if text is None or not text.strip():
         raise SbsearchError("empty query: give a question, or --queries FILE")
-    searcher = Searcher(index_path_or_default(index_path), model)
-    results = searcher.search(text, k)
-    other = Searcher(index_path_or_default(index_path), compare_model).search(text, k) if compare_model else None
-    return Answer(text, searcher.model_name, results, quality_facts(searcher, results, other), compare_model, other)
+    searcher = Searcher(index_path_or_default(index_path), model, mode=mode)
+    results = searcher.search(text, k, doc_filter=doc_filter)
+    other = None
+    if compare_model:
+        other = Searcher(index_path_or_default(index_path), compare_model, mode=mode).search(text, k, doc_filter=doc_filter)
+    return Answer(text, searcher.model_name, results,
+                  quality_facts(searcher, results, other, doc_filter=doc_filter), compare_model, other)
 
 
 def search_file(queries_file: Path, index_path: Path | None = None, model: str | None = None,
-                k: int = 5) -> list[tuple[str | None, str, list]]:
+                k: int = 5, mode: str | None = None, doc_filter=None) -> list[tuple[str | None, str, list]]:
     """Answer every query of a file with one model load: (query id or None, query, results) each."""
     from .quality.evaluation import read_queries
     from .search import Searcher
 
     queries = read_queries(queries_file)
-    searcher = Searcher(index_path_or_default(index_path), model)
-    results = searcher.search_many([q for _, q in queries], k)
+    searcher = Searcher(index_path_or_default(index_path), model, mode=mode)
+    results = searcher.search_many([q for _, q in queries], k, doc_filter=doc_filter)
     return [(qid, q, res) for (qid, q), res in zip(queries, results)]
 
 
@@ -220,20 +239,21 @@ def frontier(models_: list[str] | None = None, queries: Path | None = None, refe
 
 
 def evaluate(queries: Path, paths: list[Path] = (), index_path: Path | None = None, model: str | None = None,
-             progress: Progress | None = None) -> dict:
-    """Retrieval quality of one model (recall@1/5/10, MRR@10, nDCG@10), indexing PATHS (or a BEIR
-    folder's corpus) first."""
+             progress: Progress | None = None, mode: str | None = None) -> dict:
+    """Retrieval quality of one model in one search mode (recall@1/5/10, MRR@10, nDCG@10),
+    indexing PATHS (or a BEIR folder's corpus) first."""
     from .index.indexer import Indexer
     from .quality.evaluation import evaluate as run_evaluate
-    from .search import Searcher
+    from .search import Searcher, split_mode
 
     index_path = index_path_or_default(index_path)
     qs = _query_set(queries)
     roots = _corpus_roots(queries, list(paths), index_path)
     if roots:
-        Indexer(index_path, model, progress=progress).run(roots)
-    searcher = Searcher(index_path, model)
-    return {"model": searcher.model_name, "queries_source": qs.source, **run_evaluate(searcher, qs)}
+        Indexer(index_path, split_mode(model)[0], progress=progress).run(roots)
+    searcher = Searcher(index_path, model, mode=mode)
+    return {"model": searcher.model_name, "mode": searcher.mode, "queries_source": qs.source,
+            **run_evaluate(searcher, qs)}
 
 
 def tune(index_path: Path | None = None, **options):

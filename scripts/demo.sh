@@ -2,7 +2,7 @@
 # The main job on sample_docs/, from a fresh machine: set up; index the documents with the full
 # model; make a 6-layer pruned model by the fast recovery path (hidden-state distillation toward the
 # full model on 1,500 sentences of the documents being searched); index with it; compare it with the full model
-# on the 115 labelled questions; answer example questions with the quality footer.
+# on the labelled questions of sample_docs/queries.jsonl; answer example questions with the quality footer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -24,7 +24,7 @@ fi
 step "indexing sample_docs/ with $PRUNED; it becomes the default search model"
 $SB index sample_docs --model "$PRUNED" --set-default
 
-step "comparing $PRUNED (A) with full (B) on the 115 labelled questions"
+step "comparing $PRUNED (A) with full (B) on the labelled questions of sample_docs/queries.jsonl"
 $SB compare --a "$PRUNED" --b full --queries sample_docs/queries.jsonl --latency-queries 20 --throughput-chunks 64
 
 step "asymmetric mode: queries by $PRUNED, documents by the full model"

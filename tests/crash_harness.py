@@ -45,12 +45,14 @@ def mutate(folder: Path, rng: random.Random, n_files: int = 40) -> None:
 
 
 def snapshot(index_path: Path, model: str):
-    """What a clean build must equal: documents, and each chunk's text with its vector."""
+    """What a clean build must equal: documents, and each chunk's text with its vector and its
+    lexical (FTS5) row."""
     store = Store(index_path)
     docs = sorted((r["path"], r["sha256"], r["status"]) for r in store.db.query("SELECT * FROM documents"))
     rows = list(store.db.query(
-        "SELECT d.path, c.ord, c.text, e.vector FROM chunks c JOIN documents d ON d.id = c.doc_id "
-        "LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model = ? ORDER BY d.path, c.ord", [model]))
+        "SELECT d.path, c.ord, c.text, e.vector, l.body FROM chunks c JOIN documents d ON d.id = c.doc_id "
+        "LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model = ? LEFT JOIN lexical l ON l.rowid = c.id "
+        "ORDER BY d.path, c.ord", [model]))
     store.close()
     return docs, rows
 
@@ -64,6 +66,8 @@ def same_index(a: Path, b: Path, model: str) -> tuple[bool, str]:
     for x, y in zip(rows_a, rows_b):
         if (x["path"], x["ord"], x["text"]) != (y["path"], y["ord"], y["text"]):
             return False, f"chunk text differs in {x['path']}"
+        if x["body"] is None or x["body"] != y["body"]:
+            return False, f"lexical row missing or different in {x['path']}"
         if x["vector"] is None or not np.allclose(np.frombuffer(x["vector"], np.float32),
                                                   np.frombuffer(y["vector"], np.float32), atol=1e-5):
             return False, f"vector differs in {x['path']}"

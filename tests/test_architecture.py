@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 # module may import modules of its own layer or below, never above.
 LAYERS = {
     0: {"sbsearch", "errors", "config", "hashing", "progress"},
-    1: {"ingest", "embed", "vectors", "quality"},
+    1: {"ingest", "embed", "vectors", "quality", "lexical"},
     2: {"index"},
     3: {"search", "pruning"},
     4: {"model_choice"},

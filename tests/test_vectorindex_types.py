@@ -75,6 +75,7 @@ def add_docs(store: Store, vecs: np.ndarray, first_doc: int, publish: bool = Tru
                 db.execute("INSERT INTO embeddings (chunk_id, model, vector) VALUES (?, ?, ?)",
                            [cur.lastrowid, MODEL, by_sha[ch["text_sha"]]])
         store.set_meta("generation", str(store.generation + 1))
+    store.rebuild_lexical()  # an index run writes the lexical rows with the chunks
     return None
 
 

@@ -48,6 +48,26 @@ def model_option(f):
                              "default: the index's search model].")(f)
 
 
+def mode_option(f):
+    return click.option("--mode", type=click.Choice(["hybrid", "vector", "lexical"]), envvar="SBSEARCH_MODE",
+                        default=None, help="hybrid: words and meaning fused; vector: meaning only; lexical: words "
+                                           "only (BM25) [env SBSEARCH_MODE; default: hybrid].")(f)
+
+
+def filter_options(f):
+    """--path, --type, --folder, --modified-after: which documents may be returned (applied before
+    ranking, so a narrow filter still gives up to k results)."""
+    f = click.option("--modified-after", default=None, metavar="DATE",
+                     help="Only documents modified after DATE (YYYY-MM-DD).")(f)
+    f = click.option("--folder", "folders", multiple=True, metavar="DIR",
+                     help="Only documents under DIR (relative to the indexed folder, or a path). Repeatable.")(f)
+    f = click.option("--type", "types", multiple=True, metavar="EXT",
+                     help="Only files of this type (pdf, md, txt, html, docx, ...). Repeatable.")(f)
+    return click.option("--path", "paths", multiple=True, metavar="GLOB",
+                        help="Only documents whose path (relative to the indexed folder) matches GLOB, e.g. "
+                             "'handbooks/*' or '*.pdf'. Repeatable.")(f)
+
+
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
 

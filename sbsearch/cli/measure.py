@@ -8,14 +8,17 @@ from pathlib import Path
 import click
 
 from ..errors import SbsearchError
-from .common import console, echo_json, index_option, json_option, model_option, progress_for, quiet_option
+from .common import console, echo_json, index_option, json_option, mode_option, model_option, progress_for, quiet_option
 
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--a", "model_a", envvar="SBSEARCH_MODEL", default=None,
-              help="Model A, usually the pruned one [default: the index's search model].")
-@click.option("--b", "model_b", default="full", show_default=True, help="Model B, the reference.")
+              help="Model A, usually the pruned one, as MODEL or MODEL:MODE (e.g. minilm:hybrid) "
+                   "[default: the index's search model].")
+@click.option("--b", "model_b", default="full", show_default=True,
+              help="Model B, the reference, as MODEL or MODEL:MODE (e.g. full:vector). Without :MODE a side "
+                   "searches in the default mode (hybrid).")
 @click.option("--queries", type=click.Path(exists=True, path_type=Path),
               help="JSONL with query/relevant (paths relative to the indexed folder), or a BEIR folder. "
                    "Without it, the index's section headings serve as unlabelled queries.")
@@ -31,7 +34,8 @@ from .common import console, echo_json, index_option, json_option, model_option,
 @quiet_option
 def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, latency_queries, throughput_chunks,
             as_json, quiet):
-    """Compare two models side by side: quality, agreement, latency, throughput, memory, size.
+    """Compare two models (or two search modes) side by side: quality, agreement, latency, throughput,
+    memory, size.
 
     PATHS (optional) are indexed with both models first; otherwise the existing index is used."""
     from .. import app
@@ -83,13 +87,14 @@ def frontier(models_, queries, reference, chart, index_path, as_json, quiet):
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @model_option
+@mode_option
 @json_option
 @quiet_option
-def eval_(queries, paths, index_path, model, as_json, quiet):
+def eval_(queries, paths, index_path, model, mode, as_json, quiet):
     """Retrieval quality of one model: recall@1/5/10, MRR@10, nDCG@10."""
     from .. import app
 
-    metrics = app.evaluate(queries, list(paths), index_path, model, progress=progress_for(quiet or as_json))
+    metrics = app.evaluate(queries, list(paths), index_path, model, progress=progress_for(quiet or as_json), mode=mode)
     if as_json:
         echo_json(metrics)
         return

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 
 from ..search import Result
 
-_STOP = set("""a an and are as at be by can do does for from how i if in is it me my of on or our so that the
-this to was we what when where which who why will with you your""".split())
-
-
-def query_terms(query: str) -> list[str]:
-    return [w for w in re.findall(r"\w+", query.lower()) if len(w) > 2 and w not in _STOP]
-
-
-def snippet(text: str, query: str, width: int = 260) -> str:
-    """A window of the chunk around the first query word found, on one line."""
-    flat = " ".join(text.split())
-    if len(flat) <= width:
-        return flat
-    low = flat.lower()
-    hits = [low.find(t) for t in query_terms(query) if low.find(t) >= 0]
-    centre = min(hits) if hits else 0
-    start = max(0, min(centre - width // 3, len(flat) - width))
-    out = flat[start:start + width]
-    return ("…" if start else "") + out + ("…" if start + width < len(flat) else "")
-
-
 def result_json(result: Result, query: str, query_id: str | None = None) -> dict:
+    snip = result.snippet
     row = {"query": query, "rank": result.rank, "score": round(result.score, 6), "path": result.display_path(),
-           "page": result.page, "heading": result.heading, "text": result.text}
+           "page": result.page, "heading": result.heading, "snippet": snip.text,
+           "highlights": [list(h) for h in snip.highlights], "vector_rank": result.vector_rank,
+           "lexical_rank": result.lexical_rank, "text": result.text}
     if query_id is not None:
         row["query_id"] = query_id
     return row
@@ -44,9 +25,19 @@ def print_json_lines(results: list[Result], query: str, query_id: str | None = N
         out.write(json.dumps(result_json(r, query, query_id), ensure_ascii=False) + "\n")
 
 
+def marked_snippet(result: Result):
+    """The result's snippet as rich Text, the query's words in bold yellow."""
+    from rich.text import Text
+
+    snip = result.snippet
+    text = Text(snip.text)
+    for start, end in snip.highlights:
+        text.stylize("bold yellow", start, end)
+    return text
+
+
 def results_table(results: list[Result], query: str, title: str | None = None):
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(title=title, show_lines=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
@@ -54,14 +45,11 @@ def results_table(results: list[Result], query: str, title: str | None = None):
     table.add_column("source", overflow="fold", ratio=3, min_width=18)
     table.add_column("section", overflow="fold", ratio=2, min_width=10)
     table.add_column("snippet", ratio=6)
-    terms = query_terms(query)
     for r in results:
         source = r.display_path() + (f" p.{r.page}" if r.page else "")
-        snip = Text(snippet(r.text, query))
-        if terms:
-            snip.highlight_words(terms, style="bold yellow", case_sensitive=False)
         heading = (r.heading or "").split(" > ")[-1]
-        table.add_row(str(r.rank), f"{r.score:.2f}", source, heading, snip)
+        score = f"{r.score:.3f}" if r.score < 0.1 else f"{r.score:.2f}"  # fused (RRF) scores are small
+        table.add_row(str(r.rank), score, source, heading, marked_snippet(r))
     return table
 
 
@@ -109,13 +97,20 @@ def footer(answer) -> str:
     (from app.quality_facts), e.g. `model: m (6 of 12 layers) · 1.9x faster than full · …`."""
     facts = answer.quality
     docs = facts["documents"]
-    parts = [f"model: {facts['model']}"]
+    mode = facts.get("mode", "vector")
+    if mode == "lexical":
+        parts = ["mode: lexical (BM25, no model)"]
+        parts += [f"filter: {', '.join(facts['filter'])}"] if facts.get("filter") else []
+        return " · ".join(parts)
+    parts = [f"mode: {mode}", f"model: {facts['model']}"]
+    if facts.get("notice"):
+        parts[0] = facts["notice"]
     if "queries" in facts:
         q = facts["queries"]
-        parts[0] += (f" (queries: {facts['query_model']}, {_layers(q['layers'], q['total_layers'])}; "
+        parts[1] += (f" (queries: {facts['query_model']}, {_layers(q['layers'], q['total_layers'])}; "
                      f"documents: {facts['doc_model']}, {_layers(docs['layers'], docs['total_layers'])})")
     elif docs["layers"]:
-        parts[0] += f" ({_layers(docs['layers'], docs['total_layers'])})"
+        parts[1] += f" ({_layers(docs['layers'], docs['total_layers'])})"
     cmp = facts["comparison"]
     if cmp is not None:
         headline = cmp["headline"]
@@ -127,6 +122,8 @@ def footer(answer) -> str:
             parts.append(f"({cmp['source']} of {cmp['created'][:10]})")
     else:
         parts.append("no comparison stored (run `sbsearch compare`)")
+    if facts.get("filter"):
+        parts.append(f"filter: {', '.join(facts['filter'])}")
     if "other" in facts:
         other = facts["other"]
         parts.append(f"this query: {other['shared']}/{other['count']} of {answer.other_model}'s results shared")
@@ -161,6 +158,11 @@ def print_status(c, info: dict, history: bool) -> None:
     c.print(f"[bold]index[/bold] {info['index']} · generation {info['generation']} · {human_bytes(info['size_bytes'])}")
     c.print(f"documents {info['documents']} ({info['documents_ok']} ok, {info['documents_failed']} failed) · "
             f"chunks {info['chunks']} · default model {info['default_model']}")
+    lexical = info.get("lexical")
+    if lexical is None:
+        c.print("lexical index: missing (made by an older sbsearch; `sbsearch check --repair` adds it)")
+    else:
+        c.print(f"lexical index (FTS5, BM25): {lexical['rows']:,} rows · {human_bytes(lexical['size_bytes'])}")
     t = Table(title="models")
     for col in ("model", "dim", "layers", "vectors", "FAISS index"):
         t.add_column(col)

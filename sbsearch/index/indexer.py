@@ -167,6 +167,7 @@ class Indexer:
         summary.removed = len(removed)
 
         new_docs: list[dict] = []
+        self._touched: dict[str, float] = {}
         self.progress.start("reading files", len(files))
         for path_str, path in files.items():
             row = known.get(path_str)
@@ -234,12 +235,14 @@ class Indexer:
             self._register(self.embedder())
 
         if not new_docs and not removed and not backfill_vecs:
+            if self._touched:
+                store.touch_documents(self._touched)
             summary.generation = store.generation
             summary.chunks_total = store.chunk_count()
             self._ensure_vector_index()
             return
         self.progress.message("saving")
-        gen, removed_ids, added = store.publish(new_docs, removed, vectors)
+        gen, removed_ids, added = store.publish(new_docs, removed, vectors, touched=self._touched)
         summary.generation = gen
         summary.chunks_total = store.chunk_count()
         dim = store.model_row(self.model_name)["dim"]
@@ -290,6 +293,8 @@ class Indexer:
         digest = sha256_bytes(data)
         base.update(sha256=digest, size=len(data))
         if row is not None and row.sha256 == digest:
+            if row.mtime != st.st_mtime:  # touched, not changed: --modified-after must see the new date
+                self._touched[str(path)] = st.st_mtime
             return None
         try:
             doc = load_document(path, data)

@@ -26,6 +26,14 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
     if dangling:
         problems.append(f"{dangling} chunks belong to no document")
     n_chunks = store.chunk_count()
+    lexical_state = store.lexical_problems()
+    if lexical_state:
+        if repair:
+            with writer_lock(store.path, wait=True):
+                rows = store.rebuild_lexical()
+            repaired.append(f"lexical index rebuilt from the chunks ({'; '.join(lexical_state)}): {rows} rows")
+        else:
+            problems += [f"{p} (run `sbsearch check --repair`)" for p in lexical_state]
     models = []
     for row in store.models():
         name = row["name"]
@@ -53,7 +61,8 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
                 problems.append(f"{name}: {info['weights']}")
         models.append(info)
     return {"index": str(store.path), "generation": store.generation, "sqlite": integrity,
-            "documents": len(store.documents()), "chunks": n_chunks, "models": models,
+            "documents": len(store.documents()), "chunks": n_chunks, "lexical": store.lexical_summary(),
+            "models": models,
             "problems": problems, "repaired": repaired, "ok": not problems}
 
 

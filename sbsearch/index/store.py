@@ -2,7 +2,8 @@
 
 Layout of an index directory:
     index.db                            documents, chunks, embeddings per (chunk, model), models,
-                                        runs, compares (SQLite)
+                                        runs, compares, and `lexical`: the FTS5 (BM25) index of
+                                        the chunks, written in the same transactions (SQLite)
     faiss/<model-key>-g<generation>.faiss  a model's vector index of one generation, derived from
                                         index.db (sbsearch.vectors.faiss_index) and rebuilt when stale
     faiss/<model-key>.json              names the current file: its generation, type, measured recall
@@ -46,6 +47,8 @@ def _import_sqlite_utils():
 sqlite_utils, Migrations = _import_sqlite_utils()
 
 from ..errors import SbsearchError
+from ..lexical import index_text, name_text
+from .filters import DocumentFilter
 
 DB_NAME = "index.db"
 migrations = Migrations("sbsearch")
@@ -98,6 +101,78 @@ def m002_pending_vectors(db: sqlite_utils.Database) -> None:
     # Vectors computed by a run that has not published yet, committed in small batches: a run
     # killed after an hour of embedding loses one batch, not the hour. Searches never read them.
     db["pending_vectors"].create({"model": str, "text_sha": str, "vector": bytes}, pk=("model", "text_sha"))
+
+
+# The lexical index: chunk text, section heading and file name, tokenised by FTS5 (Porter stems
+# over unicode61; CJK arrives as bigrams from sbsearch.lexical), rowid = chunk id. It stores its
+# own (analysed) copy of the text, so it can be checked and rebuilt from `chunks` alone.
+LEXICAL_TABLE = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(body, heading, name, "
+    "tokenize = 'porter unicode61 remove_diacritics 2')"
+)
+# BM25 weight of each column: a word in a heading or file name says more about a chunk than one
+# in its body (measured by benchmarks/hybrid.py)
+LEXICAL_WEIGHTS = (1.0, 2.0, 1.0)
+
+# A document's path relative to the folder that was indexed, in SQL (documents d)
+RELPATH = ("(CASE WHEN d.root IS NOT NULL AND d.root != '' AND substr(d.path, 1, length(d.root) + 1) = d.root || '/' "
+           "THEN substr(d.path, length(d.root) + 2) ELSE d.path END)")
+
+
+def relpath_of(path: str, root: str | None) -> str:
+    root = (root or "").rstrip("/")
+    return path[len(root) + 1:] if root and path.startswith(root + "/") else path
+
+
+def _lexical_row(chunk_id: int, text: str, heading: str | None, path: str, root: str | None) -> tuple:
+    return (chunk_id, index_text(text), index_text(heading), name_text(relpath_of(path, root)))
+
+
+def _fill_lexical(db: sqlite_utils.Database, batch: int = 2000) -> int:
+    """Add the lexical rows of every chunk that has none (all of them in a new table)."""
+    added, last = 0, -1
+    while True:
+        rows = list(db.query(
+            "SELECT c.id, c.text, c.heading, d.path, d.root FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            "WHERE c.id > ? AND c.id NOT IN (SELECT rowid FROM lexical) ORDER BY c.id LIMIT ?", [last, batch]))
+        if not rows:
+            return added
+        db.conn.executemany("INSERT INTO lexical (rowid, body, heading, name) VALUES (?, ?, ?, ?)",
+                            [_lexical_row(r["id"], r["text"], r["heading"], r["path"], r["root"]) for r in rows])
+        added += len(rows)
+        last = rows[-1]["id"]
+
+
+@migrations()
+def m003_lexical_index(db: sqlite_utils.Database) -> None:
+    # Existing indexes get their lexical index from the chunks they hold: no file is read again
+    # and nothing is re-embedded.
+    db.execute(LEXICAL_TABLE)
+    _fill_lexical(db)
+
+
+def _filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
+    """A WHERE condition over documents d (and its parameters) for a DocumentFilter; "1" when none."""
+    if doc_filter is None or not doc_filter.active:
+        return "1", []
+    clauses, params = [], []
+    if doc_filter.paths:
+        clauses.append("(" + " OR ".join(f"{RELPATH} GLOB ? OR d.path GLOB ?" for _ in doc_filter.paths) + ")")
+        for glob in doc_filter.paths:
+            params += [glob, glob]
+    if doc_filter.types:
+        clauses.append("(" + " OR ".join("lower(d.path) LIKE ?" for _ in doc_filter.types) + ")")
+        params += [f"%.{t}" for t in doc_filter.types]
+    if doc_filter.folders:
+        clauses.append("(" + " OR ".join(
+            f"substr({RELPATH}, 1, length(?) + 1) = ? || '/' OR substr(d.path, 1, length(?) + 1) = ? || '/'"
+            for _ in doc_filter.folders) + ")")
+        for folder in doc_filter.folders:
+            params += [folder] * 4
+    if doc_filter.modified_after is not None:
+        clauses.append("d.mtime > ?")
+        params.append(doc_filter.modified_after)
+    return " AND ".join(clauses), params
 
 
 def now() -> str:
@@ -359,13 +434,14 @@ class Store:
                 ({"model": model, "text_sha": sha, "vector": v} for sha, v in vectors.items()),
                 pk=("model", "text_sha"))
 
-    def publish(self, new_docs: list[dict], removed_paths: list[str],
-                vectors: dict[str, dict[str, bytes]]) -> tuple[int, list[int], list[tuple[int, str]]]:
+    def publish(self, new_docs: list[dict], removed_paths: list[str], vectors: dict[str, dict[str, bytes]],
+                touched: dict[str, float] | None = None) -> tuple[int, list[int], list[tuple[int, str]]]:
         """Apply one indexing run in a single transaction.
 
         new_docs: rows for added/changed documents, each with a "chunks" list (empty for failed
         files); a document's old chunks and vectors are replaced. vectors: model -> {text_sha:
-        float32 bytes}; every inserted chunk gets the vectors found for its text_sha.
+        float32 bytes}; every inserted chunk gets the vectors found for its text_sha. touched: path ->
+        new mtime of unchanged documents whose file was touched.
         Returns (generation, removed chunk ids, [(added chunk id, text_sha)]).
         """
         removed_ids: list[int] = []
@@ -377,6 +453,7 @@ class Store:
                     continue
                 doc_id = row[0]["id"]
                 removed_ids += [r["id"] for r in self.db.query("SELECT id FROM chunks WHERE doc_id = ?", [doc_id])]
+                self.db.execute("DELETE FROM lexical WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)", [doc_id])
                 self.db.execute(
                     "DELETE FROM embeddings WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)", [doc_id])
                 self.db.execute("DELETE FROM chunks WHERE doc_id = ?", [doc_id])
@@ -388,13 +465,22 @@ class Store:
                 for ord_, ch in enumerate(chunks):
                     chunk_id = self.db["chunks"].insert({"doc_id": doc_id, "ord": ord_, **ch}).last_pk
                     added.append((chunk_id, ch["text_sha"]))
+                    self.db.execute("INSERT INTO lexical (rowid, body, heading, name) VALUES (?, ?, ?, ?)",
+                                    _lexical_row(chunk_id, ch["text"], ch.get("heading"), doc["path"], doc.get("root")))
                     for model, by_sha in vectors.items():
                         vec = by_sha.get(ch["text_sha"])
                         if vec is not None:
                             self.db["embeddings"].insert({"chunk_id": chunk_id, "model": model, "vector": vec})
+            self.touch_documents(touched or {})
             self.db.execute("DELETE FROM pending_vectors")  # published now, or text no longer present
             gen = self._bump_generation()
         return gen, removed_ids, added
+
+    def touch_documents(self, touched: dict[str, float]) -> None:
+        """New modification times of documents whose content did not change (what date filters read)."""
+        with self.db.atomic():
+            self.db.conn.executemany("UPDATE documents SET mtime = ? WHERE path = ?",
+                                     [(mtime, path) for path, mtime in touched.items()])
 
     def add_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> int:
         """Back-fill vectors of existing chunks for a model; one transaction."""
@@ -403,6 +489,84 @@ class Store:
                 ({"chunk_id": cid, "model": model, "vector": np.asarray(v, dtype=np.float32).tobytes()}
                  for cid, v in vectors.items()), pk=("model", "chunk_id"))
             return self._bump_generation()
+
+    # ---------------------------------------------------------------- filters and lexical search
+    def filtered_chunk_ids(self, doc_filter: DocumentFilter) -> np.ndarray:
+        """Ids of the chunks of documents that pass the filter, ascending."""
+        where, params = _filter_sql(doc_filter)
+        rows = self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where} ORDER BY c.id", params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def has_lexical(self) -> bool:
+        """False for an index made before the lexical index existed and not yet migrated (the next
+        `sbsearch index` or `sbsearch check --repair` adds it)."""
+        return self.db["lexical"].exists()
+
+    def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score, higher is better) of the best `limit` chunks matching an FTS5
+        expression, among the chunks of documents that pass the filter."""
+        where, params = _filter_sql(doc_filter)
+        weights = ", ".join(str(w) for w in LEXICAL_WEIGHTS)
+        if where == "1":
+            sql = (f"SELECT rowid, bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ? "
+                   f"ORDER BY bm25(lexical, {weights}) LIMIT ?")
+            args = [match, limit]
+        else:
+            sql = (f"SELECT l.rowid, bm25(lexical, {weights}) FROM lexical l JOIN chunks c ON c.id = l.rowid "
+                   f"JOIN documents d ON d.id = c.doc_id WHERE lexical MATCH ? AND {where} "
+                   f"ORDER BY bm25(lexical, {weights}) LIMIT ?")
+            args = [match, *params, limit]
+        return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
+
+    def lexical_summary(self) -> dict | None:
+        """Rows and bytes of the lexical index (None when this index has none yet)."""
+        if not self.has_lexical():
+            return None
+        rows = self.db.execute("SELECT count(*) FROM lexical").fetchone()[0]
+        try:
+            size = self.db.execute(
+                "SELECT sum(pgsize) FROM dbstat WHERE name = 'lexical' OR name LIKE 'lexical\\_%' ESCAPE '\\'").fetchone()[0]
+        except sqlite3.OperationalError:  # SQLite built without the dbstat table
+            size = None
+        return {"rows": rows, "size_bytes": size}
+
+    def lexical_problems(self) -> list[str]:
+        """What disagrees between the lexical index and the chunks (empty when they agree)."""
+        if not self.has_lexical():
+            return ["the lexical index is missing (an index made by an older sbsearch)"]
+        problems = []
+        try:
+            self.db.execute("INSERT INTO lexical (lexical, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"lexical index damaged: {exc}")
+        missing = self.db.execute(
+            "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT rowid FROM lexical)").fetchone()[0]
+        extra = self.db.execute(
+            "SELECT count(*) FROM lexical WHERE rowid NOT IN (SELECT id FROM chunks)").fetchone()[0]
+        if missing:
+            problems.append(f"{missing} chunks are missing from the lexical index")
+        if extra:
+            problems.append(f"the lexical index holds {extra} rows of chunks that no longer exist")
+        return problems
+
+    def rebuild_lexical(self) -> int:
+        """Write the lexical index anew from the chunks, in one transaction; returns its rows."""
+        with self.db.atomic():
+            self.db.execute("DROP TABLE IF EXISTS lexical")
+            self.db.execute(LEXICAL_TABLE)
+            return _fill_lexical(self.db)
+
+    def vectors_for_ids(self, model: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, matrix) of a model's stored vectors for these chunk ids (those that have one)."""
+        got_ids, rows = [], []
+        for r in self._query_in("SELECT chunk_id, vector FROM embeddings WHERE model = ? AND chunk_id IN ({marks})",
+                                (int(i) for i in ids), [model]):
+            got_ids.append(r["chunk_id"])
+            rows.append(np.frombuffer(r["vector"], dtype=np.float32))
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return np.asarray(got_ids, dtype=np.int64), np.vstack(rows)
 
     # ---------------------------------------------------------------- summary
     def disk_bytes(self) -> int:
@@ -428,6 +592,7 @@ class Store:
                 for m in self.models()
             ],
             "default_model": self.get_meta("default_model"),
+            "lexical": self.lexical_summary(),
             "size_bytes": self.disk_bytes(),  # of the database; the vector indexes are not the store's
             "last_runs": self.runs(runs),
             "failed_files": failed,

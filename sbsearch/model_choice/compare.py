@@ -23,7 +23,7 @@ from ..ingest.chunking import embedding_text
 from ..progress import NullProgress, Progress
 from ..quality.evaluation import QuerySet, document_rankings, evaluate
 from ..quality.metrics import overlap_at_k
-from ..search import Searcher
+from ..search import Searcher, split_mode
 
 QUALITY_KEYS = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
 
@@ -83,18 +83,25 @@ def measure_costs(searchers: dict[str, Searcher], queries: list[str], chunk_text
     thr: dict[str, list[float]] = {n: [] for n in searchers}
     for s in searchers.values():  # warm-up: first calls pay for lazy initialisation
         s.search_many(queries[:2], 10)
-        s.embedder.encode(chunk_texts[:8])
+        if s.mode != "lexical":
+            s.embedder.encode(chunk_texts[:8])
     for _ in range(rounds):
         for name, s in searchers.items():
             for q in queries:
                 t = time.perf_counter()
                 s.search(q, 10)
                 lat[name].append((time.perf_counter() - t) * 1000)
+            if s.mode == "lexical":
+                continue  # no model: nothing to encode
             t = time.perf_counter()
             s.embedder.encode(chunk_texts)
             thr[name].append(len(chunk_texts) / (time.perf_counter() - t))
     out = {}
     for name, s in searchers.items():
+        if s.mode == "lexical":
+            out[name] = {"query_ms_p50": round(_percentile(lat[name], 50), 2),
+                         "query_ms_p95": round(_percentile(lat[name], 95), 2), "mode": "lexical"}
+            continue
         out[name] = {
             "query_ms_p50": round(_percentile(lat[name], 50), 2),
             "query_ms_p95": round(_percentile(lat[name], 95), 2),
@@ -113,7 +120,7 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
     progress = progress or NullProgress()
     if model_a == model_b:
         raise SbsearchError("--a and --b name the same model")
-    for name in (model_a, model_b):
+    for name in dict.fromkeys(split_mode(n)[0] for n in (model_a, model_b)):
         progress.message(f"making sure every chunk has a {name} vector")
         Indexer(index_path, name, progress=progress).run(list(roots or []))
     searchers = {model_a: Searcher(index_path, model_a), model_b: Searcher(index_path, model_b)}
@@ -140,7 +147,9 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
     if measure_memory:
         progress.message("measuring peak memory (one process per model)")
         for n in searchers:
-            result["models"][n]["cost"].update({k: v for k, v in _peak_rss(n, chunk_texts[:64]).items()
+            if searchers[n].mode == "lexical":
+                continue
+            result["models"][n]["cost"].update({k: v for k, v in _peak_rss(split_mode(n)[0], chunk_texts[:64]).items()
                                                 if k in ("peak_rss_mb", "load_seconds")})
     result["ratios"] = _ratios(result, model_a, model_b)
     result["headline"] = _headline(result, model_a, model_b)

@@ -1,18 +1,48 @@
-"""Query an index: embed the query, vector top-k, join the chunk rows from SQLite."""
+"""Query an index: by meaning (vector), by words (lexical, BM25), or both fused (hybrid).
+
+Every mode reads one SQLite snapshot: the chunk ids a filter allows, the lexical hits, the vector
+index of that snapshot's generation and the chunk rows all describe the same committed state.
+"""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from ..embed.models import default_model, split_spec
 from ..errors import SbsearchError
+from ..index.filters import DocumentFilter
 from ..index.store import Store
+from ..lexical import Snippet, Term, is_identifier, make_snippet, match_expression, query_terms
 from ..vectors import open_vector_index
+from .fusion import RRF_K, reciprocal_rank_fusion
+
+MODES = ("hybrid", "vector", "lexical")
+# The mode that measured best on the labelled sets (benchmarks/hybrid.py, docs/BENCHMARKS.md)
+DEFAULT_MODE = "hybrid"
+# Hybrid ranks the fused top of this many candidates from each side (or k, when larger)
+CANDIDATES = 50
+
+
+def split_mode(spec: str | None) -> tuple[str | None, str | None]:
+    """"minilm:hybrid" -> ("minilm", "hybrid"); a spec without a known mode suffix is all model."""
+    if spec and ":" in spec:
+        model, _, mode = spec.rpartition(":")
+        if mode in MODES:
+            return model or None, mode
+    return spec, None
+
+
+def check_mode(mode: str | None) -> str:
+    mode = mode or DEFAULT_MODE
+    if mode not in MODES:
+        raise SbsearchError(f"unknown search mode {mode!r} (choose {', '.join(MODES)})")
+    return mode
 
 
 @dataclass
@@ -25,6 +55,9 @@ class Result:
     page: int | None
     heading: str | None
     text: str
+    terms: list[Term] = field(default_factory=list, repr=False)
+    vector_rank: int | None = None
+    lexical_rank: int | None = None
 
     @property
     def relpath(self) -> str:
@@ -42,6 +75,11 @@ class Result:
             return f"{Path(self.root).name}/{self.relpath}"
         return self.path
 
+    @cached_property
+    def snippet(self) -> Snippet:
+        """The passage to show, the query's words marked (computed when first shown)."""
+        return make_snippet(self.text, self.terms)
+
 
 def model_for_index(store: Store, model: str | None) -> str:
     """--model / $SBSEARCH_MODEL, else the index's default model, else the global default."""
@@ -51,23 +89,40 @@ def model_for_index(store: Store, model: str | None) -> str:
 
 
 class Searcher:
-    def __init__(self, index_path: Path, model: str | None = None, embedder=None):
+    """Searches one index. `model` names the vectors (and the query encoder) of the vector side
+    and may carry a mode ("minilm:lexical"); `mode` is the default mode of search_many."""
+
+    def __init__(self, index_path: Path, model: str | None = None, embedder=None, mode: str | None = None):
         self.store = Store(index_path)
+        model, spec_mode = split_mode(model)
+        self.mode = check_mode(mode or spec_mode)
         # model_name is what the user asked for ('Q@D' in the asymmetric mode); doc_model names
         # the stored vectors searched, the embedder encodes the queries.
         self.model_name = embedder.name if embedder is not None else model_for_index(self.store, model)
         self.query_model, self.doc_model = split_spec(self.model_name)
-        row = self.store.model_row(self.doc_model)
-        if row is None or self.store.vector_count(self.doc_model) == 0:
+        self.has_lexical = self.store.has_lexical()
+        # what the answers should tell the user about how they were made (e.g. a mode fallen back)
+        self.notice: str | None = None
+        if self.mode != "vector" and not self.has_lexical:
+            if self.mode == "lexical":
+                raise SbsearchError(f"index {index_path} has no lexical index yet (made by an older sbsearch); "
+                                    "run `sbsearch index DIR` or `sbsearch check --repair` to add it (nothing is re-embedded)")
+            self.mode = "vector"
+            self.notice = "vector only: this index has no lexical index yet (run `sbsearch check --repair`)"
+        self._embedder = embedder
+        self.model_row = self.store.model_row(self.doc_model)
+        self.dim = self.model_row["dim"] if self.model_row else None
+        self.vector_index = open_vector_index(self.store, self.doc_model, self.dim)
+        if self.mode != "lexical":
+            self._require_vectors(index_path)
+
+    def _require_vectors(self, index_path) -> None:
+        if self.model_row is None or self.store.vector_count(self.doc_model) == 0:
             have = ", ".join(m["name"] for m in self.store.models()) or "none"
             raise SbsearchError(
                 f"index {index_path} has no vectors for model {self.doc_model!r} (has: {have}); "
                 f"run `sbsearch index DIR --model {self.doc_model}`"
             )
-        self.dim = row["dim"]
-        self.model_row = row
-        self._embedder = embedder
-        self.vector_index = open_vector_index(self.store, self.doc_model, self.dim)
 
     @property
     def embedder(self):
@@ -85,39 +140,99 @@ class Searcher:
     def missing_vectors(self) -> int:
         return self.store.chunk_count() - self.store.vector_count(self.doc_model)
 
-    def search(self, query: str, k: int = 10) -> list[Result]:
-        return self.search_many([query], k)[0]
+    def search(self, query: str, k: int = 10, mode: str | None = None,
+               doc_filter: DocumentFilter | None = None) -> list[Result]:
+        return self.search_many([query], k, mode, doc_filter)[0]
 
-    def search_many(self, queries: list[str], k: int = 10) -> list[list[Result]]:
+    def search_many(self, queries: list[str], k: int = 10, mode: str | None = None,
+                    doc_filter: DocumentFilter | None = None) -> list[list[Result]]:
+        mode = self.mode if mode is None else check_mode(mode)
+        if mode != "vector" and not self.has_lexical:
+            mode = "vector"
+        if mode != "lexical" and self.mode == "lexical":
+            self._require_vectors(self.store.path)
+        terms = []
         for q in queries:
             if not q or not q.strip():
                 raise SbsearchError("empty query")
-        vecs = self.embedder.encode_query(queries)
-        return self.search_vectors(vecs, k)
-
-    def search_vectors(self, vecs: np.ndarray, k: int = 10) -> list[list[Result]]:
-        """Vector ids and the chunk rows they point to come from one SQLite snapshot (a read
-        transaction in WAL mode) and the vector index of that snapshot's generation, so a search
-        during a re-index sees the previous complete state or the new one, never a mix."""
+            terms.append(query_terms(q))
+            if mode != "vector" and not terms[-1]:
+                raise SbsearchError(f"the query {q!r} has no words to search for (only stop words or punctuation)")
+        vecs = self.embedder.encode_query(queries) if mode != "lexical" else None
         for _ in range(20):
             with self.store.snapshot():
-                generation = self.store.generation  # the first read fixes the snapshot
-                found = self.vector_index.search(vecs, k, generation)
-                if found is not None:
-                    return self._results(*found)
+                found = self._search_snapshot(vecs, terms, k, mode, doc_filter)
+            if found is not None:
+                return found
             time.sleep(0.05)  # the vector index is ahead of our snapshot: a writer just published
         raise SbsearchError("the index kept changing during the search; try again")
 
-    def _results(self, scores: np.ndarray, ids: np.ndarray) -> list[list[Result]]:
-        rows = self.store.chunk_rows({int(i) for i in ids.ravel() if i >= 0})
+    def search_vectors(self, vecs: np.ndarray, k: int = 10) -> list[list[Result]]:
+        """Vector search of query vectors already encoded (no filter, no snippet terms)."""
+        for _ in range(20):
+            with self.store.snapshot():
+                found = self._search_snapshot(vecs, [[] for _ in vecs], k, "vector", None)
+            if found is not None:
+                return found
+            time.sleep(0.05)
+        raise SbsearchError("the index kept changing during the search; try again")
+
+    def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str,
+                         doc_filter: DocumentFilter | None) -> list[list[Result]] | None:
+        """Inside one read transaction: None when the vector index is ahead of the snapshot."""
+        generation = self.store.generation  # the first read fixes the snapshot
+        allowed = None
+        if doc_filter is not None and doc_filter.active:
+            allowed = self.store.filtered_chunk_ids(doc_filter)
+            if not len(allowed):
+                return [[] for _ in terms]
+        depth = k if mode != "hybrid" else max(k, CANDIDATES)
+        vector_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
+        lexical_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
+        if mode != "lexical":
+            found = self.vector_index.search(vecs, depth, generation, allowed)
+            if found is None:
+                return None
+            vector_lists = [[(int(i), float(s)) for s, i in zip(qs, qi) if i >= 0] for qs, qi in zip(*found)]
+        if mode != "vector":
+            lexical_lists = [self.store.lexical_search(match_expression(t), depth, doc_filter) for t in terms]
+        ranked = []
+        for vec_hits, lex_hits, qterms in zip(vector_lists, lexical_lists, terms):
+            vector_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
+            lexical_rank = {cid: r for r, (cid, _) in enumerate(lex_hits, start=1)}
+            if mode == "hybrid":
+                hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], RRF_K)
+                hits = self._identifiers_first(hits, qterms, depth, doc_filter)[:k]
+            else:
+                hits = (vec_hits or lex_hits)[:k]
+            ranked.append((hits, vector_rank, lexical_rank))
+        rows = self.store.chunk_rows({cid for hits, _, _ in ranked for cid, _ in hits})
         out = []
-        for qscores, qids in zip(scores, ids):
+        for (hits, vector_rank, lexical_rank), qterms in zip(ranked, terms):
             results = []
-            for s, i in zip(qscores, qids):
-                row = rows.get(int(i))
+            for cid, score in hits:
+                row = rows.get(cid)
                 if row is None:
                     continue  # cannot happen within one snapshot; never show a ghost anyway
-                results.append(Result(len(results) + 1, float(s), int(i), row["path"], row["root"] or "",
-                                      row["page"], row["heading"], row["text"]))
+                results.append(Result(len(results) + 1, score, cid, row["path"], row["root"] or "", row["page"],
+                                      row["heading"], row["text"], qterms, vector_rank.get(cid), lexical_rank.get(cid)))
             out.append(results)
         return out
+
+    def _identifiers_first(self, fused: list[tuple[int, float]], terms: list[Term], depth: int,
+                           doc_filter: DocumentFilter | None) -> list[tuple[int, float]]:
+        """A query naming a code (E-4012, HX-220L) wants the chunks that contain it: those come
+        first, in fused order, whatever the vector side thought of them. Rank fusion alone can put
+        a chunk that only resembles the query above one that holds the code."""
+        codes = [t for t in terms if is_identifier(t)]
+        if not codes:
+            return fused
+        in_bm25_order = [cid for cid, _ in self.store.lexical_search(match_expression(codes), depth, doc_filter)]
+        holders = set(in_bm25_order)
+        if not holders:
+            return fused
+        fused_ids = {cid for cid, _ in fused}
+        # holders the fused list lacks (beyond both candidate lists) join after the ones it has
+        extra = [(cid, 0.0) for cid in in_bm25_order if cid not in fused_ids]
+        first = [h for h in fused if h[0] in holders] + extra
+        return first + [h for h in fused if h[0] not in holders]

@@ -510,6 +510,52 @@ def search(index, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         faiss.omp_set_num_threads(before)
 
 
+# Up to this many allowed chunks, a filtered search scores them exactly (their vectors read from
+# SQLite: a few ms); above, FAISS searches with an id selector.
+EXACT_FILTER_MAX = 2000
+
+
+def _exact_among(store: VectorSource, model: str, vecs: np.ndarray, k: int,
+                 allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    topk = None
+    for start in range(0, len(allowed), 2000):  # bounded memory whatever the number allowed
+        ids, mat = store.vectors_for_ids(model, allowed[start:start + 2000])
+        if not len(ids):
+            continue
+        if topk is None:
+            topk = _ExactTopK(np.asarray(vecs, dtype=np.float32), k)
+        topk.add(ids, mat)
+    if topk is None:
+        return np.zeros((len(vecs), 0), dtype=np.float32), np.zeros((len(vecs), 0), dtype=np.int64)
+    scores, ids = topk.result()
+    return scores, ids
+
+
+def search_allowed(store: VectorSource, model: str, index, vecs: np.ndarray, k: int,
+                   allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k among the allowed chunk ids only: the filter is applied before ranking, so a filter
+    that leaves few chunks still gets up to k of them (never "top-k, then filter, then nothing")."""
+    faiss = _faiss()
+    k = min(k, len(allowed))
+    if k <= 0:
+        return np.zeros((len(vecs), 0), dtype=np.float32), np.zeros((len(vecs), 0), dtype=np.int64)
+    if len(allowed) <= EXACT_FILTER_MAX:
+        return _exact_among(store, model, vecs, k, allowed)
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    kind = kind_of(index)
+    if kind == "ivf":
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(index).nprobe)
+    elif kind == "hnsw":
+        inner = faiss.downcast_index(index.index if hasattr(index, "id_map") else index)
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    scores, ids = index.search(np.asarray(vecs, dtype=np.float32), k, params=params)
+    if (ids < 0).any():  # an approximate index saw too few allowed vectors in the lists it probed
+        return _exact_among(store, model, vecs, k, allowed)
+    return scores, ids
+
+
 def verify(store: VectorSource, model: str, dim: int, chunk_ids: set[int]) -> str:
     """"ok", or what is wrong with the model's FAISS file against the ids stored in SQLite:
     "missing", "stale (…)", "unreadable", a wrong dimension or type, duplicate or disagreeing ids."""
@@ -575,9 +621,14 @@ class FaissVectorIndex:
         self._index, self._generation = index, generation
         return index
 
-    def search(self, vecs: np.ndarray, k: int, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def search(self, vecs: np.ndarray, k: int, generation: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         index = self._index_for(generation)
-        return None if index is None else search(index, vecs, k)
+        if index is None:
+            return None
+        if allowed is None:
+            return search(index, vecs, k)
+        return search_allowed(self.store, self.model, index, vecs, k, allowed)
 
     def verify(self, chunk_ids: set[int]) -> str:
         return verify(self.store, self.model, self.dim, chunk_ids)

@@ -20,6 +20,8 @@ class VectorSource(Protocol):
 
     def vector_count(self, model: str) -> int: ...
 
+    def vectors_for_ids(self, model: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 class VectorIndex(Protocol):
     """The vector index of one model of one index (model name, dimension)."""
@@ -35,9 +37,12 @@ class VectorIndex(Protocol):
     def load(self) -> object:
         """The index at the store's current generation, rebuilt if stale."""
 
-    def search(self, vecs: np.ndarray, k: int, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def search(self, vecs: np.ndarray, k: int, generation: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Top-k (scores, chunk ids) per query vector from the index of exactly `generation`, or None
-        when the index already reflects a newer generation (the caller's snapshot is behind)."""
+        when the index already reflects a newer generation (the caller's snapshot is behind).
+        With `allowed` (sorted chunk ids), only those chunks are ranked: up to k of them come back
+        however few there are."""
 
     def verify(self, chunk_ids: set[int]) -> str:
         """"ok", or what disagrees with the chunk ids stored for the model."""

@@ -1,0 +1,119 @@
+"""Text for the lexical index, and user queries as safe FTS5 match expressions.
+
+SQLite's FTS5 `unicode61` tokenizer splits on spaces and punctuation, which suits English, codes
+("E-4012" becomes the tokens e, 4012, found again by the phrase "e 4012") and names. Japanese and
+Chinese have no spaces: a whole line of Japanese would be one token, never matched. So runs of CJK
+characters are written into the index as overlapping character bigrams ("通勤手当" → "通勤 勤手
+手当"), the standard way of indexing CJK without a dictionary; a query's CJK words become phrases of
+bigrams too, so "通勤手当" matches exactly that sequence wherever it occurs.
+
+Everything a user types is quoted before it reaches FTS5: AND, OR, NEAR, *, :, ( ) and quotes in a
+query are text to look for, never syntax.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Hiragana, katakana (with the prolonged sound mark), CJK ideographs (+ extension A and
+# compatibility), half-width katakana, Hangul syllables.
+_CJK = "\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af"
+CJK_RUN = re.compile(f"[{_CJK}]+")
+_HIRAGANA_RUN = re.compile("[\u3040-\u309f]+")
+# A word, or a code made of words joined by - . / _ ' (E-4012, HX-220L, v2.3.1, o'neil).
+WORD = re.compile(r"[^\W_]+(?:[-./_'][^\W_]+)*")
+
+STOPWORDS = frozenset("""
+a about above after again all am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he
+her here hers him his how i if in into is it its itself just me more most my myself no nor not now of
+off on once only or other our ours out over own same she should so some such than that the their
+them then there these they this those through to too under until up very was we were what when where
+which while who whom why will with would you your yours
+""".split())
+
+
+def normalize(text: str) -> str:
+    """NFKC: full-width Latin letters and digits (Ｅ－４０１２) and half-width katakana become the
+    forms people type, in the index and in queries alike."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def _bigrams(run: str) -> str:
+    if len(run) == 1:
+        return run
+    return " ".join(run[i:i + 2] for i in range(len(run) - 1))
+
+
+def index_text(text: str | None) -> str:
+    """What the lexical index stores for a piece of text: the text itself, CJK runs as bigrams."""
+    if not text:
+        return ""
+    text = normalize(text)
+    return CJK_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text) if CJK_RUN.search(text) else text
+
+
+def name_text(relpath: str) -> str:
+    """A document's path as words ("intranet/expenseflow-how-to.html" → "intranet expenseflow how to
+    html"), so that a file's name is found by the words in it."""
+    return index_text(re.sub(r"[-_./\\]+", " ", relpath))
+
+
+def _cjk_words(run: str) -> list[str]:
+    """The content words of a CJK run of a query: its kanji, katakana and Hangul stretches.
+    Hiragana stretches are mostly particles and inflections (が, を, ですか) and are dropped,
+    unless the run has nothing else."""
+    parts = [p for p in _HIRAGANA_RUN.split(run) if p]
+    return parts or [run]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One thing a query looks for: `fts` is its quoted FTS5 form, `text` the words to highlight."""
+
+    text: str
+    fts: str
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+def query_terms(query: str) -> list[Term]:
+    """The searchable terms of a user's query, in order, without stop words or duplicates."""
+    query = normalize(query)
+    terms: dict[str, Term] = {}
+    pos = 0
+    for m in CJK_RUN.finditer(query):
+        _latin_terms(query[pos:m.start()], terms)
+        for word in _cjk_words(m.group()):
+            fts = _quote(_bigrams(word)) + ("*" if len(word) == 1 else "")
+            terms.setdefault(word, Term(word, fts))
+        pos = m.end()
+    _latin_terms(query[pos:], terms)
+    return list(terms.values())
+
+
+def _latin_terms(text: str, terms: dict[str, Term]) -> None:
+    for m in WORD.finditer(text):
+        word = m.group().lower()
+        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
+            continue
+        terms.setdefault(word, Term(word, _quote(word)))
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+_DIGIT = re.compile(r"\d")
+
+
+def is_identifier(term: Term) -> bool:
+    """A code rather than a word: letters and digits together (E-4012, HX-220L, FIN-203, v2.3).
+    Codes are exact: the documents that contain one are what a query naming it looks for."""
+    return bool(_LETTER.search(term.text) and _DIGIT.search(term.text) and WORD.fullmatch(term.text))
+
+
+def match_expression(terms: list[Term]) -> str:
+    """Any of the terms (BM25 ranks documents with more, and rarer, terms first)."""
+    return " OR ".join(t.fts for t in terms)

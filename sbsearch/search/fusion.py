@@ -1,0 +1,19 @@
+"""Reciprocal-rank fusion: one ranking from several, by rank alone (Cormack, Clarke & Büttcher
+2009). BM25 scores and cosine similarities live on different scales; ranks do not, so no score
+normalisation has to be tuned per corpus."""
+
+from __future__ import annotations
+
+RRF_K = 60  # the constant of the original paper; benchmarks/hybrid.py measures others
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K,
+                           weights: list[float] | None = None) -> list[tuple[int, float]]:
+    """(id, fused score) best first: each ranking adds weight / (k + rank) for the ids it holds
+    (rank 1 is its first). Ties keep the order in which ids were first seen."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
