@@ -114,6 +114,12 @@ def is_identifier(term: Term) -> bool:
     return bool(_LETTER.search(term.text) and _DIGIT.search(term.text) and WORD.fullmatch(term.text))
 
 
+def mostly_cjk(text: str) -> bool:
+    """At least half of the letters of text are CJK (a Japanese or Chinese question)."""
+    letters = [ch for ch in text if ch.isalnum()]
+    return bool(letters) and sum(1 for ch in letters if CJK_RUN.match(ch)) * 2 >= len(letters)
+
+
 def match_expression(terms: list[Term]) -> str:
     """Any of the terms (BM25 ranks documents with more, and rarer, terms first)."""
     return " OR ".join(t.fts for t in terms)

@@ -18,7 +18,7 @@ from ..embed.models import default_model, split_spec
 from ..errors import SbsearchError
 from ..index.filters import DocumentFilter
 from ..index.store import Store
-from ..lexical import Snippet, Term, is_identifier, make_snippet, match_expression, query_terms
+from ..lexical import Snippet, Term, is_identifier, make_snippet, match_expression, mostly_cjk, query_terms
 from ..vectors import open_vector_index
 from .fusion import RRF_K, reciprocal_rank_fusion
 
@@ -110,6 +110,15 @@ class Searcher:
             self.mode = "vector"
             self.notice = "vector only: this index has no lexical index yet (run `sbsearch check --repair`)"
         self._embedder = embedder
+        # fusion settings (benchmarks/hybrid.py measures alternatives): RRF constant, weights of
+        # the (vector, lexical) rankings, chunks holding a code the query names first
+        self.rrf_k = RRF_K
+        self.fusion_weights = (1.0, 1.0)
+        self.identifiers_first = True
+        # The packaged models, and the models pruned from them, read English only: their vectors of
+        # a Japanese question rank Japanese passages close to at random, so for such a question
+        # the words decide and the vectors only add candidates after them.
+        self.reads_cjk = "multilingual" in self.model_name.lower()
         self.model_row = self.store.model_row(self.doc_model)
         self.dim = self.model_row["dim"] if self.model_row else None
         self.vector_index = open_vector_index(self.store, self.doc_model, self.dim)
@@ -152,16 +161,18 @@ class Searcher:
         if mode != "lexical" and self.mode == "lexical":
             self._require_vectors(self.store.path)
         terms = []
+        cjk = []
         for q in queries:
             if not q or not q.strip():
                 raise SbsearchError("empty query")
             terms.append(query_terms(q))
+            cjk.append(mostly_cjk(q))
             if mode != "vector" and not terms[-1]:
                 raise SbsearchError(f"the query {q!r} has no words to search for (only stop words or punctuation)")
         vecs = self.embedder.encode_query(queries) if mode != "lexical" else None
         for _ in range(20):
             with self.store.snapshot():
-                found = self._search_snapshot(vecs, terms, k, mode, doc_filter)
+                found = self._search_snapshot(vecs, terms, k, mode, doc_filter, cjk)
             if found is not None:
                 return found
             time.sleep(0.05)  # the vector index is ahead of our snapshot: a writer just published
@@ -177,8 +188,8 @@ class Searcher:
             time.sleep(0.05)
         raise SbsearchError("the index kept changing during the search; try again")
 
-    def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str,
-                         doc_filter: DocumentFilter | None) -> list[list[Result]] | None:
+    def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
+                         cjk: list[bool] | None = None) -> list[list[Result]] | None:
         """Inside one read transaction: None when the vector index is ahead of the snapshot."""
         generation = self.store.generation  # the first read fixes the snapshot
         allowed = None
@@ -197,12 +208,17 @@ class Searcher:
         if mode != "vector":
             lexical_lists = [self.store.lexical_search(match_expression(t), depth, doc_filter) for t in terms]
         ranked = []
-        for vec_hits, lex_hits, qterms in zip(vector_lists, lexical_lists, terms):
+        for vec_hits, lex_hits, qterms, q_cjk in zip(vector_lists, lexical_lists, terms, cjk or [False] * len(terms)):
             vector_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
             lexical_rank = {cid: r for r, (cid, _) in enumerate(lex_hits, start=1)}
             if mode == "hybrid":
-                hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], RRF_K)
-                hits = self._identifiers_first(hits, qterms, depth, doc_filter)[:k]
+                # weight 0: a vector-only hit scores 0 and follows every lexical hit, in vector order
+                weights = [0.0, 1.0] if q_cjk and not self.reads_cjk else list(self.fusion_weights)
+                hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], self.rrf_k,
+                                              weights)
+                if self.identifiers_first:
+                    hits = self._identifiers_first(hits, qterms, depth, doc_filter)
+                hits = hits[:k]
             else:
                 hits = (vec_hits or lex_hits)[:k]
             ranked.append((hits, vector_rank, lexical_rank))
