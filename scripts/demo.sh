@@ -2,7 +2,8 @@
 # The main job on sample_docs/, from a fresh machine: set up; index the documents with the full
 # model; make a 6-layer pruned model by the fast recovery path (hidden-state distillation toward the
 # full model on 1,500 sentences of the documents being searched); index with it; compare it with the full model
-# on the labelled questions of sample_docs/queries.jsonl; answer example questions with the quality footer.
+# on the labelled questions of sample_docs/queries.jsonl; answer example questions with the quality footer,
+# in hybrid mode (words and meaning), including an error code, a Japanese question and a filter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -36,4 +37,9 @@ for q in "how much can I spend on dinner on a business trip" \
          "can I bring my work laptop to Japan"; do
   $SB query -k 3 "$q"
 done
+
+step "hybrid search (the default mode): a bare error code, a Japanese question, a filter"
+$SB query -k 3 "E-4012"
+$SB query -k 3 "通勤手当の申請方法"
+$SB query -k 3 "what does a replacement battery cost" --folder support
 step "done"
