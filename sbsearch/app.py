@@ -24,11 +24,14 @@ def index_path_or_default(index_path: Path | None) -> Path:
 # ------------------------------------------------------------------------------------------ indexing
 
 def index(paths: list[Path], index_path: Path | None = None, model: str | None = None, reembed: bool = False,
-          set_default: bool = False, wait: bool = False, max_file_mb: float = 32, progress: Progress | None = None):
-    """One incremental indexing run; returns its IndexSummary."""
+          set_default: bool = False, wait: bool = False, max_file_mb: float = 32, progress: Progress | None = None,
+          access_rules: Path | str | None = None):
+    """One incremental indexing run; returns its IndexSummary. access_rules: a rules file that
+    decides who may read each document (kept by the index for later runs; "none" drops it)."""
     from .index.indexer import Indexer
 
-    indexer = Indexer(index_path_or_default(index_path), model, progress=progress, max_file_mb=max_file_mb)
+    indexer = Indexer(index_path_or_default(index_path), model, progress=progress, max_file_mb=max_file_mb,
+                      access_rules=access_rules)
     summary = indexer.run(list(paths), reembed=reembed, wait=wait)
     if set_default:
         indexer.store.set_meta("default_model", indexer.model_name)
@@ -160,12 +163,19 @@ def search(text: str, index_path: Path | None = None, model: str | None = None, 
     if text is None or not text.strip():
         raise SbsearchError("empty query: give a question, or --queries FILE")
     searcher = Searcher(index_path_or_default(index_path), model, mode=mode)
-    results = searcher.search(text, k, doc_filter=doc_filter)
-    other = None
-    if compare_model:
-        other = Searcher(index_path_or_default(index_path), compare_model, mode=mode).search(text, k, doc_filter=doc_filter)
+    other = Searcher(index_path_or_default(index_path), compare_model, mode=mode) if compare_model else None
+    return answer(searcher, text, k, doc_filter=doc_filter, other=other)
+
+
+def answer(searcher, text: str, k: int = 5, mode: str | None = None, doc_filter=None, other=None) -> Answer:
+    """One question answered by a long-lived Searcher (a server keeps one per worker thread)."""
+    if text is None or not text.strip():
+        raise SbsearchError("empty query")
+    results = searcher.search(text, k, mode=mode, doc_filter=doc_filter)
+    other_results = other.search(text, k, mode=mode, doc_filter=doc_filter) if other is not None else None
     return Answer(text, searcher.model_name, results,
-                  quality_facts(searcher, results, other, doc_filter=doc_filter), compare_model, other)
+                  quality_facts(searcher, results, other_results, mode=mode, doc_filter=doc_filter),
+                  other.model_name if other is not None else None, other_results)
 
 
 def search_file(queries_file: Path, index_path: Path | None = None, model: str | None = None,
@@ -261,3 +271,79 @@ def tune(index_path: Path | None = None, **options):
     from .model_choice.tune import tune as run_tune
 
     return run_tune(index_path_or_default(index_path), **options)
+
+
+# ------------------------------------------------------------------------------------------ users and tokens
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
+
+
+def _check_name(kind: str, name: str) -> str:
+    import re
+
+    if not re.fullmatch(_NAME, name or ""):
+        raise SbsearchError(f"invalid {kind} name {name!r} (letters, digits and . _ @ -, at most 64)")
+    return name
+
+
+def _writable_store(index_path: Path | None):
+    from .index.store import Store
+
+    return Store(index_path_or_default(index_path), create=True)
+
+
+def put_user(index_path: Path | None, name: str, password: str | None, groups: list[str]) -> dict:
+    """Add a user (password required) or change one (groups; password when given)."""
+    from .access.secrets import hash_secret
+
+    store = _writable_store(index_path)
+    _check_name("user", name)
+    for g in groups:
+        _check_name("group", g)
+    if password is not None and len(password) < 8:
+        raise SbsearchError("a password needs at least 8 characters")
+    if password is None and store.user(name) is None:
+        raise SbsearchError(f"new user {name!r} needs a password")
+    store.put_user(name, hash_secret(password) if password is not None else None, groups)
+    return {"name": name, "groups": store.user(name)["groups"]}
+
+
+def remove_user(index_path: Path | None, name: str) -> None:
+    if not _writable_store(index_path).remove_user(name):
+        raise SbsearchError(f"no user {name!r}")
+
+
+def list_users(index_path: Path | None) -> list[dict]:
+    return _writable_store(index_path).users()
+
+
+def user_groups(index_path: Path | None, name: str) -> list[str]:
+    """The groups of a user (what `query --as USER` trims by)."""
+    from .index.store import Store
+
+    user = Store(index_path_or_default(index_path)).user(name)
+    if user is None:
+        raise SbsearchError(f"no user {name!r} (see `sbsearch users list`)")
+    return user["groups"]
+
+
+def add_token(index_path: Path | None, user: str, label: str = "") -> dict:
+    """A new API token for a user; the token itself is shown once and stored only as a hash."""
+    from .access.secrets import hash_secret, new_token, new_token_id
+
+    store = _writable_store(index_path)
+    if store.user(user) is None:
+        raise SbsearchError(f"no user {user!r} (add one with `sbsearch users add`)")
+    token_id = new_token_id()
+    token = new_token(token_id)
+    store.add_token(token_id, user, label, hash_secret(token))
+    return {"id": token_id, "user": user, "label": label, "token": token}
+
+
+def list_tokens(index_path: Path | None, user: str | None = None) -> list[dict]:
+    return _writable_store(index_path).tokens(user)
+
+
+def remove_token(index_path: Path | None, token_id: str) -> None:
+    if not _writable_store(index_path).remove_token(token_id):
+        raise SbsearchError(f"no token {token_id!r}")

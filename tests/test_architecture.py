@@ -16,13 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 # Rooms (sub-packages, or the top-level modules of sbsearch) and their layers, lowest first. A
 # module may import modules of its own layer or below, never above.
 LAYERS = {
-    0: {"sbsearch", "errors", "config", "hashing", "progress"},
-    1: {"ingest", "embed", "vectors", "quality", "lexical"},
+    0: {"sbsearch", "errors", "config", "hashing", "progress", "wording"},
+    1: {"ingest", "embed", "vectors", "quality", "lexical", "access"},
     2: {"index"},
     3: {"search", "pruning"},
     4: {"model_choice"},
     5: {"app"},
-    6: {"cli", "__main__"},
+    6: {"cli", "web", "__main__"},
 }
 LAYER_OF = {room: layer for layer, rooms in LAYERS.items() for room in rooms}
 SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|PRAGMA|BEGIN|COMMIT|ROLLBACK|CREATE|DROP|ALTER)\b")

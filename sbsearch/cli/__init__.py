@@ -15,6 +15,7 @@ from .info import models, status
 from .measure import compare, eval_, frontier, tune
 from .prune import prune
 from .query import query
+from .serve import serve, tokens, users
 
 
 @click.group(cls=SbsearchGroup)
@@ -23,5 +24,6 @@ def cli():
     """Semantic search over your own documents, with layer-pruned Sentence-BERT models on a CPU."""
 
 
-for command in (index, watch, query, status, check, models, compare, frontier, eval_, prune, tune):
+for command in (index, watch, query, status, check, models, compare, frontier, eval_, prune, tune, serve, users,
+                tokens):
     cli.add_command(command)

@@ -20,14 +20,17 @@ from .common import echo_json, console, index_option, json_option, model_option,
 @click.option("--wait", is_flag=True, help="If another process is writing to the index, wait for it.")
 @click.option("--max-file-mb", type=click.FloatRange(min=0, min_open=True), default=32, show_default=True,
               help="Larger files are reported and not read.")
+@click.option("--access", "access_rules", default=None, metavar="FILE",
+              help="Access rules (TOML: folders/globs -> groups) resolved per document; remembered by the "
+                   "index and re-read by every later run ('none' drops them). See README, access rules.")
 @json_option
 @quiet_option
-def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, as_json, quiet):
+def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, as_json, quiet):
     """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
     from .. import app
 
     summary = app.index(list(paths), index_path, model, reembed=reembed, set_default=set_default, wait=wait,
-                        max_file_mb=max_file_mb, progress=progress_for(quiet or as_json))
+                        max_file_mb=max_file_mb, progress=progress_for(quiet or as_json), access_rules=access_rules)
     if as_json:
         echo_json(summary.as_dict())
         return

@@ -20,14 +20,20 @@ from .common import console, filter_options, index_option, json_option, mode_opt
               help="Answer every query of a file (text lines or JSONL with query/id) as JSON lines.")
 @click.option("--compare", "compare_model", is_flag=False, flag_value="full", default=None,
               help="Also answer with another model (default: full) and show both lists side by side.")
+@click.option("--as", "as_user", default=None, metavar="USER",
+              help="Show only what USER may read (access rules); without it the CLI, run by the server's "
+                   "admin, sees every document.")
 @json_option
 def query(text, index_path, model, mode, paths, types, folders, modified_after, k, queries_file, compare_model,
-          as_json):
+          as_user, as_json):
     """Search the index with a natural-language question, keywords or an identifier."""
     from .. import app
+    from ..index.filters import DocumentFilter
     from .render import footer, print_json_lines, results_table, side_by_side
 
     doc_filter = app.search_filter(paths, types, folders, modified_after)
+    if as_user is not None:
+        doc_filter = (doc_filter or DocumentFilter()).for_reader(app.user_groups(index_path, as_user))
     if queries_file is not None:
         for qid, q, results in app.search_file(queries_file, index_path, model, k, mode, doc_filter):
             print_json_lines(results, q, qid)

@@ -27,11 +27,20 @@ class DocumentFilter:
     types: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
     modified_after: float | None = None
-    description: list[str] = field(default_factory=list, compare=False, hash=False)
+    # the reader's groups (None: no access trimming, e.g. the server's admin at the CLI)
+    groups: tuple[str, ...] | None = None
+    description: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     @property
     def active(self) -> bool:
-        return bool(self.paths or self.types or self.folders or self.modified_after is not None)
+        return bool(self.paths or self.types or self.folders or self.modified_after is not None
+                    or self.groups is not None)
+
+    def for_reader(self, groups: list[str] | tuple[str, ...] | None) -> "DocumentFilter":
+        """The same filter, trimmed to what a reader of these groups may see."""
+        from dataclasses import replace
+
+        return self if groups is None else replace(self, groups=tuple(groups))
 
     @classmethod
     def build(cls, paths=(), types=(), folders=(), modified_after: str | None = None) -> "DocumentFilter":
@@ -49,7 +58,8 @@ class DocumentFilter:
         described = [f"path {p}" for p in paths] + [f"type {t}" for t in types] + [f"folder {f}" for f in folders]
         if modified_after:
             described.append(f"modified after {modified_after}")
-        return cls(tuple(paths), tuple(dict.fromkeys(suffixes)), tuple(_folder(f) for f in folders), since, described)
+        return cls(tuple(paths), tuple(dict.fromkeys(suffixes)), tuple(_folder(f) for f in folders), since,
+                   None, tuple(described))
 
 
 def parse_date(text: str) -> float:

@@ -14,6 +14,7 @@ A failure before publish leaves the previous index exactly as it was.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -64,6 +65,15 @@ def text_sha(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
+def _access_json(rules, path: str, root: str | None) -> str | None:
+    """A document's readers as stored: JSON list of groups, or None when the index has no rules."""
+    if rules is None:
+        return None
+    from .store import relpath_of
+
+    return json.dumps(rules.groups_for(relpath_of(path, root)))
+
+
 def _under(path: str, roots: list[Path]) -> bool:
     return any(path == str(r) or path.startswith(str(r).rstrip("/") + "/") for r in roots)
 
@@ -73,8 +83,11 @@ def _under(path: str, roots: list[Path]) -> bool:
 class Indexer:
     def __init__(self, index_path: Path, model: str | None = None, progress: Progress | None = None,
                  chunk_tokens: int | None = None, chunk_overlap: int | None = None,
-                 max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None):
+                 max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None, access_rules: Path | str | None = None):
         self.store = Store(index_path, create=True)
+        # a rules file to resolve each document's readers from ("none" drops the rules); remembered
+        # by the index, so later runs (watch, cron) follow edits of the same file
+        self._access_rules = access_rules
         self.progress = progress or NullProgress()
         # For an asymmetric spec 'Q@D' the documents are embedded by D (see models.split_spec);
         # a ready embedder (a test's fake, one shared by several indexers) is D itself.
@@ -158,6 +171,8 @@ class Indexer:
             store.drop_model_vectors(self.model_name)
             open_vector_index(store, self.model_name).remove()
         max_tokens, overlap, count = self._chunk_settings()
+        rules = self._load_access_rules()
+        self._roots = roots
 
         files, skipped = scan(roots)
         summary.skipped = len(skipped)
@@ -186,6 +201,7 @@ class Indexer:
                 summary.failures.append({"path": path_str, "error": doc["error"] + " (previous version kept)"})
                 continue
             doc["root"] = next((str(r) for r in roots if _under(path_str, [r])), "")
+            doc["access"] = _access_json(rules, path_str, doc["root"])
             new_docs.append(doc)
             if doc["status"] == "failed":
                 summary.failed += 1
@@ -195,6 +211,7 @@ class Indexer:
             else:
                 summary.updated += 1
         self.progress.stop()
+        self._apply_access_changes(rules, {d["path"] for d in new_docs} | set(removed))
 
         # Vectors for identical text already in the index (any model) are reused as they are.
         shas = [c["text_sha"] for d in new_docs for c in d["chunks"]]
@@ -266,12 +283,45 @@ class Indexer:
             {"description": info.description},
         )
 
+    def _load_access_rules(self):
+        """The access rules of this index (AccessRules), or None when it has none."""
+        from ..access import AccessRules
+
+        store = self.store
+        if self._access_rules is not None:
+            if str(self._access_rules) == "none":
+                store.set_meta("access_rules", "")
+            else:
+                path = Path(self._access_rules).expanduser().resolve()
+                AccessRules.load(path)  # a bad file is refused before the index remembers it
+                store.set_meta("access_rules", str(path))
+        path = store.get_meta("access_rules")
+        # A missing or broken rules file fails the run (the previous state and permissions stay):
+        # indexing documents without their rules could open them to everyone.
+        return AccessRules.load(Path(path)) if path else None
+
+    def _apply_access_changes(self, rules, skip: set[str]) -> None:
+        """Re-resolve the readers of every indexed document that this run does not rewrite: a rules
+        change takes effect now, without reading or embedding anything again."""
+        changes = {}
+        for path, (root, access) in self.store.document_access().items():
+            if path not in skip:
+                wanted = _access_json(rules, path, root)
+                if wanted != access:
+                    changes[path] = wanted
+        if changes:
+            self.store.set_document_access(changes)
+
     def _read(self, path: Path, row, max_tokens: int, overlap: int, count) -> dict | None:
         """The document row (with chunks) for a new or changed file; None when unchanged."""
         base = {"path": str(path), "root": "", "sha256": None, "mtime": None, "size": None,
                 "format": path.suffix.lower().lstrip("."), "encoding": None, "status": "failed",
                 "error": None, "chunks": []}
         try:
+            if path.is_symlink() and not _under(str(path.resolve()), self._roots):
+                # anyone who can write to the share could plant a link to a server file and read
+                # it through search: a link must stay inside the indexed folders
+                raise IngestError("symbolic link to a file outside the indexed folders: not read")
             st = path.stat()
             base.update(mtime=st.st_mtime, size=st.st_size)
             if st.st_size > self.max_file_bytes:

@@ -151,6 +151,18 @@ def m003_lexical_index(db: sqlite_utils.Database) -> None:
     _fill_lexical(db)
 
 
+@migrations()
+def m005_access(db: sqlite_utils.Database) -> None:
+    # documents.access: JSON list of the groups that may read a document (resolved from the access
+    # rules at index time; "*" = everyone who may search); NULL = no rules configured, readable by all.
+    db.execute("ALTER TABLE documents ADD COLUMN access TEXT")
+    db["users"].create({"name": str, "password_hash": str, "groups": str, "created": str}, pk="name")
+    db["tokens"].create({"id": str, "user": str, "label": str, "token_hash": str, "created": str,
+                         "last_used": str}, pk="id")
+    # failed sign-ins per key (user name and client address), for rate limiting across workers
+    db["login_failures"].create({"key": str, "failures": int, "first_at": float}, pk="key")
+
+
 def _filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
     """A WHERE condition over documents d (and its parameters) for a DocumentFilter; "1" when none."""
     if doc_filter is None or not doc_filter.active:
@@ -172,6 +184,11 @@ def _filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
     if doc_filter.modified_after is not None:
         clauses.append("d.mtime > ?")
         params.append(doc_filter.modified_after)
+    if doc_filter.groups is not None:  # the reader's groups; "*" marks documents for everyone
+        groups = sorted({*doc_filter.groups, "*"})
+        clauses.append(f"(d.access IS NULL OR EXISTS (SELECT 1 FROM json_each(d.access) j "
+                       f"WHERE j.value IN ({','.join('?' * len(groups))})))")
+        params += groups
     return " AND ".join(clauses), params
 
 
@@ -285,7 +302,7 @@ class Store:
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict]:
         return {r["id"]: r for r in self._query_in(
-            "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path, d.root FROM chunks c "
+            "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path, d.root, d.id AS doc_id FROM chunks c "
             "JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", ids)}
 
     def chunk_texts(self) -> list[tuple[int, str, str]]:
@@ -567,6 +584,103 @@ class Store:
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         return np.asarray(got_ids, dtype=np.int64), np.vstack(rows)
+
+    # ---------------------------------------------------------------- access: documents, users, tokens
+    def document_access(self) -> dict[str, tuple[str, str | None, str | None]]:
+        """path -> (root, access JSON or None) of every document."""
+        return {r["path"]: (r["root"], r["access"]) for r in self.db.query("SELECT path, root, access FROM documents")}
+
+    def set_document_access(self, access: dict[str, str | None]) -> None:
+        """New access (JSON group lists, None = readable by all) of existing documents, one transaction:
+        a rules change never needs the documents read or embedded again."""
+        with self.db.atomic():
+            self.db.conn.executemany("UPDATE documents SET access = ? WHERE path = ?",
+                                     [(a, path) for path, a in access.items()])
+
+    def document(self, doc_id: int, doc_filter: DocumentFilter | None = None) -> dict | None:
+        """One document row, only if it passes the filter (e.g. the reader's groups)."""
+        where, params = _filter_sql(doc_filter)
+        rows = list(self.db.query(f"SELECT d.* FROM documents d WHERE d.id = ? AND {where}", [doc_id, *params]))
+        return rows[0] if rows else None
+
+    def visible_counts(self, doc_filter: DocumentFilter | None) -> dict:
+        """Documents and chunks a reader may see (what a status page may tell them)."""
+        where, params = _filter_sql(doc_filter)
+        docs, failed = self.db.execute(
+            f"SELECT count(*), sum(d.status = 'failed') FROM documents d WHERE {where}", params).fetchone()
+        chunks = self.db.execute(
+            f"SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}", params).fetchone()[0]
+        return {"documents": docs or 0, "documents_failed": failed or 0, "chunks": chunks}
+
+    def user(self, name: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM users WHERE name = ?", [name]))
+        if not rows:
+            return None
+        row = rows[0]
+        row["groups"] = json.loads(row["groups"] or "[]")
+        return row
+
+    def users(self) -> list[dict]:
+        out = []
+        for r in self.db.query("SELECT name, groups, created FROM users ORDER BY name"):
+            r["groups"] = json.loads(r["groups"] or "[]")
+            out.append(r)
+        return out
+
+    def put_user(self, name: str, password_hash: str | None, groups: list[str]) -> None:
+        """Add a user, or change an existing one's groups (and password when given)."""
+        row = {"name": name, "groups": json.dumps(sorted(set(groups)))}
+        if password_hash is not None:
+            row["password_hash"] = password_hash
+        with self.db.atomic():
+            if self.db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+                self.db["users"].update(name, row)
+            else:
+                self.db["users"].insert({**row, "created": now()})
+
+    def remove_user(self, name: str) -> bool:
+        with self.db.atomic():
+            self.db.execute("DELETE FROM tokens WHERE user = ?", [name])
+            return self.db.execute("DELETE FROM users WHERE name = ?", [name]).rowcount > 0
+
+    def add_token(self, token_id: str, user: str, label: str, token_hash: str) -> None:
+        self.db["tokens"].insert({"id": token_id, "user": user, "label": label, "token_hash": token_hash,
+                                  "created": now(), "last_used": None})
+
+    def token(self, token_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM tokens WHERE id = ?", [token_id]))
+        return rows[0] if rows else None
+
+    def tokens(self, user: str | None = None) -> list[dict]:
+        sql = "SELECT id, user, label, created, last_used FROM tokens"
+        return list(self.db.query(sql + (" WHERE user = ? ORDER BY id" if user else " ORDER BY user, id"),
+                                  [user] if user else []))
+
+    def remove_token(self, token_id: str) -> bool:
+        return self.db.execute("DELETE FROM tokens WHERE id = ?", [token_id]).rowcount > 0
+
+    def login_failures(self, key: str, window_s: float) -> int:
+        """Failed sign-ins for key within the last window_s seconds."""
+        import time
+
+        row = self.db.execute("SELECT failures, first_at FROM login_failures WHERE key = ?", [key]).fetchone()
+        if row is None or time.time() - row[1] > window_s:
+            return 0
+        return row[0]
+
+    def record_login_failure(self, key: str, window_s: float) -> None:
+        import time
+
+        t = time.time()
+        with self.db.atomic():
+            row = self.db.execute("SELECT failures, first_at FROM login_failures WHERE key = ?", [key]).fetchone()
+            if row is None or t - row[1] > window_s:
+                self.db["login_failures"].upsert({"key": key, "failures": 1, "first_at": t}, pk="key")
+            else:
+                self.db.execute("UPDATE login_failures SET failures = failures + 1 WHERE key = ?", [key])
+
+    def clear_login_failures(self, key: str) -> None:
+        self.db.execute("DELETE FROM login_failures WHERE key = ?", [key])
 
     # ---------------------------------------------------------------- summary
     def disk_bytes(self) -> int:

@@ -58,6 +58,7 @@ class Result:
     terms: list[Term] = field(default_factory=list, repr=False)
     vector_rank: int | None = None
     lexical_rank: int | None = None
+    doc_id: int | None = None
 
     @property
     def relpath(self) -> str:
@@ -119,6 +120,7 @@ class Searcher:
         # a Japanese question rank Japanese passages close to at random, so for such a question
         # the words decide and the vectors only add candidates after them.
         self.reads_cjk = "multilingual" in self.model_name.lower()
+        self._allowed_cache: dict = {}
         self.model_row = self.store.model_row(self.doc_model)
         self.dim = self.model_row["dim"] if self.model_row else None
         self.vector_index = open_vector_index(self.store, self.doc_model, self.dim)
@@ -194,7 +196,7 @@ class Searcher:
         generation = self.store.generation  # the first read fixes the snapshot
         allowed = None
         if doc_filter is not None and doc_filter.active:
-            allowed = self.store.filtered_chunk_ids(doc_filter)
+            allowed = self._allowed(generation, doc_filter)
             if not len(allowed):
                 return [[] for _ in terms]
         depth = k if mode != "hybrid" else max(k, CANDIDATES)
@@ -231,9 +233,21 @@ class Searcher:
                 if row is None:
                     continue  # cannot happen within one snapshot; never show a ghost anyway
                 results.append(Result(len(results) + 1, score, cid, row["path"], row["root"] or "", row["page"],
-                                      row["heading"], row["text"], qterms, vector_rank.get(cid), lexical_rank.get(cid)))
+                                      row["heading"], row["text"], qterms, vector_rank.get(cid), lexical_rank.get(cid),
+                                      row["doc_id"]))
             out.append(results)
         return out
+
+    def _allowed(self, generation: int, doc_filter: DocumentFilter) -> np.ndarray:
+        """The chunk ids a filter allows, computed once per index generation: a server answering
+        one reader's group after another asks SQLite only when the index has changed."""
+        key = (generation, doc_filter)
+        allowed = self._allowed_cache.get(key)
+        if allowed is None:
+            if len(self._allowed_cache) >= 64:
+                self._allowed_cache.clear()
+            allowed = self._allowed_cache[key] = self.store.filtered_chunk_ids(doc_filter)
+        return allowed
 
     def _identifiers_first(self, fused: list[tuple[int, float]], terms: list[Term], depth: int,
                            doc_filter: DocumentFilter | None) -> list[tuple[int, float]]:

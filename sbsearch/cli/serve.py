@@ -1,0 +1,149 @@
+"""Serving the index to browsers and programs: serve, users, tokens."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .common import console, echo_json, index_option, json_option, model_option
+
+
+@click.command()
+@index_option
+@model_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (behind a reverse proxy: keep 127.0.0.1).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes; each loads the model once (see README for memory per worker).")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Searches run at once per worker.")
+@click.option("--auth", "auth_mode", type=click.Choice(["local", "proxy"]), default="local", show_default=True,
+              help="local: users and tokens of `sbsearch users/tokens`; proxy: a reverse proxy's user and "
+                   "groups headers (from --trusted-proxy only), tokens too.")
+@click.option("--public", is_flag=True, help="No sign-in at all: everyone reads what the access rules give to everyone.")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, default=["127.0.0.1/32", "::1/128"],
+              show_default=True, help="Addresses (CIDR) whose user/groups headers are believed. Repeatable.")
+@click.option("--user-header", default="X-Forwarded-User", show_default=True)
+@click.option("--groups-header", default="X-Forwarded-Groups", show_default=True, help="Comma-separated groups.")
+@click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (when users reach the server over HTTPS).")
+def serve(index_path, model, host, port, workers, threads, auth_mode, public, trusted_proxies, user_header,
+          groups_header, secure_cookies):
+    """Serve the search page and JSON API (/api/search, /api/status, /healthz) over HTTP."""
+    import uvicorn
+
+    from .. import app
+    from ..web.auth import AuthSettings
+    from ..web.server import ServeSettings, ensure_secret_key
+
+    index_path = app.index_path_or_default(index_path)
+    if not (index_path / "index.db").exists():
+        raise click.ClickException(f"no index at {index_path} (run `sbsearch index DIR` first)")
+    if public:
+        click.echo("WARNING: --public: anyone who can reach this server can search, without signing in "
+                   "(they see only documents the access rules give to everyone).", err=True)
+    settings = ServeSettings(str(index_path.resolve()), model, AuthSettings(
+        "public" if public else auth_mode, ensure_secret_key(index_path), list(trusted_proxies), user_header,
+        groups_header, secure_cookies), threads)
+    os.environ["SBSEARCH_SERVE_SETTINGS"] = settings.to_json()
+    click.echo(f"serving {index_path} on http://{host}:{port} ({'public' if public else auth_mode} sign-in)", err=True)
+    uvicorn.run("sbsearch.web.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_graceful_shutdown=10)
+
+
+@click.group()
+def users():
+    """Local users of `sbsearch serve` (passwords stored as argon2 hashes)."""
+
+
+def _password(password_stdin: bool, required: bool) -> str | None:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not required:
+        return None
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("add")
+@click.argument("name")
+@index_option
+@click.option("--groups", default="", help="Comma-separated groups, e.g. staff,hr.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (scripts).")
+def users_add(name, index_path, groups, password_stdin):
+    """Add a user (or set an existing user's groups and password)."""
+    from .. import app
+
+    existing = name in {u["name"] for u in app.list_users(index_path)}
+    user = app.put_user(index_path, name, _password(password_stdin, not existing),
+                        [g.strip() for g in groups.split(",") if g.strip()])
+    click.echo(f"user {user['name']}: groups {', '.join(user['groups']) or '(none)'}")
+
+
+@users.command("remove")
+@click.argument("name")
+@index_option
+def users_remove(name, index_path):
+    """Remove a user and their tokens."""
+    from .. import app
+
+    app.remove_user(index_path, name)
+    click.echo(f"user {name} removed")
+
+
+@users.command("list")
+@index_option
+@json_option
+def users_list(index_path, as_json):
+    from .. import app
+
+    rows = app.list_users(index_path)
+    if as_json:
+        echo_json(rows)
+        return
+    for u in rows:
+        console().print(f"{u['name']}: {', '.join(u['groups']) or '(no groups)'} (since {u['created'][:10]})",
+                        highlight=False)
+
+
+@click.group()
+def tokens():
+    """API tokens for programs (`Authorization: Bearer TOKEN`), stored as argon2 hashes."""
+
+
+@tokens.command("add")
+@click.argument("user")
+@index_option
+@click.option("--label", default="", help="What the token is for.")
+def tokens_add(user, index_path, label):
+    """Make a token for USER; it is shown once."""
+    from .. import app
+
+    t = app.add_token(index_path, user, label)
+    click.echo(f"token {t['id']} for {t['user']} (shown once, keep it safe):\n{t['token']}")
+
+
+@tokens.command("list")
+@click.option("--user", default=None)
+@index_option
+@json_option
+def tokens_list(user, index_path, as_json):
+    from .. import app
+
+    rows = app.list_tokens(index_path, user)
+    if as_json:
+        echo_json(rows)
+        return
+    for t in rows:
+        console().print(f"{t['id']} {t['user']} {t['label'] or ''} created {t['created'][:10]}", highlight=False)
+
+
+@tokens.command("remove")
+@click.argument("token_id")
+@index_option
+def tokens_remove(token_id, index_path):
+    from .. import app
+
+    app.remove_token(index_path, token_id)
+    click.echo(f"token {token_id} removed")

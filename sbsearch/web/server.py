@@ -1,0 +1,417 @@
+"""`sbsearch serve`: the search page and JSON API over an index, on Starlette (ASGI) and uvicorn.
+
+Starlette rather than a larger framework: a few routes, no ORM or data validation layer to carry,
+a small memory footprint per worker (what an old server has least of), and the same ASGI server
+(uvicorn) that production deployments of larger frameworks use.
+
+Searching is blocking work (ONNX Runtime or torch, FAISS, SQLite): it runs on a small pool of
+threads, each with its own SQLite connection and Searcher, all sharing one loaded model. Every
+search reads one committed snapshot of the index, so a re-index running at the same time is never
+waited for, and its results appear with the next search, without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import secrets
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import anyio
+from markupsafe import Markup, escape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from .. import app as use_cases
+from ..errors import SbsearchError
+from ..index.filters import DocumentFilter
+from ..wording import footer
+from . import auth
+
+HERE = Path(__file__).parent
+MAX_QUERY_CHARS = 1000
+MAX_K = 50
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+# Documents a browser may show inline; anything else (HTML with its scripts, Office files) is a download
+INLINE_TYPES = {".pdf": "application/pdf", ".txt": "text/plain", ".md": "text/plain", ".csv": "text/plain",
+                ".json": "text/plain", ".jsonl": "text/plain", ".log": "text/plain", ".rst": "text/plain",
+                ".text": "text/plain"}
+
+
+@dataclass
+class ServeSettings:
+    index_path: str
+    model: str | None = None
+    auth: auth.AuthSettings = field(default_factory=auth.AuthSettings)
+    search_threads: int = 2
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServeSettings":
+        data = json.loads(text)
+        data["auth"] = auth.AuthSettings(**data["auth"])
+        return cls(**data)
+
+
+class BadRequest(HTTPException):
+    def __init__(self, detail: str):
+        super().__init__(400, detail)
+
+
+class ServerState:
+    """What the workers share: settings, one model, and per-thread stores and searchers."""
+
+    def __init__(self, settings: ServeSettings):
+        self.settings = settings
+        self.index_path = Path(settings.index_path)
+        self.limiter = anyio.CapacityLimiter(max(1, settings.search_threads))
+        self._local = threading.local()
+        self._embedder = None
+        self._embedder_lock = threading.Lock()
+
+    def store(self):
+        """This thread's connection to the index (SbsearchError when there is no index)."""
+        from ..index.store import Store
+
+        if getattr(self._local, "store", None) is None:
+            self._local.store = Store(self.index_path)
+        return self._local.store
+
+    def searcher(self):
+        """This thread's Searcher; the model is loaded once and shared by all threads."""
+        from ..search import Searcher
+
+        if getattr(self._local, "searcher", None) is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    first = Searcher(self.index_path, self.settings.model)
+                    if first.mode != "lexical":
+                        self._embedder = first.embedder
+                    self._local.searcher = first
+                    return first
+            self._local.searcher = Searcher(self.index_path, self.settings.model, embedder=self._embedder)
+        return self._local.searcher
+
+    async def run(self, fn, *args):
+        """Blocking work on the search threads."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+
+# ------------------------------------------------------------------------------------------ who is asking
+
+def _reader(state: ServerState, request: Request) -> auth.Reader | None:
+    settings = state.settings.auth
+    if settings.mode == "public":
+        return auth.Reader("anonymous", (), "public")
+    store = state.store()
+    if settings.mode == "proxy":
+        reader = auth.proxy_reader(settings, request.headers, request.client.host if request.client else None)
+        if reader is not None:
+            return reader
+    name = auth.token_user(store, request.headers.get("authorization"))
+    via = "token"
+    if name is None and settings.mode == "local":
+        name, via = auth.session_user(settings, request.cookies.get(auth.SESSION_COOKIE)), "session"
+    user = store.user(name) if name else None
+    return auth.Reader(user["name"], tuple(user["groups"]), via) if user else None
+
+
+def _reader_filter(reader: auth.Reader, doc_filter: DocumentFilter | None) -> DocumentFilter:
+    return (doc_filter or DocumentFilter()).for_reader(reader.groups)
+
+
+# ------------------------------------------------------------------------------------------ requests
+
+def _search_params(request: Request) -> dict:
+    """The query string of a search, checked: bad input is a 400 with one clear reason."""
+    q = request.query_params
+    text = q.get("q", "")
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadRequest(f"query too long (at most {MAX_QUERY_CHARS} characters)")
+    try:
+        k = int(q.get("k", "10"))
+    except ValueError:
+        raise BadRequest("k must be a number") from None
+    if not 1 <= k <= MAX_K:
+        raise BadRequest(f"k must be between 1 and {MAX_K}")
+    mode = q.get("mode") or None
+    if mode not in (None, "hybrid", "vector", "lexical"):
+        raise BadRequest("mode must be hybrid, vector or lexical")
+    try:
+        doc_filter = use_cases.search_filter(q.getlist("path"), [t for t in q.getlist("type") if t],
+                                             [f for f in q.getlist("folder") if f], q.get("modified_after") or None)
+    except SbsearchError as exc:
+        raise BadRequest(str(exc)) from None
+    return {"text": text, "k": k, "mode": mode, "doc_filter": doc_filter}
+
+
+def _answer(state: ServerState, reader: auth.Reader, params: dict):
+    searcher = state.searcher()
+    try:
+        return use_cases.answer(searcher, params["text"], params["k"], params["mode"],
+                                _reader_filter(reader, params["doc_filter"]))
+    except SbsearchError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _location(r) -> str | None:
+    return getattr(r, "location", None) or (f"p.{r.page}" if r.page else None)
+
+
+def _result_json(r) -> dict:
+    snip = r.snippet
+    return {"rank": r.rank, "score": round(r.score, 6), "path": r.relpath, "document_id": r.doc_id,
+            "page": r.page, "location": _location(r), "heading": r.heading, "snippet": snip.text,
+            "highlights": [list(h) for h in snip.highlights], "vector_rank": r.vector_rank,
+            "lexical_rank": r.lexical_rank, "text": r.text}
+
+
+def marked(snippet) -> Markup:
+    """The snippet as HTML: every piece escaped, the query's words in <mark>."""
+    out, pos = [], 0
+    for start, end in snippet.highlights:
+        out.append(escape(snippet.text[pos:start]))
+        out.append(Markup("<mark>") + escape(snippet.text[start:end]) + Markup("</mark>"))
+        pos = end
+    out.append(escape(snippet.text[pos:]))
+    return Markup("").join(out)
+
+
+def _doc_link(r) -> str:
+    link = f"/doc/{r.doc_id}"
+    return link + f"#page={r.page}" if r.page and r.path.lower().endswith(".pdf") else link
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+# ------------------------------------------------------------------------------------------ the app
+
+def create_app(settings: ServeSettings) -> Starlette:
+    state = ServerState(settings)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes .html templates
+
+    def page(request: Request, name: str, context: dict, status: int = 200) -> Response:
+        response = templates.TemplateResponse(request, name, context, status_code=status)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def error_page(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message, "status": status}, status_code=status, headers=SECURITY_HEADERS)
+        return page(request, "error.html", {"status": status, "message": message, "user": None}, status)
+
+    async def who(request: Request) -> auth.Reader | None:
+        return await state.run(_reader, state, request)
+
+    def sign_in_redirect(request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+    async def search_page(request: Request) -> Response:
+        reader = await who(request)
+        if reader is None:
+            return sign_in_redirect(request)
+        params = _search_params(request)
+        answer = None
+        if params["text"].strip():
+            answer = await state.run(_answer, state, reader, params)
+        query = request.query_params
+        csrf = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_token()
+        response = page(request, "search.html", {
+            "user": reader, "q": params["text"], "mode": params["mode"] or "", "k": params["k"],
+            "path": query.get("path", ""), "type": query.get("type", ""), "folder": query.get("folder", ""),
+            "modified_after": query.get("modified_after", ""), "answer": answer,
+            "results": [{"r": r, "snippet": marked(r.snippet), "link": _doc_link(r), "location": _location(r)}
+                        for r in (answer.results if answer else [])],
+            "footer": footer(answer) if answer else None, "csrf": csrf, "public": settings.auth.mode == "public"})
+        response.set_cookie(auth.CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=settings.auth.secure_cookies)
+        return response
+
+    async def api_search(request: Request) -> Response:
+        reader = await who(request)
+        if reader is None:
+            raise HTTPException(401, "sign in first: a session cookie or an Authorization: Bearer token")
+        params = _search_params(request)
+        if not params["text"].strip():
+            raise BadRequest("empty query: give ?q=")
+        answer = await state.run(_answer, state, reader, params)
+        return JSONResponse({"query": answer.query, "model": answer.model, "mode": answer.quality.get("mode"),
+                             "footer": footer(answer), "results": [_result_json(r) for r in answer.results]},
+                            headers=SECURITY_HEADERS)
+
+    def _status(reader: auth.Reader) -> dict:
+        store = state.store()
+        counts = store.visible_counts(DocumentFilter().for_reader(reader.groups))
+        summary = {"index": state.index_path.name, "generation": store.generation, **counts,
+                   "default_model": store.get_meta("default_model"),
+                   "models": [{"name": m["name"], "dim": m["dim"], "layers": m["layers"]} for m in store.models()]}
+        last = store.runs(1)
+        summary["last_indexed"] = last[0]["ended"] if last else None
+        return summary
+
+    async def api_status(request: Request) -> Response:
+        reader = await who(request)
+        if reader is None:
+            raise HTTPException(401, "sign in first: a session cookie or an Authorization: Bearer token")
+        return JSONResponse(await state.run(_status, reader), headers=SECURITY_HEADERS)
+
+    def _document(reader: auth.Reader, doc_id: int):
+        row = state.store().document(doc_id, DocumentFilter().for_reader(reader.groups))
+        if row is None or row["status"] != "ok":
+            return None
+        path = Path(row["path"])
+        root = Path(row["root"]) if row["root"] else path.parent
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        # only a file that is where the index says, inside its indexed folder
+        if not real.is_file() or not (real == root.resolve() or str(real).startswith(str(root.resolve()) + os.sep)):
+            return None
+        return real
+
+    async def document(request: Request) -> Response:
+        reader = await who(request)
+        if reader is None:
+            return sign_in_redirect(request)
+        real = await state.run(_document, reader, request.path_params["doc_id"])
+        if real is None:  # missing and forbidden look the same: no one learns what exists
+            raise HTTPException(404, "no such document")
+        suffix = real.suffix.lower()
+        headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+        if suffix in INLINE_TYPES:
+            headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(real.name)}"
+            if suffix != ".pdf":
+                headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+            return FileResponse(real, media_type=INLINE_TYPES[suffix], headers=headers)
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(real.name)}"
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        return FileResponse(real, media_type=mimetypes.guess_type(real.name)[0] or "application/octet-stream",
+                            headers=headers)
+
+    async def login_form(request: Request, message: str | None = None, status: int = 200) -> Response:
+        csrf = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_token()
+        response = page(request, "login.html", {"csrf": csrf, "message": message, "user": None,
+                                                "next": _safe_next(request.query_params.get("next"))}, status)
+        response.set_cookie(auth.CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+                            secure=settings.auth.secure_cookies)
+        return response
+
+    def _check_login(name: str, password: str, client: str) -> str:
+        """"ok", "limited" or "wrong"; failures count per user and per client address."""
+        from ..access.secrets import verify_secret
+
+        store = state.store()
+        keys = [f"user:{name}", f"addr:{client}"]
+        if any(store.login_failures(key, auth.LOGIN_WINDOW_S) >= auth.LOGIN_MAX_FAILURES for key in keys):
+            return "limited"
+        user = store.user(name) if name else None
+        if user is None or not verify_secret(user["password_hash"], password):
+            for key in keys:
+                store.record_login_failure(key, auth.LOGIN_WINDOW_S)
+            return "wrong"
+        store.clear_login_failures(keys[0])
+        return "ok"
+
+    async def login(request: Request) -> Response:
+        if settings.auth.mode != "local":
+            raise HTTPException(404, "sign-in is done by the reverse proxy" if settings.auth.mode == "proxy"
+                                else "this server needs no sign-in")
+        if request.method == "GET":
+            return await login_form(request)
+        form = await request.form()
+        if not auth.csrf_ok(request.cookies.get(auth.CSRF_COOKIE), form.get("csrf")):
+            raise HTTPException(403, "the form expired or came from another site; reload the sign-in page")
+        name, password = str(form.get("user", ""))[:64], str(form.get("password", ""))[:1024]
+        client = request.client.host if request.client else "unknown"
+        verdict = await state.run(_check_login, name, password, client)
+        if verdict == "limited":
+            return await login_form(request, "Too many failed sign-ins. Try again in 15 minutes.", 429)
+        if verdict == "wrong":
+            return await login_form(request, "Wrong user name or password.", 401)
+        response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
+        response.set_cookie(auth.SESSION_COOKIE, auth.session_cookie(settings.auth, name), max_age=auth.SESSION_MAX_AGE_S,
+                            httponly=True, samesite="lax", secure=settings.auth.secure_cookies)
+        return response
+
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        if not auth.csrf_ok(request.cookies.get(auth.CSRF_COOKIE), form.get("csrf")):
+            raise HTTPException(403, "the form expired or came from another site")
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(auth.SESSION_COOKIE)
+        return response
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await state.run(lambda: state.store().generation)
+        except SbsearchError as exc:
+            return JSONResponse({"status": "no index", "detail": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error_page(request, exc.status_code, exc.detail)
+
+    async def sbsearch_error(request: Request, exc: SbsearchError) -> Response:
+        # the index is missing or unreadable: say so, never a traceback
+        return error_page(request, 503, str(exc))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error_page(request, 500, "internal error (logged on the server)")
+
+    routes = [
+        Route("/", search_page),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/doc/{doc_id:int}", document),
+        Route("/api/search", api_search),
+        Route("/api/status", api_status),
+        Route("/healthz", healthz),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    application = Starlette(routes=routes, exception_handlers={
+        HTTPException: http_error, SbsearchError: sbsearch_error, Exception: server_error})
+    application.state.sbsearch = state
+    return application
+
+
+def app_from_env() -> Starlette:
+    """The uvicorn factory: settings come from the environment, so every worker process builds
+    the same app (`sbsearch serve` sets it)."""
+    return create_app(ServeSettings.from_json(os.environ["SBSEARCH_SERVE_SETTINGS"]))
+
+
+def ensure_secret_key(index_path: Path) -> str:
+    """The key that signs session cookies, made once per index and kept in it, so every worker and
+    every restart accepts the sessions it issued."""
+    from ..index.store import Store
+
+    store = Store(index_path)
+    key = store.get_meta("session_secret")
+    if not key:
+        key = secrets.token_urlsafe(32)
+        store.set_meta("session_secret", key)
+    return key
+
