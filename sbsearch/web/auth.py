@@ -8,6 +8,7 @@ sign-in.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -63,6 +64,12 @@ def session_user(settings: AuthSettings, cookie: str | None) -> str | None:
     return data.get("u") if isinstance(data, dict) else None
 
 
+# sha256 of a token -> the stored hash it was verified against. argon2 is slow on purpose (~50 ms
+# of CPU); a program calling the API many times a second would spend its server on it. The stored
+# row is still read on every request, so a removed token or user stops working at once.
+_verified: dict[str, str] = {}
+
+
 def token_user(store, authorization: str | None) -> str | None:
     """The user of a valid `Authorization: Bearer sbs_…` token."""
     if not authorization or not authorization.lower().startswith("bearer "):
@@ -70,8 +77,15 @@ def token_user(store, authorization: str | None) -> str | None:
     token = authorization[7:].strip()
     token_id = token_id_of(token)
     row = store.token(token_id) if token_id else None
-    if row is None or not verify_secret(row["token_hash"], token):
+    if row is None:
         return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    if _verified.get(digest) != row["token_hash"]:
+        if not verify_secret(row["token_hash"], token):
+            return None
+        if len(_verified) > 10_000:
+            _verified.clear()
+        _verified[digest] = row["token_hash"]
     return row["user"]
 
 

@@ -155,7 +155,8 @@ def _search_params(request: Request) -> dict:
     if mode not in (None, "hybrid", "vector", "lexical"):
         raise BadRequest("mode must be hybrid, vector or lexical")
     try:
-        doc_filter = use_cases.search_filter(q.getlist("path"), [t for t in q.getlist("type") if t],
+        # an empty field of the form is no filter
+        doc_filter = use_cases.search_filter([p for p in q.getlist("path") if p], [t for t in q.getlist("type") if t],
                                              [f for f in q.getlist("folder") if f], q.get("modified_after") or None)
     except SbsearchError as exc:
         raise BadRequest(str(exc)) from None
