@@ -70,6 +70,8 @@ def test_sign_in_search_and_open_a_document_in_a_browser(site):
         search.clear()
         search.send_keys("how do I set up the vpn\n")
         WebDriverWait(browser, 20).until(lambda b: "vpn" in b.current_url and b.find_elements(By.CSS_SELECTOR, "li.result"))
+        paths = [p.text for p in browser.find_elements(By.CSS_SELECTOR, "li.result .path")]
+        assert len(paths) == len(set(paths))  # a document once, its other passages listed under it
         links = [a for a in browser.find_elements(By.CSS_SELECTOR, "li.result a.title") if a.text.endswith(".md")]
         assert links and links[0].text == "vpn-setup.md"
         if os.environ.get("SBSEARCH_SCREENSHOT"):

@@ -195,6 +195,21 @@ def marked(snippet) -> Markup:
     return Markup("").join(out)
 
 
+def _by_document(results: list, k: int) -> list[dict]:
+    """The first k documents of a ranked list of passages, each with its best passage and the
+    sections of its other passages."""
+    groups: dict = {}
+    for r in results:
+        groups.setdefault(r.doc_id, []).append(r)
+    out = []
+    for best, *more in list(groups.values())[:k]:
+        also = [{"label": (x.heading or "").split(" > ")[-1] or _location(x) or "passage", "link": _doc_link(x)}
+                for x in more[:3]]
+        out.append({"r": best, "snippet": marked(best.snippet), "link": _doc_link(best), "location": _location(best),
+                    "also": also})
+    return out
+
+
 def _doc_link(r) -> str:
     link = f"/doc/{r.doc_id}"
     return link + f"#page={r.page}" if r.page and r.path.lower().endswith(".pdf") else link
@@ -237,15 +252,15 @@ def create_app(settings: ServeSettings) -> Starlette:
         params = _search_params(request)
         answer = None
         if params["text"].strip():
-            answer = await state.run(_answer, state, reader, params)
+            # passages of one document are shown together: ask for more, keep k documents
+            answer = await state.run(_answer, state, reader, {**params, "k": min(MAX_K * 4, params["k"] * 4)})
         query = request.query_params
         csrf = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_token()
         response = page(request, "search.html", {
             "user": reader, "q": params["text"], "mode": params["mode"] or "", "k": params["k"],
             "path": query.get("path", ""), "type": query.get("type", ""), "folder": query.get("folder", ""),
             "modified_after": query.get("modified_after", ""), "answer": answer,
-            "results": [{"r": r, "snippet": marked(r.snippet), "link": _doc_link(r), "location": _location(r)}
-                        for r in (answer.results if answer else [])],
+            "results": _by_document(answer.results, params["k"]) if answer else [],
             "footer": footer(answer) if answer else None, "csrf": csrf, "public": settings.auth.mode == "public"})
         response.set_cookie(auth.CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=settings.auth.secure_cookies)
         return response
