@@ -203,10 +203,13 @@ def _by_document(results: list, k: int) -> list[dict]:
         groups.setdefault(r.doc_id, []).append(r)
     out = []
     for best, *more in list(groups.values())[:k]:
-        also = [{"label": (x.heading or "").split(" > ")[-1] or _location(x) or "passage", "link": _doc_link(x)}
-                for x in more[:3]]
+        also: dict[str, str] = {}  # label -> link, each section named once
+        for x in more:
+            label = (x.heading or "").split(" > ")[-1] or _location(x) or "passage"
+            if label != (best.heading or "").split(" > ")[-1] and len(also) < 3:
+                also.setdefault(label, _doc_link(x))
         out.append({"r": best, "snippet": marked(best.snippet), "link": _doc_link(best), "location": _location(best),
-                    "also": also})
+                    "also": [{"label": label, "link": link} for label, link in also.items()]})
     return out
 
 
