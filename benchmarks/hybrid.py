@@ -103,9 +103,12 @@ def quality(models: list[str], work: Path) -> dict:
         fusion_model = "minilm" if "minilm" in models else models[-1]
         variants = [{"rrf_k": k} for k in (10, 30, 60, 100)]
         variants += [{"weights": w} for w in ((1.0, 0.5), (0.5, 1.0), (1.0, 0.75), (0.75, 1.0))]
+        variants += [{"fusion": "score", "weights": (a, round(1 - a, 2))} for a in (0.5, 0.7, 0.8, 0.9)]
+        variants += [{"fusion": "rrf", "weights": (1.0, 1.0)}]
         variants += [{"identifiers_first": False}]
         for variant in variants:
             searcher = Searcher(index, fusion_model, mode="hybrid")
+            searcher.fusion = variant.get("fusion", searcher.fusion)
             searcher.rrf_k = variant.get("rrf_k", searcher.rrf_k)
             searcher.fusion_weights = variant.get("weights", searcher.fusion_weights)
             searcher.identifiers_first = variant.get("identifiers_first", True)
@@ -161,6 +164,7 @@ def build_scale_index(path: Path, n_chunks: int, rare_share: float = 0.001) -> t
             docs.append({"path": f"/corpus/{folder}/doc-{d:06d}.txt", "root": "/corpus", "sha256": str(d),
                          "mtime": 1.7e9, "size": 1, "format": "txt", "status": "ok", "chunks": chunks})
         store.publish(docs, [], {model: by_sha})
+    store.checkpoint(truncate=True)  # as the end of an index run does (passively)
     print(f"[scale] {n_chunks} chunks stored in {time.perf_counter() - t:.0f} s", flush=True)
     return store, vecs.queries(1), model
 

@@ -682,6 +682,12 @@ class Store:
     def clear_login_failures(self, key: str) -> None:
         self.db.execute("DELETE FROM login_failures WHERE key = ?", [key])
 
+    def checkpoint(self, truncate: bool = False) -> None:
+        """Copy the write-ahead log into the database file. After a large run, readers otherwise
+        look every page up in a long WAL first (measured: lexical search ~15x slower at 100k chunks
+        right after the run that wrote them). truncate also empties the log; it waits for readers."""
+        self.db.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if truncate else 'PASSIVE'})")
+
     # ---------------------------------------------------------------- summary
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.glob(DB_NAME + "*"))

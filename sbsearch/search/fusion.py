@@ -17,3 +17,22 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K,
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def relative_score_fusion(rankings: list[list[tuple[int, float]]], weights: list[float]) -> list[tuple[int, float]]:
+    """(id, fused score) best first: each list's scores min-max scaled to [0, 1] over its own
+    candidates (an id a list lacks scores 0 there), then summed with the weights. Unlike rank
+    fusion, a side that separates its top hit clearly from the rest keeps that margin."""
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        if not ranking:
+            continue
+        values = [s for _, s in ranking]
+        low, high = min(values), max(values)
+        span = high - low
+        for item, s in ranking:
+            scaled = (s - low) / span if span > 0 else 1.0
+            scores[item] = scores.get(item, 0.0) + weight * scaled
+        for item, _ in ranking:
+            scores.setdefault(item, 0.0)
+    return sorted(scores.items(), key=lambda kv: -kv[1])

@@ -20,7 +20,7 @@ from ..index.filters import DocumentFilter
 from ..index.store import Store
 from ..lexical import Snippet, Term, is_identifier, make_snippet, match_expression, mostly_cjk, query_terms
 from ..vectors import open_vector_index
-from .fusion import RRF_K, reciprocal_rank_fusion
+from .fusion import RRF_K, reciprocal_rank_fusion, relative_score_fusion
 
 MODES = ("hybrid", "vector", "lexical")
 # The mode that measured best on the labelled sets (benchmarks/hybrid.py, docs/BENCHMARKS.md)
@@ -113,6 +113,7 @@ class Searcher:
         self._embedder = embedder
         # fusion settings (benchmarks/hybrid.py measures alternatives): RRF constant, weights of
         # the (vector, lexical) rankings, chunks holding a code the query names first
+        self.fusion = "rrf"  # or "score": relative score fusion
         self.rrf_k = RRF_K
         self.fusion_weights = (1.0, 1.0)
         self.identifiers_first = True
@@ -218,8 +219,11 @@ class Searcher:
             if mode == "hybrid":
                 # weight 0: a vector-only hit scores 0 and follows every lexical hit, in vector order
                 weights = [0.0, 1.0] if q_cjk and not self.reads_cjk else list(self.fusion_weights)
-                hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], self.rrf_k,
-                                              weights)
+                if self.fusion == "rrf":
+                    hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], self.rrf_k,
+                                                  weights)
+                else:
+                    hits = relative_score_fusion([vec_hits, lex_hits], weights)
                 if self.identifiers_first:
                     hits = self._identifiers_first(hits, qterms, depth, doc_filter)
                 hits = hits[:k]
