@@ -53,7 +53,8 @@ def hostile(tmp_path):
     (root / "new\nline.txt").write_text("A newline in a file name, about the printer on floor 3.")
     (root / "faq-no-pairs.json").write_text(json.dumps({"not": "an faq"}))
     (root / "truncated.docx").write_bytes(b"PK\x03\x04\x14\x00")
-    (root / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    (root / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")  # a JPEG cut off after its first bytes
+    (root / "backup.rar").write_bytes(b"Rar!\x1a\x07\x00")
     return root
 
 
@@ -69,6 +70,7 @@ EXPECTED_FAILED = {
     "dangling.txt": "broken symbolic link",
     "faq-no-pairs.json": "no question/answer pairs",
     "truncated.docx": "not a readable .docx",
+    "photo.jpg": "not a readable image",
 }
 EXPECTED_OK = {"good.pdf", "bad-utf8.txt", "sjis.txt", "deep.md", "name with spaces & ümlauts – 東京.txt",
                "-starts-with-dash.md", "new\nline.txt"}
@@ -82,7 +84,7 @@ def test_every_hostile_file_is_reported_and_the_run_completes(hostile, tmp_path)
         assert reason in failed[name], (name, failed[name])
     assert s.failed == len(EXPECTED_FAILED)
     assert s.added == len(EXPECTED_OK)
-    assert [os.path.basename(f["path"]) for f in s.skipped_files] == ["photo.jpg"]
+    assert [os.path.basename(f["path"]) for f in s.skipped_files] == ["backup.rar"]
     docs = Store(tmp_path / "idx").documents()
     assert {os.path.basename(p) for p, d in docs.items() if d.status == "ok"} == EXPECTED_OK
     # status lists each failure with its reason

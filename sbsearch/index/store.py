@@ -151,6 +151,16 @@ def m003_lexical_index(db: sqlite_utils.Database) -> None:
     _fill_lexical(db)
 
 
+@migrations()
+def m004_chunk_locations(db: sqlite_utils.Database) -> None:
+    # Where a chunk sits when a page number does not say it: "slide 7", "sheet Prices", "mail"
+    # (NULL: "p.N" when it has a page). And where a document sits when it is no file of its own:
+    # documents.parent is the path of the e-mail an attachment came in, so that the attachment
+    # lives and dies with its message. Existing rows keep NULL in both: nothing is re-read.
+    db["chunks"].add_column("location", str)
+    db["documents"].add_column("parent", str)
+
+
 def _filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
     """A WHERE condition over documents d (and its parameters) for a DocumentFilter; "1" when none."""
     if doc_filter is None or not doc_filter.active:
@@ -187,7 +197,8 @@ class DocumentRow:
     mtime: float
     size: int
     status: str
-    error: str | None
+    error: str | None  # the reason of a failure; for an "ok" document, what was read only in part
+    parent: str | None = None  # the message an attachment came in
 
 
 class Store:
@@ -251,6 +262,12 @@ class Store:
         return self.db.execute(
             "SELECT count(*) FROM embeddings e LEFT JOIN chunks c ON c.id = e.chunk_id WHERE c.id IS NULL").fetchone()[0]
 
+    def orphan_attachments(self) -> list[str]:
+        """Attachments whose message is no longer indexed."""
+        return [r["path"] for r in self.db.query(
+            "SELECT a.path FROM documents a LEFT JOIN documents m ON m.path = a.parent "
+            "WHERE a.parent IS NOT NULL AND m.id IS NULL ORDER BY a.path")]
+
     def dangling_chunk_count(self) -> int:
         """Chunks whose document no longer exists."""
         return self.db.execute(
@@ -271,8 +288,9 @@ class Store:
     # ---------------------------------------------------------------- documents
     def documents(self) -> dict[str, DocumentRow]:
         return {
-            r["path"]: DocumentRow(r["id"], r["path"], r["sha256"], r["mtime"], r["size"], r["status"], r["error"])
-            for r in self.db.query("SELECT id, path, sha256, mtime, size, status, error FROM documents")
+            r["path"]: DocumentRow(r["id"], r["path"], r["sha256"], r["mtime"], r["size"], r["status"], r["error"],
+                                   r["parent"])
+            for r in self.db.query("SELECT id, path, sha256, mtime, size, status, error, parent FROM documents")
         }
 
     def _query_in(self, sql: str, values: Iterable, params: list | None = None) -> Iterator[dict]:
@@ -285,7 +303,7 @@ class Store:
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict]:
         return {r["id"]: r for r in self._query_in(
-            "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path, d.root FROM chunks c "
+            "SELECT c.id, c.text, c.page, c.heading, c.location, c.start, c.end, d.path, d.root FROM chunks c "
             "JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", ids)}
 
     def chunk_texts(self) -> list[tuple[int, str, str]]:
@@ -577,6 +595,8 @@ class Store:
             "SELECT count(*), sum(status = 'ok'), sum(status = 'failed'), sum(size) FROM documents").fetchone()
         failed = list(self.db.query(
             "SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path"))
+        partial = list(self.db.query(
+            "SELECT path, error AS warning FROM documents WHERE status = 'ok' AND error IS NOT NULL ORDER BY path"))
         counts = self.vector_counts()
         return {
             "index": str(self.path),
@@ -596,4 +616,5 @@ class Store:
             "size_bytes": self.disk_bytes(),  # of the database; the vector indexes are not the store's
             "last_runs": self.runs(runs),
             "failed_files": failed,
+            "partly_read_files": partial,  # indexed, but with pages or rows left out (their reason)
         }
