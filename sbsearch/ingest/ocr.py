@@ -82,13 +82,15 @@ def readable(text: str) -> bool:
 
 
 _CJK = r"\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
-_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])")
+# what sits next to Japanese characters without a space: digits of dates and times, brackets
+_CJK_NEIGHBOUR = _CJK + r"0-9()\[\]:.,"
+_SPACE_IN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t]+(?=[{_CJK_NEIGHBOUR}])|(?<=[{_CJK_NEIGHBOUR}])[ \t]+(?=[{_CJK}])")
 
 
 def tidy(text: str) -> str:
-    """Tesseract sets Japanese with a space between characters; Japanese has none."""
+    """Tesseract sets Japanese with spaces between characters ("2025 年 4 月"); Japanese has none."""
     text = text.replace("\f", "").replace("\r\n", "\n")
-    return _SPACE_BETWEEN_CJK.sub("", text).strip()
+    return _SPACE_IN_CJK.sub("", text).strip()
 
 
 @dataclass
