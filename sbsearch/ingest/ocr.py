@@ -163,9 +163,12 @@ class Ocr:
         png = io.BytesIO()
         gray.save(png, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
         started = time.perf_counter()
+        # Tesseract's own threads made a page about 3x slower on a 2-core server (benchmarks/ocr.py):
+        # one thread unless OMP_THREAD_LIMIT says otherwise
         try:
             done = subprocess.run([self.binary, "stdin", "stdout", "-l", self.languages, "--psm", "3"],
-                                  input=png.getvalue(), capture_output=True, timeout=PAGE_TIMEOUT_S)
+                                  input=png.getvalue(), capture_output=True, timeout=PAGE_TIMEOUT_S,
+                                  env={"OMP_THREAD_LIMIT": "1", **os.environ})
         except subprocess.TimeoutExpired:
             raise IngestError(f"OCR of a page took over {PAGE_TIMEOUT_S} s") from None
         finally:

@@ -59,9 +59,11 @@ def load(path: Path, data: bytes, options: ReadOptions) -> Document:
     if not sections:
         if warnings:
             raise IngestError("; ".join(warnings))
-        if ocr_text:
+        if no_layer:
             raise IngestError("PDF has no text layer and OCR found no readable text")
-        raise IngestError("PDF has no text layer (scanned images?)")
+        if garbage:
+            raise IngestError("unreadable text layer (unmapped glyphs or symbols) and OCR found no readable text")
+        raise IngestError("PDF has no pages")
     return Document(str(path), "pdf", sections, warnings=warnings)
 
 

@@ -58,6 +58,8 @@ class _WorkbookReader:
         columns = self.options.max_sheet_columns
         if (sheet.max_column or 0) > columns:
             self.warnings.append(f"sheet {name}: only the first {columns} of {sheet.max_column:,} columns read (limit)")
+        # read-only rows are padded to max_col: never wider than the sheet says it is
+        columns = min(columns, sheet.max_column or columns)
         table = _Table(name)
         rows_read = 0
         for row in sheet.iter_rows(max_col=columns, values_only=True):
@@ -68,10 +70,10 @@ class _WorkbookReader:
                 self.warnings.append(f"sheet {name}: only the first {rows_read:,}{total} rows read (limit: {limit})")
                 break
             rows_read += 1
-            self.cells_left -= len(row)
             values = [_cell_text(v) for v in row]
             while values and not values[-1]:
                 values.pop()
+            self.cells_left -= len(values)
             if not values:
                 self.sections += table.finish()
                 table = _Table(name)
