@@ -14,18 +14,15 @@ JAPANESE_FONTS = ["/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
 
 
 def make_pdf(path: Path, pages: list[tuple[str, list[str]]], encrypt: str | None = None,
-             japanese: bool = False, invisible_text: str | None = None) -> Path:
+             japanese: bool = False) -> Path:
     """One page per (heading, paragraphs); headings set in a larger font, as real handbooks are.
-    japanese: set in a Japanese TrueType font (fonts-ipafont-gothic). invisible_text: also lay this
-    text over each page invisibly (render mode 3), as OCR tools do: a garbage one makes a PDF
-    whose text layer lies about what the page shows."""
+    japanese: set in a Japanese TrueType font (fonts-ipafont-gothic)."""
     path = Path(path)
-    path.write_bytes(pdf_bytes(pages, encrypt, japanese, invisible_text))
+    path.write_bytes(pdf_bytes(pages, encrypt, japanese))
     return path
 
 
-def pdf_bytes(pages: list[tuple[str, list[str]]], encrypt: str | None = None, japanese: bool = False,
-              invisible_text: str | None = None) -> bytes:
+def pdf_bytes(pages: list[tuple[str, list[str]]], encrypt: str | None = None, japanese: bool = False) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
@@ -46,12 +43,6 @@ def pdf_bytes(pages: list[tuple[str, list[str]]], encrypt: str | None = None, ja
                 c.drawString(60, y, line)
                 y -= line_gap
             y -= 10
-        if invisible_text:
-            t = c.beginText(60, 400)
-            t.setTextRenderMode(3)
-            t.setFont("Helvetica", 10)
-            t.textLine(invisible_text)
-            c.drawText(t)
         c.showPage()
     c.save()
     return out.getvalue()
@@ -122,6 +113,31 @@ def make_scan(path: Path, pages: list[tuple[str, list[str]]], japanese: bool = F
     else:
         images[0].save(path, dpi=(dpi, dpi))
     return path
+
+
+def make_image_pdf(path: Path, pages: list, invisible_text: str | None = None) -> Path:
+    """A PDF of text pages (a str: one line set in Helvetica) and image pages (a Path: the image
+    fills the page), as a scanner's software or a fax gateway writes them. invisible_text lies
+    over every image page as a hidden text layer (what an OCR tool adds; garbage when it failed)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    for page in pages:
+        if isinstance(page, str):
+            c.setFont("Helvetica", 11)
+            c.drawString(60, 780, page)
+        else:
+            c.drawImage(str(page), 0, 0, *A4)
+            if invisible_text:
+                t = c.beginText(60, 400)
+                t.setTextRenderMode(3)
+                t.setFont("Helvetica", 10)
+                t.textLine(invisible_text)
+                c.drawText(t)
+        c.showPage()
+    c.save()
+    return Path(path)
 
 
 def make_pptx(path: Path, slides: list[dict]) -> Path:

@@ -163,28 +163,14 @@ def test_ocr_runs_once_per_file(tmp_path, monkeypatch):
     assert other["added"] == 2 and other["ocr"]["pages_read"] == 0 and other["ocr"]["cache_hits"] == 2
 
 
-def _text_page_then_scanned_page(path: Path, tmp_path: Path) -> Path:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    image = docgen.make_scan(tmp_path / "page2.png", [("Page two", ["The second page was scanned: "
-                                                                    "visitors sign in at the gatehouse."])])
-    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
-    c.setFont("Helvetica", 11)
-    c.drawString(60, 780, "The first page has a text layer about the kitchen rota.")
-    c.showPage()
-    c.drawImage(str(image), 0, 0, *A4)
-    c.showPage()
-    c.save()
-    return path
-
-
 def test_without_tesseract_pages_are_reported_not_silently_empty(tmp_path, monkeypatch):
     docs = tmp_path / "docs"
     docs.mkdir()
     docgen.make_scan(docs / "letter-scan.pdf", LETTER, seed=3)
     docgen.make_scan(docs / "fax.png", FAX, seed=4)
-    _text_page_then_scanned_page(docs / "mixed.pdf", tmp_path)
+    second = docgen.make_scan(tmp_path / "page2.png", [("Page two", ["The second page was scanned: visitors sign "
+                                                                      "in at the gatehouse."])])
+    docgen.make_image_pdf(docs / "mixed.pdf", ["The first page has a text layer about the kitchen rota.", second])
     monkeypatch.setenv("SBSEARCH_TESSERACT", "")  # as if Tesseract were not installed
     summary = json.loads(invoke("index", docs, "-m", "fake", "--json").output)
     failed = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in summary["failures"]}

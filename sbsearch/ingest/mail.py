@@ -105,10 +105,10 @@ def _eml_attachments(message, options: ReadOptions) -> list[Attachment]:
             continue
         name = _unique(part.get_filename() or f"attachment-{number}", taken)
         raw = part.get_payload()
-        # base64 grows data by a third: the size is known before anything is decoded
-        encoded_size = len(raw) if isinstance(raw, str) else 0
-        if encoded_size * 3 // 4 > options.max_attachment_bytes:
-            out.append(_too_large(name, encoded_size * 3 // 4, options))
+        # base64 grows data by a third (plus line breaks): the size is known before decoding
+        size = (len(raw) - raw.count("\n")) * 3 // 4 if isinstance(raw, str) else 0
+        if size > options.max_attachment_bytes:
+            out.append(_too_large(name, size, options))
             continue
         out.append(Attachment(name, part.get_payload(decode=True) or b""))
     return out

@@ -66,7 +66,11 @@ def default_languages(installed: tuple[str, ...]) -> str | None:
     return installed[0] if installed else None
 
 
+_CJK = r"\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 _CID = re.compile(r"\(cid:\d+\)")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]{2,}")
+_VOWEL = re.compile(r"[aeiouyAEIOUY\u00c0-\u00c6\u00c8-\u00cf\u00d2-\u00d6\u00d8-\u00dd\u00e0-\u00e6\u00e8-\u00ef\u00f2-\u00f6\u00f8-\u00fd]")
 
 
 def readable(text: str) -> bool:
@@ -78,10 +82,16 @@ def readable(text: str) -> bool:
         return False
     letters = sum(1 for c in chars if c.isalnum())
     broken = sum(1 for c in chars if c == "\ufffd" or unicodedata.category(c) in ("Co", "Cc", "Cn", "Cs"))
-    return letters >= 0.5 * len(chars) and broken <= 0.1 * len(chars)
+    if letters < 0.5 * len(chars) or broken > 0.1 * len(chars):
+        return False
+    # OCR of symbols or a photo makes letters too ("nn SS J] CO"), but hardly words: nearly every
+    # word of a European language has a vowel (Latin words in Japanese text are acronyms: not there)
+    if len(_CJK_CHAR.findall(text)) >= 0.2 * letters:
+        return True
+    words = _LATIN_WORD.findall(text)
+    return len(words) < 5 or sum(1 for w in words if _VOWEL.search(w)) >= 0.7 * len(words)
 
 
-_CJK = r"\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
 # what sits next to Japanese characters without a space: digits of dates and times, brackets
 _CJK_NEIGHBOUR = _CJK + r"0-9()\[\]:.,"
 _SPACE_IN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t]+(?=[{_CJK_NEIGHBOUR}])|(?<=[{_CJK_NEIGHBOUR}])[ \t]+(?=[{_CJK}])")
