@@ -106,7 +106,7 @@ def _eml_attachments(message, options: ReadOptions) -> list[Attachment]:
         name = _unique(part.get_filename() or f"attachment-{number}", taken)
         raw = part.get_payload()
         # base64 grows data by a third (plus line breaks): the size is known before decoding
-        size = (len(raw) - raw.count("\n")) * 3 // 4 if isinstance(raw, str) else 0
+        size = (len(raw) - raw.count("\n") - raw.count("\r")) * 3 // 4 if isinstance(raw, str) else 0
         if size > options.max_attachment_bytes:
             out.append(_too_large(name, size, options))
             continue
