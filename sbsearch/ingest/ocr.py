@@ -107,7 +107,7 @@ def tidy(text: str) -> str:
 class OcrStats:
     pages_read: int = 0  # pages Tesseract read in this process
     cache_hits: int = 0  # pages answered from the cache
-    seconds: float = 0.0  # spent in Tesseract
+    seconds: float = 0.0  # spent reading pages: rendering them and Tesseract
 
 
 class Ocr:
@@ -159,7 +159,11 @@ class Ocr:
                 self.stats.cache_hits += 1
                 out[number] = mine[str(number)]
                 continue
-            out[number] = mine[str(number)] = self.read_image(make_image())
+            started = time.perf_counter()
+            try:
+                out[number] = mine[str(number)] = self.read_image(make_image())
+            finally:
+                self.stats.seconds += time.perf_counter() - started
             fresh = True
         if fresh:
             _write_atomically(cache_file, json.dumps(cached, ensure_ascii=False))
@@ -172,7 +176,6 @@ class Ocr:
             return ""
         png = io.BytesIO()
         gray.save(png, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
-        started = time.perf_counter()
         # Tesseract's own threads made a page about 3x slower on a 2-core server (benchmarks/ocr.py):
         # one thread unless OMP_THREAD_LIMIT says otherwise
         try:
@@ -181,8 +184,6 @@ class Ocr:
                                   env={"OMP_THREAD_LIMIT": "1", **os.environ})
         except subprocess.TimeoutExpired:
             raise IngestError(f"OCR of a page took over {PAGE_TIMEOUT_S} s") from None
-        finally:
-            self.stats.seconds += time.perf_counter() - started
         self.stats.pages_read += 1
         if done.returncode != 0:
             reason = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
