@@ -4,9 +4,11 @@ reason, counted, listed by `status`, and none stops the run or loses what is ind
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -188,11 +190,13 @@ def _encrypted_xlsx(path, tmp_path):
     return path
 
 
-@pytest.fixture
-def hostile_formats(tmp_path):
+@pytest.fixture(scope="module")
+def hostile_formats(tmp_path_factory):
+    """Built once per module: the tests read these files and add none."""
     from docgen import make_image_pdf, make_scan, make_xlsx
 
-    root = tmp_path / "hostile-formats"
+    tmp_path = tmp_path_factory.mktemp("hostile-formats")
+    root = tmp_path / "files"
     root.mkdir()
     _zip_bomb(root / "bomb.xlsx")
     (root / "truncated.pptx").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
@@ -227,12 +231,13 @@ def test_hostile_formats_are_reported_and_nothing_indexed_is_lost(hostile_format
 
     if tesseract_binary() is None:
         pytest.skip("Tesseract is not installed (scripts/setup.sh installs it)")
-    (hostile_formats / "good.md").write_text("# Parking\n\nStaff park in garage B.")
+    docs = Path(shutil.copytree(hostile_formats, tmp_path / "docs"))
+    (docs / "good.md").write_text("# Parking\n\nStaff park in garage B.")
     runner = CliRunner(env={"COLUMNS": "200"})
     index = tmp_path / "idx"
-    first = runner.invoke(cli, ["index", str(hostile_formats / "good.md"), "-i", str(index), "-m", "fake", "-q"])
+    first = runner.invoke(cli, ["index", str(docs / "good.md"), "-i", str(index), "-m", "fake", "-q"])
     assert first.exit_code == 0, first.output
-    result = runner.invoke(cli, ["index", str(hostile_formats), "-i", str(index), "-m", "fake", "--json"])
+    result = runner.invoke(cli, ["index", str(docs), "-i", str(index), "-m", "fake", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     failed = {os.path.basename(f["path"]): f["error"] for f in summary["failures"]}
@@ -240,11 +245,11 @@ def test_hostile_formats_are_reported_and_nothing_indexed_is_lost(hostile_format
     for name, reason in FORMAT_FAILURES.items():
         assert reason in failed[name], (name, failed[name])
         assert "\n" not in failed[name] and "Traceback" not in failed[name]
-    assert summary["warnings"] == [{"path": str(hostile_formats / "sensor-dump.xlsx"),
+    assert summary["warnings"] == [{"path": str(docs / "sensor-dump.xlsx"),
                                     "warning": "sheet Log: only the first 20,000 rows read (limit: 20,000 rows per sheet)"}]
-    docs = Store(index).documents()
-    assert docs[str(hostile_formats / "good.md")].status == "ok"
-    assert docs[str(hostile_formats / "bad-ocr-layer.pdf")].status == "ok"  # OCR read what the page shows
+    rows = Store(index).documents()
+    assert rows[str(docs / "good.md")].status == "ok"
+    assert rows[str(docs / "bad-ocr-layer.pdf")].status == "ok"  # OCR read what the page shows
     hits = runner.invoke(cli, ["query", "-i", str(index), "--json", "--mode", "lexical", "paper archive room"])
     assert json.loads(hits.output.splitlines()[0])["path"].endswith("bad-ocr-layer.pdf")
     hits = runner.invoke(cli, ["query", "-i", str(index), "--json", "--mode", "lexical", "garage"])
