@@ -25,13 +25,14 @@ def index_path_or_default(index_path: Path | None) -> Path:
 
 def index(paths: list[Path], index_path: Path | None = None, model: str | None = None, reembed: bool = False,
           set_default: bool = False, wait: bool = False, max_file_mb: float = 32, progress: Progress | None = None,
-          access_rules: Path | str | None = None):
+          access_rules: Path | str | None = None, ocr_languages: str | None = None):
     """One incremental indexing run; returns its IndexSummary. access_rules: a rules file that
-    decides who may read each document (kept by the index for later runs; "none" drops it)."""
+    decides who may read each document (kept by the index for later runs; "none" drops it).
+    ocr_languages: Tesseract's (e.g. "eng+jpn"; default: eng and jpn, those of them installed)."""
     from .index.indexer import Indexer
 
     indexer = Indexer(index_path_or_default(index_path), model, progress=progress, max_file_mb=max_file_mb,
-                      access_rules=access_rules)
+                      access_rules=access_rules, ocr_languages=ocr_languages)
     summary = indexer.run(list(paths), reembed=reembed, wait=wait)
     if set_default:
         indexer.store.set_meta("default_model", indexer.model_name)
@@ -39,13 +40,14 @@ def index(paths: list[Path], index_path: Path | None = None, model: str | None =
 
 
 def watch(paths: list[Path], index_path: Path | None, model: str | None, interval_s: float, max_runs: int = 0,
-          progress: Progress | None = None, on_run: Callable[[object | None, SbsearchError | None], None] = None) -> None:
+          progress: Progress | None = None, on_run: Callable[[object | None, SbsearchError | None], None] = None,
+          ocr_languages: str | None = None) -> None:
     """Re-index on a schedule until max_runs (0: until interrupted). After each run, on_run gets its
     summary, or the error that failed it (e.g. a folder briefly missing): watching goes on.
     KeyboardInterrupt propagates; the run it interrupts rolls back."""
     from .index.indexer import Indexer
 
-    indexer = Indexer(index_path_or_default(index_path), model, progress=progress)
+    indexer = Indexer(index_path_or_default(index_path), model, progress=progress, ocr_languages=ocr_languages)
     runs = 0
     while True:
         started = time.monotonic()

@@ -3,6 +3,22 @@
 # Safe to re-run; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# --- system packages for OCR ---------------------------------------------------------------
+# Tesseract reads scanned PDFs and images (English and Japanese). Without it sbsearch still runs,
+# and reports such pages as "no text layer, OCR not available".
+OCR_PACKAGES="tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn"
+missing=$(for p in $OCR_PACKAGES; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    else
+        echo "note: OCR needs $(echo $missing): sudo apt-get install $(echo $missing)" \
+             "(or your system's tesseract packages); scanned pages are reported until then" >&2
+    fi
+fi
+# --- end of system packages -------------------------------------------------------------------
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=".venv/bin/python -m pip"

@@ -134,7 +134,7 @@ def test_missing_root_changes_nothing(tmp_path, corpus, model):
 def test_bad_files_are_reported_and_do_not_stop_the_run(tmp_path, corpus, model):
     (corpus / "empty.txt").write_bytes(b"")
     (corpus / "binary.md").write_bytes(bytes(range(256)) * 8)
-    (corpus / "image.png").write_bytes(b"\x89PNG")
+    (corpus / "drawing.svg").write_bytes(b"<svg/>")
     (corpus / ".hidden.txt").write_text("secret")
     (corpus / "queries.jsonl").write_text('{"query": "x"}\n')
     (corpus / ".sbsearchignore").write_text("# eval file\nqueries.jsonl\n")

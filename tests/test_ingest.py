@@ -139,8 +139,8 @@ def test_corrupt_pdf_is_reported(tmp_path):
 
 
 def test_unsupported_suffix(tmp_path):
-    p = tmp_path / "image.png"
-    p.write_bytes(b"\x89PNG....")
+    p = tmp_path / "image.heic"
+    p.write_bytes(b"\x00\x00\x00\x18ftypheic")
     with pytest.raises(IngestError, match="unsupported"):
         load_document(p)
 

@@ -10,6 +10,10 @@ import click
 from ..errors import SbsearchError
 from .common import echo_json, console, index_option, json_option, model_option, progress_for, quiet_option
 
+ocr_lang_option = click.option(
+    "--ocr-lang", default=None, metavar="LANGS",
+    help="Tesseract languages for scans and images, e.g. eng+jpn  [default: eng and jpn, those installed]")
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -23,14 +27,16 @@ from .common import echo_json, console, index_option, json_option, model_option,
 @click.option("--access", "access_rules", default=None, metavar="FILE",
               help="Access rules (TOML: folders/globs -> groups) resolved per document; remembered by the "
                    "index and re-read by every later run ('none' drops them). See README, access rules.")
+@ocr_lang_option
 @json_option
 @quiet_option
-def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, as_json, quiet):
+def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, ocr_lang, as_json, quiet):
     """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
     from .. import app
 
     summary = app.index(list(paths), index_path, model, reembed=reembed, set_default=set_default, wait=wait,
-                        max_file_mb=max_file_mb, progress=progress_for(quiet or as_json), access_rules=access_rules)
+                        max_file_mb=max_file_mb, progress=progress_for(quiet or as_json), access_rules=access_rules,
+                        ocr_languages=ocr_lang)
     if as_json:
         echo_json(summary.as_dict())
         return
@@ -42,8 +48,14 @@ def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, acc
         f"{summary.chunks_embedded} chunks embedded, {summary.chunks_reused} reused, "
         f"{summary.chunks_total} in index · {summary.seconds:.1f}s"
     )
+    ocr = summary.ocr
+    if ocr.get("pages_read") or ocr.get("cache_hits"):
+        c.print(f"  OCR: {ocr['pages_read']} pages read in {ocr['seconds']:.1f}s, {ocr['cache_hits']} from the cache "
+                f"· {ocr['engine']}", highlight=False)
     for f in summary.failures:
         c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+    for f in summary.warnings:
+        c.print(f"  [yellow]partly read[/yellow] {f['path']}: {f['warning']}", highlight=False)
     for f in summary.skipped_files[:20]:
         c.print(f"  [dim]skipped {f['path']}: {f['error']}[/dim]", highlight=False)
     if len(summary.skipped_files) > 20:
@@ -69,8 +81,9 @@ def parse_interval(text: str) -> float:
 @model_option
 @click.option("--every", default="15m", show_default=True, help="Time between runs: 30s, 15m, 2h …")
 @click.option("--max-runs", type=int, default=0, help="Stop after this many runs (0: run until stopped).")
+@ocr_lang_option
 @quiet_option
-def watch(paths, index_path, model, every, max_runs, quiet):
+def watch(paths, index_path, model, every, max_runs, ocr_lang, quiet):
     """Re-index PATHS on a schedule, in the foreground; Ctrl-C or SIGTERM stops cleanly."""
     import signal
     import time
@@ -93,7 +106,8 @@ def watch(paths, index_path, model, every, max_runs, quiet):
                     f"{s.unchanged} unchanged, {s.failed} failed · {s.seconds:.1f}s", highlight=False)
 
     try:
-        app.watch(list(paths), index_path, model, interval, max_runs, progress=progress_for(quiet), on_run=on_run)
+        app.watch(list(paths), index_path, model, interval, max_runs, progress=progress_for(quiet), on_run=on_run,
+                  ocr_languages=ocr_lang)
     except KeyboardInterrupt:
         c.print("stopped; the index keeps its last complete state")
 

@@ -10,7 +10,7 @@ from ..wording import footer, human_bytes  # noqa: F401 - shared by both faces (
 def result_json(result: Result, query: str, query_id: str | None = None) -> dict:
     snip = result.snippet
     row = {"query": query, "rank": result.rank, "score": round(result.score, 6), "path": result.display_path(),
-           "page": result.page, "heading": result.heading, "snippet": snip.text,
+           "page": result.page, "location": result.location, "heading": result.heading, "snippet": snip.text,
            "highlights": [list(h) for h in snip.highlights], "vector_rank": result.vector_rank,
            "lexical_rank": result.lexical_rank, "text": result.text}
     if query_id is not None:
@@ -47,7 +47,7 @@ def results_table(results: list[Result], query: str, title: str | None = None):
     table.add_column("section", overflow="fold", ratio=2, min_width=10)
     table.add_column("snippet", ratio=6)
     for r in results:
-        source = r.display_path() + (f" p.{r.page}" if r.page else "")
+        source = r.display_path() + (f" {r.location}" if r.location else "")
         heading = (r.heading or "").split(" > ")[-1]
         score = f"{r.score:.3f}" if r.score < 0.1 else f"{r.score:.2f}"  # fused (RRF) scores are small
         table.add_row(str(r.rank), score, source, heading, marked_snippet(r))
@@ -70,7 +70,7 @@ def side_by_side(a: list[Result], b: list[Result], name_a: str, name_b: str, que
                 return ""
             r = rs[i]
             mark = "[green]=[/green] " if r.path in others else "  "
-            return f"{mark}{r.score:.2f} {r.display_path()}" + (f" p.{r.page}" if r.page else "")
+            return f"{mark}{r.score:.2f} {r.display_path()}" + (f" {r.location}" if r.location else "")
         table.add_row(str(i + 1), cell(a, paths_b), cell(b, paths_a))
     return table
 
@@ -127,6 +127,8 @@ def print_status(c, info: dict, history: bool) -> None:
         c.print(t)
     for f in info["failed_files"]:
         c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+    for f in info.get("partly_read_files", []):
+        c.print(f"  [yellow]partly read[/yellow] {f['path']}: {f['warning']}", highlight=False)
 
 
 def models_table(rows: list[dict], models_dir):

@@ -4,7 +4,10 @@ Flow of one run:
   scan      walk the roots (no symlink following, hidden files and .sbsearchignore patterns skipped)
   diff      a file is unchanged when its path is known with the same sha256; known paths under
             the roots that are gone are removed (files of other roots are never touched)
-  ingest    changed files are read and chunked (no model needed)
+  ingest    changed files are read and chunked (no model needed); pages without a text layer
+            and images are read by OCR (cached by the file's sha256); an e-mail's attachments
+            become documents of their own under the message (`mail.eml#price-list.xlsx`), kept,
+            replaced and removed with it
   embed     vectors are reused for any chunk whose exact text is already embedded (renames,
             swaps, partly edited files); the model is loaded only if something is left to embed
   publish   one SQLite transaction; then the model's vector index (FAISS file) is updated or rebuilt
@@ -25,8 +28,9 @@ import numpy as np
 from ..embed.models import ModelInfo, default_model, resolve, split_spec
 from ..errors import IngestError, SbsearchError
 from ..hashing import sha256_bytes
-from ..ingest import load_document
+from ..ingest import Attachment, ReadOptions, is_supported, load_document
 from ..ingest.chunking import chunk_document, embedding_text, tokenizer_counter, word_counter
+from ..ingest.ocr import OCR_UNAVAILABLE, Ocr
 from ..ingest.scan import scan
 from ..progress import NullProgress, Progress
 from ..vectors import open_vector_index
@@ -55,7 +59,11 @@ class IndexSummary:
     seconds: float = 0.0
     generation: int = 0
     failures: list[dict] = field(default_factory=list)  # {"path", "error"} for files that failed this run
+    # {"path", "warning"} for files indexed in part this run (pages OCR could not read, rows over a cap)
+    warnings: list[dict] = field(default_factory=list)
     skipped_files: list[dict] = field(default_factory=list)  # unsupported types, ignored files are not listed
+    # OCR in this run: "engine" (or why there is none), "pages_read" by Tesseract, "cache_hits", "seconds"
+    ocr: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -83,11 +91,13 @@ def _under(path: str, roots: list[Path]) -> bool:
 class Indexer:
     def __init__(self, index_path: Path, model: str | None = None, progress: Progress | None = None,
                  chunk_tokens: int | None = None, chunk_overlap: int | None = None,
-                 max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None, access_rules: Path | str | None = None):
+                 max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None, access_rules: Path | str | None = None,
+                 ocr_languages: str | None = None):
         self.store = Store(index_path, create=True)
         # a rules file to resolve each document's readers from ("none" drops the rules); remembered
         # by the index, so later runs (watch, cron) follow edits of the same file
         self._access_rules = access_rules
+        self.read_options = ReadOptions(ocr=Ocr(ocr_languages))
         self.progress = progress or NullProgress()
         # For an asymmetric spec 'Q@D' the documents are embedded by D (see models.split_spec);
         # a ready embedder (a test's fake, one shared by several indexers) is D itself.
@@ -143,6 +153,7 @@ class Indexer:
                 raise SbsearchError(f"cannot read {r}: permission denied")
         roots = [r.resolve() for r in roots]
         self.info  # an unknown model is reported now, before a run is recorded
+        self.read_options.ocr.languages  # and so is an OCR language that is not installed
         with writer_lock(self.store.path, wait):
             return self._locked_run(roots, reembed, t0)
 
@@ -151,6 +162,8 @@ class Indexer:
         store.mark_running_runs_interrupted()  # we hold the lock: their writers died
         summary = IndexSummary(str(store.path), self.model_name)
         run_id = store.start_run(self.model_name, [str(r) for r in roots])
+        ocr = self.read_options.ocr
+        before = dict(ocr.stats.__dict__)
         try:
             self._run(roots, reembed, summary)
         except BaseException as exc:
@@ -158,6 +171,8 @@ class Indexer:
             store.finish_run(run_id, status=status, error=str(exc) or type(exc).__name__,
                              seconds=round(time.perf_counter() - t0, 3))
             raise
+        summary.ocr = {"engine": ocr.describe(),
+                       **{k: round(v - before[k], 3) for k, v in ocr.stats.__dict__.items()}}
         summary.seconds = round(time.perf_counter() - t0, 3)
         store.finish_run(run_id, status="ok", seconds=summary.seconds, **{
             k: getattr(summary, k) for k in ("added", "updated", "removed", "unchanged", "failed", "chunks_embedded")})
@@ -179,7 +194,12 @@ class Indexer:
         summary.skipped = len(skipped)
         summary.skipped_files = skipped
         known = store.documents()
-        removed = [p for p in known if _under(p, roots) and p not in files]
+        attachments_of: dict[str, list[str]] = {}
+        for p, row in known.items():
+            if row.parent is not None:
+                attachments_of.setdefault(row.parent, []).append(p)
+        # an attachment goes with its message: when the message file is gone
+        removed = [p for p, row in known.items() if _under(p, roots) and p not in files and row.parent not in files]
         summary.removed = len(removed)
 
         new_docs: list[dict] = []
@@ -187,30 +207,41 @@ class Indexer:
         self.progress.start("reading files", len(files))
         for path_str, path in files.items():
             row = known.get(path_str)
-            doc = self._read(path, row, max_tokens, overlap, count)
+            old_attachments = attachments_of.get(path_str, [])
+            doc = self._read(path, row, [known[p] for p in old_attachments], max_tokens, overlap, count)
             self.progress.advance(1)
             if doc is None:
                 summary.unchanged += 1
                 continue
             if doc.get("gone"):
-                if row is not None:
-                    removed.append(path_str)
-                    summary.removed += 1
+                gone = ([path_str] if row is not None else []) + old_attachments
+                removed += gone
+                summary.removed += len(gone)
                 continue
             if doc.get("keep"):
                 summary.failed += 1
                 summary.failures.append({"path": path_str, "error": doc["error"] + " (previous version kept)"})
                 continue
-            doc["root"] = next((str(r) for r in roots if _under(path_str, [r])), "")
-            doc["access"] = _access_json(rules, path_str, doc["root"])
-            new_docs.append(doc)
-            if doc["status"] == "failed":
-                summary.failed += 1
-                summary.failures.append({"path": path_str, "error": doc["error"]})
-            elif row is None:
-                summary.added += 1
-            else:
-                summary.updated += 1
+            attachments = doc.pop("attachments")
+            summary.skipped_files += doc.pop("skipped")
+            stale = [p for p in old_attachments if p not in {a["path"] for a in attachments}]
+            removed += stale
+            summary.removed += len(stale)
+            root = next((str(r) for r in roots if _under(path_str, [r])), "")
+            for d in [doc] + attachments:
+                d["root"] = root
+                d["access"] = _access_json(rules, path_str, root)  # attachments: their message's readers
+                new_docs.append(d)
+                if d["status"] == "failed":
+                    summary.failed += 1
+                    summary.failures.append({"path": d["path"], "error": d["error"]})
+                    continue
+                if d["error"]:
+                    summary.warnings.append({"path": d["path"], "warning": d["error"]})
+                if d["path"] in known:
+                    summary.updated += 1
+                else:
+                    summary.added += 1
         self.progress.stop()
         self._apply_access_changes(rules, {d["path"] for d in new_docs} | set(removed))
 
@@ -305,19 +336,20 @@ class Indexer:
         """Re-resolve the readers of every indexed document that this run does not rewrite: a rules
         change takes effect now, without reading or embedding anything again."""
         changes = {}
-        for path, (root, access) in self.store.document_access().items():
+        for path, (root, access, parent) in self.store.document_access().items():
             if path not in skip:
-                wanted = _access_json(rules, path, root)
+                wanted = _access_json(rules, parent or path, root)
                 if wanted != access:
                     changes[path] = wanted
         if changes:
             self.store.set_document_access(changes)
 
-    def _read(self, path: Path, row, max_tokens: int, overlap: int, count) -> dict | None:
-        """The document row (with chunks) for a new or changed file; None when unchanged."""
+    def _read(self, path: Path, row, attachment_rows: list, max_tokens: int, overlap: int, count) -> dict | None:
+        """The document row (with chunks) for a new or changed file, with its attachments' rows
+        under "attachments"; None when unchanged."""
         base = {"path": str(path), "root": "", "sha256": None, "mtime": None, "size": None,
                 "format": path.suffix.lower().lstrip("."), "encoding": None, "status": "failed",
-                "error": None, "chunks": []}
+                "error": None, "chunks": [], "parent": None, "attachments": [], "skipped": []}
         try:
             if path.is_symlink() and not _under(str(path.resolve()), self._roots):
                 # anyone who can write to the share could plant a link to a server file and read
@@ -343,20 +375,51 @@ class Indexer:
             return {**base, "error": error}
         digest = sha256_bytes(data)
         base.update(sha256=digest, size=len(data))
-        if row is not None and row.sha256 == digest:
+        if row is not None and row.sha256 == digest and not self._ocr_became_available([row, *attachment_rows]):
             if row.mtime != st.st_mtime:  # touched, not changed: --modified-after must see the new date
-                self._touched[str(path)] = st.st_mtime
+                for p in [str(path)] + [a.path for a in attachment_rows]:
+                    self._touched[p] = st.st_mtime
             return None
+        doc, result = self._load(path, data, base, max_tokens, overlap, count)
+        for attachment in doc.attachments if doc is not None else []:
+            inner = Path(f"{path}#{attachment.name}")
+            if not is_supported(inner):
+                result["skipped"].append({"path": str(inner), "error": f"unsupported file type {inner.suffix or '(none)'}"})
+                continue
+            result["attachments"].append(self._attachment_row(inner, attachment, result, max_tokens, overlap, count))
+        return result
+
+    def _ocr_became_available(self, rows: list) -> bool:
+        """A file read while OCR was missing is read again, unchanged, once OCR is there."""
+        return self.read_options.ocr.available and any(r.error and OCR_UNAVAILABLE in r.error for r in rows)
+
+    def _attachment_row(self, path: Path, attachment: Attachment, message: dict, max_tokens: int, overlap: int,
+                        count) -> dict:
+        base = {"path": str(path), "root": "", "sha256": None, "mtime": message["mtime"], "size": None,
+                "format": path.suffix.lower().lstrip("."), "encoding": None, "status": "failed", "error": None,
+                "chunks": [], "parent": message["path"]}
+        if attachment.data is None:
+            return {**base, "error": attachment.error}
+        base.update(sha256=sha256_bytes(attachment.data), size=len(attachment.data))
+        doc, row = self._load(path, attachment.data, base, max_tokens, overlap, count)
+        if doc is not None and doc.attachments:
+            note = f"{len(doc.attachments)} attachment(s) inside this attachment not read (one level is read)"
+            row["error"] = "; ".join(filter(None, [row["error"], note]))
+        return row
+
+    def _load(self, path: Path, data: bytes, base: dict, max_tokens: int, overlap: int, count):
+        """(Document or None, the document row with its chunks, or with the reason it failed)."""
         try:
-            doc = load_document(path, data)
+            doc = load_document(path, data, self.read_options)
             chunks = chunk_document(doc, max_tokens, overlap, count)
         except IngestError as exc:
-            return {**base, "error": str(exc)}
+            return None, {**base, "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a loader bug on one hostile file must not stop the run
-            return {**base, "error": f"could not read file ({type(exc).__name__}: {exc})"[:300]}
+            return None, {**base, "error": f"could not read file ({type(exc).__name__}: {exc})"[:300]}
         rows = []
         for ch in chunks:
             etext = ch.embedding_text()
-            rows.append({"text": ch.text, "page": ch.page, "heading": ch.heading, "start": ch.start,
-                         "end": ch.end, "text_sha": text_sha(etext), "_embed": etext})
-        return {**base, "format": doc.format, "encoding": doc.encoding, "status": "ok", "chunks": rows}
+            rows.append({"text": ch.text, "page": ch.page, "heading": ch.heading, "location": ch.location,
+                         "start": ch.start, "end": ch.end, "text_sha": text_sha(etext), "_embed": etext})
+        return doc, {**base, "format": doc.format, "encoding": doc.encoding, "status": "ok",
+                     "error": "; ".join(doc.warnings) or None, "chunks": rows}

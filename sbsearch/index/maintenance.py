@@ -25,6 +25,10 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
     dangling = store.dangling_chunk_count()
     if dangling:
         problems.append(f"{dangling} chunks belong to no document")
+    orphan_attachments = store.orphan_attachments()
+    if orphan_attachments:
+        problems.append(f"{len(orphan_attachments)} attachments belong to no indexed message, e.g. "
+                        f"{orphan_attachments[0]} (the next `sbsearch index` of their folder removes them)")
     n_chunks = store.chunk_count()
     lexical_state = store.lexical_problems()
     if lexical_state:
@@ -62,6 +66,7 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
         models.append(info)
     return {"index": str(store.path), "generation": store.generation, "sqlite": integrity,
             "documents": len(store.documents()), "chunks": n_chunks, "lexical": store.lexical_summary(),
+            "orphan_attachments": orphan_attachments,
             "models": models,
             "problems": problems, "repaired": repaired, "ok": not problems}
 

@@ -152,6 +152,16 @@ def m003_lexical_index(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m004_chunk_locations(db: sqlite_utils.Database) -> None:
+    # Where a chunk sits when a page number does not say it: "slide 7", "sheet Prices", "mail"
+    # (NULL: "p.N" when it has a page). And where a document sits when it is no file of its own:
+    # documents.parent is the path of the e-mail an attachment came in, so that the attachment
+    # lives and dies with its message. Existing rows keep NULL in both: nothing is re-read.
+    db["chunks"].add_column("location", str)
+    db["documents"].add_column("parent", str)
+
+
+@migrations()
 def m005_access(db: sqlite_utils.Database) -> None:
     # documents.access: JSON list of the groups that may read a document (resolved from the access
     # rules at index time; "*" = everyone who may search); NULL = no rules configured, readable by all.
@@ -204,7 +214,8 @@ class DocumentRow:
     mtime: float
     size: int
     status: str
-    error: str | None
+    error: str | None  # the reason of a failure; for an "ok" document, what was read only in part
+    parent: str | None = None  # the message an attachment came in
 
 
 class Store:
@@ -268,6 +279,12 @@ class Store:
         return self.db.execute(
             "SELECT count(*) FROM embeddings e LEFT JOIN chunks c ON c.id = e.chunk_id WHERE c.id IS NULL").fetchone()[0]
 
+    def orphan_attachments(self) -> list[str]:
+        """Attachments whose message is no longer indexed."""
+        return [r["path"] for r in self.db.query(
+            "SELECT a.path FROM documents a LEFT JOIN documents m ON m.path = a.parent "
+            "WHERE a.parent IS NOT NULL AND m.id IS NULL ORDER BY a.path")]
+
     def dangling_chunk_count(self) -> int:
         """Chunks whose document no longer exists."""
         return self.db.execute(
@@ -288,8 +305,9 @@ class Store:
     # ---------------------------------------------------------------- documents
     def documents(self) -> dict[str, DocumentRow]:
         return {
-            r["path"]: DocumentRow(r["id"], r["path"], r["sha256"], r["mtime"], r["size"], r["status"], r["error"])
-            for r in self.db.query("SELECT id, path, sha256, mtime, size, status, error FROM documents")
+            r["path"]: DocumentRow(r["id"], r["path"], r["sha256"], r["mtime"], r["size"], r["status"], r["error"],
+                                   r["parent"])
+            for r in self.db.query("SELECT id, path, sha256, mtime, size, status, error, parent FROM documents")
         }
 
     def _query_in(self, sql: str, values: Iterable, params: list | None = None) -> Iterator[dict]:
@@ -302,7 +320,7 @@ class Store:
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict]:
         return {r["id"]: r for r in self._query_in(
-            "SELECT c.id, c.text, c.page, c.heading, c.start, c.end, d.path, d.root, d.id AS doc_id FROM chunks c "
+            "SELECT c.id, c.text, c.page, c.heading, c.location, c.start, c.end, d.path, d.root, d.id AS doc_id FROM chunks c "
             "JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", ids)}
 
     def chunk_texts(self) -> list[tuple[int, str, str]]:
@@ -587,8 +605,9 @@ class Store:
 
     # ---------------------------------------------------------------- access: documents, users, tokens
     def document_access(self) -> dict[str, tuple[str, str | None, str | None]]:
-        """path -> (root, access JSON or None) of every document."""
-        return {r["path"]: (r["root"], r["access"]) for r in self.db.query("SELECT path, root, access FROM documents")}
+        """path -> (root, access JSON or None, parent message or None) of every document."""
+        return {r["path"]: (r["root"], r["access"], r["parent"])
+                for r in self.db.query("SELECT path, root, access, parent FROM documents")}
 
     def set_document_access(self, access: dict[str, str | None]) -> None:
         """New access (JSON group lists, None = readable by all) of existing documents, one transaction:
@@ -697,6 +716,8 @@ class Store:
             "SELECT count(*), sum(status = 'ok'), sum(status = 'failed'), sum(size) FROM documents").fetchone()
         failed = list(self.db.query(
             "SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path"))
+        partial = list(self.db.query(
+            "SELECT path, error AS warning FROM documents WHERE status = 'ok' AND error IS NOT NULL ORDER BY path"))
         counts = self.vector_counts()
         return {
             "index": str(self.path),
@@ -716,4 +737,5 @@ class Store:
             "size_bytes": self.disk_bytes(),  # of the database; the vector indexes are not the store's
             "last_runs": self.runs(runs),
             "failed_files": failed,
+            "partly_read_files": partial,  # indexed, but with pages or rows left out (their reason)
         }

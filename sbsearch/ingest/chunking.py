@@ -22,6 +22,7 @@ class Chunk:
     heading: str | None
     start: int  # character span in the document text (sections joined by SECTION_GAP)
     end: int
+    location: str | None = None  # "slide 7", "sheet Prices", "mail" (Section.location)
 
     def embedding_text(self) -> str:
         return embedding_text(self.text, self.heading)
@@ -139,7 +140,7 @@ def chunk_document(
                 j += 1
             j = max(j, i + 1)
             start, end = units[i][0], units[j - 1][1]
-            chunks.append(Chunk(full_text[start:end], section.page, section.heading, start, end))
+            chunks.append(Chunk(full_text[start:end], section.page, section.heading, start, end, section.location))
             if j >= len(units):
                 break
             # step back over trailing units worth ~overlap_tokens, but always move forward

@@ -1,4 +1,5 @@
-"""What every loader returns: a Document made of Sections (text, page, heading), structure kept."""
+"""What every loader returns: a Document made of Sections (text, page, heading, location),
+structure kept; and what a loader is given besides the file: ReadOptions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ class Section:
     text: str
     page: int | None = None
     heading: str | None = None
+    # where the section sits when a page number does not say it: "slide 7", "sheet Prices", "mail"
+    location: str | None = None
+
+
+@dataclass
+class Attachment:
+    """A file carried inside another one (an e-mail's attachment), indexed as its own document.
+    `error` instead of `data` when it was refused before being unpacked (too large)."""
+
+    name: str
+    data: bytes | None
+    error: str | None = None
 
 
 @dataclass
@@ -18,6 +31,10 @@ class Document:
     format: str
     sections: list[Section] = field(default_factory=list)
     encoding: str | None = None
+    # what was read only in part and why (rows over a cap, pages OCR could not read): the
+    # document is indexed, and these lines are shown by `index` and `status`
+    warnings: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
 
     @property
     def text_length(self) -> int:

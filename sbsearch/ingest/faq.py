@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import IngestError
 from .document import Document, Section, paragraph_sections
+from .options import ReadOptions
 from .text import decode_text
 
 SUFFIXES = {".csv", ".jsonl", ".json"}
@@ -16,7 +17,7 @@ QUESTION_KEYS = ("question", "q", "query", "title", "frage")
 ANSWER_KEYS = ("answer", "a", "response", "body", "antwort")
 
 
-def load(path: Path, data: bytes) -> Document:
+def load(path: Path, data: bytes, options: ReadOptions) -> Document:
     text, encoding = decode_text(data)
     return Document(str(path), "faq", _faq_sections(path.suffix.lower(), text), encoding)
 

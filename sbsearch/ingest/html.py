@@ -5,14 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from .document import Document, Section, SectionBuilder, paragraph_sections
+from .options import ReadOptions
 from .text import decode_text
 
 SUFFIXES = {".html", ".htm"}
 
 
-def load(path: Path, data: bytes) -> Document:
+def load(path: Path, data: bytes, options: ReadOptions) -> Document:
     text, encoding = decode_text(data)
     return Document(str(path), "html", _html_sections(text), encoding)
+
+
+def html_text(markup: str) -> str:
+    """The readable text of an HTML fragment (an e-mail's body), blocks as paragraphs."""
+    return "\n\n".join(s.text for s in _html_sections(markup))
 
 
 _HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "template", "svg", "form", "aside"]

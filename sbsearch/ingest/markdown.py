@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 
 from .document import Document, Section, SectionBuilder
+from .options import ReadOptions
 from .text import decode_text
 
 SUFFIXES = {".md", ".markdown"}
 
 
-def load(path: Path, data: bytes) -> Document:
+def load(path: Path, data: bytes, options: ReadOptions) -> Document:
     text, encoding = decode_text(data)
     return Document(str(path), "markdown", _markdown_sections(text), encoding)
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from ..errors import IngestError
 from .document import Document, paragraph_sections
+from .options import ReadOptions
 
 SUFFIXES = {".txt", ".text", ".log", ".rst"}
 
 
-def load(path: Path, data: bytes) -> Document:
+def load(path: Path, data: bytes, options: ReadOptions) -> Document:
     text, encoding = decode_text(data)
     return Document(str(path), "text", paragraph_sections(text), encoding)
 

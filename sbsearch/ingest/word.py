@@ -8,11 +8,14 @@ from pathlib import Path
 
 from ..errors import IngestError
 from .document import Document, Section, SectionBuilder
+from .office import check_office_container
+from .options import ReadOptions
 
 SUFFIXES = {".docx"}
 
 
-def load(path: Path, data: bytes) -> Document:
+def load(path: Path, data: bytes, options: ReadOptions) -> Document:
+    check_office_container(data, ".docx", options)
     try:
         import docx
 

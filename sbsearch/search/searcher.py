@@ -59,6 +59,14 @@ class Result:
     vector_rank: int | None = None
     lexical_rank: int | None = None
     doc_id: int | None = None
+    chunk_location: str | None = None  # as stored: "slide 7", "sheet Prices", "mail", or None
+
+    @property
+    def location(self) -> str | None:
+        """Where in its document the passage is, as shown: "p.3", "slide 7", "sheet Prices", "mail"."""
+        if self.chunk_location:
+            return self.chunk_location
+        return f"p.{self.page}" if self.page else None
 
     @property
     def relpath(self) -> str:
@@ -240,7 +248,7 @@ class Searcher:
                     continue  # cannot happen within one snapshot; never show a ghost anyway
                 results.append(Result(len(results) + 1, score, cid, row["path"], row["root"] or "", row["page"],
                                       row["heading"], row["text"], qterms, vector_rank.get(cid), lexical_rank.get(cid),
-                                      row["doc_id"]))
+                                      row["doc_id"], row["location"]))
             out.append(results)
         return out
 

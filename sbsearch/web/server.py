@@ -173,7 +173,7 @@ def _answer(state: ServerState, reader: auth.Reader, params: dict):
 
 
 def _location(r) -> str | None:
-    return getattr(r, "location", None) or (f"p.{r.page}" if r.page else None)
+    return r.location
 
 
 def _result_json(r) -> dict:
