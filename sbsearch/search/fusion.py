@@ -1,6 +1,9 @@
-"""Reciprocal-rank fusion: one ranking from several, by rank alone (Cormack, Clarke & Büttcher
-2009). BM25 scores and cosine similarities live on different scales; ranks do not, so no score
-normalisation has to be tuned per corpus."""
+"""Two ways to make one ranking of the vector and the lexical (BM25) candidates.
+
+Reciprocal-rank fusion (Cormack, Clarke & Büttcher 2009) uses ranks alone: BM25 scores and cosine
+similarities live on different scales, ranks do not. Relative score fusion scales each side's scores
+to [0, 1] over its candidates and adds them with weights: a side whose top hit stands far above the
+rest keeps that margin, which rank fusion throws away. benchmarks/hybrid.py measures both."""
 
 from __future__ import annotations
 
