@@ -17,7 +17,10 @@ from .errors import SbsearchError
 from .progress import Progress
 
 
-def index_path_or_default(index_path: Path | None) -> Path:
+def index_path_or_default(index_path: Path | str | None) -> Path | str:
+    """An index folder, or a postgresql:// URL as given (--store)."""
+    if config.is_store_url(index_path):
+        return index_path
     return Path(index_path) if index_path is not None else config.default_index_path()
 
 
@@ -76,10 +79,10 @@ def check(index_path: Path | None = None, repair: bool = False) -> dict:
 
 def status(index_path: Path | None = None, runs: int = 5) -> dict:
     """Documents, chunks, vectors and vector index per model, last runs, failed files."""
-    from .index.store import Store
+    from .index.location import open_store
     from .vectors import disk_bytes, open_vector_index
 
-    store = Store(index_path_or_default(index_path))
+    store = open_store(index_path_or_default(index_path))
     info = store.summary(runs=runs)
     info["size_bytes"] += disk_bytes(store)
     for m in info["models"]:
@@ -211,10 +214,12 @@ def _corpus_roots(queries: Path | None, paths: list[Path], index_path: Path) -> 
 
 def default_search_model(index_path: Path) -> str | None:
     """The model a search of this index uses when none is named; None when there is no index yet."""
-    from .index.store import Store
+    from .index.location import open_store
     from .search import model_for_index
 
-    return model_for_index(Store(index_path), None) if (index_path / "index.db").exists() else None
+    if config.is_store_url(index_path):
+        return model_for_index(open_store(index_path), None)
+    return model_for_index(open_store(index_path), None) if (index_path / "index.db").exists() else None
 
 
 def compare(model_a: str | None, model_b: str, queries: Path | None = None, paths: list[Path] = (),
@@ -289,9 +294,9 @@ def _check_name(kind: str, name: str) -> str:
 
 
 def _writable_store(index_path: Path | None):
-    from .index.store import Store
+    from .index.location import open_store
 
-    return Store(index_path_or_default(index_path), create=True)
+    return open_store(index_path_or_default(index_path), create=True)
 
 
 def put_user(index_path: Path | None, name: str, password: str | None, groups: list[str]) -> dict:
@@ -321,9 +326,9 @@ def list_users(index_path: Path | None) -> list[dict]:
 
 def user_groups(index_path: Path | None, name: str) -> list[str]:
     """The groups of a user (what `query --as USER` trims by)."""
-    from .index.store import Store
+    from .index.location import open_store
 
-    user = Store(index_path_or_default(index_path)).user(name)
+    user = open_store(index_path_or_default(index_path)).user(name)
     if user is None:
         raise SbsearchError(f"no user {name!r} (see `sbsearch users list`)")
     return user["groups"]

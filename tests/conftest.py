@@ -9,6 +9,7 @@ imports torch at the top, is slow whatever its markers say.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import sys
@@ -50,6 +51,43 @@ def fake_embedder(isolated_home):
     from sbsearch.embed.fake import FakeEmbedder
 
     return FakeEmbedder("fake")
+
+
+# ------------------------------------------------------------------------------------ PostgreSQL
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real PostgreSQL 16 with pgvector (the pgserver package), one per test run; skipped where
+    the scale extra is not installed. Set SBSEARCH_TEST_PG to a server URL to use that instead."""
+    env = os.environ.get("SBSEARCH_TEST_PG")
+    if env:
+        yield env
+        return
+    pgserver = pytest.importorskip("pgserver")
+    pytest.importorskip("psycopg")
+    pytest.importorskip("pgvector")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a fresh, empty database on the test server (each test has its own)."""
+    import re as _re
+
+    import psycopg
+
+    name = f"t{os.getpid()}_{next(_pg_counter)}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = _re.sub(r"(://[^/?]*/)[^?]*", lambda m: m.group(1) + name, pg_server, count=1)
+    yield url
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+_pg_counter = itertools.count()
 
 
 # ------------------------------------------------------------------------------------ tiers

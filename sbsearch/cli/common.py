@@ -35,11 +35,34 @@ class SbsearchGroup(click.Group):
             if exc.errno in (13, 30):  # EACCES, EROFS
                 raise click.ClickException(f"cannot write {exc.filename or 'the index'}: {exc.strerror}") from None
             raise
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] != "psycopg":
+                raise
+            # a PostgreSQL store that went away or refused a statement mid-command
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise click.ClickException(f"PostgreSQL store error: {reason}; the previous index state is kept") from None
 
 
 def index_option(f):
+    """--index DIR, and --store URL: a PostgreSQL store instead of an index folder (it wins when
+    both are given); the command receives either as `index_path`."""
+    import functools
+
+    @functools.wraps(f)
+    def with_store(*args, store: str | None = None, **kwargs):
+        if store:
+            from ..config import is_store_url
+
+            if not is_store_url(store):
+                raise click.BadParameter(f"{store!r} is not a postgresql:// URL", param_hint="--store")
+            kwargs["index_path"] = store
+        return f(*args, **kwargs)
+
+    with_store = click.option("--store", envvar="SBSEARCH_STORE", default=None, metavar="URL",
+                              help="A PostgreSQL store (postgresql://user:pass@host/db) instead of an index "
+                                   "directory; many search servers can share it [env SBSEARCH_STORE].")(with_store)
     return click.option("-i", "--index", "index_path", type=click.Path(path_type=Path), envvar="SBSEARCH_INDEX",
-                        default=None, help="Index directory [env SBSEARCH_INDEX; default indexes/default].")(f)
+                        default=None, help="Index directory [env SBSEARCH_INDEX; default indexes/default].")(with_store)
 
 
 def model_option(f):

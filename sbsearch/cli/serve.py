@@ -39,12 +39,13 @@ def serve(index_path, model, host, port, workers, threads, auth_mode, public, tr
     from ..web.server import ServeSettings, ensure_secret_key
 
     index_path = app.index_path_or_default(index_path)
-    if not (index_path / "index.db").exists():
+    shared = isinstance(index_path, str)  # a PostgreSQL store (--store)
+    if not shared and not (index_path / "index.db").exists():
         raise click.ClickException(f"no index at {index_path} (run `sbsearch index DIR` first)")
     if public:
         click.echo("WARNING: --public: anyone who can reach this server can search, without signing in "
                    "(they see only documents the access rules give to everyone).", err=True)
-    settings = ServeSettings(str(index_path.resolve()), model, AuthSettings(
+    settings = ServeSettings(index_path if shared else str(index_path.resolve()), model, AuthSettings(
         "public" if public else auth_mode, ensure_secret_key(index_path), list(trusted_proxies), user_header,
         groups_header, secure_cookies), threads)
     os.environ["SBSEARCH_SERVE_SETTINGS"] = settings.to_json()

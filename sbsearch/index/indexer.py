@@ -34,8 +34,7 @@ from ..ingest.ocr import OCR_UNAVAILABLE, Ocr
 from ..ingest.scan import scan
 from ..progress import NullProgress, Progress
 from ..vectors import open_vector_index
-from .locking import writer_lock
-from .store import Store
+from .location import open_store
 
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_CHUNK_OVERLAP = 40
@@ -93,7 +92,7 @@ class Indexer:
                  chunk_tokens: int | None = None, chunk_overlap: int | None = None,
                  max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None, access_rules: Path | str | None = None,
                  ocr_languages: str | None = None):
-        self.store = Store(index_path, create=True)
+        self.store = open_store(index_path, create=True)
         # a rules file to resolve each document's readers from ("none" drops the rules); remembered
         # by the index, so later runs (watch, cron) follow edits of the same file
         self._access_rules = access_rules
@@ -143,7 +142,7 @@ class Indexer:
         return self._embedder
 
     def run(self, roots: list[Path], reembed: bool = False, wait: bool | float = False) -> IndexSummary:
-        """One indexing run under the index's writer lock (wait: see locking.writer_lock)."""
+        """One indexing run under the index's writer lock (wait: see locking.writer_lock; one per database for a PostgreSQL store)."""
         t0 = time.perf_counter()
         roots = [Path(r).expanduser() for r in roots]
         for r in roots:
@@ -154,7 +153,7 @@ class Indexer:
         roots = [r.resolve() for r in roots]
         self.info  # an unknown model is reported now, before a run is recorded
         self.read_options.ocr.languages  # and so is an OCR language that is not installed
-        with writer_lock(self.store.path, wait):
+        with self.store.writer_lock(wait):
             return self._locked_run(roots, reembed, t0)
 
     def _locked_run(self, roots: list[Path], reembed: bool, t0: float) -> IndexSummary:

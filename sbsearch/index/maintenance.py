@@ -8,12 +8,11 @@ from pathlib import Path
 from ..embed.models import resolve
 from ..errors import SbsearchError
 from ..vectors import open_vector_index
-from .locking import writer_lock
-from .store import Store
+from .location import open_store
 
 
 def check(index_path: Path, repair: bool = False, verify_models: bool = True) -> dict:
-    store = Store(index_path)
+    store = open_store(index_path)
     problems: list[str] = []
     repaired: list[str] = []
     integrity = store.integrity_check()
@@ -33,7 +32,7 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
     lexical_state = store.lexical_problems()
     if lexical_state:
         if repair:
-            with writer_lock(store.path, wait=True):
+            with store.writer_lock(wait=True):
                 rows = store.rebuild_lexical()
             repaired.append(f"lexical index rebuilt from the chunks ({'; '.join(lexical_state)}): {rows} rows")
         else:
@@ -53,7 +52,7 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
         lazily_fixed = faiss_state == "missing" or faiss_state.startswith("stale")
         if faiss_state != "ok":
             if repair:
-                with writer_lock(store.path, wait=True):
+                with store.writer_lock(wait=True):
                     vector_index.build()
                 repaired.append(f"{name}: FAISS rebuilt from SQLite ({faiss_state})")
             elif not lazily_fixed:

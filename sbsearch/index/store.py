@@ -221,6 +221,8 @@ class DocumentRow:
 class Store:
     """All reads and writes of index.db. One instance per process and index."""
 
+    vector_backend = "faiss"  # its vectors' index: FAISS files beside index.db (sbsearch.vectors)
+
     def __init__(self, path: Path, create: bool = False):
         self.path = Path(path)
         db_file = self.path / DB_NAME
@@ -260,6 +262,12 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def writer_lock(self, wait: bool | float = False):
+        """The index's one-writer lock (see locking.writer_lock)."""
+        from .locking import writer_lock
+
+        return writer_lock(self.path, wait)
 
     @contextmanager
     def snapshot(self):

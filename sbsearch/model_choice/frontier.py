@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import SbsearchError
 from ..index.indexer import Indexer
+from ..index.location import open_store
 from ..index.store import Store, now
 from ..progress import NullProgress, Progress
 from ..quality import labelfree
@@ -57,7 +58,7 @@ def frontier(index_path: Path, models: list[str] | None = None, query_set: Query
     progress = progress or NullProgress()
     if not (Path(index_path) / "index.db").exists():
         raise SbsearchError(f"no index at {index_path}; run `sbsearch index DIR` first")
-    store = Store(index_path)
+    store = open_store(index_path)
     names = list(dict.fromkeys(models or [m["name"] for m in store.models() if store.vector_count(m["name"])]))
     if len(names) < 2:
         raise SbsearchError("the frontier needs at least two models: name them with --models, or index with more")

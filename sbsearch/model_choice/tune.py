@@ -23,6 +23,7 @@ import numpy as np
 
 from ..embed.models import INT8_SUFFIX, resolve, split_spec
 from ..errors import SbsearchError
+from ..index.location import open_store
 from ..index.store import Store, now
 from ..progress import NullProgress
 from ..quality import labelfree
@@ -111,7 +112,7 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
         raise SbsearchError(f"no index at {index_path}; run `sbsearch index DIR` first")
     if not 0 < keep_pct <= 100:
         raise SbsearchError(f"--keep must be a percentage between 0 and 100 (got {keep_pct})")
-    store = Store(index_path)
+    store = open_store(index_path)
     ref = reference_name(store, reference)
     ref_info = resolve(ref)
     total = ref_info.layers

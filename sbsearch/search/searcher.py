@@ -17,7 +17,7 @@ import numpy as np
 from ..embed.models import default_model, split_spec
 from ..errors import SbsearchError
 from ..index.filters import DocumentFilter
-from ..index.store import Store
+from ..index.location import open_store
 from ..lexical import Snippet, Term, is_identifier, make_snippet, match_expression, mostly_cjk, query_terms
 from ..vectors import open_vector_index
 from .fusion import RRF_K, reciprocal_rank_fusion, relative_score_fusion
@@ -96,7 +96,7 @@ class Result:
         return make_snippet(self.text, self.terms)
 
 
-def model_for_index(store: Store, model: str | None) -> str:
+def model_for_index(store, model: str | None) -> str:
     """--model / $SBSEARCH_MODEL, else the index's default model, else the global default."""
     if model or store.get_meta("default_model"):
         return model or store.get_meta("default_model")
@@ -108,7 +108,7 @@ class Searcher:
     and may carry a mode ("minilm:lexical"); `mode` is the default mode of search_many."""
 
     def __init__(self, index_path: Path, model: str | None = None, embedder=None, mode: str | None = None):
-        self.store = Store(index_path)
+        self.store = open_store(index_path)
         model, spec_mode = split_mode(model)
         self.mode = check_mode(mode or spec_mode)
         # model_name is what the user asked for ('Q@D' in the asymmetric mode); doc_model names

@@ -88,10 +88,10 @@ class ServerState:
 
     def store(self):
         """This thread's connection to the index (SbsearchError when there is no index)."""
-        from ..index.store import Store
+        from ..index.location import open_store
 
         if getattr(self._local, "store", None) is None:
-            self._local.store = Store(self.index_path)
+            self._local.store = open_store(self.index_path)
         return self._local.store
 
     def searcher(self):
@@ -425,9 +425,9 @@ def app_from_env() -> Starlette:
 def ensure_secret_key(index_path: Path) -> str:
     """The key that signs session cookies, made once per index and kept in it, so every worker and
     every restart accepts the sessions it issued."""
-    from ..index.store import Store
+    from ..index.location import open_store
 
-    store = Store(index_path)
+    store = open_store(index_path)
     key = store.get_meta("session_secret")
     if not key:
         key = secrets.token_urlsafe(32)

@@ -1,0 +1,744 @@
+"""The index's source of truth in PostgreSQL with pgvector: what many search servers share.
+
+The same public methods as store.Store (the SQLite store), over tables of the schema `sbsearch`
+of the database the URL names. Vectors live in `embeddings.vector` (pgvector); each model has a
+partial HNSW index (cosine) over its own rows, so models of different dimensions share one table.
+The lexical index is the table `lexical`: a weighted tsvector per chunk (body, heading, file name)
+under a GIN index, written in the same transactions as the chunks.
+
+The guarantees of the SQLite store hold here too, by PostgreSQL's own means:
+- one writer: a session-level advisory lock, released by the server when the writer's connection
+  dies, so a killed `sbsearch index` never leaves a stale lock;
+- a run is published in one transaction, so a killed writer leaves the last complete state;
+- searches read one REPEATABLE READ snapshot and never wait for the writer (MVCC).
+
+This module and store.py are the only ones that write SQL. It imports psycopg only when opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..config import is_store_url  # noqa: F401 (part of this module's interface)
+from ..errors import SbsearchError
+from ..lexical import index_text, name_text
+from .filters import DocumentFilter
+from .store import LEXICAL_WEIGHTS, DocumentRow, now, relpath_of
+
+SCHEMA = "sbsearch"
+SCHEMA_VERSION = "1"
+# Any constant: the advisory lock that makes one writer per database
+WRITER_LOCK_KEY = 0x5B5EA2C1
+# The text search configuration of the lexical index: Snowball English stems, like the Porter
+# stems of the SQLite store's FTS5 table; CJK arrives as character bigrams from sbsearch.lexical.
+TS_CONFIG = "english"
+# HNSW build parameters (pgvector's defaults) and the search breadth used for a top-k
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+MIN_EF_SEARCH = 100
+
+SCHEMA_SQL = [
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE documents (id BIGSERIAL PRIMARY KEY, path TEXT NOT NULL UNIQUE, root TEXT, sha256 TEXT, "
+    "mtime DOUBLE PRECISION, size BIGINT, format TEXT, encoding TEXT, status TEXT, error TEXT, n_chunks INTEGER, "
+    "indexed_at TEXT, parent TEXT, access TEXT)",
+    # BIGSERIAL: a chunk id is never reused, as in the SQLite store
+    "CREATE TABLE chunks (id BIGSERIAL PRIMARY KEY, doc_id BIGINT NOT NULL REFERENCES documents(id), ord INTEGER, "
+    "text TEXT, page INTEGER, heading TEXT, start INTEGER, \"end\" INTEGER, text_sha TEXT, location TEXT)",
+    "CREATE INDEX chunks_doc_id ON chunks (doc_id)",
+    "CREATE INDEX chunks_text_sha ON chunks (text_sha)",
+    # no dimension on the column: each model's HNSW index casts to its own vector(dim)
+    "CREATE TABLE embeddings (model TEXT NOT NULL, chunk_id BIGINT NOT NULL REFERENCES chunks(id), "
+    "vector public.vector NOT NULL, PRIMARY KEY (model, chunk_id))",
+    "CREATE INDEX embeddings_chunk_id ON embeddings (chunk_id)",
+    "CREATE TABLE models (name TEXT PRIMARY KEY, path TEXT, sha256 TEXT, dim INTEGER, layers INTEGER, "
+    "total_layers INTEGER, added_at TEXT, info TEXT)",
+    "CREATE TABLE runs (id BIGSERIAL PRIMARY KEY, started TEXT, ended TEXT, model TEXT, roots TEXT, status TEXT, "
+    "added INTEGER, updated INTEGER, removed INTEGER, unchanged INTEGER, failed INTEGER, chunks_embedded INTEGER, "
+    "seconds DOUBLE PRECISION, error TEXT)",
+    "CREATE TABLE compares (id BIGSERIAL PRIMARY KEY, created TEXT, model_a TEXT, model_b TEXT, result TEXT)",
+    "CREATE TABLE pending_vectors (model TEXT NOT NULL, text_sha TEXT NOT NULL, vector BYTEA, "
+    "PRIMARY KEY (model, text_sha))",
+    "CREATE TABLE lexical (chunk_id BIGINT PRIMARY KEY REFERENCES chunks(id), tsv TSVECTOR NOT NULL)",
+    "CREATE INDEX lexical_tsv ON lexical USING gin (tsv)",
+    "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT, groups TEXT, created TEXT)",
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, \"user\" TEXT, label TEXT, token_hash TEXT, created TEXT, "
+    "last_used TEXT)",
+    "CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER, first_at DOUBLE PRECISION)",
+]
+
+# A document's path relative to the folder that was indexed, in SQL (documents d)
+RELPATH = ("(CASE WHEN d.root IS NOT NULL AND d.root <> '' AND left(d.path, length(d.root) + 1) = d.root || '/' "
+           "THEN substr(d.path, length(d.root) + 2) ELSE d.path END)")
+
+# The lexical row of a chunk: body, heading and file name weighted as LEXICAL_WEIGHTS (ts_rank's
+# weight array is ordered D, C, B, A: body D, name C, heading B)
+TSV_SQL = (f"setweight(to_tsvector('{TS_CONFIG}', %s), 'D') || setweight(to_tsvector('{TS_CONFIG}', %s), 'B') "
+           f"|| setweight(to_tsvector('{TS_CONFIG}', %s), 'C')")
+# (ts_rank takes weights in [0, 1]: scaled by the largest)
+RANK_WEIGHTS = "'{%s, %s, %s, 1.0}'" % tuple(w / max(LEXICAL_WEIGHTS) for w in
+                                              (LEXICAL_WEIGHTS[0], LEXICAL_WEIGHTS[2], LEXICAL_WEIGHTS[1]))
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages and `status`."""
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def glob_regex(glob: str) -> str:
+    """A SQLite GLOB (* any text, ? one character, [...] a class) as an anchored POSIX regex."""
+    out, i = ["^"], 0
+    while i < len(glob):
+        ch = glob[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "[" and "]" in glob[i + 2:] + glob[i + 1:i + 2]:
+            end = glob.index("]", i + 2) if glob[i + 1:i + 2] in ("]", "^", "!") else glob.index("]", i + 1)
+            body = glob[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith(("^", "!")) else body).replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.sub(r"([.^$+(){}|\\\[\]])", r"\\\1", ch))
+        i += 1
+    return "".join(out) + "$"
+
+
+def filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
+    """A WHERE condition over documents d (and its parameters) for a DocumentFilter; "TRUE" when none."""
+    if doc_filter is None or not doc_filter.active:
+        return "TRUE", []
+    clauses, params = [], []
+    if doc_filter.paths:
+        clauses.append("(" + " OR ".join(f"{RELPATH} ~ %s OR d.path ~ %s" for _ in doc_filter.paths) + ")")
+        for glob in doc_filter.paths:
+            params += [glob_regex(glob)] * 2
+    if doc_filter.types:
+        clauses.append("(" + " OR ".join("lower(d.path) LIKE %s" for _ in doc_filter.types) + ")")
+        params += [f"%.{t}" for t in doc_filter.types]
+    if doc_filter.folders:
+        clauses.append("(" + " OR ".join(f"left({RELPATH}, length(%s) + 1) = %s || '/' "
+                                         "OR left(d.path, length(%s) + 1) = %s || '/'"
+                                         for _ in doc_filter.folders) + ")")
+        for folder in doc_filter.folders:
+            params += [folder] * 4
+    if doc_filter.modified_after is not None:
+        clauses.append("d.mtime > %s")
+        params.append(doc_filter.modified_after)
+    if doc_filter.groups is not None:  # the reader's groups; "*" marks documents for everyone
+        clauses.append("(d.access IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.access::jsonb) j "
+                       "WHERE j = ANY(%s)))")
+        params.append(sorted({*doc_filter.groups, "*"}))
+    return " AND ".join(clauses), params
+
+
+_FTS_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
+
+
+def tsquery_sql(match: str) -> tuple[str, list]:
+    """The tsquery (SQL and parameters) of an FTS5 match expression of sbsearch.lexical: quoted
+    phrases joined by OR, a phrase of one CJK character searched as a prefix."""
+    parts, params = [], []
+    for phrase, prefix in _FTS_TERM.findall(match):
+        phrase = phrase.replace('""', '"')
+        if prefix:
+            parts.append("to_tsquery('simple', %s)")
+            params.append("'" + phrase.replace("'", "''").replace("\\", "\\\\") + "':*")
+        else:
+            parts.append(f"phraseto_tsquery('{TS_CONFIG}', %s)")
+            params.append(phrase)
+    return ("(" + " || ".join(parts) + ")" if parts else "''::tsquery"), params
+
+
+def _hnsw_name(model: str) -> str:
+    return "embeddings_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:16]
+
+
+class PgStore:
+    """All reads and writes of an sbsearch index in PostgreSQL. One instance per process and index."""
+
+    vector_backend = "pgvector"
+
+    def __init__(self, url: str, create: bool = False):
+        self.url = url
+        self.path = display_url(url)
+        self.conn = self._connect()
+        if not self._has_schema():
+            if not create:
+                raise SbsearchError(f"no index in {self.path} (run `sbsearch index DIR --store {self.path}` first)")
+            self._create_schema()
+
+    # ---------------------------------------------------------------- connection and schema
+    def _connect(self):
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+        except ImportError:
+            raise SbsearchError("a PostgreSQL store needs the scale extra: pip install 'sbsearch[scale]'") from None
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row, connect_timeout=10,
+                                   application_name="sbsearch")
+        except psycopg.Error as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            raise SbsearchError(f"cannot connect to {self.path}: {reason}") from None
+        try:
+            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            from pgvector.psycopg import register_vector
+
+            register_vector(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SbsearchError(f"{self.path} has no pgvector extension and it cannot be created ({reason}); "
+                                "install pgvector on the server and run CREATE EXTENSION vector as a superuser") from None
+        conn.execute(f"SET search_path = {SCHEMA}, public")
+        return conn
+
+    def _has_schema(self) -> bool:
+        return self.conn.execute("SELECT to_regclass(%s) AS t", [f"{SCHEMA}.meta"]).fetchone()["t"] is not None
+
+    def _create_schema(self) -> None:
+        with self.conn.transaction():
+            # two processes creating the same index: the second waits, then finds it made
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITER_LOCK_KEY + 1])
+            if self._has_schema():
+                return
+            for statement in SCHEMA_SQL:
+                self.conn.execute(statement)
+            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)", [SCHEMA_VERSION])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _rows(self, sql: str, params: Iterable = ()) -> list[dict]:
+        return self.conn.execute(sql, list(params)).fetchall()
+
+    def _value(self, sql: str, params: Iterable = ()):
+        row = self.conn.execute(sql, list(params)).fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    @contextmanager
+    def atomic(self):
+        with self.conn.transaction():
+            yield
+
+    @contextmanager
+    def snapshot(self):
+        """One REPEATABLE READ transaction: every read inside sees the same committed state, and no
+        writer is waited for."""
+        if self.conn.info.transaction_status != 0:  # already inside one
+            yield
+            return
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+
+    @contextmanager
+    def writer_lock(self, wait: bool | float = False):
+        """Hold the index's writer lock, on a connection of its own so that it is released by the
+        server when this process dies. wait: see locking.writer_lock."""
+        conn = self._connect()
+        try:
+            deadline = None if wait is True else time.monotonic() + (0 if wait is False else float(wait))
+            while not conn.execute("SELECT pg_try_advisory_lock(%s) AS got", [WRITER_LOCK_KEY]).fetchone()["got"]:
+                if deadline is not None and time.monotonic() >= deadline:
+                    holder = conn.execute(
+                        "SELECT a.pid, a.client_addr::text AS addr, a.backend_start::text AS since FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.objid = %s "
+                        "AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                        [WRITER_LOCK_KEY]).fetchone()
+                    who = (f" (server pid {holder['pid']}, client {holder['addr'] or 'local'}, since {holder['since']})"
+                           if holder else "")
+                    raise SbsearchError(f"another sbsearch process is writing to {self.path}{who}; "
+                                        "try again later or pass --wait")
+                time.sleep(0.2)
+            yield
+        finally:
+            conn.close()
+
+    # ---------------------------------------------------------------- health (sbsearch check)
+    def integrity_check(self) -> str:
+        """PostgreSQL keeps its own pages consistent; what can disagree is checked below."""
+        return "ok" if self._value("SELECT 1") == 1 else "no answer"
+
+    def orphan_vector_count(self) -> int:
+        return self._value("SELECT count(*) FROM embeddings e LEFT JOIN chunks c ON c.id = e.chunk_id "
+                           "WHERE c.id IS NULL")
+
+    def orphan_attachments(self) -> list[str]:
+        return [r["path"] for r in self._rows(
+            "SELECT a.path FROM documents a LEFT JOIN documents m ON m.path = a.parent "
+            "WHERE a.parent IS NOT NULL AND m.id IS NULL ORDER BY a.path")]
+
+    def dangling_chunk_count(self) -> int:
+        return self._value("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.doc_id WHERE d.id IS NULL")
+
+    # ---------------------------------------------------------------- meta
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = %s", [key]).fetchone()
+        return row["value"] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
+                          "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [key, value])
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0"))
+
+    # ---------------------------------------------------------------- documents and chunks
+    def documents(self) -> dict[str, DocumentRow]:
+        return {r["path"]: DocumentRow(r["id"], r["path"], r["sha256"], r["mtime"], r["size"], r["status"],
+                                       r["error"], r["parent"])
+                for r in self._rows("SELECT id, path, sha256, mtime, size, status, error, parent FROM documents")}
+
+    def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict]:
+        return {r["id"]: r for r in self._rows(
+            "SELECT c.id, c.text, c.page, c.heading, c.location, c.start, c.\"end\", d.path, d.root, d.id AS doc_id "
+            "FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id = ANY(%s)", [[int(i) for i in ids]])}
+
+    def chunk_texts(self) -> list[tuple[int, str, str]]:
+        return [(r["id"], r["text"], r["path"]) for r in self._rows(
+            "SELECT c.id, c.text, d.path FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id")]
+
+    def chunk_count(self) -> int:
+        return self._value("SELECT count(*) FROM chunks")
+
+    def chunk_texts_with_headings(self) -> list[tuple[int, str, str | None]]:
+        return [(r["id"], r["text"], r["heading"]) for r in self._rows("SELECT id, text, heading FROM chunks ORDER BY id")]
+
+    def headings(self, limit: int, min_length: int = 8, max_length: int = 120) -> list[str]:
+        return [r["heading"] for r in self._rows(
+            "SELECT DISTINCT heading FROM chunks WHERE heading IS NOT NULL AND length(heading) BETWEEN %s AND %s "
+            "ORDER BY heading LIMIT %s", [min_length, max_length, limit])]
+
+    # ---------------------------------------------------------------- comparisons and estimates
+    def add_compare(self, model_a: str, model_b: str, result: dict) -> None:
+        self.conn.execute("INSERT INTO compares (created, model_a, model_b, result) VALUES (%s, %s, %s, %s)",
+                          [result.get("created") or now(), model_a, model_b, json.dumps(result)])
+
+    def latest_compare(self, model: str) -> dict | None:
+        row = self.conn.execute("SELECT * FROM compares WHERE model_a = %s OR model_b = %s ORDER BY id DESC LIMIT 1",
+                                [model, model]).fetchone()
+        if row is None:
+            return None
+        row["result"] = json.loads(row["result"])
+        return row
+
+    def chunks_without_vectors(self, model: str) -> list[tuple[int, str, str | None]]:
+        return [(r["id"], r["text"], r["heading"]) for r in self._rows(
+            "SELECT c.id, c.text, c.heading FROM chunks c LEFT JOIN embeddings e ON e.chunk_id = c.id "
+            "AND e.model = %s WHERE e.chunk_id IS NULL ORDER BY c.id", [model])]
+
+    # ---------------------------------------------------------------- vectors
+    def vectors(self, model: str, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = -1
+        while True:
+            rows = self._rows("SELECT chunk_id, vector FROM embeddings WHERE model = %s AND chunk_id > %s "
+                              "ORDER BY chunk_id LIMIT %s", [model, last, batch])
+            if not rows:
+                return
+            ids = np.fromiter((r["chunk_id"] for r in rows), dtype=np.int64, count=len(rows))
+            last = int(ids[-1])
+            yield ids, np.vstack([r["vector"] for r in rows]).astype(np.float32)
+
+    def vector_count(self, model: str) -> int:
+        return self._value("SELECT count(*) FROM embeddings WHERE model = %s", [model])
+
+    def vector_ids(self, model: str) -> set[int]:
+        return {r["chunk_id"] for r in self._rows("SELECT chunk_id FROM embeddings WHERE model = %s", [model])}
+
+    def vector_counts(self) -> dict[str, int]:
+        return {r["model"]: r["n"] for r in self._rows("SELECT model, count(*) AS n FROM embeddings GROUP BY model")}
+
+    def vectors_for_ids(self, model: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._rows("SELECT chunk_id, vector FROM embeddings WHERE model = %s AND chunk_id = ANY(%s) "
+                          "ORDER BY chunk_id", [model, [int(i) for i in ids]])
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return (np.asarray([r["chunk_id"] for r in rows], dtype=np.int64),
+                np.vstack([r["vector"] for r in rows]).astype(np.float32))
+
+    # ---------------------------------------------------------------- pgvector: the vector index in the store
+    def hnsw_index(self, model: str) -> dict | None:
+        """The model's HNSW index: its name, size, parameters and whether it is valid; None when
+        there is none."""
+        row = self.conn.execute(
+            "SELECT c.relname AS name, i.indisvalid AS valid, pg_relation_size(c.oid) AS size_bytes FROM pg_class c "
+            "JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s", [SCHEMA, _hnsw_name(model)]).fetchone()
+        if row is not None:
+            row["params"] = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": MIN_EF_SEARCH}
+        return row
+
+    def build_hnsw(self, model: str, dim: int, rebuild: bool = False) -> None:
+        """Create the model's HNSW index (cosine) over its vectors; after that PostgreSQL keeps it
+        current in the same transactions as the vectors."""
+        from psycopg import sql
+
+        name = sql.Identifier(_hnsw_name(model))
+        with self.conn.transaction():
+            if rebuild:
+                self.conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))
+            self.conn.execute(sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON embeddings USING hnsw ((vector::public.vector({})) "
+                "public.vector_cosine_ops) WITH (m = {}, ef_construction = {}) WHERE model = {}").format(
+                name, sql.Literal(int(dim)), sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION), sql.Literal(model)))
+
+    def drop_hnsw(self, model: str) -> None:
+        from psycopg import sql
+
+        self.conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(_hnsw_name(model))))
+
+    def nearest(self, model: str, dim: int, vecs: np.ndarray, k: int,
+                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (cosine similarities, chunk ids) per query vector, padded with id -1. Without
+        `allowed` the HNSW index answers; with it, the allowed chunks are ranked exactly, so a narrow
+        filter still gives up to k results."""
+        from psycopg import sql
+
+        # HNSW returns at most ef_search rows: keep it well above k
+        self.conn.execute(f"SET hnsw.ef_search = {int(max(MIN_EF_SEARCH, 2 * k))}")
+        # model and dimension as literals: the planner matches the partial index only against them
+        cast = sql.SQL("vector::public.vector({})").format(sql.Literal(int(dim)))
+        if allowed is None:
+            query = sql.SQL("SELECT chunk_id, {cast} <=> %s AS d FROM embeddings WHERE model = {model} "
+                            "ORDER BY {cast} <=> %s LIMIT %s").format(cast=cast, model=sql.Literal(model))
+        else:
+            query = sql.SQL("WITH c AS MATERIALIZED (SELECT chunk_id, vector FROM embeddings WHERE model = {model} "
+                            "AND chunk_id = ANY(%s)) SELECT chunk_id, {cast} <=> %s AS d FROM c ORDER BY d LIMIT %s"
+                            ).format(cast=cast, model=sql.Literal(model))
+            ids_param = [int(i) for i in allowed]
+        scores = np.full((len(vecs), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(vecs), k), -1, dtype=np.int64)
+        for q, vec in enumerate(np.asarray(vecs, dtype=np.float32)):
+            params = [vec, vec, k] if allowed is None else [ids_param, vec, k]
+            for j, r in enumerate(self.conn.execute(query, params).fetchall()):
+                ids[q, j] = r["chunk_id"]
+                scores[q, j] = 1.0 - r["d"]
+        return scores, ids
+
+    # ---------------------------------------------------------------- models
+    def model_row(self, name: str) -> dict | None:
+        return self.conn.execute("SELECT * FROM models WHERE name = %s", [name]).fetchone()
+
+    def models(self) -> list[dict]:
+        return self._rows("SELECT * FROM models ORDER BY added_at, name")
+
+    def register_model(self, name: str, path: str, sha256: str | None, dim: int, layers: int | None,
+                       total_layers: int | None, info: dict | None = None) -> None:
+        """Remember which weights produced a model's vectors; refuse a silent change of model."""
+        row = self.model_row(name)
+        if row is not None:
+            if row["dim"] != dim:
+                raise SbsearchError(
+                    f"model {name!r} gives {dim}-d vectors but this index holds {row['dim']}-d vectors "
+                    f"for it; use another --store or `sbsearch index --reembed`")
+            if sha256 and row["sha256"] and row["sha256"] != sha256:
+                raise SbsearchError(
+                    f"model {name!r} has changed since it indexed these documents (weights sha256 "
+                    f"{sha256[:12]}… vs {row['sha256'][:12]}…); re-embed with `sbsearch index --reembed`")
+            return
+        self.conn.execute("INSERT INTO models (name, path, sha256, dim, layers, total_layers, added_at, info) "
+                          "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                          [name, path, sha256, dim, layers, total_layers, now(), json.dumps(info or {})])
+
+    def drop_model_vectors(self, name: str) -> None:
+        with self.atomic():
+            self.drop_hnsw(name)
+            self.conn.execute("DELETE FROM embeddings WHERE model = %s", [name])
+            self.conn.execute("DELETE FROM models WHERE name = %s", [name])
+            self._bump_generation()
+
+    # ---------------------------------------------------------------- runs
+    def start_run(self, model: str, roots: list[str]) -> int:
+        return self._value("INSERT INTO runs (started, model, roots, status) VALUES (%s, %s, %s, 'running') "
+                           "RETURNING id", [now(), model, json.dumps(roots)])
+
+    def finish_run(self, run_id: int, **fields) -> None:
+        fields = {"ended": now(), **fields}
+        cols = ", ".join(f"{_column(k)} = %s" for k in fields)
+        self.conn.execute(f"UPDATE runs SET {cols} WHERE id = %s", [*fields.values(), run_id])
+
+    def mark_running_runs_interrupted(self) -> None:
+        self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+
+    def runs(self, limit: int = 10) -> list[dict]:
+        return self._rows("SELECT * FROM runs ORDER BY id DESC LIMIT %s", [limit])
+
+    # ---------------------------------------------------------------- publish
+    def _bump_generation(self) -> int:
+        gen = self.generation + 1
+        self.set_meta("generation", str(gen))
+        return gen
+
+    def vectors_by_text(self, text_shas: Iterable[str]) -> dict[str, dict[str, bytes]]:
+        out: dict[str, dict[str, bytes]] = {}
+        shas = list(set(text_shas))
+        for r in self._rows("SELECT text_sha, model, vector FROM pending_vectors WHERE text_sha = ANY(%s)", [shas]):
+            out.setdefault(r["model"], {})[r["text_sha"]] = bytes(r["vector"])
+        for r in self._rows("SELECT c.text_sha, e.model, e.vector FROM chunks c JOIN embeddings e ON e.chunk_id = c.id "
+                            "WHERE c.text_sha = ANY(%s)", [shas]):
+            out.setdefault(r["model"], {})[r["text_sha"]] = np.asarray(r["vector"], dtype=np.float32).tobytes()
+        return out
+
+    def save_pending(self, model: str, vectors: dict[str, bytes]) -> None:
+        with self.atomic(), self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO pending_vectors (model, text_sha, vector) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (model, text_sha) DO UPDATE SET vector = EXCLUDED.vector",
+                            [(model, sha, v) for sha, v in vectors.items()])
+
+    def _new_ids(self, table: str, n: int) -> list[int]:
+        return [r["id"] for r in self._rows(f"SELECT nextval('{table}_id_seq') AS id FROM generate_series(1, %s)", [n])]
+
+    def publish(self, new_docs: list[dict], removed_paths: list[str], vectors: dict[str, dict[str, bytes]],
+                touched: dict[str, float] | None = None) -> tuple[int, list[int], list[tuple[int, str]]]:
+        """Apply one indexing run in a single transaction (see store.Store.publish)."""
+        added: list[tuple[int, str]] = []
+        with self.atomic(), self.conn.cursor() as cur:
+            paths = removed_paths + [d["path"] for d in new_docs]
+            doc_ids = [r["id"] for r in self._rows("SELECT id FROM documents WHERE path = ANY(%s)", [paths])]
+            removed_ids = [r["id"] for r in self._rows("SELECT id FROM chunks WHERE doc_id = ANY(%s) ORDER BY id",
+                                                       [doc_ids])]
+            for table, column in (("lexical", "chunk_id"), ("embeddings", "chunk_id"), ("chunks", "id")):
+                self.conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", [removed_ids])
+            self.conn.execute("DELETE FROM documents WHERE id = ANY(%s)", [doc_ids])
+            doc_rows, chunk_rows, lexical_rows, embedding_rows = [], [], [], []
+            new_doc_ids = self._new_ids("documents", len(new_docs))
+            chunk_ids = iter(self._new_ids("chunks", sum(len(d["chunks"]) for d in new_docs)))
+            for doc, doc_id in zip(new_docs, new_doc_ids):
+                chunks = doc["chunks"]
+                doc_rows.append([doc_id, doc["path"], doc.get("root"), doc.get("sha256"), doc.get("mtime"),
+                                 doc.get("size"), doc.get("format"), doc.get("encoding"), doc.get("status"),
+                                 doc.get("error"), len(chunks), now(), doc.get("parent"), doc.get("access")])
+                name = name_text(relpath_of(doc["path"], doc.get("root")))
+                for ord_, ch in enumerate(chunks):
+                    chunk_id = next(chunk_ids)
+                    added.append((chunk_id, ch["text_sha"]))
+                    chunk_rows.append([chunk_id, doc_id, ord_, ch["text"], ch.get("page"), ch.get("heading"),
+                                       ch.get("start"), ch.get("end"), ch["text_sha"], ch.get("location")])
+                    lexical_rows.append([chunk_id, index_text(ch["text"]), index_text(ch.get("heading")), name])
+                    for model, by_sha in vectors.items():
+                        vec = by_sha.get(ch["text_sha"])
+                        if vec is not None:
+                            embedding_rows.append([model, chunk_id, np.frombuffer(vec, dtype=np.float32)])
+            cur.executemany("INSERT INTO documents (id, path, root, sha256, mtime, size, format, encoding, status, "
+                            "error, n_chunks, indexed_at, parent, access) VALUES "
+                            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", doc_rows)
+            cur.executemany("INSERT INTO chunks (id, doc_id, ord, text, page, heading, start, \"end\", text_sha, "
+                            "location) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", chunk_rows)
+            cur.executemany(f"INSERT INTO lexical (chunk_id, tsv) VALUES (%s, {TSV_SQL})", lexical_rows)
+            cur.executemany("INSERT INTO embeddings (model, chunk_id, vector) VALUES (%s, %s, %s)", embedding_rows)
+            self.touch_documents(touched or {})
+            self.conn.execute("DELETE FROM pending_vectors")  # published now, or text no longer present
+            gen = self._bump_generation()
+        return gen, removed_ids, added
+
+    def touch_documents(self, touched: dict[str, float]) -> None:
+        if touched:
+            with self.atomic(), self.conn.cursor() as cur:
+                cur.executemany("UPDATE documents SET mtime = %s WHERE path = %s",
+                                [(mtime, path) for path, mtime in touched.items()])
+
+    def add_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> int:
+        """Back-fill vectors of existing chunks for a model; one transaction."""
+        with self.atomic(), self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO embeddings (model, chunk_id, vector) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (model, chunk_id) DO UPDATE SET vector = EXCLUDED.vector",
+                            [(model, int(cid), np.asarray(v, dtype=np.float32)) for cid, v in vectors.items()])
+            return self._bump_generation()
+
+    # ---------------------------------------------------------------- filters and lexical search
+    def filtered_chunk_ids(self, doc_filter: DocumentFilter) -> np.ndarray:
+        where, params = filter_sql(doc_filter)
+        rows = self._rows(f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where} ORDER BY c.id",
+                          params)
+        return np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows))
+
+    def has_lexical(self) -> bool:
+        return True
+
+    def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None) -> list[tuple[int, float]]:
+        """(chunk id, rank, higher is better) of the best `limit` chunks matching an FTS5 expression
+        of sbsearch.lexical, among the chunks of documents that pass the filter."""
+        where, params = filter_sql(doc_filter)
+        query, qparams = tsquery_sql(match)
+        # rank normalisation 1 divides by 1 + log(length): long chunks do not win by length alone
+        sql = (f"WITH q AS (SELECT {query} AS q) SELECT l.chunk_id, ts_rank({RANK_WEIGHTS}, l.tsv, q.q, 1) AS r "
+               f"FROM lexical l CROSS JOIN q")
+        if where != "TRUE":
+            sql += f" JOIN chunks c ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id WHERE l.tsv @@ q.q AND {where}"
+        else:
+            sql += " WHERE l.tsv @@ q.q"
+        sql += " ORDER BY r DESC, l.chunk_id LIMIT %s"
+        return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(sql, [*qparams, *params, limit])]
+
+    def lexical_summary(self) -> dict | None:
+        return {"rows": self._value("SELECT count(*) FROM lexical"),
+                "size_bytes": self._value("SELECT pg_total_relation_size('lexical')")}
+
+    def lexical_problems(self) -> list[str]:
+        problems = []
+        missing = self._value("SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM lexical)")
+        extra = self._value("SELECT count(*) FROM lexical WHERE chunk_id NOT IN (SELECT id FROM chunks)")
+        if missing:
+            problems.append(f"{missing} chunks are missing from the lexical index")
+        if extra:
+            problems.append(f"the lexical index holds {extra} rows of chunks that no longer exist")
+        return problems
+
+    def rebuild_lexical(self, batch: int = 2000) -> int:
+        """Write the lexical index anew from the chunks, in one transaction; returns its rows."""
+        added, last = 0, -1
+        with self.atomic(), self.conn.cursor() as cur:
+            self.conn.execute("DELETE FROM lexical")
+            while True:
+                rows = self._rows("SELECT c.id, c.text, c.heading, d.path, d.root FROM chunks c JOIN documents d "
+                                  "ON d.id = c.doc_id WHERE c.id > %s ORDER BY c.id LIMIT %s", [last, batch])
+                if not rows:
+                    return added
+                cur.executemany(f"INSERT INTO lexical (chunk_id, tsv) VALUES (%s, {TSV_SQL})",
+                                [(r["id"], index_text(r["text"]), index_text(r["heading"]),
+                                  name_text(relpath_of(r["path"], r["root"]))) for r in rows])
+                added += len(rows)
+                last = rows[-1]["id"]
+
+    # ---------------------------------------------------------------- access: documents, users, tokens
+    def document_access(self) -> dict[str, tuple[str, str | None, str | None]]:
+        return {r["path"]: (r["root"], r["access"], r["parent"])
+                for r in self._rows("SELECT path, root, access, parent FROM documents")}
+
+    def set_document_access(self, access: dict[str, str | None]) -> None:
+        with self.atomic(), self.conn.cursor() as cur:
+            cur.executemany("UPDATE documents SET access = %s WHERE path = %s", [(a, p) for p, a in access.items()])
+
+    def document(self, doc_id: int, doc_filter: DocumentFilter | None = None) -> dict | None:
+        where, params = filter_sql(doc_filter)
+        return self.conn.execute(f"SELECT d.* FROM documents d WHERE d.id = %s AND {where}", [doc_id, *params]).fetchone()
+
+    def visible_counts(self, doc_filter: DocumentFilter | None) -> dict:
+        where, params = filter_sql(doc_filter)
+        row = self.conn.execute(f"SELECT count(*) AS docs, count(*) FILTER (WHERE d.status = 'failed') AS failed "
+                                f"FROM documents d WHERE {where}", params).fetchone()
+        chunks = self._value(f"SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}", params)
+        return {"documents": row["docs"] or 0, "documents_failed": row["failed"] or 0, "chunks": chunks}
+
+    def user(self, name: str) -> dict | None:
+        row = self.conn.execute("SELECT * FROM users WHERE name = %s", [name]).fetchone()
+        if row is not None:
+            row["groups"] = json.loads(row["groups"] or "[]")
+        return row
+
+    def users(self) -> list[dict]:
+        rows = self._rows("SELECT name, groups, created FROM users ORDER BY name")
+        for r in rows:
+            r["groups"] = json.loads(r["groups"] or "[]")
+        return rows
+
+    def put_user(self, name: str, password_hash: str | None, groups: list[str]) -> None:
+        groups_json = json.dumps(sorted(set(groups)))
+        with self.atomic():
+            if self._value("SELECT count(*) FROM users WHERE name = %s", [name]):
+                self.conn.execute("UPDATE users SET groups = %s, password_hash = coalesce(%s, password_hash) "
+                                  "WHERE name = %s", [groups_json, password_hash, name])
+            else:
+                self.conn.execute("INSERT INTO users (name, password_hash, groups, created) VALUES (%s, %s, %s, %s)",
+                                  [name, password_hash, groups_json, now()])
+
+    def remove_user(self, name: str) -> bool:
+        with self.atomic():
+            self.conn.execute("DELETE FROM tokens WHERE \"user\" = %s", [name])
+            return self.conn.execute("DELETE FROM users WHERE name = %s", [name]).rowcount > 0
+
+    def add_token(self, token_id: str, user: str, label: str, token_hash: str) -> None:
+        self.conn.execute("INSERT INTO tokens (id, \"user\", label, token_hash, created, last_used) "
+                          "VALUES (%s, %s, %s, %s, %s, NULL)", [token_id, user, label, token_hash, now()])
+
+    def token(self, token_id: str) -> dict | None:
+        return self.conn.execute("SELECT * FROM tokens WHERE id = %s", [token_id]).fetchone()
+
+    def tokens(self, user: str | None = None) -> list[dict]:
+        sql = "SELECT id, \"user\", label, created, last_used FROM tokens"
+        if user:
+            return self._rows(sql + " WHERE \"user\" = %s ORDER BY id", [user])
+        return self._rows(sql + " ORDER BY \"user\", id")
+
+    def remove_token(self, token_id: str) -> bool:
+        return self.conn.execute("DELETE FROM tokens WHERE id = %s", [token_id]).rowcount > 0
+
+    def login_failures(self, key: str, window_s: float) -> int:
+        row = self.conn.execute("SELECT failures, first_at FROM login_failures WHERE key = %s", [key]).fetchone()
+        if row is None or time.time() - row["first_at"] > window_s:
+            return 0
+        return row["failures"]
+
+    def record_login_failure(self, key: str, window_s: float) -> None:
+        t = time.time()
+        # a window that has passed starts again at one failure
+        self.conn.execute(
+            "INSERT INTO login_failures (key, failures, first_at) VALUES (%s, 1, %s) ON CONFLICT (key) DO UPDATE SET "
+            "failures = CASE WHEN %s - login_failures.first_at > %s THEN 1 ELSE login_failures.failures + 1 END, "
+            "first_at = CASE WHEN %s - login_failures.first_at > %s THEN EXCLUDED.first_at ELSE login_failures.first_at END",
+            [key, t, t, window_s, t, window_s])
+
+    def clear_login_failures(self, key: str) -> None:
+        self.conn.execute("DELETE FROM login_failures WHERE key = %s", [key])
+
+    def checkpoint(self, truncate: bool = False) -> None:
+        """Nothing to do: PostgreSQL checkpoints by itself, and readers never replay a log."""
+
+    # ---------------------------------------------------------------- summary
+    def disk_bytes(self) -> int:
+        """Tables, their indexes (the HNSW and GIN ones too) and their out-of-line values."""
+        return int(self._value(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'", [SCHEMA]))
+
+    def summary(self, runs: int = 5) -> dict:
+        docs = self.conn.execute(
+            "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'ok') AS ok, "
+            "count(*) FILTER (WHERE status = 'failed') AS failed, sum(size) AS size FROM documents").fetchone()
+        failed = self._rows("SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path")
+        partial = self._rows("SELECT path, error AS warning FROM documents WHERE status = 'ok' AND error IS NOT NULL "
+                             "ORDER BY path")
+        counts = self.vector_counts()
+        return {
+            "index": self.path,
+            "generation": self.generation,
+            "documents": docs["n"] or 0,
+            "documents_ok": docs["ok"] or 0,
+            "documents_failed": docs["failed"] or 0,
+            "source_bytes": int(docs["size"] or 0),
+            "chunks": self.chunk_count(),
+            "models": [
+                {"name": m["name"], "dim": m["dim"], "layers": m["layers"], "total_layers": m["total_layers"],
+                 "vectors": counts.get(m["name"], 0)}
+                for m in self.models()
+            ],
+            "default_model": self.get_meta("default_model"),
+            "lexical": self.lexical_summary(),
+            "size_bytes": self.disk_bytes(),  # the vector indexes included: they are in the database
+            "last_runs": self.runs(runs),
+            "failed_files": failed,
+            "partly_read_files": partial,
+        }
+
+
+_RUN_COLUMNS = {"ended", "status", "error", "seconds", "added", "updated", "removed", "unchanged", "failed",
+                "chunks_embedded"}
+
+
+def _column(name: str) -> str:
+    if name not in _RUN_COLUMNS:
+        raise ValueError(f"no run column {name!r}")
+    return name
