@@ -1,5 +1,5 @@
-"""Incremental indexing on real files, real SQLite and real FAISS, with the fake embedder (a hashed
-bag of words: no torch)."""
+"""Incremental indexing on real files, with the fake embedder (a hashed bag of words: no torch),
+against both stores: SQLite + FAISS, and PostgreSQL + pgvector (a real server, tests/conftest.py)."""
 
 import faiss
 import numpy as np
@@ -12,6 +12,7 @@ from sbsearch.errors import SbsearchError
 from sbsearch.index import Indexer
 from sbsearch.embed.models import resolve
 from sbsearch.search import Searcher
+from sbsearch.index.location import open_store
 from sbsearch.index.store import Store
 
 
@@ -25,17 +26,30 @@ def write_corpus(root):
 
 
 def texts_of(store, path):
-    return [r["text"] for r in store.db.query(
-        "SELECT c.text FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.path = ? ORDER BY c.ord", [str(path)])]
+    return [text for _, text, p in store.chunk_texts() if p == str(path)]
 
 
 def consistent(store, model):
-    """SQLite and FAISS agree: every chunk has a vector and FAISS holds exactly those ids."""
-    n_chunks = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    assert store.vector_count(model) == n_chunks
-    index = faiss_index.load(store, model, store.model_row(model)["dim"])
-    ids = set(faiss.vector_to_array(index.id_map).tolist())
-    assert ids == {r["id"] for r in store.db.query("SELECT id FROM chunks")}
+    """The store and its vector index agree: every chunk has a vector and the index holds exactly
+    those ids (FAISS: the file's id map; pgvector: the HNSW index is built and valid)."""
+    chunk_ids = {cid for cid, _, _ in store.chunk_texts()}
+    assert store.vector_count(model) == len(chunk_ids)
+    assert store.vector_ids(model) == chunk_ids
+    if store.vector_backend == "faiss":
+        index = faiss_index.load(store, model, store.model_row(model)["dim"])
+        assert set(faiss.vector_to_array(index.id_map).tolist()) == chunk_ids
+    else:
+        from sbsearch.vectors import open_vector_index
+
+        assert open_vector_index(store, model).verify(chunk_ids) == "ok"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def idx(request, tmp_path):
+    """Where the index lives: a folder (SQLite + FAISS) or a fresh PostgreSQL database (pgvector)."""
+    if request.param == "sqlite":
+        return tmp_path / "idx"
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
@@ -54,103 +68,103 @@ def run(index_path, model, *roots):
     return ix, summary
 
 
-def test_first_run_indexes_everything(tmp_path, corpus, model):
-    ix, s = run(tmp_path / "idx", model, corpus)
+def test_first_run_indexes_everything(tmp_path, corpus, model, idx):
+    ix, s = run(idx, model, corpus)
     assert (s.added, s.updated, s.removed, s.failed) == (3, 0, 0, 0)
     assert s.chunks_embedded == s.chunks_total >= 4
     consistent(ix.store, model)
 
 
-def test_unchanged_run_loads_no_model(tmp_path, corpus, model):
-    run(tmp_path / "idx", model, corpus)
-    gen = Store(tmp_path / "idx").generation
-    ix, s = run(tmp_path / "idx", model, corpus)
+def test_unchanged_run_loads_no_model(tmp_path, corpus, model, idx):
+    run(idx, model, corpus)
+    gen = open_store(idx).generation
+    ix, s = run(idx, model, corpus)
     assert s.unchanged == 3 and s.added == s.updated == s.removed == 0
     assert ix._embedder is None, "no model work when nothing changed"
     assert ix.store.generation == gen
 
 
-def test_modified_file_is_reembedded_and_old_text_gone(tmp_path, corpus, model):
-    run(tmp_path / "idx", model, corpus)
+def test_modified_file_is_reembedded_and_old_text_gone(tmp_path, corpus, model, idx):
+    run(idx, model, corpus)
     (corpus / "travel.txt").write_text("Trains are preferred over flights under 500 km.")
-    ix, s = run(tmp_path / "idx", model, corpus)
+    ix, s = run(idx, model, corpus)
     assert s.updated == 1 and s.unchanged == 2
     assert s.chunks_embedded == 1
     assert texts_of(ix.store, corpus / "travel.txt") == ["Trains are preferred over flights under 500 km."]
     consistent(ix.store, model)
 
 
-def test_deleted_file_is_removed_from_sqlite_and_faiss(tmp_path, corpus, model):
-    run(tmp_path / "idx", model, corpus)
+def test_deleted_file_is_removed_from_sqlite_and_faiss(tmp_path, corpus, model, idx):
+    run(idx, model, corpus)
     (corpus / "vpn.md").unlink()
-    ix, s = run(tmp_path / "idx", model, corpus)
+    ix, s = run(idx, model, corpus)
     assert s.removed == 1
     assert str(corpus / "vpn.md") not in ix.store.documents()
     consistent(ix.store, model)
-    for results in Searcher(tmp_path / "idx", model).search_many(["vpn client"], k=10):
+    for results in Searcher(idx, model).search_many(["vpn client"], k=10):
         assert all("vpn.md" not in r.path for r in results)
 
 
-def test_rename_reuses_vectors(tmp_path, corpus, model):
-    run(tmp_path / "idx", model, corpus)
+def test_rename_reuses_vectors(tmp_path, corpus, model, idx):
+    run(idx, model, corpus)
     (corpus / "travel.txt").rename(corpus / "travel-policy.txt")
-    ix, s = run(tmp_path / "idx", model, corpus)
+    ix, s = run(idx, model, corpus)
     assert (s.added, s.removed) == (1, 1)
     assert s.chunks_embedded == 0 and s.chunks_reused == 1
     assert ix._embedder is None
     consistent(ix.store, model)
 
 
-def test_swapped_contents_follow_their_paths(tmp_path, corpus, model):
+def test_swapped_contents_follow_their_paths(tmp_path, corpus, model, idx):
     a, b = corpus / "a.txt", corpus / "b.txt"
     a.write_text("Alpha text about parking permits.")
     b.write_text("Beta text about kitchen rules.")
-    run(tmp_path / "idx", model, corpus)
+    run(idx, model, corpus)
     a.write_text("Beta text about kitchen rules.")
     b.write_text("Alpha text about parking permits.")
-    ix, s = run(tmp_path / "idx", model, corpus)
+    ix, s = run(idx, model, corpus)
     assert s.updated == 2
     assert texts_of(ix.store, a) == ["Beta text about kitchen rules."]
     assert texts_of(ix.store, b) == ["Alpha text about parking permits."]
     consistent(ix.store, model)
 
 
-def test_other_roots_are_not_touched(tmp_path, corpus, model):
+def test_other_roots_are_not_touched(tmp_path, corpus, model, idx):
     other = write_corpus(tmp_path / "other")
-    run(tmp_path / "idx", model, corpus)
-    ix, s = run(tmp_path / "idx", model, other)
+    run(idx, model, corpus)
+    ix, s = run(idx, model, other)
     assert s.added == 3 and s.removed == 0
     assert len(ix.store.documents()) == 6
 
 
-def test_missing_root_changes_nothing(tmp_path, corpus, model):
-    run(tmp_path / "idx", model, corpus)
-    before = Store(tmp_path / "idx").documents()
+def test_missing_root_changes_nothing(tmp_path, corpus, model, idx):
+    run(idx, model, corpus)
+    before = open_store(idx).documents()
     with pytest.raises(SbsearchError, match="no such file"):
-        run(tmp_path / "idx", model, corpus, tmp_path / "nope")
-    assert Store(tmp_path / "idx").documents().keys() == before.keys()
+        run(idx, model, corpus, tmp_path / "nope")
+    assert open_store(idx).documents().keys() == before.keys()
 
 
-def test_bad_files_are_reported_and_do_not_stop_the_run(tmp_path, corpus, model):
+def test_bad_files_are_reported_and_do_not_stop_the_run(tmp_path, corpus, model, idx):
     (corpus / "empty.txt").write_bytes(b"")
     (corpus / "binary.md").write_bytes(bytes(range(256)) * 8)
     (corpus / "drawing.svg").write_bytes(b"<svg/>")
     (corpus / ".hidden.txt").write_text("secret")
     (corpus / "queries.jsonl").write_text('{"query": "x"}\n')
     (corpus / ".sbsearchignore").write_text("# eval file\nqueries.jsonl\n")
-    ix, s = run(tmp_path / "idx", model, corpus)
+    ix, s = run(idx, model, corpus)
     assert s.added == 3 and s.failed == 2 and s.skipped == 1
     errors = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in ix.store.summary()["failed_files"]}
     assert errors == {"binary.md": "binary data, not text", "empty.txt": "empty file"}
     # failed files are not retried while unchanged
-    _, s2 = run(tmp_path / "idx", model, corpus)
+    _, s2 = run(idx, model, corpus)
     assert s2.unchanged == 5 and s2.failed == 0
 
 
-def test_unreadable_file_keeps_previous_version(tmp_path, corpus, model, monkeypatch):
+def test_unreadable_file_keeps_previous_version(tmp_path, corpus, model, monkeypatch, idx):
     from pathlib import Path
 
-    run(tmp_path / "idx", model, corpus)
+    run(idx, model, corpus)
     (corpus / "travel.txt").write_text("changed, but we cannot read it now")
     real_read = Path.read_bytes
 
@@ -161,33 +175,33 @@ def test_unreadable_file_keeps_previous_version(tmp_path, corpus, model, monkeyp
         return real_read(self)
 
     monkeypatch.setattr(Path, "read_bytes", deny)
-    ix, s = run(tmp_path / "idx", model, corpus)
+    ix, s = run(idx, model, corpus)
     assert s.failed == 1 and "previous version kept" in s.failures[0]["error"]
     assert texts_of(ix.store, corpus / "travel.txt") == [
         "Book the hotel through the travel portal. Claim expenses within 30 days."]
     consistent(ix.store, model)
 
 
-def test_second_model_backfills_same_chunks(tmp_path, corpus, model):
+def test_second_model_backfills_same_chunks(tmp_path, corpus, model, idx):
     other = "fake-48"
-    ix, _ = run(tmp_path / "idx", model, corpus)
-    chunks = ix.store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    ix2, s = run(tmp_path / "idx", other, corpus)
+    ix, _ = run(idx, model, corpus)
+    chunks = ix.store.chunk_count()
+    ix2, s = run(idx, other, corpus)
     assert s.unchanged == 3 and s.chunks_embedded == chunks
     assert ix2.store.vector_counts() == {model: chunks, other: chunks}
     consistent(ix2.store, other)
 
 
-def test_model_with_other_dimension_is_refused(tmp_path, corpus, fake_embedder):
-    Indexer(tmp_path / "idx", embedder=fake_embedder).run([corpus])
+def test_model_with_other_dimension_is_refused(tmp_path, corpus, fake_embedder, idx):
+    Indexer(idx, embedder=fake_embedder).run([corpus])
     # the same model name now giving 48-d vectors, as when a model directory is replaced
     wider = FakeEmbedder(fake_embedder.name, dim=48)
     with pytest.raises(SbsearchError, match="48-d"):
-        Searcher(tmp_path / "idx", embedder=wider).search("vpn")
+        Searcher(idx, embedder=wider).search("vpn")
     (corpus / "new.txt").write_text("A new file forces embedding.")
     with pytest.raises(SbsearchError, match="48-d"):
-        Indexer(tmp_path / "idx", embedder=wider).run([corpus])
-    assert str(corpus / "new.txt") not in Store(tmp_path / "idx").documents()
+        Indexer(idx, embedder=wider).run([corpus])
+    assert str(corpus / "new.txt") not in open_store(idx).documents()
 
 
 def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path, corpus, model):
@@ -199,7 +213,7 @@ def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path, corpus, model):
     consistent(Store(tmp_path / "idx"), model)
 
 
-def test_killed_run_keeps_its_finished_vector_batches(tmp_path, model, monkeypatch):
+def test_killed_run_keeps_its_finished_vector_batches(tmp_path, model, monkeypatch, idx):
     """Vectors are committed in batches while a run embeds; a run stopped half-way publishes
     nothing (searches see the previous state) and the next run embeds only what was left."""
     import sbsearch.index.indexer as indexer_mod
@@ -209,7 +223,7 @@ def test_killed_run_keeps_its_finished_vector_batches(tmp_path, model, monkeypat
     docs.mkdir()
     for i in range(25):
         (docs / f"note{i}.txt").write_text(f"Note {i}: the printer on floor {i} needs toner.")
-    ix = Indexer(tmp_path / "idx", model)
+    ix = Indexer(idx, model)
     emb = ix.embedder()
     real_encode = emb.encode
     calls = []
@@ -223,14 +237,14 @@ def test_killed_run_keeps_its_finished_vector_batches(tmp_path, model, monkeypat
     monkeypatch.setattr(emb, "encode", encode_then_die)
     with pytest.raises(KeyboardInterrupt):
         ix.run([docs])
-    store = Store(tmp_path / "idx")
+    store = open_store(idx)
     assert store.documents() == {}
-    assert store.db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0] == 20
+    assert store.pending_count() == 20
     assert store.runs(1)[0]["status"] == "interrupted"
     monkeypatch.setattr(emb, "encode", real_encode)
-    s = Indexer(tmp_path / "idx", model, embedder=emb).run([docs])
+    s = Indexer(idx, model, embedder=emb).run([docs])
     assert s.added == 25 and s.chunks_reused == 20 and s.chunks_embedded == 5
-    assert store.db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0] == 0
+    assert store.pending_count() == 0
     consistent(store, model)
 
 
@@ -264,13 +278,13 @@ def test_fake_names_resolve_only_when_enabled(monkeypatch):
     assert FakeEmbedder("fake").dim == 64, "constructing one directly needs no switch"
 
 
-def test_indexer_with_an_embedder_takes_its_name_and_refuses_another(tmp_path, corpus, fake_embedder):
-    ix = Indexer(tmp_path / "idx", embedder=fake_embedder)
+def test_indexer_with_an_embedder_takes_its_name_and_refuses_another(tmp_path, corpus, fake_embedder, idx):
+    ix = Indexer(idx, embedder=fake_embedder)
     assert ix.model_name == "fake" and ix.info is fake_embedder.info
     ix.run([corpus])
     consistent(ix.store, "fake")
     with pytest.raises(SbsearchError, match="given with an embedder"):
-        Indexer(tmp_path / "idx", "fake-b", embedder=fake_embedder)
+        Indexer(idx, "fake-b", embedder=fake_embedder)
 
 
 def test_opening_an_index_that_another_process_is_creating_waits_for_its_schema(tmp_path):

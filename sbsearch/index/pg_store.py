@@ -159,6 +159,11 @@ def tsquery_sql(match: str) -> tuple[str, list]:
     return ("(" + " || ".join(parts) + ")" if parts else "''::tsquery"), params
 
 
+def _array(vector) -> np.ndarray:
+    """A pgvector value as float32 (newer pgvector-python returns a Vector, older a numpy array)."""
+    return np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype=np.float32)
+
+
 def _hnsw_name(model: str) -> str:
     return "embeddings_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:16]
 
@@ -350,7 +355,7 @@ class PgStore:
                 return
             ids = np.fromiter((r["chunk_id"] for r in rows), dtype=np.int64, count=len(rows))
             last = int(ids[-1])
-            yield ids, np.vstack([r["vector"] for r in rows]).astype(np.float32)
+            yield ids, np.vstack([_array(r["vector"]) for r in rows])
 
     def vector_count(self, model: str) -> int:
         return self._value("SELECT count(*) FROM embeddings WHERE model = %s", [model])
@@ -367,7 +372,7 @@ class PgStore:
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         return (np.asarray([r["chunk_id"] for r in rows], dtype=np.int64),
-                np.vstack([r["vector"] for r in rows]).astype(np.float32))
+                np.vstack([_array(r["vector"]) for r in rows]))
 
     # ---------------------------------------------------------------- pgvector: the vector index in the store
     def hnsw_index(self, model: str) -> dict | None:
@@ -489,8 +494,11 @@ class PgStore:
             out.setdefault(r["model"], {})[r["text_sha"]] = bytes(r["vector"])
         for r in self._rows("SELECT c.text_sha, e.model, e.vector FROM chunks c JOIN embeddings e ON e.chunk_id = c.id "
                             "WHERE c.text_sha = ANY(%s)", [shas]):
-            out.setdefault(r["model"], {})[r["text_sha"]] = np.asarray(r["vector"], dtype=np.float32).tobytes()
+            out.setdefault(r["model"], {})[r["text_sha"]] = _array(r["vector"]).tobytes()
         return out
+
+    def pending_count(self) -> int:
+        return self._value("SELECT count(*) FROM pending_vectors")
 
     def save_pending(self, model: str, vectors: dict[str, bytes]) -> None:
         with self.atomic(), self.conn.cursor() as cur:

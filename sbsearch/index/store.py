@@ -471,6 +471,10 @@ class Store:
             out.setdefault(r["model"], {})[r["text_sha"]] = r["vector"]
         return out
 
+    def pending_count(self) -> int:
+        """Vectors embedded by a run that has not published (yet, or ever: it was stopped)."""
+        return self.db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0]
+
     def save_pending(self, model: str, vectors: dict[str, bytes]) -> None:
         with self.db.atomic():
             self.db["pending_vectors"].upsert_all(
