@@ -17,6 +17,14 @@ from .errors import SbsearchError
 from .progress import Progress
 
 
+def local_files_dir(location: Path | str) -> Path:
+    """Where a command writes files of an index (charts, a BEIR corpus as files): the index folder,
+    or for a PostgreSQL store a folder of this machine's sbsearch home."""
+    if config.is_store_url(location):
+        return config.home() / "store-files" / config.model_key(location.rsplit("@", 1)[-1])
+    return Path(location)
+
+
 def index_path_or_default(index_path: Path | str | None) -> Path | str:
     """An index folder, or a postgresql:// URL as given (--store)."""
     if config.is_store_url(index_path):
@@ -208,7 +216,7 @@ def _corpus_roots(queries: Path | None, paths: list[Path], index_path: Path) -> 
     from .quality.evaluation import beir_corpus_folder
 
     if queries is not None and Path(queries).is_dir() and not paths:
-        return [beir_corpus_folder(Path(queries), index_path / "beir-corpus" / Path(queries).name)]
+        return [beir_corpus_folder(Path(queries), local_files_dir(index_path) / "beir-corpus" / Path(queries).name)]
     return list(paths)
 
 
@@ -238,7 +246,7 @@ def compare(model_a: str | None, model_b: str, queries: Path | None = None, path
             raise SbsearchError("name model A with --a")
     result = run_compare(index_path, model_a, model_b, qs, roots, progress=progress, measure_memory=measure_memory,
                          latency_queries=latency_queries, throughput_chunks=throughput_chunks)
-    chart = chart or index_path / f"compare-{config.model_key(model_a)}-vs-{config.model_key(model_b)}.png"
+    chart = chart or local_files_dir(index_path) / f"compare-{config.model_key(model_a)}-vs-{config.model_key(model_b)}.png"
     result["chart"] = str(write_chart(result, chart))
     return result
 
@@ -251,7 +259,7 @@ def frontier(models_: list[str] | None = None, queries: Path | None = None, refe
 
     index_path = index_path_or_default(index_path)
     result = run_frontier(index_path, models_, _query_set(queries), reference, progress=progress)
-    result["chart"] = str(write_chart(result, chart or index_path / "frontier.png"))
+    result["chart"] = str(write_chart(result, chart or local_files_dir(index_path) / "frontier.png"))
     return result
 
 

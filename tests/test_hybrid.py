@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from sbsearch.cli import cli
 from sbsearch.errors import SbsearchError
+from sbsearch.index.location import open_store
 from sbsearch.index.store import Store
 from sbsearch.lexical import make_snippet, query_terms
 from sbsearch.search import Searcher
@@ -25,7 +26,11 @@ FILLER = ("Our offices follow the usual rules for travel, expenses, laptops and 
 
 
 def invoke(*args, ok: bool = True):
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, [str(a) for a in args])
+    args = [str(a) for a in args]
+    # `-i URL` in these tests means the PostgreSQL store: the CLI takes it as --store
+    args = ["--store" if a == "-i" and i + 1 < len(args) and args[i + 1].startswith("postgresql://") else a
+            for i, a in enumerate(args)]
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, args)
     if ok:
         assert result.exit_code == 0, result.output
     return result
@@ -58,11 +63,17 @@ def docs(tmp_path) -> Path:
     return root
 
 
-@pytest.fixture
-def index(docs, tmp_path) -> Path:
-    idx = tmp_path / "idx"
+@pytest.fixture(params=["sqlite", "postgres"])
+def index(request, docs, tmp_path) -> Path | str:
+    """The sample index in a folder (SQLite + FAISS) or in a fresh PostgreSQL database (pgvector)."""
+    idx = tmp_path / "idx" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     invoke("index", docs, "-i", idx, "-m", "fake", "-q")
     return idx
+
+
+def sqlite_only(index) -> None:
+    if not isinstance(index, Path):
+        pytest.skip("about the SQLite store's own files")
 
 
 def query(index, text, *args) -> list[dict]:
@@ -105,7 +116,7 @@ def test_fts5_syntax_in_user_text_never_raises(index, text):
     result = invoke("query", "-i", index, "--json", "--mode", "lexical", "--", text, ok=False)
     if result.exit_code != 0:  # only the clear "no words" line is allowed
         assert "no words to search for" in result.output and "Traceback" not in result.output
-    assert Store(index).chunk_count() > 0  # nothing was dropped
+    assert open_store(index).chunk_count() > 0  # nothing was dropped
 
 
 @pytest.mark.parametrize("text", ["the of and", "???", "   "])
@@ -217,6 +228,7 @@ def test_lexical_index_follows_modify_delete_and_swap(index, docs):
 
 
 def test_check_finds_and_repairs_a_damaged_lexical_index(index):
+    sqlite_only(index)
     store = Store(index)
     store.db.execute("DELETE FROM lexical WHERE rowid IN (SELECT rowid FROM lexical LIMIT 3)")
     report = json.loads(invoke("check", "-i", index, "--json", ok=False).output)
@@ -227,6 +239,7 @@ def test_check_finds_and_repairs_a_damaged_lexical_index(index):
 
 
 def test_an_index_made_before_the_lexical_index_is_migrated_without_reembedding(index, docs):
+    sqlite_only(index)
     store = Store(index)
     with store.db.atomic():
         store.db.execute("DROP TABLE lexical")
@@ -249,7 +262,8 @@ def test_status_reports_the_lexical_index(index):
     status = json.loads(invoke("status", "-i", index, "--json").output)
     assert status["lexical"]["rows"] == status["chunks"] > 0
     assert status["lexical"]["size_bytes"] > 0
-    assert "lexical index (FTS5, BM25)" in invoke("status", "-i", index).output
+    engine = "FTS5, BM25" if isinstance(index, Path) else "PostgreSQL full text"
+    assert f"lexical index ({engine})" in invoke("status", "-i", index).output
 
 
 def test_eval_and_compare_take_modes(index, docs, tmp_path):

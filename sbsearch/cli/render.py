@@ -107,7 +107,7 @@ def print_status(c, info: dict, history: bool) -> None:
     if lexical is None:
         c.print("lexical index: missing (made by an older sbsearch; `sbsearch check --repair` adds it)")
     else:
-        c.print(f"lexical index (FTS5, BM25): {lexical['rows']:,} rows · {human_bytes(lexical['size_bytes'])}")
+        c.print(f"lexical index ({lexical.get('engine', 'FTS5, BM25')}): {lexical['rows']:,} rows · {human_bytes(lexical['size_bytes'])}")
     t = Table(title="models")
     for col in ("model", "dim", "layers", "vectors", "FAISS index"):
         t.add_column(col)

@@ -593,7 +593,8 @@ class PgStore:
 
     def lexical_summary(self) -> dict | None:
         return {"rows": self._value("SELECT count(*) FROM lexical"),
-                "size_bytes": self._value("SELECT pg_total_relation_size('lexical')")}
+                "size_bytes": self._value("SELECT pg_total_relation_size('lexical')"),
+                "engine": "PostgreSQL full text"}
 
     def lexical_problems(self) -> list[str]:
         problems = []

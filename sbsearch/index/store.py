@@ -576,7 +576,7 @@ class Store:
                 "SELECT sum(pgsize) FROM dbstat WHERE name = 'lexical' OR name LIKE 'lexical\\_%' ESCAPE '\\'").fetchone()[0]
         except sqlite3.OperationalError:  # SQLite built without the dbstat table
             size = None
-        return {"rows": rows, "size_bytes": size}
+        return {"rows": rows, "size_bytes": size, "engine": "FTS5, BM25"}
 
     def lexical_problems(self) -> list[str]:
         """What disagrees between the lexical index and the chunks (empty when they agree)."""
