@@ -83,6 +83,15 @@ def check(index_path: Path | None = None, repair: bool = False) -> dict:
     return run_check(index_path_or_default(index_path), repair=repair)
 
 
+def migrate(index_path: Path | None, target: str, progress: Progress | None = None) -> dict:
+    """Copy an index folder into an empty PostgreSQL store, nothing re-embedded."""
+    from .index.migrate import migrate as run_migrate
+
+    if not config.is_store_url(target):
+        raise SbsearchError(f"--to takes a postgresql:// URL, not {target!r}")
+    return run_migrate(index_path_or_default(index_path), target, progress=progress)
+
+
 # ------------------------------------------------------------------------------------------ status, models
 
 def status(index_path: Path | None = None, runs: int = 5) -> dict:

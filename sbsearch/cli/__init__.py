@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from .common import SbsearchGroup
-from .indexing import check, index, watch
+from .indexing import check, index, migrate, watch
 from .info import models, status
 from .measure import compare, eval_, frontier, tune
 from .prune import prune
@@ -24,6 +24,6 @@ def cli():
     """Semantic search over your own documents, with layer-pruned Sentence-BERT models on a CPU."""
 
 
-for command in (index, watch, query, status, check, models, compare, frontier, eval_, prune, tune, serve, users,
+for command in (index, watch, migrate, query, status, check, models, compare, frontier, eval_, prune, tune, serve, users,
                 tokens):
     cli.add_command(command)

@@ -137,3 +137,24 @@ def check(index_path, repair, as_json):
         c.print("index OK" if report["ok"] else f"{len(report['problems'])} problem(s)")
     if not report["ok"]:
         sys.exit(1)
+
+
+@click.command()
+@click.option("-i", "--index", "index_path", type=click.Path(path_type=Path), envvar="SBSEARCH_INDEX", default=None,
+              help="The index directory to copy [env SBSEARCH_INDEX; default indexes/default].")
+@click.option("--to", "target", required=True, metavar="URL",
+              help="An empty PostgreSQL database with pgvector: postgresql://user:pass@host/db.")
+@json_option
+@quiet_option
+def migrate(index_path, target, as_json, quiet):
+    """Copy an index folder into a PostgreSQL store, vectors included (nothing is re-embedded)."""
+    from .. import app
+
+    result = app.migrate(index_path, target, progress=progress_for(quiet))
+    if as_json:
+        echo_json(result)
+        return
+    rows = result["rows"]
+    click.echo(f"{result['from']} → {result['to']}: {rows['documents']} documents, {rows['chunks']} chunks, "
+               f"{rows['embeddings']} vectors, {rows['runs']} runs, {rows['users']} users · {result['seconds']:.1f}s; "
+               f"search it with --store (or SBSEARCH_STORE)")

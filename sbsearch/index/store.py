@@ -719,6 +719,24 @@ class Store:
         right after the run that wrote them). truncate also empties the log; it waits for readers."""
         self.db.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if truncate else 'PASSIVE'})")
 
+    # ---------------------------------------------------------------- export (sbsearch migrate)
+    EXPORTED = ("meta", "models", "documents", "chunks", "embeddings", "runs", "compares", "users", "tokens")
+
+    def export_rows(self, table: str, batch: int = 5000) -> Iterator[list[dict]]:
+        """Every row of one of the EXPORTED tables, in batches, in rowid order (parents first)."""
+        if table not in self.EXPORTED:
+            raise ValueError(f"not an exported table: {table}")
+        last = -1
+        while True:
+            rows = list(self.db.query(f"SELECT rowid AS _rowid, * FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                      [last, batch]))
+            if not rows:
+                return
+            last = rows[-1].pop("_rowid")
+            for r in rows[:-1]:
+                r.pop("_rowid")
+            yield rows
+
     # ---------------------------------------------------------------- summary
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.glob(DB_NAME + "*"))
