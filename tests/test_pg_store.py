@@ -1,0 +1,248 @@
+"""The PostgreSQL + pgvector store on a real server (pgserver, tests/conftest.py): migration from an
+index folder, access trimming, one writer, searches that never wait for the writer, kill -9, bad
+URLs. The indexer, hybrid and filter tests run on both stores in test_indexer.py and test_hybrid.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from crash_harness import WORDS, mutate
+from sbsearch.cli import cli
+from sbsearch.errors import SbsearchError
+from sbsearch.index import Indexer
+from sbsearch.index.filters import DocumentFilter
+from sbsearch.index.location import open_store
+from sbsearch.search import Searcher
+
+SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
+QUERIES = ["vpn password reset", "travel expenses hotel", "printer toner", "E-4012", "通勤手当", "parking badge"]
+
+
+def invoke(*args, ok: bool = True):
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def hits(searcher: Searcher, mode: str) -> list[list[tuple[int, str, float]]]:
+    return [[(r.chunk_id, r.path, round(r.score, 4)) for r in results]
+            for results in searcher.search_many(QUERIES, k=8, mode=mode)]
+
+
+def test_migrate_copies_the_index_and_searches_give_equal_results(tmp_path, pg_url):
+    folder = tmp_path / "idx"
+    invoke("index", SAMPLE_DOCS, "-i", folder, "-m", "fake", "-q")
+    out = json.loads(invoke("migrate", "-i", folder, "--to", pg_url, "--json").output)
+    sqlite, pg = open_store(folder), open_store(pg_url)
+    assert out["rows"]["chunks"] == sqlite.chunk_count() == pg.chunk_count() > 100
+    assert sqlite.chunk_texts() == pg.chunk_texts()  # same ids, same text
+    ids = np.array([cid for cid, _, _ in sqlite.chunk_texts()])
+    for a, b in zip(sqlite.vectors_for_ids("fake", ids), pg.vectors_for_ids("fake", ids)):
+        assert np.array_equal(a, b)  # copied, not re-embedded
+    # vector search: the same chunks in the same order with the same scores (exact at this size)
+    assert hits(Searcher(folder, "fake"), "vector") == hits(Searcher(pg_url, "fake"), "vector")
+    # lexical: another engine ranks (BM25 vs ts_rank); the best hit of a code or a Japanese word agrees
+    for q in ("E-4012", "通勤手当"):
+        assert (Searcher(folder).search(q, 1, mode="lexical")[0].path
+                == Searcher(pg_url).search(q, 1, mode="lexical")[0].path)
+    # the migrated store is incremental from there: nothing to read or embed again
+    s = Indexer(pg_url, "fake").run([SAMPLE_DOCS])
+    assert s.added == s.updated == s.removed == s.chunks_embedded == 0 and s.unchanged > 50
+    assert json.loads(invoke("check", "--store", pg_url, "--json").output)["ok"]
+    again = invoke("migrate", "-i", folder, "--to", pg_url, ok=False)
+    assert again.exit_code == 1 and "already holds an index" in again.output
+
+
+def test_access_trimming_and_filters_on_postgres(tmp_path, pg_url):
+    docs = tmp_path / "docs"
+    for folder, text in [("hr", "Salary bands and the payroll calendar."), ("public", "The canteen opens at noon."),
+                         ("odd", "Parking spaces for visitors.")]:
+        (docs / folder).mkdir(parents=True)
+        (docs / folder / "note.md").write_text(f"# {folder}\n\n{text}\n")
+    rules = tmp_path / "access.toml"
+    rules.write_text('default = "deny"\n[[rule]]\nfolders = ["hr"]\ngroups = ["hr"]\n'
+                     '[[rule]]\nfolders = ["public"]\ngroups = ["*"]\n')
+    invoke("index", docs, "--store", pg_url, "-m", "fake", "--access", rules, "-q")
+    searcher = Searcher(pg_url)
+    seen = {mode: {Path(r.path).parent.name for r in searcher.search(
+        "salary canteen parking", 10, mode=mode, doc_filter=DocumentFilter().for_reader(["staff"]))}
+        for mode in ("vector", "lexical", "hybrid")}
+    assert seen == {"vector": {"public"}, "lexical": {"public"}, "hybrid": {"public"}}
+    hr = {Path(r.path).parent.name for r in searcher.search("salary canteen parking", 10,
+                                                            doc_filter=DocumentFilter().for_reader(["hr"]))}
+    assert hr == {"hr", "public"}
+    store = open_store(pg_url)
+    assert store.visible_counts(DocumentFilter().for_reader(["staff"]))["documents"] == 1
+    hr_doc = next(d for p, d in store.documents().items() if "/hr/" in p)
+    assert store.document(hr_doc.id, DocumentFilter().for_reader(["staff"])) is None
+    assert store.document(hr_doc.id, DocumentFilter().for_reader(["hr"]))["path"].endswith("hr/note.md")
+    globbed = searcher.search("parking canteen", 10, mode="vector", doc_filter=DocumentFilter.build(paths=["p*/*.md"]))
+    assert {Path(r.path).parent.name for r in globbed} == {"public"}
+
+
+def test_second_writer_gets_a_clear_message_and_a_killed_holder_frees_the_lock(tmp_path, pg_url):
+    docs = tmp_path / "docs"
+    mutate(docs, random.Random(3))
+    open_store(pg_url, create=True)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import time; from sbsearch.index.location import open_store\n"
+                               f"with open_store({pg_url!r}).writer_lock():\n    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = invoke("index", docs, "--store", pg_url, "-m", "fake", ok=False)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "another sbsearch process is writing" in result.output and "server pid" in result.output
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # the server ends the dead client's session and its lock with it
+    deadline = time.monotonic() + 10
+    while (result := invoke("index", docs, "--store", pg_url, "-m", "fake", "-q", ok=False)).exit_code != 0:
+        assert time.monotonic() < deadline, result.output
+        time.sleep(0.2)
+
+
+def test_a_search_never_waits_for_the_writer_and_sees_the_last_published_state(tmp_path, pg_url):
+    import psycopg
+
+    invoke("index", SAMPLE_DOCS, "--store", pg_url, "-m", "fake", "-q")
+    before = hits(Searcher(pg_url, "fake"), "hybrid")
+    writer = psycopg.connect(pg_url)  # a publish in progress: rows deleted, locked, not committed
+    writer.execute("SET search_path = sbsearch, public")
+    for table in ("lexical", "embeddings"):
+        writer.execute(f"DELETE FROM {table}")
+    writer.execute("DELETE FROM chunks")
+    writer.execute("UPDATE meta SET value = '999' WHERE key = 'generation'")
+    try:
+        t0 = time.perf_counter()
+        during = hits(Searcher(pg_url, "fake"), "hybrid")
+        assert time.perf_counter() - t0 < 10
+        assert during == before
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://sb:pw@/nodb?host=/nonexistent-socket-dir", "cannot connect to postgresql://sb:***@"),
+    ("postgresql://sb:pw@127.0.0.1:1/db", "cannot connect to"),
+])
+def test_unreachable_database_is_one_clear_line(url, message):
+    result = invoke("status", "--store", url, ok=False)
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert "pw@" not in result.output  # the password is never shown
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_database_missing_pgvector_and_a_bad_url_are_one_clear_line(pg_server, pg_url):
+    import psycopg
+
+    missing_db = re.sub(r"(://[^/?]*/)[^?]*", r"\1no_such_db", pg_server, count=1)
+    result = invoke("status", "--store", missing_db, ok=False)
+    assert result.exit_code == 1 and 'database "no_such_db" does not exist' in result.output
+    # a role that may not create the extension, in a database without it
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE ROLE reader LOGIN")
+    as_reader = re.sub(r"://[^:@/]*(:[^@]*)?@", "://reader@", pg_url, count=1)
+    result = invoke("index", SAMPLE_DOCS / "it", "--store", as_reader, "-m", "fake", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "has no pgvector extension" in result.output and "CREATE EXTENSION vector" in result.output
+    result = invoke("status", "--store", "mysql://x@y/z", ok=False)
+    assert result.exit_code == 2 and "is not a postgresql:// URL" in result.output
+    with pytest.raises(SbsearchError, match="no index in"):
+        Searcher(pg_url)
+
+
+def _contents(url: str, model: str):
+    store = open_store(url)
+    rows = [(path, text) for _, text, path in store.chunk_texts()]
+    ids = np.array([cid for cid, _, _ in store.chunk_texts()])
+    vec_ids, vecs = store.vectors_for_ids(model, ids)
+    by_path = sorted(zip(rows, [v.tobytes() for v in vecs])) if len(vec_ids) == len(ids) else None
+    return sorted((p, d.sha256) for p, d in store.documents().items()), by_path
+
+
+@pytest.mark.slow  # a dozen sbsearch processes
+def test_sigkill_during_indexing_leaves_the_last_complete_state(tmp_path, pg_server, pg_url, monkeypatch):
+    monkeypatch.setenv("SBSEARCH_MODEL", "fake")
+    rng = random.Random(1234)
+    docs = tmp_path / "docs"
+    mutate(docs, rng)
+    invoke("index", docs, "--store", pg_url, "-q")
+    store = open_store(pg_url)
+    work_s = store.runs(1)[0]["seconds"]
+    killed = 0
+    for _ in range(6):
+        mutate(docs, rng)
+        last_run = store.runs(1)[0]["id"]
+        proc = subprocess.Popen([sys.executable, "-m", "sbsearch", "index", str(docs), "--store", pg_url, "-q"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # kill while it works: after it has recorded its run (it holds the lock), not during start-up
+        while proc.poll() is None and store.runs(1)[0]["id"] == last_run:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 1.3 * work_s))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        assert json.loads(invoke("check", "--store", pg_url, "--json", ok=False).output)["ok"]
+        assert len(Searcher(pg_url).search(" ".join(rng.choices(WORDS, k=2)), 3)) == 3
+    assert killed > 0
+    invoke("index", docs, "--store", pg_url, "-q")
+    runs = {r["status"] for r in open_store(pg_url).runs(100)}
+    assert "running" not in runs
+    clean = re.sub(r"(://[^/?]*/)[^?]*", r"\1clean_build", pg_server, count=1)
+    import psycopg
+
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS clean_build")
+        conn.execute("CREATE DATABASE clean_build")
+    invoke("index", docs, "--store", clean, "-q")
+    assert _contents(pg_url, "fake") == _contents(clean, "fake")
+
+
+def test_many_readers_share_one_store_while_it_is_reindexed(tmp_path, pg_url):
+    """Several search processes read one database: here threads with their own connections."""
+    docs = tmp_path / "docs"
+    rng = random.Random(5)
+    mutate(docs, rng, n_files=30)
+    invoke("index", docs, "--store", pg_url, "-m", "fake", "-q")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader():
+        try:
+            searcher = Searcher(pg_url, "fake")
+            while not stop.is_set():
+                results = searcher.search("travel expense", 3)
+                assert len(results) == 3 and all(r.text for r in results)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            mutate(docs, rng, n_files=30)
+            Indexer(pg_url, "fake").run([docs])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
