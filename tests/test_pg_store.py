@@ -246,3 +246,28 @@ def test_many_readers_share_one_store_while_it_is_reindexed(tmp_path, pg_url):
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_serve_on_a_postgres_store_trims_by_group(tmp_path, pg_url):
+    from test_serve import ACCESS, Server, api_paths, sign_in
+
+    docs = tmp_path / "share"
+    for folder, text in [("hr", "Salary bands for 2025."), ("public", "The canteen menu."), ("odd", "Odd notes.")]:
+        (docs / folder).mkdir(parents=True)
+        (docs / folder / "a.md").write_text(f"# {folder}\n\n{text}\n")
+    rules = tmp_path / "access.toml"
+    rules.write_text(ACCESS)
+    invoke("index", docs, "--store", pg_url, "-m", "fake", "-q", "--access", rules)
+    for user, groups in [("harriet", "hr,staff"), ("sam", "staff")]:
+        result = CliRunner().invoke(cli, ["users", "add", user, "--store", pg_url, "--groups", groups,
+                                          "--password-stdin"], input="password-" + user + "\n")
+        assert result.exit_code == 0, result.output
+    server = Server(pg_url)
+    try:
+        sam = api_paths(sign_in(server, "sam", "password-sam"), "salary canteen")
+        harriet = api_paths(sign_in(server, "harriet", "password-harriet"), "salary canteen")
+        assert sorted(sam) == ["odd/a.md", "public/a.md"]
+        assert sorted(harriet) == ["hr/a.md", "odd/a.md", "public/a.md"]
+    finally:
+        err = server.stop()
+    assert "password-" not in err and "Traceback" not in err

@@ -79,7 +79,8 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SBSEARCH_FAKE_MODELS": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "sbsearch", "serve", "-i", str(index), "--port",
+        where = ["--store", index] if str(index).startswith("postgresql://") else ["-i", str(index)]
+        self.proc = subprocess.Popen([sys.executable, "-m", "sbsearch", "serve", *where, "--port",
                                       str(self.port), *args], env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30

@@ -49,7 +49,12 @@ def serve(index_path, model, host, port, workers, threads, auth_mode, public, tr
         "public" if public else auth_mode, ensure_secret_key(index_path), list(trusted_proxies), user_header,
         groups_header, secure_cookies), threads)
     os.environ["SBSEARCH_SERVE_SETTINGS"] = settings.to_json()
-    click.echo(f"serving {index_path} on http://{host}:{port} ({'public' if public else auth_mode} sign-in)", err=True)
+    shown = index_path
+    if shared:
+        from ..index.pg_store import display_url
+
+        shown = display_url(index_path)
+    click.echo(f"serving {shown} on http://{host}:{port} ({'public' if public else auth_mode} sign-in)", err=True)
     uvicorn.run("sbsearch.web.server:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", timeout_graceful_shutdown=10)
 

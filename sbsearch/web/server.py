@@ -80,7 +80,10 @@ class ServerState:
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
-        self.index_path = Path(settings.index_path)
+        from ..config import is_store_url
+
+        # an index folder, or a PostgreSQL store's URL as given
+        self.index_path = settings.index_path if is_store_url(settings.index_path) else Path(settings.index_path)
         self.limiter = anyio.CapacityLimiter(max(1, settings.search_threads))
         self._local = threading.local()
         self._embedder = None
@@ -283,7 +286,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     def _status(reader: auth.Reader) -> dict:
         store = state.store()
         counts = store.visible_counts(DocumentFilter().for_reader(reader.groups))
-        summary = {"index": state.index_path.name, "generation": store.generation, **counts,
+        summary = {"index": store.path.rsplit("/", 1)[-1].split("?")[0] if isinstance(state.index_path, str) else state.index_path.name, "generation": store.generation, **counts,
                    "default_model": store.get_meta("default_model"),
                    "models": [{"name": m["name"], "dim": m["dim"], "layers": m["layers"]} for m in store.models()]}
         last = store.runs(1)
