@@ -30,7 +30,7 @@ from ..config import is_store_url  # noqa: F401 (part of this module's interface
 from ..errors import SbsearchError
 from ..lexical import index_text, name_text
 from .filters import DocumentFilter
-from .store import LEXICAL_WEIGHTS, DocumentRow, now, relpath_of
+from .store import LEXICAL_WEIGHTS, DocumentRow, StoreBase, filter_where, lexical_disagreements, now, relpath_of
 
 SCHEMA = "sbsearch"
 SCHEMA_VERSION = "1"
@@ -115,30 +115,12 @@ def glob_regex(glob: str) -> str:
 
 def filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
     """A WHERE condition over documents d (and its parameters) for a DocumentFilter; "TRUE" when none."""
-    if doc_filter is None or not doc_filter.active:
-        return "TRUE", []
-    clauses, params = [], []
-    if doc_filter.paths:
-        clauses.append("(" + " OR ".join(f"{RELPATH} ~ %s OR d.path ~ %s" for _ in doc_filter.paths) + ")")
-        for glob in doc_filter.paths:
-            params += [glob_regex(glob)] * 2
-    if doc_filter.types:
-        clauses.append("(" + " OR ".join("lower(d.path) LIKE %s" for _ in doc_filter.types) + ")")
-        params += [f"%.{t}" for t in doc_filter.types]
-    if doc_filter.folders:
-        clauses.append("(" + " OR ".join(f"left({RELPATH}, length(%s) + 1) = %s || '/' "
-                                         "OR left(d.path, length(%s) + 1) = %s || '/'"
-                                         for _ in doc_filter.folders) + ")")
-        for folder in doc_filter.folders:
-            params += [folder] * 4
-    if doc_filter.modified_after is not None:
-        clauses.append("d.mtime > %s")
-        params.append(doc_filter.modified_after)
-    if doc_filter.groups is not None:  # the reader's groups; "*" marks documents for everyone
-        clauses.append("(d.access IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.access::jsonb) j "
-                       "WHERE j = ANY(%s)))")
-        params.append(sorted({*doc_filter.groups, "*"}))
-    return " AND ".join(clauses), params
+    return filter_where(doc_filter, RELPATH, "%s", "~", glob_regex, _groups_sql, "TRUE")
+
+
+def _groups_sql(groups: list[str]) -> tuple[str, list]:
+    return ("(d.access IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.access::jsonb) j "
+            "WHERE j = ANY(%s)))", [groups])
 
 
 _FTS_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
@@ -168,7 +150,7 @@ def _hnsw_name(model: str) -> str:
     return "embeddings_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:16]
 
 
-class PgStore:
+class PgStore(StoreBase):
     """All reads and writes of an sbsearch index in PostgreSQL. One instance per process and index."""
 
     vector_backend = "pgvector"
@@ -296,10 +278,6 @@ class PgStore:
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [key, value])
-
-    @property
-    def generation(self) -> int:
-        return int(self.get_meta("generation", "0"))
 
     # ---------------------------------------------------------------- documents and chunks
     def documents(self) -> dict[str, DocumentRow]:
@@ -440,23 +418,10 @@ class PgStore:
     def models(self) -> list[dict]:
         return self._rows("SELECT * FROM models ORDER BY added_at, name")
 
-    def register_model(self, name: str, path: str, sha256: str | None, dim: int, layers: int | None,
-                       total_layers: int | None, info: dict | None = None) -> None:
-        """Remember which weights produced a model's vectors; refuse a silent change of model."""
-        row = self.model_row(name)
-        if row is not None:
-            if row["dim"] != dim:
-                raise SbsearchError(
-                    f"model {name!r} gives {dim}-d vectors but this index holds {row['dim']}-d vectors "
-                    f"for it; use another --store or `sbsearch index --reembed`")
-            if sha256 and row["sha256"] and row["sha256"] != sha256:
-                raise SbsearchError(
-                    f"model {name!r} has changed since it indexed these documents (weights sha256 "
-                    f"{sha256[:12]}… vs {row['sha256'][:12]}…); re-embed with `sbsearch index --reembed`")
-            return
+    def _insert_model(self, row: dict) -> None:
         self.conn.execute("INSERT INTO models (name, path, sha256, dim, layers, total_layers, added_at, info) "
-                          "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                          [name, path, sha256, dim, layers, total_layers, now(), json.dumps(info or {})])
+                          "VALUES (%(name)s, %(path)s, %(sha256)s, %(dim)s, %(layers)s, %(total_layers)s, "
+                          "%(added_at)s, %(info)s)", row)
 
     def drop_model_vectors(self, name: str) -> None:
         with self.atomic():
@@ -482,11 +447,6 @@ class PgStore:
         return self._rows("SELECT * FROM runs ORDER BY id DESC LIMIT %s", [limit])
 
     # ---------------------------------------------------------------- publish
-    def _bump_generation(self) -> int:
-        gen = self.generation + 1
-        self.set_meta("generation", str(gen))
-        return gen
-
     def vectors_by_text(self, text_shas: Iterable[str]) -> dict[str, dict[str, bytes]]:
         out: dict[str, dict[str, bytes]] = {}
         shas = list(set(text_shas))
@@ -597,14 +557,9 @@ class PgStore:
                 "engine": "PostgreSQL full text"}
 
     def lexical_problems(self) -> list[str]:
-        problems = []
         missing = self._value("SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM lexical)")
         extra = self._value("SELECT count(*) FROM lexical WHERE chunk_id NOT IN (SELECT id FROM chunks)")
-        if missing:
-            problems.append(f"{missing} chunks are missing from the lexical index")
-        if extra:
-            problems.append(f"the lexical index holds {extra} rows of chunks that no longer exist")
-        return problems
+        return lexical_disagreements(missing, extra)
 
     def rebuild_lexical(self, batch: int = 2000) -> int:
         """Write the lexical index anew from the chunks, in one transaction; returns its rows."""
@@ -756,34 +711,17 @@ class PgStore:
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'", [SCHEMA]))
 
-    def summary(self, runs: int = 5) -> dict:
+    def _document_totals(self) -> dict:
         docs = self.conn.execute(
             "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'ok') AS ok, "
             "count(*) FILTER (WHERE status = 'failed') AS failed, sum(size) AS size FROM documents").fetchone()
-        failed = self._rows("SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path")
-        partial = self._rows("SELECT path, error AS warning FROM documents WHERE status = 'ok' AND error IS NOT NULL "
-                             "ORDER BY path")
-        counts = self.vector_counts()
-        return {
-            "index": self.path,
-            "generation": self.generation,
-            "documents": docs["n"] or 0,
-            "documents_ok": docs["ok"] or 0,
-            "documents_failed": docs["failed"] or 0,
-            "source_bytes": int(docs["size"] or 0),
-            "chunks": self.chunk_count(),
-            "models": [
-                {"name": m["name"], "dim": m["dim"], "layers": m["layers"], "total_layers": m["total_layers"],
-                 "vectors": counts.get(m["name"], 0)}
-                for m in self.models()
-            ],
-            "default_model": self.get_meta("default_model"),
-            "lexical": self.lexical_summary(),
-            "size_bytes": self.disk_bytes(),  # the vector indexes included: they are in the database
-            "last_runs": self.runs(runs),
-            "failed_files": failed,
-            "partly_read_files": partial,
-        }
+        return {"documents": docs["n"] or 0, "documents_ok": docs["ok"] or 0, "documents_failed": docs["failed"] or 0,
+                "source_bytes": int(docs["size"] or 0)}
+
+    def _document_lists(self) -> dict:
+        return {"failed_files": self._rows("SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path"),
+                "partly_read_files": self._rows("SELECT path, error AS warning FROM documents WHERE status = 'ok' "
+                                                "AND error IS NOT NULL ORDER BY path")}
 
 
 _RUN_COLUMNS = {"ended", "status", "error", "seconds", "added", "updated", "removed", "unchanged", "failed",

@@ -173,33 +173,47 @@ def m005_access(db: sqlite_utils.Database) -> None:
     db["login_failures"].create({"key": str, "failures": int, "first_at": float}, pk="key")
 
 
-def _filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
-    """A WHERE condition over documents d (and its parameters) for a DocumentFilter; "1" when none."""
+def filter_where(doc_filter: DocumentFilter | None, relpath: str, mark: str, glob_op: str, glob_value,
+                 groups_sql, none: str) -> tuple[str, list]:
+    """A WHERE condition over documents d (and its parameters) for a DocumentFilter, in either
+    store's dialect: relpath (SQL of the path below its root), mark (a parameter's placeholder),
+    glob_op and glob_value (how a path matches a glob), groups_sql (groups -> SQL, parameters of the
+    reader-trimming clause), none (the condition that keeps everything)."""
     if doc_filter is None or not doc_filter.active:
-        return "1", []
+        return none, []
     clauses, params = [], []
     if doc_filter.paths:
-        clauses.append("(" + " OR ".join(f"{RELPATH} GLOB ? OR d.path GLOB ?" for _ in doc_filter.paths) + ")")
+        clauses.append("(" + " OR ".join(f"{relpath} {glob_op} {mark} OR d.path {glob_op} {mark}"
+                                         for _ in doc_filter.paths) + ")")
         for glob in doc_filter.paths:
-            params += [glob, glob]
+            params += [glob_value(glob)] * 2
     if doc_filter.types:
-        clauses.append("(" + " OR ".join("lower(d.path) LIKE ?" for _ in doc_filter.types) + ")")
+        clauses.append("(" + " OR ".join(f"lower(d.path) LIKE {mark}" for _ in doc_filter.types) + ")")
         params += [f"%.{t}" for t in doc_filter.types]
     if doc_filter.folders:
         clauses.append("(" + " OR ".join(
-            f"substr({RELPATH}, 1, length(?) + 1) = ? || '/' OR substr(d.path, 1, length(?) + 1) = ? || '/'"
+            f"substr({relpath}, 1, length({mark}) + 1) = {mark} || '/' OR substr(d.path, 1, length({mark}) + 1) = {mark} || '/'"
             for _ in doc_filter.folders) + ")")
         for folder in doc_filter.folders:
             params += [folder] * 4
     if doc_filter.modified_after is not None:
-        clauses.append("d.mtime > ?")
+        clauses.append(f"d.mtime > {mark}")
         params.append(doc_filter.modified_after)
     if doc_filter.groups is not None:  # the reader's groups; "*" marks documents for everyone
-        groups = sorted({*doc_filter.groups, "*"})
-        clauses.append(f"(d.access IS NULL OR EXISTS (SELECT 1 FROM json_each(d.access) j "
-                       f"WHERE j.value IN ({','.join('?' * len(groups))})))")
-        params += groups
+        clause, group_params = groups_sql(sorted({*doc_filter.groups, "*"}))
+        clauses.append(clause)
+        params += group_params
     return " AND ".join(clauses), params
+
+
+def _groups_sql(groups: list[str]) -> tuple[str, list]:
+    return (f"(d.access IS NULL OR EXISTS (SELECT 1 FROM json_each(d.access) j "
+            f"WHERE j.value IN ({','.join('?' * len(groups))})))", groups)
+
+
+def _filter_sql(doc_filter: DocumentFilter | None) -> tuple[str, list]:
+    """A WHERE condition over documents d (and its parameters) for a DocumentFilter; "1" when none."""
+    return filter_where(doc_filter, RELPATH, "?", "GLOB", str, _groups_sql, "1")
 
 
 def now() -> str:
@@ -218,7 +232,71 @@ class DocumentRow:
     parent: str | None = None  # the message an attachment came in
 
 
-class Store:
+def lexical_disagreements(missing: int, extra: int) -> list[str]:
+    """`check`'s lines for lexical rows missing (chunks without one) and extra (rows of no chunk)."""
+    problems = []
+    if missing:
+        problems.append(f"{missing} chunks are missing from the lexical index")
+    if extra:
+        problems.append(f"the lexical index holds {extra} rows of chunks that no longer exist")
+    return problems
+
+
+class StoreBase:
+    """What both stores do alike over their own SQL: the generation, the model registry's refusals,
+    the summary `status` shows. A store provides get_meta/set_meta, model_row, models, chunk_count,
+    vector_counts, lexical_summary, disk_bytes, runs, _insert_model and _document_totals."""
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0"))
+
+    def _bump_generation(self) -> int:
+        gen = self.generation + 1
+        self.set_meta("generation", str(gen))
+        return gen
+
+    def register_model(self, name: str, path: str, sha256: str | None, dim: int, layers: int | None,
+                       total_layers: int | None, info: dict | None = None) -> None:
+        """Remember which weights produced a model's vectors; refuse a silent change of model."""
+        row = self.model_row(name)
+        if row is not None:
+            if row["dim"] != dim:
+                raise SbsearchError(
+                    f"model {name!r} gives {dim}-d vectors but this index holds {row['dim']}-d vectors "
+                    f"for it; use another --index or `sbsearch index --reembed`"
+                )
+            if sha256 and row["sha256"] and row["sha256"] != sha256:
+                raise SbsearchError(
+                    f"model {name!r} has changed since it indexed these documents (weights sha256 "
+                    f"{sha256[:12]}… vs {row['sha256'][:12]}…); re-embed with `sbsearch index --reembed`"
+                )
+            return
+        self._insert_model({"name": name, "path": path, "sha256": sha256, "dim": dim, "layers": layers,
+                            "total_layers": total_layers, "added_at": now(), "info": json.dumps(info or {})})
+
+    def summary(self, runs: int = 5) -> dict:
+        totals = self._document_totals()
+        counts = self.vector_counts()
+        return {
+            "index": str(self.path),
+            "generation": self.generation,
+            **totals,
+            "chunks": self.chunk_count(),
+            "models": [
+                {"name": m["name"], "dim": m["dim"], "layers": m["layers"], "total_layers": m["total_layers"],
+                 "vectors": counts.get(m["name"], 0)}
+                for m in self.models()
+            ],
+            "default_model": self.get_meta("default_model"),
+            "lexical": self.lexical_summary(),
+            "size_bytes": self.disk_bytes(),  # of the store (FAISS files are not the SQLite store's)
+            "last_runs": self.runs(runs),
+            **self._document_lists(),
+        }
+
+
+class Store(StoreBase):
     """All reads and writes of index.db. One instance per process and index."""
 
     vector_backend = "faiss"  # its vectors' index: FAISS files beside index.db (sbsearch.vectors)
@@ -305,10 +383,6 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self.db["meta"].upsert({"key": key, "value": value}, pk="key")
-
-    @property
-    def generation(self) -> int:
-        return int(self.get_meta("generation", "0"))
 
     # ---------------------------------------------------------------- documents
     def documents(self) -> dict[str, DocumentRow]:
@@ -411,26 +485,8 @@ class Store:
     def models(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM models ORDER BY added_at"))
 
-    def register_model(self, name: str, path: str, sha256: str | None, dim: int, layers: int | None,
-                       total_layers: int | None, info: dict | None = None) -> None:
-        """Remember which weights produced a model's vectors; refuse a silent change of model."""
-        row = self.model_row(name)
-        if row is not None:
-            if row["dim"] != dim:
-                raise SbsearchError(
-                    f"model {name!r} gives {dim}-d vectors but this index holds {row['dim']}-d vectors "
-                    f"for it; use another --index or `sbsearch index --reembed`"
-                )
-            if sha256 and row["sha256"] and row["sha256"] != sha256:
-                raise SbsearchError(
-                    f"model {name!r} has changed since it indexed these documents (weights sha256 "
-                    f"{sha256[:12]}… vs {row['sha256'][:12]}…); re-embed with `sbsearch index --reembed`"
-                )
-            return
-        self.db["models"].insert({
-            "name": name, "path": path, "sha256": sha256, "dim": dim, "layers": layers,
-            "total_layers": total_layers, "added_at": now(), "info": json.dumps(info or {}),
-        })
+    def _insert_model(self, row: dict) -> None:
+        self.db["models"].insert(row)
 
     def drop_model_vectors(self, name: str) -> None:
         with self.db.atomic():
@@ -455,11 +511,6 @@ class Store:
         return list(self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
 
     # ---------------------------------------------------------------- publish
-    def _bump_generation(self) -> int:
-        gen = self.generation + 1
-        self.set_meta("generation", str(gen))
-        return gen
-
     def vectors_by_text(self, text_shas: Iterable[str]) -> dict[str, dict[str, bytes]]:
         """model -> {text_sha: vector bytes} for stored chunks with these texts (any document)."""
         out: dict[str, dict[str, bytes]] = {}
@@ -591,11 +642,7 @@ class Store:
             "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT rowid FROM lexical)").fetchone()[0]
         extra = self.db.execute(
             "SELECT count(*) FROM lexical WHERE rowid NOT IN (SELECT id FROM chunks)").fetchone()[0]
-        if missing:
-            problems.append(f"{missing} chunks are missing from the lexical index")
-        if extra:
-            problems.append(f"the lexical index holds {extra} rows of chunks that no longer exist")
-        return problems
+        return problems + lexical_disagreements(missing, extra)
 
     def rebuild_lexical(self) -> int:
         """Write the lexical index anew from the chunks, in one transaction; returns its rows."""
@@ -741,31 +788,17 @@ class Store:
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.glob(DB_NAME + "*"))
 
-    def summary(self, runs: int = 5) -> dict:
+    def _document_totals(self) -> dict:
         docs = self.db.execute(
             "SELECT count(*), sum(status = 'ok'), sum(status = 'failed'), sum(size) FROM documents").fetchone()
-        failed = list(self.db.query(
-            "SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path"))
-        partial = list(self.db.query(
-            "SELECT path, error AS warning FROM documents WHERE status = 'ok' AND error IS NOT NULL ORDER BY path"))
-        counts = self.vector_counts()
+        return {"documents": docs[0] or 0, "documents_ok": docs[1] or 0, "documents_failed": docs[2] or 0,
+                "source_bytes": docs[3] or 0}
+
+    def _document_lists(self) -> dict:
         return {
-            "index": str(self.path),
-            "generation": self.generation,
-            "documents": docs[0] or 0,
-            "documents_ok": docs[1] or 0,
-            "documents_failed": docs[2] or 0,
-            "source_bytes": docs[3] or 0,
-            "chunks": self.chunk_count(),
-            "models": [
-                {"name": m["name"], "dim": m["dim"], "layers": m["layers"], "total_layers": m["total_layers"],
-                 "vectors": counts.get(m["name"], 0)}
-                for m in self.models()
-            ],
-            "default_model": self.get_meta("default_model"),
-            "lexical": self.lexical_summary(),
-            "size_bytes": self.disk_bytes(),  # of the database; the vector indexes are not the store's
-            "last_runs": self.runs(runs),
-            "failed_files": failed,
-            "partly_read_files": partial,  # indexed, but with pages or rows left out (their reason)
+            "failed_files": list(self.db.query(
+                "SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path")),
+            # indexed, but with pages or rows left out (their reason)
+            "partly_read_files": list(self.db.query(
+                "SELECT path, error AS warning FROM documents WHERE status = 'ok' AND error IS NOT NULL ORDER BY path")),
         }
