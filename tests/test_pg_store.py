@@ -1,11 +1,11 @@
 """The PostgreSQL + pgvector store on a real server (pgserver, tests/conftest.py): migration from an
-index folder, access trimming, one writer, searches that never wait for the writer, kill -9, bad
-URLs. The indexer, hybrid and filter tests run on both stores in test_indexer.py and test_hybrid.py."""
+index folder, access trimming, searches that never wait for the writer, kill -9, bad URLs, serve.
+The indexer, hybrid and filter tests run on both stores in test_indexer.py and test_hybrid.py, the
+one-writer test in test_reliability.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
@@ -92,29 +92,6 @@ def test_access_trimming_and_filters_on_postgres(tmp_path, pg_url):
     assert store.document(hr_doc.id, DocumentFilter().for_reader(["hr"]))["path"].endswith("hr/note.md")
     globbed = searcher.search("parking canteen", 10, mode="vector", doc_filter=DocumentFilter.build(paths=["p*/*.md"]))
     assert {Path(r.path).parent.name for r in globbed} == {"public"}
-
-
-def test_second_writer_gets_a_clear_message_and_a_killed_holder_frees_the_lock(tmp_path, pg_url):
-    docs = tmp_path / "docs"
-    mutate(docs, random.Random(3))
-    open_store(pg_url, create=True)
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import time; from sbsearch.index.location import open_store\n"
-                               f"with open_store({pg_url!r}).writer_lock():\n    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        result = invoke("index", docs, "--store", pg_url, "-m", "fake", ok=False)
-        assert result.exit_code == 1 and "Traceback" not in result.output
-        assert "another sbsearch process is writing" in result.output and "server pid" in result.output
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
-    # the server ends the dead client's session and its lock with it
-    deadline = time.monotonic() + 10
-    while (result := invoke("index", docs, "--store", pg_url, "-m", "fake", "-q", ok=False)).exit_code != 0:
-        assert time.monotonic() < deadline, result.output
-        time.sleep(0.2)
 
 
 def test_a_search_never_waits_for_the_writer_and_sees_the_last_published_state(tmp_path, pg_url):
