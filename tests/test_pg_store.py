@@ -248,3 +248,20 @@ def test_serve_on_a_postgres_store_trims_by_group(tmp_path, pg_url):
     finally:
         err = server.stop()
     assert "password-" not in err and "Traceback" not in err
+
+
+def test_check_repairs_the_lexical_and_vector_indexes_of_a_postgres_store(pg_url):
+    import psycopg
+
+    invoke("index", SAMPLE_DOCS / "it", "--store", pg_url, "-m", "fake", "-q")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET search_path = sbsearch, public")
+        conn.execute("DELETE FROM lexical WHERE chunk_id IN (SELECT chunk_id FROM lexical LIMIT 3)")
+    open_store(pg_url).drop_hnsw("fake")
+    report = json.loads(invoke("check", "--store", pg_url, "--json", ok=False).output)
+    assert not report["ok"] and any("3 chunks are missing from the lexical index" in p for p in report["problems"])
+    assert report["models"][0]["faiss"] == "missing"
+    repaired = json.loads(invoke("check", "--store", pg_url, "--repair", "--json", ok=False).output)
+    assert len(repaired["repaired"]) == 2
+    assert json.loads(invoke("check", "--store", pg_url, "--json").output)["ok"]
+    assert Searcher(pg_url).search("vpn", 3)
