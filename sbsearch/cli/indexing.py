@@ -30,13 +30,17 @@ ocr_lang_option = click.option(
 @ocr_lang_option
 @json_option
 @quiet_option
-def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, ocr_lang, as_json, quiet):
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+              help="Embed on a Ray cluster: 'auto' (this machine's cluster, else a local one) or the head's "
+                   "address (host:6379). Reading, chunking and saving stay here.")
+def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, ocr_lang, ray_address,
+          as_json, quiet):
     """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
     from .. import app
 
     summary = app.index(list(paths), index_path, model, reembed=reembed, set_default=set_default, wait=wait,
                         max_file_mb=max_file_mb, progress=progress_for(quiet or as_json), access_rules=access_rules,
-                        ocr_languages=ocr_lang)
+                        ocr_languages=ocr_lang, ray=ray_address)
     if as_json:
         echo_json(summary.as_dict())
         return

@@ -91,8 +91,9 @@ class Indexer:
     def __init__(self, index_path: Path, model: str | None = None, progress: Progress | None = None,
                  chunk_tokens: int | None = None, chunk_overlap: int | None = None,
                  max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None, access_rules: Path | str | None = None,
-                 ocr_languages: str | None = None):
+                 ocr_languages: str | None = None, ray: str | None = None):
         self.store = open_store(index_path, create=True)
+        self._ray = ray  # embed on a Ray cluster (its address, or "auto") instead of in this process
         # a rules file to resolve each document's readers from ("none" drops the rules); remembered
         # by the index, so later runs (watch, cron) follow edits of the same file
         self._access_rules = access_rules
@@ -137,8 +138,14 @@ class Indexer:
         if self._embedder is None:
             from ..embed import make_embedder
 
-            self.progress.message(f"loading model {self.info.name}")
-            self._embedder = make_embedder(self.info)
+            if self._ray:
+                from ..embed.ray_pool import RayEmbedder
+
+                self.progress.message(f"starting {self.info.name} on the Ray cluster ({self._ray})")
+                self._embedder = RayEmbedder(self.info, self._ray)
+            else:
+                self.progress.message(f"loading model {self.info.name}")
+                self._embedder = make_embedder(self.info)
         return self._embedder
 
     def run(self, roots: list[Path], reembed: bool = False, wait: bool | float = False) -> IndexSummary:

@@ -1,0 +1,138 @@
+"""Embedding on a Ray cluster: a pool of actors, each holding the model once (torch or int8 ONNX),
+behind the Embedder interface, so the indexer's reading, chunking and publishing stay with the one
+writer and only `encode` goes out.
+
+`encode` splits its texts into one slice per actor and gathers the rows in order. An actor that
+dies (its node lost, its process killed) is replaced and its slice sent again, so a run never
+publishes half a batch; a cluster that does not answer is one line. The model's files must be at
+the same path on every node (a shared models folder, or the same sbsearch install).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SbsearchError
+from .model_info import ModelInfo
+
+# a slice smaller than this costs more in messages than it saves in time
+MIN_SLICE = 16
+RETRIES = 3
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise SbsearchError("--ray needs Ray: pip install 'sbsearch[scale]'") from None
+    return ray
+
+
+def connect(address: str, num_cpus: int | None = None) -> None:
+    """Join the cluster at address ("auto": the one this machine belongs to, else a local one with
+    num_cpus workers). Settings of sbsearch (SBSEARCH_*) travel to the workers."""
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    env = {k: v for k, v in os.environ.items() if k.startswith(("SBSEARCH_", "HF_", "TRANSFORMERS_"))}
+    kwargs = {"runtime_env": {"env_vars": env}, "include_dashboard": False, "log_to_driver": False,
+              "configure_logging": False}
+    try:
+        if address == "auto" and not os.environ.get("RAY_ADDRESS"):
+            try:
+                ray.init(address="auto", **kwargs)
+            except (ConnectionError, RuntimeError):
+                ray.init(num_cpus=num_cpus, **kwargs)  # no cluster here: a local one
+        else:
+            ray.init(address=None if address == "auto" else address, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each is "no cluster there"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SbsearchError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+
+
+class RayEmbedder:
+    """The Embedder of a model whose `encode` runs on a pool of Ray actors."""
+
+    def __init__(self, info: ModelInfo, address: str = "auto", actors: int | None = None,
+                 num_cpus: int | None = None):
+        connect(address, num_cpus)
+        ray = _ray()
+        self.info = info
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.n_actors = max(1, actors or cpus)
+        self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(_EmbedActor)
+        self.actors = [self._actor_class.remote(info) for _ in range(self.n_actors)]
+        self.dim, self.batch_size, self._max_seq_length = ray.get(self.actors[0].describe.remote())
+        self.retried = 0  # slices sent again after their actor died
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._max_seq_length
+
+    def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        ray = _ray()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        size = max(MIN_SLICE, -(-len(texts) // self.n_actors))
+        slices = [texts[i:i + size] for i in range(0, len(texts), size)]
+        results: list[np.ndarray | None] = [None] * len(slices)
+        pending = {self.actors[i % self.n_actors].encode.remote(s): (i, i % self.n_actors, 0)
+                   for i, s in enumerate(slices)}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            ref = done[0]
+            i, slot, tries = pending.pop(ref)
+            try:
+                results[i] = ray.get(ref)
+            except ray.exceptions.RayActorError:
+                if tries >= RETRIES:
+                    raise SbsearchError(f"Ray workers kept dying while embedding ({tries + 1} tries); "
+                                        "nothing was published") from None
+                self.retried += 1
+                self.actors[slot] = self._actor_class.remote(self.info)  # a fresh worker, same model
+                pending[self.actors[slot].encode.remote(slices[i])] = (i, slot, tries + 1)
+                continue
+            if progress is not None:
+                progress(len(slices[i]))
+        return np.vstack(results).astype(np.float32, copy=False)
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
+    def parameter_count(self) -> int:
+        return _ray().get(self.actors[0].parameter_count.remote())
+
+    def close(self) -> None:
+        ray = _ray()
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []
+
+
+class _EmbedActor:
+    """One worker: loads the model once and encodes slices of texts."""
+
+    def __init__(self, info: ModelInfo):
+        from . import make_embedder
+
+        self.embedder = make_embedder(info)
+
+    def describe(self) -> tuple[int, int, int]:
+        e = self.embedder
+        return e.dim, e.batch_size, e.max_seq_length
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
+
+    def parameter_count(self) -> int:
+        return self.embedder.parameter_count()
+
+    def pid(self) -> int:
+        return os.getpid()

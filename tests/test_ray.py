@@ -1,0 +1,61 @@
+"""Embedding on Ray: a local Ray runtime (`ray.init(num_cpus=2)`, the same runtime a cluster
+uses) gives the same vectors as embedding in the indexer's own process, and a worker killed
+mid-run is replaced with its slice sent again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
+
+pytestmark = pytest.mark.slow  # starts a Ray runtime: several processes, seconds
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    ray = pytest.importorskip("ray")
+    from sbsearch.embed.ray_pool import connect
+
+    connect("auto", num_cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+def _vectors(location, model):
+    from sbsearch.index.location import open_store
+
+    store = open_store(location)
+    ids = np.array([cid for cid, _, _ in store.chunk_texts()])
+    texts = [(p, t) for _, t, p in store.chunk_texts()]
+    return texts, store.vectors_for_ids(model, ids)[1]
+
+
+def test_ray_embedding_equals_local(tmp_path, ray_runtime, monkeypatch):
+    from sbsearch.index import Indexer
+
+    local = Indexer(tmp_path / "local", "fake").run([SAMPLE_DOCS / "it", SAMPLE_DOCS / "handbooks"])
+    indexer = Indexer(tmp_path / "ray", "fake", ray="auto")
+    remote = indexer.run([SAMPLE_DOCS / "it", SAMPLE_DOCS / "handbooks"])
+    assert indexer._embedder.n_actors == 2
+    assert remote.chunks_embedded == local.chunks_embedded > 0
+    (texts_a, vecs_a), (texts_b, vecs_b) = _vectors(tmp_path / "local", "fake"), _vectors(tmp_path / "ray", "fake")
+    assert texts_a == texts_b
+    np.testing.assert_allclose(vecs_a, vecs_b, atol=1e-5)
+
+
+def test_a_killed_worker_is_replaced_and_its_slice_retried(ray_runtime):
+    from sbsearch.embed import make_embedder
+    from sbsearch.embed.models import resolve
+    from sbsearch.embed.ray_pool import RayEmbedder
+
+    info = resolve("fake")
+    pool = RayEmbedder(info, "auto", actors=2)
+    texts = [f"note {i} about the printer on floor {i % 7}" for i in range(200)]
+    ray_runtime.kill(pool.actors[0])  # as if its node went away
+    got = pool.encode(texts)
+    assert pool.retried >= 1
+    np.testing.assert_allclose(got, make_embedder(info).encode(texts), atol=1e-5)
+    pool.close()
