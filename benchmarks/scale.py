@@ -1,0 +1,187 @@
+"""The scale-out path measured against the embedded default, in one run:
+
+    .venv/bin/python benchmarks/scale.py [--model minilm-int8] [--synthetic 100000] [--no-ray] [--no-write]
+
+1. Quality: sample_docs indexed into a folder (SQLite + FAISS), migrated into PostgreSQL + pgvector
+   (pgserver, a local PostgreSQL 16), nDCG@10 of the labelled queries per mode on both stores.
+2. Warm query p50 (vector mode, k=10) on both stores, on sample_docs and on a synthetic collection
+   of N chunks (real chunk vectors plus noise, published through each store's own publish), and
+   the HNSW recall@10 of pgvector against its exact ranking of the same vectors.
+3. Ray: embedding throughput of the model in this process, and on a local Ray runtime with 1 and
+   2 actors (the runtime a cluster uses; on one machine each actor gets one core).
+Appends the tables, with this command line, to docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+from report import publish  # noqa: E402
+from sbsearch.index import Indexer  # noqa: E402
+from sbsearch.index.location import open_store  # noqa: E402
+from sbsearch.index.migrate import migrate  # noqa: E402
+from sbsearch.quality.evaluation import evaluate, load_query_set  # noqa: E402
+from sbsearch.search import Searcher  # noqa: E402
+
+MODES = ("vector", "hybrid", "lexical")
+
+
+def p50_ms(searcher: Searcher, vecs: np.ndarray, rounds: int = 3) -> float:
+    searcher.search_vectors(vecs[:3], 10)  # warm-up
+    times = []
+    for _ in range(rounds):
+        for v in vecs:
+            t = time.perf_counter()
+            searcher.search_vectors(v[None, :], 10)
+            times.append((time.perf_counter() - t) * 1000)
+    return float(np.percentile(times, 50))
+
+
+def synthetic(location, model: str, dim: int, n: int, centres: np.ndarray, info: dict) -> None:
+    """n chunks in n/10 documents, with vectors near real chunk vectors (cosine ~0.8)."""
+    store = open_store(location, create=True)
+    store.register_model(model, "", None, dim, None, None, info)
+    store.set_meta("default_model", model)
+    rng = np.random.default_rng(0)
+    docs, vectors = [], {}
+    for d in range(n // 10):
+        chunks = []
+        for c in range(10):
+            base = centres[rng.integers(len(centres))]
+            v = base + rng.standard_normal(dim).astype(np.float32) * 0.75 / np.sqrt(dim)
+            v = (v / np.linalg.norm(v)).astype(np.float32)
+            sha = f"{d}-{c}"
+            vectors[sha] = v.tobytes()
+            chunks.append({"text": f"synthetic chunk {d}-{c}", "page": None, "heading": None, "location": None,
+                           "start": 0, "end": 0, "text_sha": sha})
+        docs.append({"path": f"/synthetic/doc{d}.txt", "root": "/synthetic", "sha256": str(d), "mtime": 0.0,
+                     "size": 0, "format": "txt", "encoding": "utf-8", "status": "ok", "error": None,
+                     "parent": None, "access": None, "chunks": chunks})
+        if len(docs) == 1000:
+            store.publish(docs, [], {model: vectors})
+            docs, vectors = [], {}
+    if docs:
+        store.publish(docs, [], {model: vectors})
+    store.close()
+
+
+def hnsw_recall(pg, model: str, dim: int, queries: np.ndarray, k: int = 10) -> float:
+    all_ids = np.array(sorted(pg.vector_ids(model)))
+    hits = 0
+    for q in queries:
+        _, approx = pg.nearest(model, dim, q[None, :], k)
+        _, exact = pg.nearest(model, dim, q[None, :], k, allowed=all_ids)
+        hits += len(set(approx[0]) & set(exact[0]))
+    return hits / (k * len(queries))
+
+
+def ray_throughput(model: str, texts: list[str]) -> dict:
+    from sbsearch.embed import make_embedder
+    from sbsearch.embed.models import resolve
+    from sbsearch.embed.ray_pool import RayEmbedder, connect
+
+    info = resolve(model)
+    local = make_embedder(info)
+    local.encode(texts[:32])
+    t = time.perf_counter()
+    ref = local.encode(texts)
+    out = {"local": len(texts) / (time.perf_counter() - t)}
+    connect("auto", num_cpus=2)
+    for actors in (1, 2):
+        pool = RayEmbedder(info, "auto", actors=actors)
+        pool.encode(texts[:32 * actors])  # every actor has loaded its model
+        t = time.perf_counter()
+        got = pool.encode(texts)
+        out[f"ray x{actors}"] = len(texts) / (time.perf_counter() - t)
+        out[f"max |diff| x{actors}"] = float(np.abs(got - ref).max())
+        pool.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="minilm-int8")
+    parser.add_argument("--synthetic", type=int, default=100_000)
+    parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    import pgserver
+
+    work = Path(tempfile.mkdtemp(prefix="sbsearch-scale-"))
+    server = pgserver.get_server(work / "pg", cleanup_mode="stop")
+    import psycopg
+
+    def database(name: str) -> str:
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return server.get_uri(name)
+
+    lines = [f"\n## Scale-out: PostgreSQL + pgvector beside SQLite + FAISS ({time.strftime('%Y-%m-%d')})\n",
+             f"`{' '.join(['.venv/bin/python', 'benchmarks/scale.py', *sys.argv[1:]])}` · {platform.machine()}, "
+             f"{os.cpu_count()} cores (shared) · model {args.model} · PostgreSQL 16 + pgvector (pgserver), local socket\n"]
+
+    folder, pg_url = work / "folder", database("sample")
+    Indexer(folder, args.model).run([REPO / "sample_docs"])
+    migrate(folder, pg_url)
+    qs = load_query_set(REPO / "sample_docs" / "queries.jsonl")
+    lines += ["| mode | nDCG@10 SQLite + FAISS | nDCG@10 PostgreSQL | difference |", "|---|---|---|---|"]
+    for mode in MODES:
+        a = evaluate(Searcher(folder, args.model, mode=mode), qs)["ndcg@10"]
+        b = evaluate(Searcher(pg_url, args.model, mode=mode), qs)["ndcg@10"]
+        lines.append(f"| {mode} | {a:.4f} | {b:.4f} | {b - a:+.4f} |")
+
+    sqlite_store = open_store(folder)
+    ids, centres = next(sqlite_store.vectors(args.model))
+    dim = centres.shape[1]
+    rng = np.random.default_rng(1)
+    queries = centres[rng.choice(len(centres), 40, replace=False)]
+    lines += ["", "| collection | chunks | FAISS p50 ms | pgvector p50 ms | pgvector HNSW recall@10 vs exact |",
+              "|---|---|---|---|---|"]
+    pg = open_store(pg_url)
+    lines.append(f"| sample_docs | {sqlite_store.chunk_count()} | {p50_ms(Searcher(folder, args.model), queries):.2f} | "
+                 f"{p50_ms(Searcher(pg_url, args.model), queries):.2f} | {hnsw_recall(pg, args.model, dim, queries):.3f} |")
+    if args.synthetic:
+        n = args.synthetic
+        info = {"description": "synthetic"}
+        t = time.perf_counter()
+        synthetic(work / "syn", args.model, dim, n, centres, info)
+        sqlite_s = time.perf_counter() - t
+        syn_url = database("synthetic")
+        t = time.perf_counter()
+        synthetic(syn_url, args.model, dim, n, centres, info)
+        Searcher(syn_url, args.model).vector_index.load()  # builds the HNSW index
+        pg_s = time.perf_counter() - t
+        t = time.perf_counter()
+        Searcher(work / "syn", args.model).vector_index.load()
+        faiss_s = time.perf_counter() - t
+        syn_pg = open_store(syn_url)
+        lines.append(f"| synthetic | {n:,} | {p50_ms(Searcher(work / 'syn', args.model), queries):.2f} | "
+                     f"{p50_ms(Searcher(syn_url, args.model), queries):.2f} | "
+                     f"{hnsw_recall(syn_pg, args.model, dim, queries):.3f} |")
+        lines.append(f"\nSynthetic build: SQLite {sqlite_s:.0f} s + FAISS {faiss_s:.0f} s; PostgreSQL with "
+                     f"its HNSW index {pg_s:.0f} s; store size SQLite {open_store(work / 'syn').disk_bytes() / 2**20:.0f} MB, "
+                     f"PostgreSQL {syn_pg.disk_bytes() / 2**20:.0f} MB.")
+    if not args.no_ray:
+        texts = [t for _, t, _ in sqlite_store.chunk_texts()]
+        r = ray_throughput(args.model, texts)
+        lines += ["", "| embedding | chunks/s | vs local | max abs difference to local |", "|---|---|---|---|",
+                  f"| this process | {r['local']:.1f} | 1.00x | 0 |",
+                  f"| Ray, 1 actor | {r['ray x1']:.1f} | {r['ray x1'] / r['local']:.2f}x | {r['max |diff| x1']:.1e} |",
+                  f"| Ray, 2 actors | {r['ray x2']:.1f} | {r['ray x2'] / r['local']:.2f}x | {r['max |diff| x2']:.1e} |"]
+    publish("\n".join(lines), write=not args.no_write)
+    server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
