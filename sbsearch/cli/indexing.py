@@ -131,7 +131,8 @@ def check(index_path, repair, as_json):
     else:
         c = console()
         for m in report["models"]:
-            c.print(f"{m['model']}: {m['vectors']}/{m['chunks']} vectors · FAISS {m['faiss']} "
+            kind = "pgvector" if (m.get("faiss_index") or {}).get("type", "").endswith("(pgvector)") else "FAISS"
+            c.print(f"{m['model']}: {m['vectors']}/{m['chunks']} vectors · {kind} {m['faiss']} "
                     f"({vector_index_summary(m.get('faiss_index'))}) · weights {m.get('weights', '-')}",
                     highlight=False)
         for line in report["repaired"]:

@@ -109,7 +109,8 @@ def print_status(c, info: dict, history: bool) -> None:
     else:
         c.print(f"lexical index ({lexical.get('engine', 'FTS5, BM25')}): {lexical['rows']:,} rows · {human_bytes(lexical['size_bytes'])}")
     t = Table(title="models")
-    for col in ("model", "dim", "layers", "vectors", "FAISS index"):
+    pgvector = any((m["faiss"] or {}).get("type", "").endswith("(pgvector)") for m in info["models"])
+    for col in ("model", "dim", "layers", "vectors", "vector index" if pgvector else "FAISS index"):
         t.add_column(col)
     for m in info["models"]:
         layers = f"{m['layers']} of {m['total_layers']}" if m["layers"] != m["total_layers"] else str(m["layers"])

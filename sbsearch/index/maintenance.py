@@ -37,6 +37,9 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
             repaired.append(f"lexical index rebuilt from the chunks ({'; '.join(lexical_state)}): {rows} rows")
         else:
             problems += [f"{p} (run `sbsearch check --repair`)" for p in lexical_state]
+    # FAISS files are rebuilt from SQLite; pgvector's HNSW index from the vectors in its own database
+    rebuilt = "FAISS rebuilt from SQLite" if store.vector_backend == "faiss" else "HNSW index rebuilt"
+    derived = "FAISS file" if store.vector_backend == "faiss" else "HNSW index"
     models = []
     for row in store.models():
         name = row["name"]
@@ -54,9 +57,9 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
             if repair:
                 with store.writer_lock(wait=True):
                     vector_index.build()
-                repaired.append(f"{name}: FAISS rebuilt from SQLite ({faiss_state})")
+                repaired.append(f"{name}: {rebuilt} ({faiss_state})")
             elif not lazily_fixed:
-                problems.append(f"{name}: FAISS file {faiss_state} (run `sbsearch check --repair`)")
+                problems.append(f"{name}: {derived} {faiss_state} (run `sbsearch check --repair`)")
         info["faiss_index"] = vector_index.describe()  # type, parameters, measured recall
         if verify_models:
             info["weights"] = _weights_state(row)
