@@ -55,10 +55,11 @@ def test_migrate_copies_the_index_and_searches_give_equal_results(tmp_path, pg_u
         assert np.array_equal(a, b)  # copied, not re-embedded
     # vector search: the same chunks in the same order with the same scores (exact at this size)
     assert hits(Searcher(folder, "fake"), "vector") == hits(Searcher(pg_url, "fake"), "vector")
-    # lexical: another engine ranks (BM25 vs ts_rank); the best hit of a code or a Japanese word agrees
+    # lexical: another engine (FTS5's BM25 vs BM25 over PostgreSQL's tsvectors, other stemmers):
+    # the best hit of a code or a Japanese word is among the other's first three
     for q in ("E-4012", "通勤手当"):
-        assert (Searcher(folder).search(q, 1, mode="lexical")[0].path
-                == Searcher(pg_url).search(q, 1, mode="lexical")[0].path)
+        top = Searcher(folder).search(q, 1, mode="lexical")[0].path
+        assert top in [r.path for r in Searcher(pg_url).search(q, 3, mode="lexical")]
     # the migrated store is incremental from there: nothing to read or embed again
     s = Indexer(pg_url, "fake").run([SAMPLE_DOCS])
     assert s.added == s.updated == s.removed == s.chunks_embedded == 0 and s.unchanged > 50
