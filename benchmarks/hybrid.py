@@ -187,20 +187,15 @@ def scale(n_chunks: int, work: Path, rounds: int = 3) -> dict:
     t = time.perf_counter()
     searcher.search(queries[0], 10, mode="vector")  # builds the FAISS index from SQLite once
     faiss_build_s = time.perf_counter() - t
-    # "hybrid, one thread": the words searched after the vectors instead of beside them
-    variants = {"vector": ("vector", True), "lexical": ("lexical", True), "hybrid": ("hybrid", True),
-                "hybrid, one thread": ("hybrid", False)}
-    for mode, _ in variants.values():
+    for mode in MODES:
         searcher.search(queries[1], 10, mode=mode)
-    lat: dict[str, list[float]] = {name: [] for name in variants}
+    lat: dict[str, list[float]] = {m: [] for m in MODES}
     for _ in range(rounds):
         for q in queries:
-            for name, (mode, words_thread) in variants.items():  # interleaved: noise falls on all alike
-                searcher.words_thread = words_thread
+            for mode in MODES:  # interleaved: the machine's noise falls on every mode alike
                 t = time.perf_counter()
                 searcher.search(q, 10, mode=mode)
-                lat[name].append((time.perf_counter() - t) * 1000)
-    searcher.words_thread = True
+                lat[mode].append((time.perf_counter() - t) * 1000)
     latency = {m: {"p50_ms": round(percentile(v, 50), 2), "p95_ms": round(percentile(v, 95), 2)} for m, v in lat.items()}
     ratio = {"hybrid/vector p50": round(latency["hybrid"]["p50_ms"] / latency["vector"]["p50_ms"], 2),
              "hybrid/vector p95": round(latency["hybrid"]["p95_ms"] / latency["vector"]["p95_ms"], 2)}

@@ -139,9 +139,6 @@ class Searcher:
         # the words decide and the vectors only add candidates after them.
         self.reads_cjk = "multilingual" in self.model_name.lower()
         self._allowed_cache: dict = {}
-        self.words_thread = True  # hybrid: search the words on a second thread (False: one after the other)
-        self._pool = None  # the hybrid words thread and its connection, made on first use
-        self._words_store: Store | None = None
         self._chunk_counts: dict[int, int] = {}
         self.model_row = self.store.model_row(self.doc_model)
         self.dim = self.model_row["dim"] if self.model_row else None
@@ -193,18 +190,12 @@ class Searcher:
             cjk.append(mostly_cjk(q))
             if mode != "vector" and not terms[-1]:
                 raise SbsearchError(f"the query {q!r} has no words to search for (only stop words or punctuation)")
-        depth = k if mode != "hybrid" else max(k, CANDIDATES)
-        # hybrid: the words side runs on its own thread and connection while the query is encoded
-        # and the vector index searched (SQLite, ONNX Runtime and FAISS all release the GIL)
-        words = self._words_pool().submit(self._lexical_lists, None, terms, depth, doc_filter) \
-            if mode == "hybrid" and self.words_thread else None
         vecs = self.embedder.encode_query(queries) if mode != "lexical" else None
         for _ in range(20):
             with self.store.snapshot():
-                found = self._search_snapshot(vecs, terms, k, mode, doc_filter, cjk, words)
+                found = self._search_snapshot(vecs, terms, k, mode, doc_filter, cjk)
             if found is not None:
                 return found
-            words = None
             time.sleep(0.05)  # the vector index is ahead of our snapshot: a writer just published
         raise SbsearchError("the index kept changing during the search; try again")
 
@@ -218,34 +209,17 @@ class Searcher:
             time.sleep(0.05)
         raise SbsearchError("the index kept changing during the search; try again")
 
-    def _words_pool(self):
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="sbsearch-words")
-        return self._pool
-
-    def _lexical_lists(self, store: Store | None, terms: list[list[Term]], depth: int,
-                       doc_filter: DocumentFilter | None) -> tuple[int, list[list[tuple[int, float]]]]:
-        """(generation read, lexical hits per query). store None: this thread's own connection in
-        its own read snapshot (the caller checks the generation against its snapshot's)."""
-        if store is None:
-            if self._words_store is None:  # made in the words thread, which alone uses it
-                self._words_store = Store(self.store.path)
-            with self._words_store.snapshot():
-                return self._lexical_lists(self._words_store, terms, depth, doc_filter)
-        generation = store.generation
+    def _lexical_lists(self, terms: list[list[Term]], depth: int, generation: int,
+                       doc_filter: DocumentFilter | None) -> list[list[tuple[int, float]]]:
         n_chunks = self._chunk_counts.get(generation)
         if n_chunks is None:
-            self._chunk_counts = {generation: store.chunk_count()}  # once per state of the index
+            self._chunk_counts = {generation: self.store.chunk_count()}  # once per state of the index
             n_chunks = self._chunk_counts[generation]
-        if doc_filter is not None and doc_filter.active and self._allowed_cache.get((generation, doc_filter), 1) is None:
-            doc_filter = None  # a filter known to keep every chunk
-        return generation, [store.lexical_search(match_expression(self._selective(store, t, n_chunks)), depth, doc_filter)
-                            for t in terms]
+        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks)), depth, doc_filter)
+                for t in terms]
 
     def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
-                         cjk: list[bool] | None = None, words=None) -> list[list[Result]] | None:
+                         cjk: list[bool] | None = None) -> list[list[Result]] | None:
         """Inside one read transaction: None when the vector index is ahead of the snapshot."""
         generation = self.store.generation  # the first read fixes the snapshot
         allowed = None
@@ -264,9 +238,7 @@ class Searcher:
                 return None
             vector_lists = [[(int(i), float(s)) for s, i in zip(qs, qi) if i >= 0] for qs, qi in zip(*found)]
         if mode != "vector":
-            words_generation, lexical_lists = words.result() if words is not None else (None, None)
-            if words_generation != generation:  # not run ahead, or it read another state of the index
-                lexical_lists = self._lexical_lists(self.store, terms, depth, doc_filter)[1]
+            lexical_lists = self._lexical_lists(terms, depth, generation, doc_filter)
         ranked = []
         for vec_hits, lex_hits, qterms, q_cjk in zip(vector_lists, lexical_lists, terms, cjk or [False] * len(terms)):
             vector_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
@@ -301,13 +273,13 @@ class Searcher:
             out.append(results)
         return out
 
-    def _selective(self, store: Store, terms: list[Term], n_chunks: int) -> list[Term]:
+    def _selective(self, terms: list[Term], n_chunks: int) -> list[Term]:
         """The query's words without those most chunks contain. BM25 gives such a word almost no
         weight, yet FTS5 must score every chunk holding it: at 100,000 chunks one "work" or "get"
         costs more than the rest of the search. Small indexes keep every word."""
         if n_chunks < COMMON_TERMS_FROM:
             return terms
-        counts = store.token_row_counts(t.token for t in terms if t.token)
+        counts = self.store.token_row_counts(t.token for t in terms if t.token)
         kept = [t for t in terms if t.token is None or counts.get(t.token, 0) <= COMMON_SHARE * n_chunks]
         return kept or [min(terms, key=lambda t: counts.get(t.token, 0))]
 
