@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -141,6 +142,7 @@ def build_scale_index(path: Path, n_chunks: int, rare_share: float = 0.001) -> t
     from ann import Clustered
 
     model = "minilm-int8"
+    shutil.rmtree(path, ignore_errors=True)  # always a fresh build (replacing 100k chunks costs far more)
     rng = random.Random(0)
     pool = sentence_pool()
     vecs = Clustered(n_chunks, 384, seed=0)

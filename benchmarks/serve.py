@@ -57,12 +57,14 @@ def start_server(index: Path, *args: str) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
+    log = index.parent / f"server-{port}.log"  # a file, not a pipe: a full pipe would stall the server
     proc = subprocess.Popen([*SB, "serve", "-i", str(index), "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=open(log, "w"), text=True)
+    proc.log = log
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if proc.poll() is not None:
-            raise SystemExit(proc.stderr.read())
+            raise SystemExit(log.read_text())
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                 return proc, base
@@ -161,6 +163,7 @@ def load_test(chunks: int, seconds: float, clients: int, work: Path) -> dict:
             out[user] = {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
                          "p95_ms": round(float(np.percentile(ms, 95)), 1)}
         out["trimmed_p95_over_untrimmed"] = round(out["few"]["p95_ms"] / out["everyone"]["p95_ms"], 2)
+        out["server_log_tail"] = proc.log.read_text()[-2000:]
         out["server_memory_mb"] = rss_mb(proc.pid)
         out["trimmed_correctness"] = correctness
         return out
@@ -194,12 +197,12 @@ def trimmed_correctness(index: Path, base: str, token: str, qs: list[str], model
             "all_inside": all(c["inside"] for c in checks), "all_equal_exact": all(c["equal_exact"] for c in checks)}
 
 
-def memory_per_worker(models: list[str], work: Path) -> dict:
+def memory_per_worker(models: list[str], work: Path, index: Path | None = None) -> dict:
     import httpx
 
     from sbsearch.index.indexer import Indexer
 
-    index = work / "sample_docs"
+    index = index or work / "sample_docs"
     out = {}
     for model in models:
         Indexer(index, model).run([REPO / "sample_docs"])
@@ -224,6 +227,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["full", "minilm", "minilm-3-best-long-2ep-int8"])
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--memory-index", type=Path, help="An index of sample_docs to bring up to date and serve "
+                                                      "for the memory measurement (default: a new one)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sbsearch-serve-"))
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -235,7 +240,7 @@ def main() -> None:
         result["load"] = load_test(args.chunks, args.seconds, args.clients, work)
         print(json.dumps(result["load"], indent=1), flush=True)
     result["memory_per_worker_mb"] = previous.get("memory_per_worker_mb") if args.skip_memory else \
-        memory_per_worker(args.models, work)
+        memory_per_worker(args.models, work, args.memory_index)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     print(f"written {RESULTS}")

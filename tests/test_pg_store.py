@@ -60,6 +60,8 @@ def test_migrate_copies_the_index_and_searches_give_equal_results(tmp_path, pg_u
     for q in ("E-4012", "通勤手当"):
         top = Searcher(folder).search(q, 1, mode="lexical")[0].path
         assert top in [r.path for r in Searcher(pg_url).search(q, 3, mode="lexical")]
+    # the document frequencies the searcher asks for to leave common words out, from either engine
+    assert pg.token_row_counts(["vpn", "printer"]) == sqlite.token_row_counts(["vpn", "printer"])
     # the migrated store is incremental from there: nothing to read or embed again
     s = Indexer(pg_url, "fake").run([SAMPLE_DOCS])
     assert s.added == s.updated == s.removed == s.chunks_embedded == 0 and s.unchanged > 50

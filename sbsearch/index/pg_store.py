@@ -566,6 +566,13 @@ class PgStore(StoreBase):
         sql = BM25_SQL.format(query=query, join=join, where="" if where == "TRUE" else f"AND {where}")
         return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(sql, [*qparams, words, *params, limit])]
 
+    def token_row_counts(self, tokens: Iterable[str]) -> dict[str, int]:
+        """How many chunks hold each index token (its document frequency, kept in lexical_df). The
+        tokens are Porter stems (sbsearch.lexical); a lexeme Snowball stems otherwise is not found
+        and counts 0, so the searcher keeps that word."""
+        return {r["lexeme"]: r["ndoc"] for r in self._rows(
+            "SELECT lexeme, ndoc FROM lexical_df WHERE lexeme = ANY(%s)", [list(set(tokens))])}
+
     def _count_lexical(self, chunk_ids: list[int], sign: int) -> None:
         """Add (sign 1) or take away (-1, before they are deleted) these chunks' lexical rows in the
         BM25 statistics: document frequencies, rows, total length."""

@@ -617,6 +617,14 @@ class Store(StoreBase):
             args = [match, *params, limit]
         return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
 
+    def token_row_counts(self, tokens: Iterable[str]) -> dict[str, int]:
+        """How many chunks hold each index token (FTS5's own vocabulary, no scan of the text)."""
+        if not getattr(self, "_vocab_ready", False):
+            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.lexical_vocab USING fts5vocab(main, 'lexical', 'row')")
+            self._vocab_ready = True
+        return {r["term"]: r["doc"] for r in self._query_in(
+            "SELECT term, doc FROM temp.lexical_vocab WHERE term IN ({marks})", set(tokens))}
+
     def lexical_summary(self) -> dict | None:
         """Rows and bytes of the lexical index (None when this index has none yet)."""
         if not self.has_lexical():

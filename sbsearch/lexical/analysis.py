@@ -71,10 +71,26 @@ def _cjk_words(run: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Term:
-    """One thing a query looks for: `fts` is its quoted FTS5 form, `text` the words to highlight."""
+    """One thing a query looks for: `fts` is its quoted FTS5 form, `text` the words to highlight,
+    `token` the single index token of a plain word (its Porter stem, as FTS5 stores it)."""
 
     text: str
     fts: str
+    token: str | None = None
+
+
+_stemmer = None
+
+
+def stem(word: str) -> str:
+    """The Porter stem FTS5's `porter` tokenizer stores for a lower-case word (the same algorithm,
+    from the snowball project's implementation)."""
+    global _stemmer
+    if _stemmer is None:
+        import snowballstemmer
+
+        _stemmer = snowballstemmer.stemmer("porter")
+    return _stemmer.stemWord(word)
 
 
 def _quote(s: str) -> str:
@@ -101,7 +117,8 @@ def _latin_terms(text: str, terms: dict[str, Term]) -> None:
         word = m.group().lower()
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        terms.setdefault(word, Term(word, _quote(word)))
+        token = stem(word) if word.isalnum() else None  # codes (e-4012) are phrases of several tokens
+        terms.setdefault(word, Term(word, _quote(word), token))
 
 
 _LETTER = re.compile(r"[^\W\d_]")

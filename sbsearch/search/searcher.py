@@ -31,6 +31,9 @@ CANDIDATES = 50
 # relative score fusion, the vector side weighted 0.8. Rank fusion (RRF, k=60) with equal weights
 # was better on sample_docs but lost 0.03 nDCG@10 to vector search alone on StackFAQ, where
 # BM25 is weak (0.83 against 0.96); score fusion keeps a clear vector winner at the top.
+# From this many chunks on, words held by more than COMMON_SHARE of them leave the lexical query
+COMMON_TERMS_FROM = 20_000
+COMMON_SHARE = 0.02
 FUSION = "score"
 FUSION_WEIGHTS = (0.8, 0.2)
 
@@ -136,6 +139,7 @@ class Searcher:
         # the words decide and the vectors only add candidates after them.
         self.reads_cjk = "multilingual" in self.model_name.lower()
         self._allowed_cache: dict = {}
+        self._chunk_counts: dict[int, int] = {}
         self.model_row = self.store.model_row(self.doc_model)
         self.dim = self.model_row["dim"] if self.model_row else None
         self.vector_index = open_vector_index(self.store, self.doc_model, self.dim)
@@ -205,6 +209,15 @@ class Searcher:
             time.sleep(0.05)
         raise SbsearchError("the index kept changing during the search; try again")
 
+    def _lexical_lists(self, terms: list[list[Term]], depth: int, generation: int,
+                       doc_filter: DocumentFilter | None) -> list[list[tuple[int, float]]]:
+        n_chunks = self._chunk_counts.get(generation)
+        if n_chunks is None:
+            self._chunk_counts = {generation: self.store.chunk_count()}  # once per state of the index
+            n_chunks = self._chunk_counts[generation]
+        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks)), depth, doc_filter)
+                for t in terms]
+
     def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
                          cjk: list[bool] | None = None) -> list[list[Result]] | None:
         """Inside one read transaction: None when the vector index is ahead of the snapshot."""
@@ -225,7 +238,7 @@ class Searcher:
                 return None
             vector_lists = [[(int(i), float(s)) for s, i in zip(qs, qi) if i >= 0] for qs, qi in zip(*found)]
         if mode != "vector":
-            lexical_lists = [self.store.lexical_search(match_expression(t), depth, doc_filter) for t in terms]
+            lexical_lists = self._lexical_lists(terms, depth, generation, doc_filter)
         ranked = []
         for vec_hits, lex_hits, qterms, q_cjk in zip(vector_lists, lexical_lists, terms, cjk or [False] * len(terms)):
             vector_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
@@ -259,6 +272,16 @@ class Searcher:
                                       row["doc_id"], row["location"]))
             out.append(results)
         return out
+
+    def _selective(self, terms: list[Term], n_chunks: int) -> list[Term]:
+        """The query's words without those most chunks contain. BM25 gives such a word almost no
+        weight, yet FTS5 must score every chunk holding it: at 100,000 chunks one "work" or "get"
+        costs more than the rest of the search. Small indexes keep every word."""
+        if n_chunks < COMMON_TERMS_FROM:
+            return terms
+        counts = self.store.token_row_counts(t.token for t in terms if t.token)
+        kept = [t for t in terms if t.token is None or counts.get(t.token, 0) <= COMMON_SHARE * n_chunks]
+        return kept or [min(terms, key=lambda t: counts.get(t.token, 0))]
 
     def _allowed(self, generation: int, doc_filter: DocumentFilter) -> np.ndarray | None:
         """The chunk ids a filter allows (None: all of them), computed once per index generation: a
