@@ -179,10 +179,10 @@ class Indexer:
             raise
         summary.ocr = {"engine": ocr.describe(),
                        **{k: round(v - before[k], 3) for k, v in ocr.stats.__dict__.items()}}
+        store.checkpoint()  # passive: never waits for the readers
         summary.seconds = round(time.perf_counter() - t0, 3)
         store.finish_run(run_id, status="ok", seconds=summary.seconds, **{
             k: getattr(summary, k) for k in ("added", "updated", "removed", "unchanged", "failed", "chunks_embedded")})
-        store.checkpoint()  # passive: never waits for the readers
         return summary
 
     def _run(self, roots: list[Path], reembed: bool, summary: IndexSummary) -> None:
