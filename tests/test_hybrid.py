@@ -221,8 +221,7 @@ def test_lexical_index_follows_modify_delete_and_swap(index, docs):
     lexical_ok(index)
     parts.unlink()
     invoke("index", docs, "-i", index, "-q")
-    with pytest.raises(AssertionError):
-        assert query(index, "E-5099", "--mode", "lexical")
+    assert query(index, "E-5099", "--mode", "lexical") == []
     report = lexical_ok(index)
     assert report["lexical"]["rows"] == report["chunks"]
 
@@ -291,3 +290,17 @@ def test_python_api_modes_and_errors(index):
     assert hits and all(h.path.endswith(".txt") for h in hits)
     with pytest.raises(SbsearchError, match="unknown search mode"):
         Searcher(index, mode="fuzzy")
+
+
+def test_words_most_chunks_hold_leave_the_lexical_query_of_a_large_index(index, monkeypatch):
+    import sbsearch.search.searcher as searcher_module
+
+    s = Searcher(index)
+    terms = query_terms("travel receipts E-4012")
+    n = s.store.chunk_count()
+    assert s._selective(terms, n) == terms  # a small index keeps every word
+    monkeypatch.setattr(searcher_module, "COMMON_TERMS_FROM", 0)  # as if it were large
+    kept = [t.text for t in s._selective(terms, n)]
+    assert "travel" not in kept and "receipts" not in kept and "e-4012" in kept  # FILLER is in every note
+    assert [t.text for t in s._selective(query_terms("travel receipts"), n)] in (["travel"], ["receipts"])
+    assert Path(s.search("travel receipts E-4012", 3, mode="lexical")[0].path).name == "error-codes.md"

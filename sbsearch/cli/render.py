@@ -8,11 +8,7 @@ from ..search import Result
 from ..wording import footer, human_bytes  # noqa: F401 - shared by both faces (terminal, web)
 
 def result_json(result: Result, query: str, query_id: str | None = None) -> dict:
-    snip = result.snippet
-    row = {"query": query, "rank": result.rank, "score": round(result.score, 6), "path": result.display_path(),
-           "page": result.page, "location": result.location, "heading": result.heading, "snippet": snip.text,
-           "highlights": [list(h) for h in snip.highlights], "vector_rank": result.vector_rank,
-           "lexical_rank": result.lexical_rank, "text": result.text}
+    row = {"query": query, "path": result.display_path(), **result.fields()}
     if query_id is not None:
         row["query_id"] = query_id
     return row

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SbsearchError
-from ..ingest import SUPPORTED_SUFFIXES
 
 # --type names people use for the same files
 TYPE_ALIASES = {"markdown": "md", "text": "txt", "word": "docx", "htm": "html", "faq": "jsonl"}
@@ -45,6 +44,8 @@ class DocumentFilter:
     @classmethod
     def build(cls, paths=(), types=(), folders=(), modified_after: str | None = None) -> "DocumentFilter":
         """From what a user typed (CLI options, URL parameters); bad input raises SbsearchError."""
+        from ..ingest import SUPPORTED_SUFFIXES  # only when types are given: it loads every format's reader
+
         suffixes = []
         for t in types:
             name = TYPE_ALIASES.get(t.lower().lstrip("."), t.lower().lstrip("."))

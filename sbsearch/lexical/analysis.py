@@ -71,12 +71,18 @@ def _cjk_words(run: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Term:
-    """One thing a query looks for: `fts` is its quoted FTS5 form, `text` the words to highlight,
-    `token` the single index token of a plain word (its Porter stem, as FTS5 stores it)."""
+    """One thing a query looks for: `fts` is its quoted FTS5 form, `text` the words to highlight;
+    `word`: a single plain word, one index token (codes and CJK words are phrases of several)."""
 
     text: str
     fts: str
-    token: str | None = None
+    word: bool = False
+
+    @property
+    def token(self) -> str | None:
+        """The index token of a plain word: its Porter stem, as FTS5 stores it (computed only when
+        asked: loading the stemmer costs ~50 ms of a cold query that may never need it)."""
+        return stem(self.text) if self.word else None
 
 
 _stemmer = None
@@ -117,8 +123,7 @@ def _latin_terms(text: str, terms: dict[str, Term]) -> None:
         word = m.group().lower()
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        token = stem(word) if word.isalnum() else None  # codes (e-4012) are phrases of several tokens
-        terms.setdefault(word, Term(word, _quote(word), token))
+        terms.setdefault(word, Term(word, _quote(word), word.isalnum()))
 
 
 _LETTER = re.compile(r"[^\W\d_]")

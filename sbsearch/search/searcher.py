@@ -93,6 +93,13 @@ class Result:
             return f"{Path(self.root).name}/{self.relpath}"
         return self.path
 
+    def fields(self) -> dict:
+        """What both faces show of a result (`query --json`, `/api/search`)."""
+        snip = self.snippet
+        return {"rank": self.rank, "score": round(self.score, 6), "page": self.page, "location": self.location,
+                "heading": self.heading, "snippet": snip.text, "highlights": [list(h) for h in snip.highlights],
+                "vector_rank": self.vector_rank, "lexical_rank": self.lexical_rank, "text": self.text}
+
     @cached_property
     def snippet(self) -> Snippet:
         """The passage to show, the query's words marked (computed when first shown)."""
@@ -191,22 +198,19 @@ class Searcher:
             if mode != "vector" and not terms[-1]:
                 raise SbsearchError(f"the query {q!r} has no words to search for (only stop words or punctuation)")
         vecs = self.embedder.encode_query(queries) if mode != "lexical" else None
-        for _ in range(20):
-            with self.store.snapshot():
-                found = self._search_snapshot(vecs, terms, k, mode, doc_filter, cjk)
-            if found is not None:
-                return found
-            time.sleep(0.05)  # the vector index is ahead of our snapshot: a writer just published
-        raise SbsearchError("the index kept changing during the search; try again")
+        return self._in_snapshot(vecs, terms, k, mode, doc_filter, cjk)
 
     def search_vectors(self, vecs: np.ndarray, k: int = 10) -> list[list[Result]]:
         """Vector search of query vectors already encoded (no filter, no snippet terms)."""
+        return self._in_snapshot(vecs, [[] for _ in vecs], k, "vector", None)
+
+    def _in_snapshot(self, *args) -> list[list[Result]]:
         for _ in range(20):
             with self.store.snapshot():
-                found = self._search_snapshot(vecs, [[] for _ in vecs], k, "vector", None)
+                found = self._search_snapshot(*args)
             if found is not None:
                 return found
-            time.sleep(0.05)
+            time.sleep(0.05)  # the vector index is ahead of our snapshot: a writer just published
         raise SbsearchError("the index kept changing during the search; try again")
 
     def _lexical_lists(self, terms: list[list[Term]], depth: int, generation: int,
@@ -279,9 +283,11 @@ class Searcher:
         costs more than the rest of the search. Small indexes keep every word."""
         if n_chunks < COMMON_TERMS_FROM:
             return terms
-        counts = self.store.token_row_counts(t.token for t in terms if t.token)
-        kept = [t for t in terms if t.token is None or counts.get(t.token, 0) <= COMMON_SHARE * n_chunks]
-        return kept or [min(terms, key=lambda t: counts.get(t.token, 0))]
+        tokens = {t: t.token for t in terms if t.word}
+        counts = self.store.token_row_counts(tokens.values())
+        held = {t: counts.get(token, 0) for t, token in tokens.items()}
+        kept = [t for t in terms if held.get(t, 0) <= COMMON_SHARE * n_chunks]
+        return kept or [min(terms, key=lambda t: held.get(t, 0))]
 
     def _allowed(self, generation: int, doc_filter: DocumentFilter) -> np.ndarray | None:
         """The chunk ids a filter allows (None: all of them), computed once per index generation: a

@@ -175,16 +175,8 @@ def _answer(state: ServerState, reader: auth.Reader, params: dict):
         raise BadRequest(str(exc)) from None
 
 
-def _location(r) -> str | None:
-    return r.location
-
-
 def _result_json(r) -> dict:
-    snip = r.snippet
-    return {"rank": r.rank, "score": round(r.score, 6), "path": r.relpath, "document_id": r.doc_id,
-            "page": r.page, "location": _location(r), "heading": r.heading, "snippet": snip.text,
-            "highlights": [list(h) for h in snip.highlights], "vector_rank": r.vector_rank,
-            "lexical_rank": r.lexical_rank, "text": r.text}
+    return {"path": r.relpath, "document_id": r.doc_id, **r.fields()}
 
 
 def marked(snippet) -> Markup:
@@ -208,10 +200,10 @@ def _by_document(results: list, k: int) -> list[dict]:
     for best, *more in list(groups.values())[:k]:
         also: dict[str, str] = {}  # label -> link, each section named once
         for x in more:
-            label = (x.heading or "").split(" > ")[-1] or _location(x) or "passage"
+            label = (x.heading or "").split(" > ")[-1] or x.location or "passage"
             if label != (best.heading or "").split(" > ")[-1] and len(also) < 3:
                 also.setdefault(label, _doc_link(x))
-        out.append({"r": best, "snippet": marked(best.snippet), "link": _doc_link(best), "location": _location(best),
+        out.append({"r": best, "snippet": marked(best.snippet), "link": _doc_link(best), "location": best.location,
                     "also": [{"label": label, "link": link} for label, link in also.items()]})
     return out
 
