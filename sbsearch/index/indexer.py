@@ -126,8 +126,10 @@ class Indexer:
         if s.get_meta("chunk_tokens") is None:
             limit = max(32, self.info.max_seq_length - 8)
             tokens = min(self._chunk_tokens or DEFAULT_CHUNK_TOKENS, limit)
+            # `is None`, not `or`: an overlap of 0 is a choice (benchmarks/chunking.py measures it)
+            overlap = DEFAULT_CHUNK_OVERLAP if self._chunk_overlap is None else max(0, self._chunk_overlap)
             s.set_meta("chunk_tokens", str(tokens))
-            s.set_meta("chunk_overlap", str(min(self._chunk_overlap or DEFAULT_CHUNK_OVERLAP, tokens // 3)))
+            s.set_meta("chunk_overlap", str(min(overlap, tokens // 3)))
             tok = self.info.path / "tokenizer.json"
             s.set_meta("chunk_tokenizer", str(tok) if tok.exists() else "")
         tok = s.get_meta("chunk_tokenizer") or ""
