@@ -3,6 +3,7 @@ document and index time, per model, on sample_docs and StackFAQ.
 
     SBSEARCH_MODELS_DIR=... flock /tmp/sbsearch-bench.lock .venv/bin/python benchmarks/chunking.py \
         [--models minilm-int8 minilm-3-best-long-2ep-int8] [--tokens 128 200 256 384] [--overlaps 0 20 40]
+    .venv/bin/python benchmarks/chunking.py --report    # the tables from the saved JSON, nothing measured
 
 Sets: sample_docs (sample_docs/queries.jsonl; its `kind` subsets are kept in the JSON) and StackFAQ
 (built at run time from $SBSEARCH_SHARED_DATA by benchmarks/hybrid.py's helper; nothing of it is
@@ -20,11 +21,12 @@ only ever adds time). "Tokens embedded" (word pieces the model reads, headings i
 max_seq_length - 2 a chunk) is the load-free measure of the embedding work.
 
 Quality: nDCG@10, MRR@10, recall@10 in vector and in hybrid mode (documents ranked at their best
-chunk, as `sbsearch eval`). Both models read at most 256 word pieces: the indexer caps a chunk at
-max_seq_length - 8 (248), so a request of 256 gets 248. A request over the cap (384) is measured
-uncapped (the chunk settings are written into the index before its first run, as the indexer would
-have written them) to show what the model's truncation costs: the model sees only the first ~254
-word pieces of such a chunk, while the lexical side indexes all of it.
+chunk, as `sbsearch eval`). Both models read at most 256 word pieces (254 and [CLS], [SEP]): the
+indexer caps a chunk at max_seq_length - 8 (248), so `Indexer(chunk_tokens=256)` or 384 would get
+248. Requests over the cap (256, 384) are measured uncapped (the chunk settings are written into the
+index before its first run, as the indexer would have written them) to show what the model's
+truncation costs: the model sees only the first 254 word pieces of a longer chunk (heading
+included; column "truncated"), while the lexical side indexes all of it.
 
 Writes benchmarks/results/chunking.json (rewritten after every configuration, "complete": false
 until the end); docs/BENCHMARKS.md quotes it.
@@ -49,7 +51,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from hybrid import sample_docs_sets, stackfaq_sets  # noqa: E402
 from sbsearch.embed import make_embedder  # noqa: E402
-from sbsearch.index.indexer import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS, Indexer  # noqa: E402
+from sbsearch.index.indexer import Indexer  # noqa: E402
 from sbsearch.index.store import now  # noqa: E402
 from sbsearch.ingest.chunking import tokenizer_counter  # noqa: E402
 from sbsearch.quality.evaluation import document_rankings  # noqa: E402
@@ -58,7 +60,7 @@ from sbsearch.search import Searcher  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "chunking.json"
 MODES = ("vector", "hybrid")
-REF = (DEFAULT_CHUNK_TOKENS, DEFAULT_CHUNK_OVERLAP)  # the configuration times are divided by (200/40)
+REF = (200, 40)  # the configuration times are divided by: the default before this measurement
 METRICS = ("ndcg@10", "mrr@10", "recall@10")
 
 
@@ -192,6 +194,16 @@ def write(result: dict) -> None:
     RESULTS.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 
 
+def report() -> None:
+    result = json.loads(RESULTS.read_text())
+    if not result.get("complete"):
+        print("(incomplete run: the tables hold what was measured so far)")
+    print(f"{result['created']} · {result['machine']} · {result['command']}")
+    print(table(result["rows"]))
+    print()
+    print(summary_table(result["rows"])[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["minilm-int8", "minilm-3-best-long-2ep-int8"])
@@ -200,7 +212,11 @@ def main() -> None:
     ap.add_argument("--overlaps", nargs="+", type=int, default=[0, 20, 40])
     ap.add_argument("--repeats", type=int, default=2, help="Index runs per configuration; the fastest counts.")
     ap.add_argument("--work", type=Path, help="Folder for the temporary indexes (default: a new temp folder).")
+    ap.add_argument("--report", action="store_true", help=f"Print the tables from {RESULTS.name} without measuring.")
     args = ap.parse_args()
+    if args.report:
+        report()
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="sbsearch-chunking-"))
     work.mkdir(parents=True, exist_ok=True)
     configs = [(t, o) for t in args.tokens for o in args.overlaps]

@@ -10,6 +10,7 @@ from sbsearch.embed import Embedder
 from sbsearch.embed.fake import FakeEmbedder
 from sbsearch.errors import SbsearchError
 from sbsearch.index import Indexer
+from sbsearch.index.indexer import DEFAULT_CHUNK_OVERLAP
 from sbsearch.embed.models import resolve
 from sbsearch.search import Searcher
 from sbsearch.index.location import open_store
@@ -310,7 +311,7 @@ def test_opening_an_index_that_another_process_is_creating_waits_for_its_schema(
     assert store.db["documents"].exists()
 
 
-@pytest.mark.parametrize("overlap, kept", [(0, 0), (None, 40), (30, 30), (500, 40)])
+@pytest.mark.parametrize("overlap, kept", [(0, 0), (None, DEFAULT_CHUNK_OVERLAP), (30, 30), (500, 40)])
 def test_chunk_overlap_zero_is_kept_not_replaced_by_the_default(tmp_path, fake_embedder, overlap, kept):
     """An overlap of 0 is a setting (benchmarks/chunking.py measures it), not "unset"; larger ones
     are capped at a third of the chunk."""

@@ -36,8 +36,11 @@ from ..progress import NullProgress, Progress
 from ..vectors import open_vector_index
 from .location import open_store
 
+# Chosen by benchmarks/chunking.py (docs/BENCHMARKS.md, "Chunk size and overlap"): 200 word pieces
+# without overlap ranked as well as 200/40 and 128/x on sample_docs and StackFAQ, with fewer
+# passages and less to embed; 256 and more lost quality (vector nDCG@10 on sample_docs).
 DEFAULT_CHUNK_TOKENS = 200
-DEFAULT_CHUNK_OVERLAP = 40
+DEFAULT_CHUNK_OVERLAP = 0
 PENDING_BATCH = 256  # vectors committed to pending_vectors at a time during a run
 DEFAULT_MAX_FILE_MB = 32  # larger files are reported, not read: a 50 MB log is rarely a document
 
