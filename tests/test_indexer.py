@@ -10,6 +10,7 @@ from sbsearch.embed import Embedder
 from sbsearch.embed.fake import FakeEmbedder
 from sbsearch.errors import SbsearchError
 from sbsearch.index import Indexer
+from sbsearch.index.indexer import DEFAULT_CHUNK_OVERLAP
 from sbsearch.embed.models import resolve
 from sbsearch.search import Searcher
 from sbsearch.index.location import open_store
@@ -412,3 +413,23 @@ def test_token_batches_hold_similar_lengths_within_the_budget():
     widths = [max(lengths[i] for i in b) for b in batches]
     assert widths == sorted(widths)
     assert token_batches([300], 100, 32) == [[0]]  # a text longer than the budget still goes alone
+
+
+@pytest.mark.parametrize("overlap, kept", [(0, 0), (None, DEFAULT_CHUNK_OVERLAP), (30, 30), (500, 40)])
+def test_chunk_overlap_zero_is_kept_not_replaced_by_the_default(tmp_path, fake_embedder, overlap, kept):
+    """An overlap of 0 is a setting (benchmarks/chunking.py measures it), not "unset"; larger ones
+    are capped at a third of the chunk."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    sentences = [f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(200)]
+    (root / "long.txt").write_text(" ".join(sentences))
+    ix = Indexer(tmp_path / "idx", embedder=fake_embedder, chunk_tokens=120, chunk_overlap=overlap)
+    ix.run([root])
+    assert ix.store.get_meta("chunk_overlap") == str(kept)
+    texts = texts_of(ix.store, (root / "long.txt").resolve())
+    assert len(texts) > 3
+    words = sum(len(t.split()) for t in texts)
+    if kept == 0:  # every sentence in exactly one chunk
+        assert words == sum(len(s.split()) for s in sentences)
+    else:  # sentences carried over into the next chunk
+        assert words > sum(len(s.split()) for s in sentences)

@@ -38,8 +38,11 @@ from ..progress import NullProgress, Progress
 from ..vectors import open_vector_index
 from .location import open_store
 
+# Chosen by benchmarks/chunking.py (docs/BENCHMARKS.md, "Chunk size and overlap"): 200 word pieces
+# without overlap ranked as well as 200/40 and 128/x on sample_docs and StackFAQ, with fewer
+# passages and less to embed; 256 and more lost quality (vector nDCG@10 on sample_docs).
 DEFAULT_CHUNK_TOKENS = 200
-DEFAULT_CHUNK_OVERLAP = 40
+DEFAULT_CHUNK_OVERLAP = 0
 PENDING_BATCH = 256  # texts embedded, and committed to pending_vectors, at a time during a run
 READ_AHEAD = 32  # documents the reading thread may hold ready before the embedding catches up
 DEFAULT_MAX_FILE_MB = 32  # larger files are reported, not read: a 50 MB log is rarely a document
@@ -130,8 +133,10 @@ class Indexer:
         if s.get_meta("chunk_tokens") is None:
             limit = max(32, self.info.max_seq_length - 8)
             tokens = min(self._chunk_tokens or DEFAULT_CHUNK_TOKENS, limit)
+            # `is None`, not `or`: an overlap of 0 is a choice (benchmarks/chunking.py measures it)
+            overlap = DEFAULT_CHUNK_OVERLAP if self._chunk_overlap is None else max(0, self._chunk_overlap)
             s.set_meta("chunk_tokens", str(tokens))
-            s.set_meta("chunk_overlap", str(min(self._chunk_overlap or DEFAULT_CHUNK_OVERLAP, tokens // 3)))
+            s.set_meta("chunk_overlap", str(min(overlap, tokens // 3)))
             tok = self.info.path / "tokenizer.json"
             s.set_meta("chunk_tokenizer", str(tok) if tok.exists() else "")
         tok = s.get_meta("chunk_tokenizer") or ""
