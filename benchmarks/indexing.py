@@ -132,7 +132,7 @@ def stackfaq_folder(work: Path, n: int = 1000) -> Path:
         return out
     out.mkdir(parents=True, exist_ok=True)
     data = json.loads((config.shared_data_dir() / "stackfaq" / "stackExchange-FAQ.json").read_text())
-    answers = [a for qa in data["root"]["qapair"] for a in (qa.get("answer") or []) if a and len(a.strip()) > 20]
+    answers = [a for qa in data["root"]["qapair"] for a in (qa.get("answer") or []) if a and a.strip() not in ("", "*")]
     for i, text in enumerate(answers[:n]):
         (out / f"answer-{i:04d}.txt").write_text(text + "\n", encoding="utf-8")
     return out
