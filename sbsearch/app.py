@@ -36,15 +36,18 @@ def index_path_or_default(index_path: Path | str | None) -> Path | str:
 
 def index(paths: list[Path], index_path: Path | None = None, model: str | None = None, reembed: bool = False,
           set_default: bool = False, wait: bool = False, max_file_mb: float = 32, progress: Progress | None = None,
-          access_rules: Path | str | None = None, ocr_languages: str | None = None, ray: str | None = None):
-    """One incremental indexing run; returns its IndexSummary. ray: embed on a Ray cluster ("auto"
+          access_rules: Path | str | None = None, ocr_languages: str | None = None, ray: str | None = None,
+          chunk_tokens: int | None = None, chunk_overlap: int | None = None):
+    """One incremental indexing run; returns its IndexSummary. chunk_tokens/chunk_overlap: a new
+    index's chunking (an existing index keeps the one of its first run). ray: embed on a Ray cluster ("auto"
     or an address) instead of in this process. access_rules: a rules file that
     decides who may read each document (kept by the index for later runs; "none" drops it).
     ocr_languages: Tesseract's (e.g. "eng+jpn"; default: eng and jpn, those of them installed)."""
     from .index.indexer import Indexer
 
     indexer = Indexer(index_path_or_default(index_path), model, progress=progress, max_file_mb=max_file_mb, ray=ray,
-                      access_rules=access_rules, ocr_languages=ocr_languages)
+                      access_rules=access_rules, ocr_languages=ocr_languages, chunk_tokens=chunk_tokens,
+                      chunk_overlap=chunk_overlap)
     summary = indexer.run(list(paths), reembed=reembed, wait=wait)
     if set_default:
         indexer.store.set_meta("default_model", indexer.model_name)

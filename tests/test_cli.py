@@ -139,3 +139,18 @@ def test_light_commands_do_not_import_torch(tmp_path, argv):
             "assert 'sentence_transformers' not in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_chunking_is_chosen_for_a_new_index_and_kept_by_later_runs(tmp_path, company):
+    from sbsearch.index.store import Store
+
+    idx = tmp_path / "idx"
+    out = invoke("index", company, "-i", idx, "--chunk-tokens", "64", "--chunk-overlap", "8", "--json")
+    small = json.loads(out.stdout)["chunks_total"]
+    store = Store(idx)
+    assert (store.get_meta("chunk_tokens"), store.get_meta("chunk_overlap")) == ("64", "8")
+    invoke("index", company, "-i", idx, "--chunk-tokens", "64")  # as the index has it: fine
+    r = invoke("index", company, "-i", idx, "--chunk-tokens", "128", ok=False)
+    assert r.exit_code != 0 and "fixed by its first run" in r.output and "Traceback" not in r.output
+    default = json.loads(invoke("index", company, "-i", tmp_path / "idx2", "--json").stdout)["chunks_total"]
+    assert small > default  # shorter passages: more of them

@@ -27,20 +27,25 @@ ocr_lang_option = click.option(
 @click.option("--access", "access_rules", default=None, metavar="FILE",
               help="Access rules (TOML: folders/globs -> groups) resolved per document; remembered by the "
                    "index and re-read by every later run ('none' drops them). See README, access rules.")
+@click.option("--chunk-tokens", type=click.IntRange(min=32), default=None, metavar="N",
+              help="A new index's passage length in word pieces (capped at the model's length)  [default: 200]")
+@click.option("--chunk-overlap", type=click.IntRange(min=0), default=None, metavar="N",
+              help="A new index's overlap between passages, at most a third of --chunk-tokens  [default: 0]")
 @ocr_lang_option
 @json_option
 @quiet_option
 @click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
               help="Embed on a Ray cluster: 'auto' (this machine's cluster, else a local one) or the head's "
                    "address (host:6379). Reading, chunking and saving stay here.")
-def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, ocr_lang, ray_address,
-          as_json, quiet):
+def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, chunk_tokens, chunk_overlap,
+          ocr_lang, ray_address, as_json, quiet):
     """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
     from .. import app
 
     summary = app.index(list(paths), index_path, model, reembed=reembed, set_default=set_default, wait=wait,
                         max_file_mb=max_file_mb, progress=progress_for(quiet or as_json), access_rules=access_rules,
-                        ocr_languages=ocr_lang, ray=ray_address)
+                        ocr_languages=ocr_lang, ray=ray_address, chunk_tokens=chunk_tokens,
+                        chunk_overlap=chunk_overlap)
     if as_json:
         echo_json(summary.as_dict())
         return

@@ -131,17 +131,26 @@ class Indexer:
     def _chunk_settings(self):
         s = self.store
         if s.get_meta("chunk_tokens") is None:
-            limit = max(32, self.info.max_seq_length - 8)
-            tokens = min(self._chunk_tokens or DEFAULT_CHUNK_TOKENS, limit)
-            # `is None`, not `or`: an overlap of 0 is a choice (benchmarks/chunking.py measures it)
-            overlap = DEFAULT_CHUNK_OVERLAP if self._chunk_overlap is None else max(0, self._chunk_overlap)
+            tokens, overlap = self._asked_chunking(DEFAULT_CHUNK_TOKENS, DEFAULT_CHUNK_OVERLAP)
             s.set_meta("chunk_tokens", str(tokens))
-            s.set_meta("chunk_overlap", str(min(overlap, tokens // 3)))
+            s.set_meta("chunk_overlap", str(overlap))
             tok = self.info.path / "tokenizer.json"
             s.set_meta("chunk_tokenizer", str(tok) if tok.exists() else "")
+        kept = (int(s.get_meta("chunk_tokens")), int(s.get_meta("chunk_overlap")))
+        if (self._chunk_tokens, self._chunk_overlap) != (None, None) and self._asked_chunking(*kept) != kept:
+            raise SbsearchError(f"this index chunks {kept[0]} tokens with {kept[1]} overlap, fixed by its first "
+                                "run; to chunk differently, build a new index (--index)")
         tok = s.get_meta("chunk_tokenizer") or ""
         count = tokenizer_counter(tok) if tok and Path(tok).exists() else word_counter
-        return int(s.get_meta("chunk_tokens")), int(s.get_meta("chunk_overlap")), count
+        return kept[0], kept[1], count
+
+    def _asked_chunking(self, tokens: int, overlap: int) -> tuple[int, int]:
+        """(tokens, overlap) as asked of this Indexer, each falling back to the given value, capped
+        by the model's length and a third of the tokens."""
+        tokens = min(self._chunk_tokens or tokens, max(32, self.info.max_seq_length - 8))
+        # `is None`, not `or`: an overlap of 0 is a choice (benchmarks/chunking.py measures it)
+        overlap = overlap if self._chunk_overlap is None else max(0, self._chunk_overlap)
+        return tokens, min(overlap, tokens // 3)
 
     def embedder(self):
         if self._embedder is None:
