@@ -155,14 +155,28 @@ def encoding_part(work: Path, texts: list[str], rounds: int) -> dict:
         variants[label] = OnnxEmbedder(ModelInfo("minilm-" + label, d, "int8"))
     variants["int8 fused"] = OnnxEmbedder(resolve("minilm-int8"))
 
-    def speed(emb, batch: list[str]) -> float:
-        emb.encode(batch[:16])
-        best = float("inf")
-        for _ in range(rounds):
-            t = time.perf_counter()
-            emb.encode(batch)
-            best = min(best, time.perf_counter() - t)
-        return len(batch) / best
+    def paired(contenders: dict, batches: list[list[str]], base: str) -> dict:
+        """texts/s of each contender (median over rounds) and its ratio to `base` (median of the
+        per-round ratios): each round encodes one slice with every contender in turn, so a load
+        change on the shared machine hits a round's contenders alike."""
+        for emb in contenders.values():
+            emb.encode(batches[0][:16])
+        rates: dict[str, list[float]] = defaultdict(list)
+        for r, batch in enumerate(batches):
+            names = list(contenders)
+            names = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+            for name in names:
+                t = time.perf_counter()
+                contenders[name].encode(batch)
+                rates[name].append(len(batch) / (time.perf_counter() - t))
+        return {name: {"texts_per_s": round(statistics.median(rs), 1),
+                       "ratio": round(statistics.median(a / b for a, b in zip(rs, rates[base])), 2)}
+                for name, rs in rates.items()}
+
+    def slices(items: list[str], size: int, rounds: int) -> list[list[str]]:
+        rng = np.random.default_rng(0)
+        return [[items[i] for i in rng.choice(len(items), size=min(size, len(items)), replace=False)]
+                for _ in range(rounds)]
 
     ref = variants["torch fp32"].encode(texts)
     out: dict = {"texts": len(texts), "variants": {}}
@@ -172,30 +186,23 @@ def encoding_part(work: Path, texts: list[str], rounds: int) -> dict:
         out["variants"][label] = {"cosine_to_torch_fp32": round(float((vecs * ref).sum(1).mean()), 4)}
     # an index embedded by the earlier export, searched with queries of this one
     out["cosine_unfused_to_fused"] = round(float((vectors["int8 unfused"] * vectors["int8 fused"]).sum(1).mean()), 4)
-    # interleaved: each round visits every variant before the next round
-    rates: dict[str, list[float]] = defaultdict(list)
-    for _ in range(rounds):
-        for label, emb in variants.items():
-            rates[label].append(speed(emb, texts))
-    for label in variants:
-        out["variants"][label]["texts_per_s"] = round(max(rates[label]), 1)
+    rounds = max(5, rounds * 3)
+    for label, row in paired(variants, slices(texts, 96, rounds), "torch fp32").items():
+        out["variants"][label].update(row)
 
     # texts of exactly N tokens: windows of the chunks' token stream, decoded
     tokenizer = variants["int8 fused"].tokenizer
     stream = [t for e in tokenizer.encode_batch(texts) for t in e.ids[1:-1]]
     out["by_length"] = {}
     for length in (32, 128, 254):
-        windows = [stream[i:i + length] for i in range(0, len(stream) - length, length)][:200]
-        batch = [tokenizer.decode(w) for w in windows]
-        out["by_length"][length + 2] = {label: round(speed(variants[label], batch), 1)
-                                        for label in ("torch fp32", "ONNX fp32", "int8 unfused", "int8 fused")}
-    out["token_budget"] = {}
+        windows = [tokenizer.decode(stream[i:i + length]) for i in range(0, len(stream) - length, length)]
+        out["by_length"][length + 2] = paired(variants, slices(windows, 64, rounds), "torch fp32")
     fused = variants["int8 fused"]
-    default = fused.tokens_per_batch
+    budgets = {}
     for budget in (512, 1024, 2048, 4096, 8192):
-        fused.tokens_per_batch, fused.batch_size = budget, 256
-        out["token_budget"][budget] = round(speed(fused, texts), 1)
-    fused.tokens_per_batch, fused.batch_size = default, 32
+        e = OnnxEmbedder(fused.info, batch_size=256, tokens_per_batch=budget)
+        budgets[str(budget)] = e
+    out["token_budget"] = paired(budgets, slices(texts, 128, rounds), "2048")
     return out
 
 
@@ -248,13 +255,15 @@ def main() -> None:
         texts = sample_texts(Path(config("sample_docs", "minilm-int8", 32)["index"]))
         enc = encoding_part(work, texts, args.rounds)
         result["encoding"] = enc
-        base = enc["variants"]["torch fp32"]["texts_per_s"]
         for label, v in enc["variants"].items():
-            print(f"  {label:<14} {v['texts_per_s']:7.1f} texts/s  {v['texts_per_s'] / base:4.2f}x torch fp32  "
+            print(f"  {label:<14} {v['texts_per_s']:7.1f} texts/s  {v['ratio']:4.2f}x torch fp32  "
                   f"cosine {v['cosine_to_torch_fp32']}", flush=True)
+        print(f"  cosine between the unfused and the fused int8 export: {enc['cosine_unfused_to_fused']}")
         for length, row in enc["by_length"].items():
-            print(f"  {length:>4} tokens, texts/s: " + "  ".join(f"{k} {v}" for k, v in row.items()), flush=True)
-        print("  tokens per batch (int8 fused): " + "  ".join(f"{k}: {v}/s" for k, v in enc["token_budget"].items()))
+            print(f"  {length:>4} tokens, x torch fp32: " + "  ".join(f"{k} {v['ratio']}" for k, v in row.items()),
+                  flush=True)
+        print("  tokens per batch (int8 fused), x 2048: " +
+              "  ".join(f"{k}: {v['ratio']}" for k, v in enc["token_budget"].items()))
 
     if not args.skip_whole:
         print("3. whole first index, fresh process each, interleaved", flush=True)
