@@ -102,9 +102,18 @@ def child(config: dict) -> dict:
         seconds["tokenize"] = seconds.pop("_onnx encode") - seconds.get("encode", 0.0)
     # CPU of the process and of its children (Tesseract runs as a child process)
     cpu = sum((b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime) for a, b in zip(r0, r1))
-    return {"wall_s": round(wall, 3), "cpu_pct": round(100 * cpu / wall), "peak_rss_mb": round(r1[0].ru_maxrss / 1024),
+    return {"wall_s": round(wall, 3), "cpu_pct": round(100 * cpu / wall), "peak_rss_mb": peak_rss_mb(),
             "stages_s": {k: round(v, 3) for k, v in seconds.items()}, "chunks": summary.chunks_total,
             "embedded": summary.chunks_embedded, "files": summary.added, "ocr_pages": summary.ocr.get("pages_read")}
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory since exec (VmHWM); ru_maxrss would carry over the
+    memory of the parent it was forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def run_child(config: dict) -> dict:
