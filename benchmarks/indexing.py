@@ -224,6 +224,42 @@ def sample_texts(index: Path) -> list[str]:
     return [embedding_text(t, h) for t, h in db.execute("SELECT text, heading FROM chunks ORDER BY id")]
 
 
+# --------------------------------------------------------------------------------------- report
+
+def markdown(result: dict) -> str:
+    """The tables of docs/BENCHMARKS.md from a results file (`--report`)."""
+    lines = [f"`{result['command']}` · load average {result['load_before']:.1f} before, "
+             f"{result['load_after']:.1f} after", "",
+             "| folder | files | chunks | wall s | CPU | peak RSS MB | " + " | ".join(STAGES) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(STAGES)]
+    for folder, r in result["stages"].items():
+        lines.append(f"| {folder} | {r['files']} | {r['chunks']} | {r['wall_s']:.1f} | {r['cpu_pct']}% | "
+                     f"{r['peak_rss_mb']} | " + " | ".join(f"{r['stages_s'].get(s, 0):.2f}" for s in STAGES) + " |")
+    enc = result.get("encoding")
+    if enc:
+        lengths = list(enc["by_length"])
+        lines += ["", "| encoder (MiniLM-L6) | texts/s, sample_docs chunks | x torch fp32 | " +
+                  " | ".join(f"x torch fp32 at {n} tokens" for n in lengths) + " | cosine to torch fp32 |",
+                  "|---|---|---|" + "---|" * len(lengths) + "---|"]
+        for label, v in enc["variants"].items():
+            lines.append(f"| {label} | {v['texts_per_s']} | {v['ratio']:.2f} | " +
+                         " | ".join(f"{enc['by_length'][n][label]['ratio']:.2f}" for n in lengths) +
+                         f" | {v['cosine_to_torch_fp32']} |")
+        lines += ["", "Padded tokens per batch (int8 fused), texts/s as a ratio to 2048: " +
+                  ", ".join(f"{k}: {v['ratio']:.2f}" for k, v in enc["token_budget"].items()) +
+                  f". Cosine between the unfused and the fused int8 export: {enc['cosine_unfused_to_fused']}."]
+    whole = result.get("whole")
+    if whole:
+        lines += ["", "| folder · model · reading thread | process s (median) | x without thread | CPU | peak RSS MB |",
+                  "|---|---|---|---|---|"]
+        for key, row in whole.items():
+            folder, model, ahead = [p.strip() for p in key.split("|")]
+            base = whole[f"{folder} | {model} | read_ahead 0"]["process_s"]
+            lines.append(f"| {folder} · {model} · {'on' if ahead.endswith('32') else 'off'} | {row['process_s']:.1f} | "
+                         f"{row['process_s'] / base:.2f} | {row['cpu_pct']:.0f}% | {row['peak_rss_mb']} |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------- main
 
 def main() -> None:
@@ -233,9 +269,13 @@ def main() -> None:
     ap.add_argument("--work", type=Path, help="folder for indexes and exports (default: a temporary one)")
     ap.add_argument("--skip-encode", action="store_true")
     ap.add_argument("--skip-whole", action="store_true")
+    ap.add_argument("--report", action="store_true", help="print the markdown tables of the last results file")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
+        return
+    if args.report:
+        print(markdown(json.loads(RESULTS.read_text())))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="sbsearch-indexing-"))
     work.mkdir(parents=True, exist_ok=True)
