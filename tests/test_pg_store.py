@@ -55,11 +55,19 @@ def test_migrate_copies_the_index_and_searches_give_equal_results(tmp_path, pg_u
         assert np.array_equal(a, b)  # copied, not re-embedded
     # vector search: the same chunks in the same order with the same scores (exact at this size)
     assert hits(Searcher(folder, "fake"), "vector") == hits(Searcher(pg_url, "fake"), "vector")
-    # lexical: another engine (FTS5's BM25 vs BM25 over PostgreSQL's tsvectors, other stemmers):
-    # the best hit of a code or a Japanese word is among the other's first three
-    for q in ("E-4012", "通勤手当"):
-        top = Searcher(folder).search(q, 1, mode="lexical")[0].path
-        assert top in [r.path for r in Searcher(pg_url).search(q, 3, mode="lexical")]
+    # lexical and hybrid: PostgreSQL holds FTS5's own tokens and ranks by FTS5's BM25, so words,
+    # codes (phrases of several tokens), Japanese (bigram phrases, one-character prefixes), file
+    # names and headings give the same chunks in the same order with the same scores
+    for mode in ("lexical", "hybrid"):
+        a, b = hits(Searcher(folder, "fake"), mode), hits(Searcher(pg_url, "fake"), mode)
+        assert [[h[:2] for h in q] for q in a] == [[h[:2] for h in q] for q in b], mode
+        np.testing.assert_allclose([h[2] for q in a for h in q], [h[2] for q in b for h in q], rtol=1e-3)
+    sq, pq = open_store(folder), open_store(pg_url)
+    for match in ('"e 4012"', '"通勤 勤手 手当"', '"通"*', '"handbook" OR "travel"', '"vpn" OR "md"', '"zzz"'):
+        a, b = sq.lexical_search(match, 20), pq.lexical_search(match, 20)
+        assert [c for c, _ in a] == [c for c, _ in b], match
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-9)
+    assert sq.lexical_search('"e 4012"', 5)  # the phrases above find something
     # the document frequencies the searcher asks for to leave common words out, from either engine
     assert pg.token_row_counts(["vpn", "printer"]) == sqlite.token_row_counts(["vpn", "printer"])
     # the migrated store is incremental from there: nothing to read or embed again
@@ -268,3 +276,24 @@ def test_check_repairs_the_lexical_and_vector_indexes_of_a_postgres_store(pg_url
     assert len(repaired["repaired"]) == 2
     assert json.loads(invoke("check", "--store", pg_url, "--json").output)["ok"]
     assert Searcher(pg_url).search("vpn", 3)
+
+
+def test_a_lexical_index_of_the_older_format_is_rebuilt_by_the_next_run(pg_url):
+    """Rows written by PostgreSQL's own parser (no token count, no format mark) are not searched as
+    if they were FTS5's tokens: the store says so, and the next `index` rebuilds them."""
+    import psycopg
+
+    invoke("index", SAMPLE_DOCS / "it", "--store", pg_url, "-m", "fake", "-q")
+    want = hits(Searcher(pg_url, "fake"), "lexical")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET search_path = sbsearch, public")
+        conn.execute("ALTER TABLE lexical DROP COLUMN ntok")
+        conn.execute("UPDATE lexical SET tsv = to_tsvector('english', 'something else')")
+        conn.execute("DELETE FROM meta WHERE key = 'lexical_format'")
+    assert Searcher(pg_url, "fake").notice.startswith("vector only")
+    report = json.loads(invoke("check", "--store", pg_url, "--json", ok=False).output)
+    assert any("older format" in p for p in report["problems"])
+    s = Indexer(pg_url, "fake").run([SAMPLE_DOCS / "it"])
+    assert s.added == s.chunks_embedded == 0
+    assert hits(Searcher(pg_url, "fake"), "lexical") == want
+    assert json.loads(invoke("check", "--store", pg_url, "--json").output)["ok"]
