@@ -1,14 +1,15 @@
 """The scale-out path measured against the embedded default, in one run:
 
-    .venv/bin/python benchmarks/scale.py [--model minilm-int8] [--synthetic 100000] [--no-ray] [--no-write]
+    .venv/bin/python benchmarks/scale.py [--model minilm-int8] [--synthetic 100000] [--no-ray | --ray-only] [--no-write]
 
 1. Quality: sample_docs indexed into a folder (SQLite + FAISS), migrated into PostgreSQL + pgvector
    (pgserver, a local PostgreSQL 16), nDCG@10 of the labelled queries per mode on both stores.
 2. Warm query p50 (vector mode, k=10) on both stores, on sample_docs and on a synthetic collection
    of N chunks (real chunk vectors plus noise, published through each store's own publish), and
    the HNSW recall@10 of pgvector against its exact ranking of the same vectors.
-3. Ray: embedding throughput of the model in this process, and on a local Ray runtime with 1 and
-   2 actors (the runtime a cluster uses; on one machine each actor gets one core).
+3. Ray: embedding throughput of the model in this process (every core, and one thread), and on a
+   local Ray runtime with 1 and 2 actors (the runtime a cluster uses; each actor gets one core and
+   its model runtime runs one thread).
 Appends the tables, with this command line, to docs/BENCHMARKS.md.
 """
 
@@ -87,16 +88,25 @@ def hnsw_recall(pg, model: str, dim: int, queries: np.ndarray, k: int = 10) -> f
 
 
 def ray_throughput(model: str, texts: list[str]) -> dict:
+    """Chunks per second: in this process with every core and with one thread, and on Ray with 1
+    and 2 actors of one core each (each actor's runtime runs one thread)."""
     from sbsearch.embed import make_embedder
     from sbsearch.embed.models import resolve
     from sbsearch.embed.ray_pool import RayEmbedder, connect
 
     info = resolve(model)
-    local = make_embedder(info)
-    local.encode(texts[:32])
-    t = time.perf_counter()
-    ref = local.encode(texts)
-    out = {"local": len(texts) / (time.perf_counter() - t)}
+    out = {}
+    for label, threads in (("local", ""), ("local 1 thread", "1")):
+        os.environ["SBSEARCH_THREADS"] = threads
+        local = make_embedder(info)
+        local.encode(texts[:32])
+        t = time.perf_counter()
+        vecs = local.encode(texts)
+        out[label] = len(texts) / (time.perf_counter() - t)
+        if label == "local":
+            ref = vecs
+        del local
+    os.environ.pop("SBSEARCH_THREADS")
     connect("auto", num_cpus=2)
     for actors in (1, 2):
         pool = RayEmbedder(info, "auto", actors=actors)
@@ -114,6 +124,7 @@ def main() -> None:
     parser.add_argument("--model", default="minilm-int8")
     parser.add_argument("--synthetic", type=int, default=100_000)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--ray-only", action="store_true", help="only the embedding throughput (part 3)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     import pgserver
@@ -133,52 +144,57 @@ def main() -> None:
 
     folder, pg_url = work / "folder", database("sample")
     Indexer(folder, args.model).run([REPO / "sample_docs"])
-    migrate(folder, pg_url)
-    qs = load_query_set(REPO / "sample_docs" / "queries.jsonl")
-    lines += ["| mode | nDCG@10 SQLite + FAISS | nDCG@10 PostgreSQL | difference |", "|---|---|---|---|"]
-    for mode in MODES:
-        a = evaluate(Searcher(folder, args.model, mode=mode), qs)["ndcg@10"]
-        b = evaluate(Searcher(pg_url, args.model, mode=mode), qs)["ndcg@10"]
-        lines.append(f"| {mode} | {a:.4f} | {b:.4f} | {b - a:+.4f} |")
-
     sqlite_store = open_store(folder)
-    ids, centres = next(sqlite_store.vectors(args.model))
-    dim = centres.shape[1]
-    rng = np.random.default_rng(1)
-    queries = centres[rng.choice(len(centres), 40, replace=False)]
-    lines += ["", "| collection | chunks | FAISS p50 ms | pgvector p50 ms | pgvector HNSW recall@10 vs exact |",
-              "|---|---|---|---|---|"]
-    pg = open_store(pg_url)
-    lines.append(f"| sample_docs | {sqlite_store.chunk_count()} | {p50_ms(Searcher(folder, args.model), queries):.2f} | "
-                 f"{p50_ms(Searcher(pg_url, args.model), queries):.2f} | {hnsw_recall(pg, args.model, dim, queries):.3f} |")
-    if args.synthetic:
-        n = args.synthetic
-        info = {"description": "synthetic"}
-        t = time.perf_counter()
-        synthetic(work / "syn", args.model, dim, n, centres, info)
-        sqlite_s = time.perf_counter() - t
-        syn_url = database("synthetic")
-        t = time.perf_counter()
-        synthetic(syn_url, args.model, dim, n, centres, info)
-        Searcher(syn_url, args.model).vector_index.load()  # builds the HNSW index
-        pg_s = time.perf_counter() - t
-        t = time.perf_counter()
-        Searcher(work / "syn", args.model).vector_index.load()
-        faiss_s = time.perf_counter() - t
-        syn_pg = open_store(syn_url)
-        lines.append(f"| synthetic | {n:,} | {p50_ms(Searcher(work / 'syn', args.model), queries):.2f} | "
-                     f"{p50_ms(Searcher(syn_url, args.model), queries):.2f} | "
-                     f"{hnsw_recall(syn_pg, args.model, dim, queries):.3f} |")
-        lines.append(f"\nSynthetic build: SQLite {sqlite_s:.0f} s + FAISS {faiss_s:.0f} s; PostgreSQL with "
-                     f"its HNSW index {pg_s:.0f} s; store size SQLite {open_store(work / 'syn').disk_bytes() / 2**20:.0f} MB, "
-                     f"PostgreSQL {syn_pg.disk_bytes() / 2**20:.0f} MB.")
+    if not args.ray_only:
+        migrate(folder, pg_url)
+        qs = load_query_set(REPO / "sample_docs" / "queries.jsonl")
+        lines += ["| mode | nDCG@10 SQLite + FAISS | nDCG@10 PostgreSQL | difference |", "|---|---|---|---|"]
+        for mode in MODES:
+            a = evaluate(Searcher(folder, args.model, mode=mode), qs)["ndcg@10"]
+            b = evaluate(Searcher(pg_url, args.model, mode=mode), qs)["ndcg@10"]
+            lines.append(f"| {mode} | {a:.4f} | {b:.4f} | {b - a:+.4f} |")
+
+        ids, centres = next(sqlite_store.vectors(args.model))
+        dim = centres.shape[1]
+        rng = np.random.default_rng(1)
+        queries = centres[rng.choice(len(centres), 40, replace=False)]
+        lines += ["", "| collection | chunks | FAISS p50 ms | pgvector p50 ms | pgvector HNSW recall@10 vs exact |",
+                  "|---|---|---|---|---|"]
+        pg = open_store(pg_url)
+        lines.append(f"| sample_docs | {sqlite_store.chunk_count()} | {p50_ms(Searcher(folder, args.model), queries):.2f} | "
+                     f"{p50_ms(Searcher(pg_url, args.model), queries):.2f} | {hnsw_recall(pg, args.model, dim, queries):.3f} |")
+        if args.synthetic:
+            n = args.synthetic
+            info = {"description": "synthetic"}
+            t = time.perf_counter()
+            synthetic(work / "syn", args.model, dim, n, centres, info)
+            sqlite_s = time.perf_counter() - t
+            syn_url = database("synthetic")
+            t = time.perf_counter()
+            synthetic(syn_url, args.model, dim, n, centres, info)
+            Searcher(syn_url, args.model).vector_index.load()  # builds the HNSW index
+            pg_s = time.perf_counter() - t
+            t = time.perf_counter()
+            Searcher(work / "syn", args.model).vector_index.load()
+            faiss_s = time.perf_counter() - t
+            syn_pg = open_store(syn_url)
+            lines.append(f"| synthetic | {n:,} | {p50_ms(Searcher(work / 'syn', args.model), queries):.2f} | "
+                         f"{p50_ms(Searcher(syn_url, args.model), queries):.2f} | "
+                         f"{hnsw_recall(syn_pg, args.model, dim, queries):.3f} |")
+            lines.append(f"\nSynthetic build: SQLite {sqlite_s:.0f} s + FAISS {faiss_s:.0f} s; PostgreSQL with "
+                         f"its HNSW index {pg_s:.0f} s; store size SQLite {open_store(work / 'syn').disk_bytes() / 2**20:.0f} MB, "
+                         f"PostgreSQL {syn_pg.disk_bytes() / 2**20:.0f} MB.")
     if not args.no_ray:
         texts = [t for _, t, _ in sqlite_store.chunk_texts()]
         r = ray_throughput(args.model, texts)
-        lines += ["", "| embedding | chunks/s | vs local | max abs difference to local |", "|---|---|---|---|",
-                  f"| this process | {r['local']:.1f} | 1.00x | 0 |",
-                  f"| Ray, 1 actor | {r['ray x1']:.1f} | {r['ray x1'] / r['local']:.2f}x | {r['max |diff| x1']:.1e} |",
-                  f"| Ray, 2 actors | {r['ray x2']:.1f} | {r['ray x2'] / r['local']:.2f}x | {r['max |diff| x2']:.1e} |"]
+        lines += ["", "| embedding | cores | chunks/s | vs this process, same cores | max abs difference to local |",
+                  "|---|---|---|---|---|",
+                  f"| this process | 2 | {r['local']:.1f} | 1.00x | 0 |",
+                  f"| this process, 1 thread | 1 | {r['local 1 thread']:.1f} | 1.00x | - |",
+                  f"| Ray, 1 actor | 1 | {r['ray x1']:.1f} | {r['ray x1'] / r['local 1 thread']:.2f}x | "
+                  f"{r['max |diff| x1']:.1e} |",
+                  f"| Ray, 2 actors | 2 | {r['ray x2']:.1f} | {r['ray x2'] / r['local']:.2f}x | {r['max |diff| x2']:.1e} |",
+                  "", f"Ray, 2 actors against 1 actor: {r['ray x2'] / r['ray x1']:.2f}x."]
     publish("\n".join(lines), write=not args.no_write)
     server.cleanup()
 

@@ -71,9 +71,7 @@ def pg_server(tmp_path_factory):
     server.cleanup()
 
 
-@pytest.fixture
-def pg_url(pg_server):
-    """The URL of a fresh, empty database on the test server (each test has its own)."""
+def _fresh_database(pg_server):
     import re as _re
 
     import psycopg
@@ -81,10 +79,21 @@ def pg_url(pg_server):
     name = f"t{os.getpid()}_{next(_pg_counter)}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    url = _re.sub(r"(://[^/?]*/)[^?]*", lambda m: m.group(1) + name, pg_server, count=1)
-    yield url
+    yield _re.sub(r"(://[^/?]*/)[^?]*", lambda m: m.group(1) + name, pg_server, count=1)
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a fresh, empty database on the test server (each test has its own)."""
+    yield from _fresh_database(pg_server)
+
+
+@pytest.fixture
+def pg_url_2(pg_server):
+    """A second fresh database, for a test that compares two indexes (a clean build)."""
+    yield from _fresh_database(pg_server)
 
 
 _pg_counter = itertools.count()

@@ -120,9 +120,23 @@ class _EmbedActor:
     """One worker: loads the model once and encodes slices of texts."""
 
     def __init__(self, info: ModelInfo):
+        import ray
+
         from . import make_embedder
 
+        # the model runtime runs as many threads as the cores Ray gave this worker (one by
+        # default), not one per core of the node: workers side by side would oversubscribe it
+        cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+        os.environ["SBSEARCH_THREADS"] = str(cpus)
+        if cpus == 1:
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
         self.embedder = make_embedder(info)
+
+    def threads(self) -> int:
+        """The threads this worker's model runtime uses."""
+        from ..config import cpu_threads
+
+        return getattr(self.embedder, "threads", cpu_threads())
 
     def describe(self) -> tuple[int, int, int]:
         e = self.embedder
