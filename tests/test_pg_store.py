@@ -22,6 +22,7 @@ from sbsearch.errors import SbsearchError
 from sbsearch.index import Indexer
 from sbsearch.index.filters import DocumentFilter
 from sbsearch.index.location import open_store
+from sbsearch.index.pg_store import display_url
 from sbsearch.search import Searcher
 
 SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
@@ -285,3 +286,22 @@ def test_a_lexical_index_of_the_older_format_is_rebuilt_by_the_next_run(pg_url):
     assert s.added == s.chunks_embedded == 0
     assert hits(Searcher(pg_url, "fake"), "lexical") == want
     assert json.loads(invoke("check", "--store", pg_url, "--json").output)["ok"]
+
+
+@pytest.mark.slow  # two models measured for speed and quality, a minute
+def test_compare_and_frontier_on_a_postgres_store(pg_url, tmp_path):
+    """The model-choice commands read a store URL like a folder (they checked for index.db before),
+    and their reports name the store without its password."""
+    invoke("index", SAMPLE_DOCS, "--store", pg_url, "-m", "fake", "-q")
+    chart = tmp_path / "f.png"
+    out = json.loads(invoke("frontier", "--store", pg_url, "--models", "fake,fake-b", "--reference", "fake",
+                            "--chart", chart, "--json", "-q").stdout)
+    assert set(out["models"]) == {"fake", "fake-b"} and out["frontier"]
+    assert out["models"]["fake"]["quality"] == pytest.approx(100.0)
+    assert chart.stat().st_size > 10_000
+    assert out["index"] == display_url(pg_url)
+    out = json.loads(invoke("compare", "--store", pg_url, "--a", "fake", "--b", "fake-b", "--no-memory",
+                            "--latency-queries", "3", "--throughput-chunks", "16", "--json", "-q").stdout)
+    assert out["index"] == display_url(pg_url) and out["chunks"] > 100
+    missing = invoke("frontier", "--store", pg_url.replace("/t", "/none_t", 1), "--models", "fake,fake-b", ok=False)
+    assert missing.exit_code == 1 and "Traceback" not in missing.output

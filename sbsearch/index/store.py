@@ -139,6 +139,19 @@ def lexical_tokens(rows: list[tuple[str | None, str | None, str | None]]) -> lis
     return out
 
 
+def write_chunks_file(path: Path, rows: Iterable[tuple[int, str, str | None]]) -> Path:
+    """(chunk id, text, heading) rows as a SQLite file with the `chunks` table of an index, which
+    the pruning tools read as distillation text: a PostgreSQL store's chunks, for `sbsearch tune`."""
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            con.execute("CREATE TABLE chunks (id INTEGER PRIMARY KEY, text TEXT, heading TEXT)")
+            con.executemany("INSERT INTO chunks (id, text, heading) VALUES (?, ?, ?)", rows)
+    finally:
+        con.close()
+    return path
+
+
 # BM25 weight of each column: a word in a heading or file name says more about a chunk than one
 # in its body (measured by benchmarks/hybrid.py)
 LEXICAL_WEIGHTS = (1.0, 2.0, 1.0)
