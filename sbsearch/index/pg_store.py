@@ -49,6 +49,8 @@ MAX_LEXEME_BYTES, MAX_POSITION = 2046, 16383
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 MIN_EF_SEARCH = 100
+# The most memory an HNSW build asks for (SET LOCAL maintenance_work_mem, this build only)
+HNSW_BUILD_MEMORY_MB = 1024
 
 SCHEMA_SQL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -428,6 +430,13 @@ class PgStore(StoreBase):
 
         name = sql.Identifier(_hnsw_name(model))
         with self.conn.transaction():
+            # pgvector builds fast while the graph fits in maintenance_work_mem and many times slower
+            # once it does not (64 MB by default: ~30k vectors of 384-d): raise it for this build
+            # only, to what the graph needs, at most HNSW_BUILD_MEMORY_MB
+            rows = self._value("SELECT count(*) FROM embeddings WHERE model = %s", [model])
+            need_mb = min(HNSW_BUILD_MEMORY_MB, 64 + rows * (4 * int(dim) + 8 * 3 * HNSW_M + 64) * 3 // 2 // 2**20)
+            if need_mb > self._value("SELECT setting::bigint / 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'"):
+                self.conn.execute(f"SET LOCAL maintenance_work_mem = '{int(need_mb)}MB'")
             if rebuild:
                 self.conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))
             self.conn.execute(sql.SQL(
