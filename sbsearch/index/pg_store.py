@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from contextlib import contextmanager
@@ -96,32 +97,35 @@ RELPATH = ("(CASE WHEN d.root IS NOT NULL AND d.root <> '' AND left(d.path, leng
 # BM25 weight it stands for (LEXICAL_WEIGHTS, as the SQLite store gives FTS5's bm25())
 COLUMN_LABELS = ("D", "B", "C")
 # BM25 exactly as FTS5's bm25() computes it: k1 = 1.2, b = 0.75; a phrase's idf is
-# ln((N - n + 0.5) / (n + 0.5)), at least 1e-6, n the rows holding the phrase; its frequency in a row
-# is the column-weighted count of its occurrences; a row's length is its token count (ntok).
-# Document frequencies of single tokens come from lexical_df, kept in the publish transaction.
+# ln((N - n + 0.5) / (n + 0.5)), at least 1e-6, n the rows holding the phrase (from lexical_df for
+# one token, else counted through the GIN index); its frequency in a row is the column-weighted count
+# of its occurrences; a row's length is its token count (ntok). The idfs and the mean row length are
+# computed first (lexical_search), the ranking in one statement: the rows matching any phrase
+# (through the GIN index), the positions of the query's tokens in them, the phrases' occurrences.
 BM25_K1, BM25_B = 1.2, 0.75
-WEIGHT_SQL = (f"max(CASE uw.w WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
+WEIGHT_SQL = (f"max(CASE o.w WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
               f"ELSE {LEXICAL_WEIGHTS[0]} END)")
 BM25_SQL = (
-    "WITH s AS (SELECT greatest((SELECT value::float FROM meta WHERE key = 'lexical_rows'), 1) AS n, "
-    "greatest((SELECT value::float FROM meta WHERE key = 'lexical_length'), 1) AS total), "
-    "p AS (SELECT x.i, x.q::tsquery AS q, x.toks, x.prefix "
-    "FROM jsonb_to_recordset(%s::jsonb) AS x(i int, q text, toks text[], prefix boolean)), "
-    "pi AS (SELECT p.*, greatest(ln((s.n - h.nhit + 0.5) / (h.nhit + 0.5)), 1e-6) AS idf FROM p CROSS JOIN s "
-    "CROSS JOIN LATERAL (SELECT CASE WHEN cardinality(p.toks) = 1 AND NOT p.prefix "
-    "THEN coalesce((SELECT df.ndoc FROM lexical_df df WHERE df.lexeme = p.toks[1]), 0) "
-    "ELSE (SELECT count(*) FROM lexical x WHERE x.tsv @@ p.q) END AS nhit) h), "
-    "cand AS (SELECT l.chunk_id, l.tsv, l.ntok FROM lexical l {join} WHERE l.tsv @@ %s::tsquery {where}), "
-    # a phrase's occurrences: the start positions where each of its tokens follows the one before
-    "tf AS (SELECT c.chunk_id, c.ntok, pi.idf, (SELECT coalesce(sum(t.f), 0) FROM "
-    f"(SELECT {WEIGHT_SQL} AS f FROM unnest(pi.toks) WITH ORDINALITY k(tok, j) "
-    "JOIN (SELECT u.lexeme, pw.pos, pw.w FROM unnest(c.tsv) u CROSS JOIN unnest(u.positions, u.weights) pw(pos, w)) "
-    "uw ON CASE WHEN pi.prefix AND k.j = cardinality(pi.toks) THEN starts_with(uw.lexeme, k.tok) "
-    "ELSE uw.lexeme = k.tok END GROUP BY uw.pos - k.j HAVING count(DISTINCT k.j) = cardinality(pi.toks)) t) AS tf "
-    "FROM cand c CROSS JOIN pi) "
-    f"SELECT tf.chunk_id, sum(tf.idf * tf.tf * {BM25_K1 + 1} / (tf.tf + {BM25_K1} * "
-    f"(1 - {BM25_B} + {BM25_B} * tf.ntok / (s.total / s.n)))) AS r "
-    "FROM tf CROSS JOIN s WHERE tf.tf > 0 GROUP BY tf.chunk_id ORDER BY r DESC, tf.chunk_id LIMIT %s")
+    "WITH p AS MATERIALIZED (SELECT x.i, x.toks, x.prefix, x.idf "
+    "FROM jsonb_to_recordset(%s::jsonb) AS x(i int, toks text[], prefix boolean, idf float8)), "
+    "k AS MATERIALIZED (SELECT p.i, t.tok, t.j, cardinality(p.toks) AS len, p.prefix AND t.j = cardinality(p.toks) AS pre "
+    "FROM p CROSS JOIN LATERAL unnest(p.toks) WITH ORDINALITY t(tok, j)), "
+    # the query's tokens in each row that matches (through the GIN index): without prefixes, the
+    # row's tsvector less every other lexeme (ts_delete, in C: a row's other lexemes never become
+    # SQL rows), else every lexeme, filtered
+    "occ AS MATERIALIZED (SELECT l.chunk_id, l.ntok, u.lexeme, pw.pos, pw.w FROM lexical l {join} CROSS JOIN LATERAL "
+    "(SELECT v.lexeme, v.positions, v.weights FROM unnest(CASE WHEN cardinality(%s::text[]) = 0 "
+    "THEN ts_delete(l.tsv, tsvector_to_array(ts_delete(l.tsv, %s::text[]))) ELSE l.tsv END) v "
+    "WHERE v.lexeme = ANY(%s::text[]) OR v.lexeme LIKE ANY(%s::text[])) u "
+    "CROSS JOIN LATERAL unnest(u.positions, u.weights) pw(pos, w) WHERE l.tsv @@ %s::tsquery {where}), "
+    # an occurrence of a phrase: a start position from which each of its tokens follows the one before
+    f"hits AS (SELECT o.chunk_id, o.ntok, k.i, {WEIGHT_SQL} AS f FROM k JOIN occ o "
+    "ON o.lexeme = k.tok OR (k.pre AND starts_with(o.lexeme, k.tok)) "
+    "GROUP BY o.chunk_id, o.ntok, k.i, k.len, o.pos - k.j HAVING count(DISTINCT k.j) = k.len), "
+    "tf AS (SELECT h.chunk_id, h.ntok, h.i, sum(h.f) AS tf FROM hits h GROUP BY h.chunk_id, h.ntok, h.i) "
+    f"SELECT tf.chunk_id, sum(p.idf * tf.tf * {BM25_K1 + 1} / (tf.tf + {BM25_K1} * "
+    f"(1 - {BM25_B} + {BM25_B} * tf.ntok / %s::float8))) AS r FROM tf JOIN p ON p.i = tf.i "
+    "GROUP BY tf.chunk_id ORDER BY r DESC, tf.chunk_id LIMIT %s")
 
 
 def _lexeme(token: str) -> str:
@@ -615,12 +619,26 @@ class PgStore(StoreBase):
         phrases = query_phrases(match)
         if not phrases:
             return []
+        stats = {r["key"]: float(r["value"]) for r in self._rows(
+            "SELECT key, value FROM meta WHERE key IN ('lexical_rows', 'lexical_length')")}
+        n = max(stats.get("lexical_rows", 0.0), 1.0)
+        mean_length = max(stats.get("lexical_length", 0.0), 1.0) / n
+        singles = [p["toks"][0] for p in phrases if len(p["toks"]) == 1 and not p["prefix"]]
+        df = self.token_row_counts(singles) if singles else {}
+        for p in phrases:
+            if len(p["toks"]) == 1 and not p["prefix"]:
+                hits = df.get(p["toks"][0], 0)
+            else:  # a phrase of several tokens, or a prefix: the rows that hold it
+                hits = self._value("SELECT count(*) FROM lexical WHERE tsv @@ %s::tsquery", [p["q"]])
+            p["idf"] = max(math.log((n - hits + 0.5) / (hits + 0.5)), 1e-6)
         where, params = filter_sql(doc_filter)
         join = "" if where == "TRUE" else "JOIN chunks c ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id"
         sql = BM25_SQL.format(join=join, where="" if where == "TRUE" else f"AND {where}")
         any_phrase = " | ".join(f"({p['q']})" for p in phrases)
-        return [(int(r["chunk_id"]), float(r["r"]))
-                for r in self._rows(sql, [json.dumps(phrases), any_phrase, *params, limit])]
+        exact = sorted({t for p in phrases for t in (p["toks"][:-1] if p["prefix"] else p["toks"])})
+        prefixes = [re.sub(r"([%_\\])", r"\\\1", p["toks"][-1]) + "%" for p in phrases if p["prefix"]]
+        return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(
+            sql, [json.dumps(phrases), prefixes, exact, exact, prefixes, any_phrase, *params, mean_length, limit])]
 
     def token_row_counts(self, tokens: Iterable[str]) -> dict[str, int]:
         """How many chunks hold each index token (its document frequency, kept in lexical_df): the
