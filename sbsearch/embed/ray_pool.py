@@ -11,6 +11,7 @@ the same path on every node (a shared models folder, or the same sbsearch instal
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable
 
 import numpy as np
@@ -31,6 +32,23 @@ def _ray():
     return ray
 
 
+def probe(address: str, timeout: float = 5.0) -> None:
+    """One clear line when nothing answers at a cluster's HOST:PORT: Ray itself would retry for
+    minutes, logging to the terminal."""
+    import socket
+
+    m = re.fullmatch(r"(?:[a-z]+://)?\[?([^\]/]*?)\]?:(\d+)/?", address.strip())
+    if m is None:
+        raise SbsearchError(f"--ray takes auto or HOST:PORT of a Ray cluster's head (got {address!r})")
+    host, port = m.group(1), int(m.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SbsearchError(f"cannot reach the Ray cluster at {address}: {reason} "
+                            f"(is `ray start --head` running there?)") from None
+
+
 def connect(address: str, num_cpus: int | None = None) -> None:
     """Join the cluster at address ("auto": the one this machine belongs to, else a local one with
     num_cpus workers). Settings of sbsearch (SBSEARCH_*) travel to the workers."""
@@ -47,7 +65,11 @@ def connect(address: str, num_cpus: int | None = None) -> None:
             except (ConnectionError, RuntimeError):
                 ray.init(num_cpus=num_cpus, **kwargs)  # no cluster here: a local one
         else:
+            if address != "auto":
+                probe(address)
             ray.init(address=None if address == "auto" else address, **kwargs)
+    except SbsearchError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each is "no cluster there"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SbsearchError(f"cannot reach the Ray cluster at {address}: {reason}") from None
