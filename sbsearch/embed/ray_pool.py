@@ -2,7 +2,7 @@
 behind the Embedder interface, so the indexer's reading, chunking and publishing stay with the one
 writer and only `encode` goes out.
 
-`encode` splits its texts into one slice per actor and gathers the rows in order. An actor that
+`encode` deals the batches a local run would form out to the actors and gathers the rows in order. An actor that
 dies (its node lost, its process killed) is replaced and its slice sent again, so a run never
 publishes half a batch; a cluster that does not answer is one line. The model's files must be at
 the same path on every node (a shared models folder, or the same sbsearch install).
@@ -102,8 +102,19 @@ class RayEmbedder:
         ray = _ray()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        size = max(MIN_SLICE, -(-len(texts) // self.n_actors))
-        slices = [texts[i:i + size] for i in range(0, len(texts), size)]
+        # The batches the model would form in this process, dealt out to the actors in turn: an
+        # int8 model quantises each batch's activations by that batch's own range, so the same batches
+        # give the same vectors as a local run (and dealing them in turn gives each actor long and
+        # short texts alike). The ONNX runtime batches texts sorted by length; torch (sentence-
+        # transformers) sorts within parts of 4 batches in input order.
+        if self.info.kind == "int8":
+            order, unit = sorted(range(len(texts)), key=lambda i: len(texts[i])), self.batch_size
+        else:
+            order, unit = list(range(len(texts))), self.batch_size * 4
+        units = [order[i:i + unit] for i in range(0, len(order), unit)]
+        n_slices = max(1, min(self.n_actors, len(texts) // MIN_SLICE, len(units)))
+        index_slices = [[i for u in units[k::n_slices] for i in u] for k in range(n_slices)]
+        slices = [[texts[i] for i in idx] for idx in index_slices]
         results: list[np.ndarray | None] = [None] * len(slices)
         pending = {self.actors[i % self.n_actors].encode.remote(s): (i, i % self.n_actors, 0)
                    for i, s in enumerate(slices)}
@@ -123,7 +134,10 @@ class RayEmbedder:
                 continue
             if progress is not None:
                 progress(len(slices[i]))
-        return np.vstack(results).astype(np.float32, copy=False)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for idx, vecs in zip(index_slices, results):
+            out[idx] = vecs
+        return out
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
         return self.encode(texts)
