@@ -66,9 +66,20 @@ def pg_server(tmp_path_factory):
     pgserver = pytest.importorskip("pgserver")
     pytest.importorskip("psycopg")
     pytest.importorskip("pgvector")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
+    # Not under pytest's basetemp: run as root, pgserver runs postgres as the `pgserver` user and
+    # opens the data dir's parents to it, and every other pytest session that starts on this
+    # machine (parallel runs, other checkouts) sets /tmp/pytest-of-<user> back to 0700, locking the
+    # running server out of its own files (backends crash, "database system is in recovery mode").
+    import shutil
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="sbsearch-test-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def _fresh_database(pg_server):
