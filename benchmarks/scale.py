@@ -1,6 +1,6 @@
 """The scale-out path measured against the embedded default, in one run:
 
-    .venv/bin/python benchmarks/scale.py [--model minilm] [--synthetic 100000] [--no-ray | --ray-only] [--no-write]
+    .venv/bin/python benchmarks/scale.py [--model minilm-int8] [--synthetic 100000] [--no-ray | --ray-only] [--no-write]
 
 1. Quality: sample_docs indexed into a folder (SQLite + FAISS), migrated into PostgreSQL + pgvector
    (pgserver, a local PostgreSQL 16), nDCG@10 of the labelled queries per mode on both stores
@@ -147,7 +147,7 @@ def ray_throughput(model: str, texts: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--model", default="minilm-int8")
     parser.add_argument("--synthetic", type=int, default=100_000)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--ray-only", action="store_true", help="only the embedding throughput (part 3)")
@@ -168,9 +168,11 @@ def main() -> None:
              f"`{' '.join(['.venv/bin/python', 'benchmarks/scale.py', *sys.argv[1:]])}` · {platform.machine()}, "
              f"{os.cpu_count()} cores (shared) · model {args.model} · PostgreSQL 16 + pgvector (pgserver), local socket\n"]
 
-    results: dict = {"command": " ".join(["benchmarks/scale.py", *sys.argv[1:]]), "date": time.strftime("%Y-%m-%d"),
-                     "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)", "model": args.model,
-                     "ndcg@10": {}, "vector_p50": {}}
+    run = {"command": " ".join([".venv/bin/python", "benchmarks/scale.py", *sys.argv[1:]]),
+           "date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
+           "model": args.model}
+    results: dict = {}  # "stores" (parts 1 and 2) and "ray" (part 3), each with the run that measured it
+    stores = results["stores"] = {**run, "ndcg@10": {}, "vector_p50": {}} if not args.ray_only else {}
     folder, pg_url = work / "folder", database("sample")
     Indexer(folder, args.model).run([REPO / "sample_docs"])
     sqlite_store = open_store(folder)
@@ -186,7 +188,7 @@ def main() -> None:
             exact.vector_index.load()
             exact.store.conn.execute("SET enable_indexscan = off")  # the ORDER BY <=> becomes a full sort
             c = evaluate(exact, qs)["ndcg@10"]
-            results["ndcg@10"][mode] = {"sqlite_faiss": a, "pg_hnsw": b, "pg_exact": c}
+            stores["ndcg@10"][mode] = {"sqlite_faiss": a, "pg_hnsw": b, "pg_exact": c}
             lines.append(f"| {mode} | {a:.4f} | {b:.4f} | {b - a:+.4f} | {c:.4f} | {c - a:+.4f} |")
 
         ids, centres = next(sqlite_store.vectors(args.model))
@@ -199,7 +201,7 @@ def main() -> None:
         row = {"chunks": sqlite_store.chunk_count(), "faiss_p50_ms": p50_ms(Searcher(folder, args.model), queries),
                "pg_p50_ms": p50_ms(Searcher(pg_url, args.model), queries),
                "hnsw_recall@10": hnsw_recall(pg, args.model, dim, queries)}
-        results["vector_p50"]["sample_docs"] = row
+        stores["vector_p50"]["sample_docs"] = row
         lines.append(f"| sample_docs | {row['chunks']} | {row['faiss_p50_ms']:.2f} | {row['pg_p50_ms']:.2f} | "
                      f"{row['hnsw_recall@10']:.3f} |")
         if args.synthetic:
@@ -220,7 +222,7 @@ def main() -> None:
             row = {"chunks": n, "faiss_p50_ms": p50_ms(Searcher(work / "syn", args.model), queries),
                    "pg_p50_ms": p50_ms(Searcher(syn_url, args.model), queries),
                    "hnsw_recall@10": hnsw_recall(syn_pg, args.model, dim, queries)}
-            results["vector_p50"]["synthetic"] = row
+            stores["vector_p50"]["synthetic"] = row
             lines.append(f"| synthetic | {n:,} | {row['faiss_p50_ms']:.2f} | {row['pg_p50_ms']:.2f} | "
                          f"{row['hnsw_recall@10']:.3f} |")
             texts = [json.loads(line)["query"] for line in (REPO / "sample_docs" / "queries.jsonl").read_text().splitlines()
@@ -229,21 +231,21 @@ def main() -> None:
             sq, pq = Searcher(work / "syn", args.model), Searcher(syn_url, args.model)
             pq._embedder = sq.embedder  # one model in memory: the same encoding cost on both sides
             t50 = p50_text_ms({"sqlite": sq, "pg": pq}, texts)
-            results["text_p50_ms"] = {mode: {"sqlite_faiss": t50[("sqlite", mode)], "pg": t50[("pg", mode)]}
+            stores["text_p50_ms"] = {mode: {"sqlite_faiss": t50[("sqlite", mode)], "pg": t50[("pg", mode)]}
                                       for mode in ("hybrid", "lexical")}
             lines += ["", f"| synthetic, {n:,} chunks, {len(texts)} sample_docs questions | SQLite + FAISS p50 ms | "
                       "PostgreSQL p50 ms |", "|---|---|---|"]
             lines += [f"| {mode} (query encoding included) | {t50[('sqlite', mode)]:.1f} | {t50[('pg', mode)]:.1f} |"
                       for mode in ("hybrid", "lexical")]
             sizes = open_store(work / "syn").disk_bytes() / 2**20, syn_pg.disk_bytes() / 2**20
-            results["synthetic_build"] = {"sqlite_s": sqlite_s, "faiss_s": faiss_s, "pg_with_hnsw_s": pg_s,
+            stores["synthetic_build"] = {"sqlite_s": sqlite_s, "faiss_s": faiss_s, "pg_with_hnsw_s": pg_s,
                                           "sqlite_mb": sizes[0], "pg_mb": sizes[1]}
             lines.append(f"\nSynthetic build: SQLite {sqlite_s:.0f} s + FAISS {faiss_s:.0f} s; PostgreSQL with "
                          f"its HNSW index {pg_s:.0f} s; store size SQLite {sizes[0]:.0f} MB, PostgreSQL {sizes[1]:.0f} MB.")
     if not args.no_ray:
         texts = [t for _, t, _ in sqlite_store.chunk_texts()]
         r = ray_throughput(args.model, texts)
-        results["embedding_chunks_per_s"] = r
+        results["ray"] = {**run, "chunks_per_s": r}
         lines += ["", "| embedding | cores | chunks/s | vs this process, same cores | max abs difference to local |",
                   "|---|---|---|---|---|",
                   f"| this process | 2 | {r['local']:.1f} | 1.00x | 0 |",
@@ -257,6 +259,7 @@ def main() -> None:
     out = REPO / "benchmarks" / "results" / "scale.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     previous.update({k: v for k, v in results.items() if v})  # a --ray-only run keeps the store numbers
+    previous.pop("command", None)  # the file's older, flat form
     out.write_text(json.dumps(previous, indent=2) + "\n")
     server.cleanup()
     shutil.rmtree(work, ignore_errors=True)
