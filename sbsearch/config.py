@@ -28,6 +28,16 @@ def home() -> Path:
     return Path.home() / ".local" / "share" / "sbsearch"
 
 
+def cpu_threads() -> int:
+    """The threads a model runtime may use: $SBSEARCH_THREADS (a Ray worker sets it to the cores
+    Ray gave it, so that two workers on two cores do not each run two threads), else every core
+    this process may run on."""
+    env = os.environ.get("SBSEARCH_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, len(os.sched_getaffinity(0)))
+
+
 def is_store_url(location) -> bool:
     """A PostgreSQL URL (the shared store) rather than an index folder."""
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))

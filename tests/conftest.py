@@ -66,14 +66,23 @@ def pg_server(tmp_path_factory):
     pgserver = pytest.importorskip("pgserver")
     pytest.importorskip("psycopg")
     pytest.importorskip("pgvector")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
+    # Not under pytest's basetemp: run as root, pgserver runs postgres as the `pgserver` user and
+    # opens the data dir's parents to it, and every other pytest session that starts on this
+    # machine (parallel runs, other checkouts) sets /tmp/pytest-of-<user> back to 0700, locking the
+    # running server out of its own files (backends crash, "database system is in recovery mode").
+    import shutil
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="sbsearch-test-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url(pg_server):
-    """The URL of a fresh, empty database on the test server (each test has its own)."""
+def _fresh_database(pg_server):
     import re as _re
 
     import psycopg
@@ -81,10 +90,21 @@ def pg_url(pg_server):
     name = f"t{os.getpid()}_{next(_pg_counter)}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    url = _re.sub(r"(://[^/?]*/)[^?]*", lambda m: m.group(1) + name, pg_server, count=1)
-    yield url
+    yield _re.sub(r"(://[^/?]*/)[^?]*", lambda m: m.group(1) + name, pg_server, count=1)
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a fresh, empty database on the test server (each test has its own)."""
+    yield from _fresh_database(pg_server)
+
+
+@pytest.fixture
+def pg_url_2(pg_server):
+    """A second fresh database, for a test that compares two indexes (a clean build)."""
+    yield from _fresh_database(pg_server)
 
 
 _pg_counter = itertools.count()

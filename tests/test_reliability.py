@@ -27,9 +27,19 @@ def env(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # many sbsearch processes, tens of seconds
-def test_sigkill_at_random_moments_never_corrupts(env):
-    result = run_trials(env, n_trials=int(os.environ.get("SBSEARCH_CRASH_TRIALS", "10")))
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_sigkill_at_random_moments_never_corrupts(env, store, request):
+    """A killed writer leaves the last complete state, on either store: SQLite + FAISS (10 kills,
+    SBSEARCH_CRASH_TRIALS) and PostgreSQL + pgvector (5 kills, each a new `sbsearch` process)."""
+    trials = int(os.environ.get("SBSEARCH_CRASH_TRIALS", "10"))
+    if store == "sqlite":
+        result = run_trials(env, n_trials=trials)
+    else:
+        index = request.getfixturevalue("pg_url")
+        clean = request.getfixturevalue("pg_url_2")
+        result = run_trials(env, n_trials=min(trials, 5), store=index, clean_store=clean)
     assert result["killed"] > 0, "the kills must land while the index runs"
+    assert result["not_last_complete_state"] == []
     assert result["check_failed"] == [] and result["query_failed"] == []
     assert result["equal_to_clean_build"], result["difference"]
     assert "running" not in result["runs_by_status"]

@@ -12,11 +12,11 @@ Layout of an int8 model directory:
 from __future__ import annotations
 
 import json
-import os
 from typing import Callable
 
 import numpy as np
 
+from ..config import cpu_threads
 from ..errors import SbsearchError
 from ..hashing import cached_sha256
 
@@ -68,7 +68,7 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.no_padding()
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or max(1, len(os.sched_getaffinity(0)))
+        opts.intra_op_num_threads = self.threads = threads or cpu_threads()
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(info.path / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
 

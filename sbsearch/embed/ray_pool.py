@@ -2,7 +2,7 @@
 behind the Embedder interface, so the indexer's reading, chunking and publishing stay with the one
 writer and only `encode` goes out.
 
-`encode` splits its texts into one slice per actor and gathers the rows in order. An actor that
+`encode` deals the batches a local run would form out to the actors and gathers the rows in order. An actor that
 dies (its node lost, its process killed) is replaced and its slice sent again, so a run never
 publishes half a batch; a cluster that does not answer is one line. The model's files must be at
 the same path on every node (a shared models folder, or the same sbsearch install).
@@ -11,12 +11,14 @@ the same path on every node (a shared models folder, or the same sbsearch instal
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable
 
 import numpy as np
 
 from ..errors import SbsearchError
 from .model_info import ModelInfo
+from .onnx_backend import TOKENS_PER_BATCH, token_batches
 
 # a slice smaller than this costs more in messages than it saves in time
 MIN_SLICE = 16
@@ -29,6 +31,23 @@ def _ray():
     except ImportError:
         raise SbsearchError("--ray needs Ray: pip install 'sbsearch[scale]'") from None
     return ray
+
+
+def probe(address: str, timeout: float = 5.0) -> None:
+    """One clear line when nothing answers at a cluster's HOST:PORT: Ray itself would retry for
+    minutes, logging to the terminal."""
+    import socket
+
+    m = re.fullmatch(r"(?:[a-z]+://)?\[?([^\]/]*?)\]?:(\d+)/?", address.strip())
+    if m is None:
+        raise SbsearchError(f"--ray takes auto or HOST:PORT of a Ray cluster's head (got {address!r})")
+    host, port = m.group(1), int(m.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SbsearchError(f"cannot reach the Ray cluster at {address}: {reason} "
+                            f"(is `ray start --head` running there?)") from None
 
 
 def connect(address: str, num_cpus: int | None = None) -> None:
@@ -47,7 +66,11 @@ def connect(address: str, num_cpus: int | None = None) -> None:
             except (ConnectionError, RuntimeError):
                 ray.init(num_cpus=num_cpus, **kwargs)  # no cluster here: a local one
         else:
+            if address != "auto":
+                probe(address)
             ray.init(address=None if address == "auto" else address, **kwargs)
+    except SbsearchError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each is "no cluster there"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SbsearchError(f"cannot reach the Ray cluster at {address}: {reason}") from None
@@ -80,8 +103,21 @@ class RayEmbedder:
         ray = _ray()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        size = max(MIN_SLICE, -(-len(texts) // self.n_actors))
-        slices = [texts[i:i + size] for i in range(0, len(texts), size)]
+        # The batches the model would form in this process, dealt out to the actors in turn: an
+        # int8 model quantises each batch's activations by that batch's own range, so the same batches
+        # give the same vectors as a local run (and dealing them in turn gives each actor long and
+        # short texts alike). The ONNX runtime forms token-budgeted batches of similar length
+        # (onnx_backend.token_batches); torch (sentence-transformers) sorts within parts of 4
+        # batches in input order. An actor encodes each unit it gets on its own.
+        if self.info.kind == "int8":
+            units = token_batches([len(e.ids) for e in self._tokenizer().encode_batch(texts)],
+                                  TOKENS_PER_BATCH, self.batch_size)
+        else:
+            unit = self.batch_size * 4
+            units = [list(range(i, min(i + unit, len(texts)))) for i in range(0, len(texts), unit)]
+        n_slices = max(1, min(self.n_actors, len(texts) // MIN_SLICE, len(units)))
+        index_slices = [[i for u in units[k::n_slices] for i in u] for k in range(n_slices)]
+        slices = [[[texts[i] for i in u] for u in units[k::n_slices]] for k in range(n_slices)]
         results: list[np.ndarray | None] = [None] * len(slices)
         pending = {self.actors[i % self.n_actors].encode.remote(s): (i, i % self.n_actors, 0)
                    for i, s in enumerate(slices)}
@@ -100,11 +136,27 @@ class RayEmbedder:
                 pending[self.actors[slot].encode.remote(slices[i])] = (i, slot, tries + 1)
                 continue
             if progress is not None:
-                progress(len(slices[i]))
-        return np.vstack(results).astype(np.float32, copy=False)
+                progress(sum(len(u) for u in slices[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for idx, vecs in zip(index_slices, results):
+            out[idx] = vecs
+        return out
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
         return self.encode(texts)
+
+    def _tokenizer(self):
+        """The int8 model's tokenizer, to form the batches a local run would (truncated alike)."""
+        if getattr(self, "_tok", None) is None:
+            import json
+
+            from tokenizers import Tokenizer
+
+            from .onnx_backend import META_FILE
+
+            self._tok = Tokenizer.from_file(str(self.info.path / "tokenizer.json"))
+            self._tok.enable_truncation(int(json.loads((self.info.path / META_FILE).read_text())["max_seq_length"]))
+        return self._tok
 
     def parameter_count(self) -> int:
         return _ray().get(self.actors[0].parameter_count.remote())
@@ -120,16 +172,31 @@ class _EmbedActor:
     """One worker: loads the model once and encodes slices of texts."""
 
     def __init__(self, info: ModelInfo):
+        import ray
+
         from . import make_embedder
 
+        # the model runtime runs as many threads as the cores Ray gave this worker (one by
+        # default), not one per core of the node: workers side by side would oversubscribe it
+        cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+        os.environ["SBSEARCH_THREADS"] = str(cpus)
+        if cpus == 1:
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
         self.embedder = make_embedder(info)
+
+    def threads(self) -> int:
+        """The threads this worker's model runtime uses."""
+        from ..config import cpu_threads
+
+        return getattr(self.embedder, "threads", cpu_threads())
 
     def describe(self) -> tuple[int, int, int]:
         e = self.embedder
         return e.dim, e.batch_size, e.max_seq_length
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.encode(texts)
+    def encode(self, units: list[list[str]]) -> np.ndarray:
+        """Each unit encoded on its own (one batch of an int8 model; a part of 4 batches in torch)."""
+        return np.vstack([self.embedder.encode(u) for u in units])
 
     def parameter_count(self) -> int:
         return self.embedder.parameter_count()

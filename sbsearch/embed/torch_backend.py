@@ -3,11 +3,11 @@ application never imports torch directly."""
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import numpy as np
 
+from ..config import cpu_threads
 from .models import ModelInfo, load_model, resolve
 
 
@@ -28,8 +28,9 @@ class TorchEmbedder:
         _quiet_transformers()
         import torch
 
-        # Use every core we have: the target is a small CPU-only server.
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        # Use every core we have (the target is a small CPU-only server), or those a Ray worker was given.
+        self.threads = cpu_threads()
+        torch.set_num_threads(self.threads)
         self.model, _ = load_model(self.info)
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension())

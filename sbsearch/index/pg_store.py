@@ -4,7 +4,9 @@ The same public methods as store.Store (the SQLite store), over tables of the sc
 of the database the URL names. Vectors live in `embeddings.vector` (pgvector); each model has a
 partial HNSW index (cosine) over its own rows, so models of different dimensions share one table.
 The lexical index is the table `lexical`: a weighted tsvector per chunk (body, heading, file name)
-under a GIN index, written in the same transactions as the chunks.
+under a GIN index, written in the same transactions as the chunks. Its lexemes are the tokens of the
+SQLite store's FTS5 table (store.lexical_tokens), not PostgreSQL's own parser and stemmer, and it is
+ranked by FTS5's BM25: both stores find and rank the same words.
 
 The guarantees of the SQLite store hold here too, by PostgreSQL's own means:
 - one writer: a session-level advisory lock, released by the server when the writer's connection
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from contextlib import contextmanager
@@ -30,19 +33,25 @@ from ..config import is_store_url  # noqa: F401 (part of this module's interface
 from ..errors import SbsearchError
 from ..lexical import index_text, name_text
 from .filters import DocumentFilter
-from .store import LEXICAL_WEIGHTS, DocumentRow, StoreBase, filter_where, lexical_disagreements, now, relpath_of
+from .store import (LEXICAL_WEIGHTS, DocumentRow, StoreBase, filter_where, lexical_disagreements, lexical_tokens, now,
+                    relpath_of)
 
 SCHEMA = "sbsearch"
 SCHEMA_VERSION = "1"
 # Any constant: the advisory lock that makes one writer per database
 WRITER_LOCK_KEY = 0x5B5EA2C1
-# The text search configuration of the lexical index: Snowball English stems, like the Porter
-# stems of the SQLite store's FTS5 table; CJK arrives as character bigrams from sbsearch.lexical.
-TS_CONFIG = "english"
+# What the lexical rows hold (meta `lexical_format`): FTS5's tokens, written as tsvector literals.
+# An index whose rows were made otherwise (PostgreSQL's 'english' parser, before) has no usable
+# lexical index until `check --repair` or the next `index` rebuilds it.
+LEXICAL_FORMAT = "fts5-tokens"
+# tsvector limits: a lexeme under 2 KB, positions up to 16383
+MAX_LEXEME_BYTES, MAX_POSITION = 2046, 16383
 # HNSW build parameters (pgvector's defaults) and the search breadth used for a top-k
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 MIN_EF_SEARCH = 100
+# The most memory an HNSW build asks for (SET LOCAL maintenance_work_mem, this build only)
+HNSW_BUILD_MEMORY_MB = 1024
 
 SCHEMA_SQL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -67,7 +76,9 @@ SCHEMA_SQL = [
     "CREATE TABLE compares (id BIGSERIAL PRIMARY KEY, created TEXT, model_a TEXT, model_b TEXT, result TEXT)",
     "CREATE TABLE pending_vectors (model TEXT NOT NULL, text_sha TEXT NOT NULL, vector BYTEA, "
     "PRIMARY KEY (model, text_sha))",
-    "CREATE TABLE lexical (chunk_id BIGINT PRIMARY KEY REFERENCES chunks(id), tsv TSVECTOR NOT NULL)",
+    # ntok: the row's tokens, all columns (BM25's document length, as FTS5 counts it)
+    "CREATE TABLE lexical (chunk_id BIGINT PRIMARY KEY REFERENCES chunks(id), tsv TSVECTOR NOT NULL, "
+    "ntok INTEGER NOT NULL)",
     "CREATE INDEX lexical_tsv ON lexical USING gin (tsv)",
     # in how many chunks each lexeme occurs: the inverse document frequency of BM25, kept in the
     # same transactions as `lexical` (meta keeps the rows and their total length)
@@ -82,28 +93,62 @@ SCHEMA_SQL = [
 RELPATH = ("(CASE WHEN d.root IS NOT NULL AND d.root <> '' AND left(d.path, length(d.root) + 1) = d.root || '/' "
            "THEN substr(d.path, length(d.root) + 2) ELSE d.path END)")
 
-# The lexical row of a chunk: body, heading and file name weighted as LEXICAL_WEIGHTS (ts_rank's
-# weight array is ordered D, C, B, A: body D, name C, heading B)
-TSV_SQL = (f"setweight(to_tsvector('{TS_CONFIG}', %s), 'D') || setweight(to_tsvector('{TS_CONFIG}', %s), 'B') "
-           f"|| setweight(to_tsvector('{TS_CONFIG}', %s), 'C')")
-# BM25 over the tsvectors, as SQLite's FTS5 ranks (its k1 and b): ts_rank has no inverse document
-# frequency and measured 0.07 nDCG@10 below BM25 on sample_docs. A lexeme's term frequency counts its
-# positions, each weighted by its column (tsvector weight labels D body, B heading, C name).
+# The weight label of each column of a lexical row (body, heading, name) in its tsvector, and the
+# BM25 weight it stands for (LEXICAL_WEIGHTS, as the SQLite store gives FTS5's bm25())
+COLUMN_LABELS = ("D", "B", "C")
+# BM25 exactly as FTS5's bm25() computes it: k1 = 1.2, b = 0.75; a phrase's idf is
+# ln((N - n + 0.5) / (n + 0.5)), at least 1e-6, n the rows holding the phrase (from lexical_df for
+# one token, else counted through the GIN index); its frequency in a row is the column-weighted count
+# of its occurrences; a row's length is its token count (ntok). The idfs and the mean row length are
+# computed first (lexical_search), the ranking in one statement: the rows matching any phrase
+# (through the GIN index), the positions of the query's tokens in them, the phrases' occurrences.
 BM25_K1, BM25_B = 1.2, 0.75
-TF_SQL = (f"(SELECT sum(CASE w WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
-          f"ELSE {LEXICAL_WEIGHTS[0]} END) FROM unnest(u.weights) w)")
+WEIGHT_SQL = (f"max(CASE o.w WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
+              f"ELSE {LEXICAL_WEIGHTS[0]} END)")
 BM25_SQL = (
-    "WITH q AS (SELECT {query} AS q), "
-    "stats AS (SELECT greatest((SELECT value::float FROM meta WHERE key = 'lexical_rows'), 1) AS n, "
-    "greatest((SELECT value::float FROM meta WHERE key = 'lexical_length'), 1) AS total), "
-    f"terms AS (SELECT x AS lexeme, ln(1 + (s.n - coalesce(df.ndoc, 0) + 0.5) / (coalesce(df.ndoc, 0) + 0.5)) AS idf "
-    f"FROM unnest(tsvector_to_array(to_tsvector('{TS_CONFIG}', %s))) x CROSS JOIN stats s "
-    "LEFT JOIN lexical_df df ON df.lexeme = x), "
-    "cand AS (SELECT l.chunk_id, l.tsv FROM lexical l CROSS JOIN q {join} WHERE l.tsv @@ q.q {where}) "
-    f"SELECT c.chunk_id, coalesce((SELECT sum(t.idf * f.tf * {BM25_K1 + 1} / (f.tf + {BM25_K1} * "
-    f"(1 - {BM25_B} + {BM25_B} * length(c.tsv) / (s.total / s.n)))) FROM unnest(c.tsv) u "
-    f"JOIN terms t ON t.lexeme = u.lexeme CROSS JOIN LATERAL (SELECT {TF_SQL} AS tf) f), 0) AS r "
-    "FROM cand c CROSS JOIN stats s ORDER BY r DESC, c.chunk_id LIMIT %s")
+    "WITH p AS MATERIALIZED (SELECT x.i, x.toks, x.prefix, x.idf "
+    "FROM jsonb_to_recordset(%s::jsonb) AS x(i int, toks text[], prefix boolean, idf float8)), "
+    "k AS MATERIALIZED (SELECT p.i, t.tok, t.j, cardinality(p.toks) AS len, p.prefix AND t.j = cardinality(p.toks) AS pre "
+    "FROM p CROSS JOIN LATERAL unnest(p.toks) WITH ORDINALITY t(tok, j)), "
+    # the query's tokens in each row that matches (through the GIN index): without prefixes, the
+    # row's tsvector less every other lexeme (ts_delete, in C: a row's other lexemes never become
+    # SQL rows), else every lexeme, filtered
+    "occ AS MATERIALIZED (SELECT l.chunk_id, l.ntok, u.lexeme, pw.pos, pw.w FROM lexical l {join} CROSS JOIN LATERAL "
+    "(SELECT v.lexeme, v.positions, v.weights FROM unnest(CASE WHEN cardinality(%s::text[]) = 0 "
+    "THEN ts_delete(l.tsv, tsvector_to_array(ts_delete(l.tsv, %s::text[]))) ELSE l.tsv END) v "
+    "WHERE v.lexeme = ANY(%s::text[]) OR v.lexeme LIKE ANY(%s::text[])) u "
+    "CROSS JOIN LATERAL unnest(u.positions, u.weights) pw(pos, w) WHERE l.tsv @@ %s::tsquery {where}), "
+    # an occurrence of a phrase: a start position from which each of its tokens follows the one before
+    f"hits AS (SELECT o.chunk_id, o.ntok, k.i, {WEIGHT_SQL} AS f FROM k JOIN occ o "
+    "ON o.lexeme = k.tok OR (k.pre AND starts_with(o.lexeme, k.tok)) "
+    "GROUP BY o.chunk_id, o.ntok, k.i, k.len, o.pos - k.j HAVING count(DISTINCT k.j) = k.len), "
+    "tf AS (SELECT h.chunk_id, h.ntok, h.i, sum(h.f) AS tf FROM hits h GROUP BY h.chunk_id, h.ntok, h.i) "
+    f"SELECT tf.chunk_id, sum(p.idf * tf.tf * {BM25_K1 + 1} / (tf.tf + {BM25_K1} * "
+    f"(1 - {BM25_B} + {BM25_B} * tf.ntok / %s::float8))) AS r FROM tf JOIN p ON p.i = tf.i "
+    "GROUP BY tf.chunk_id ORDER BY r DESC, tf.chunk_id LIMIT %s")
+
+
+def _lexeme(token: str) -> str:
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector_literal(columns: list[list[str]]) -> tuple[str, int]:
+    """A lexical row as a tsvector literal (each token at its position, labelled by its column; a
+    gap between columns, so that no phrase spans two) and its token count."""
+    positions: dict[str, list[str]] = {}
+    base = 0
+    for tokens, label in zip(columns, COLUMN_LABELS):
+        for i, token in enumerate(tokens):
+            if len(token.encode()) <= MAX_LEXEME_BYTES:
+                positions.setdefault(token, []).append(f"{min(base + i + 1, MAX_POSITION)}{label}")
+        base += len(tokens) + 1
+    return " ".join(f"{_lexeme(t)}:{','.join(p)}" for t, p in positions.items()), sum(len(c) for c in columns)
+
+
+def lexical_rows(rows: list[tuple[int, str | None, str | None, str]]) -> list[tuple[int, str, int]]:
+    """(chunk id, tsvector literal, token count) of (chunk id, text, heading, file name) rows."""
+    tokens = lexical_tokens([(index_text(text), index_text(heading), name) for _, text, heading, name in rows])
+    return [(row[0], *tsvector_literal(columns)) for row, columns in zip(rows, tokens)]
 
 
 def display_url(url: str) -> str:
@@ -144,19 +189,18 @@ def _groups_sql(groups: list[str]) -> tuple[str, list]:
 _FTS_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
 
 
-def tsquery_sql(match: str) -> tuple[str, list]:
-    """The tsquery (SQL and parameters) of an FTS5 match expression of sbsearch.lexical: quoted
-    phrases joined by OR, a phrase of one CJK character searched as a prefix."""
-    parts, params = [], []
-    for phrase, prefix in _FTS_TERM.findall(match):
-        phrase = phrase.replace('""', '"')
-        if prefix:
-            parts.append("to_tsquery('simple', %s)")
-            params.append("'" + phrase.replace("'", "''").replace("\\", "\\\\") + "':*")
-        else:
-            parts.append(f"phraseto_tsquery('{TS_CONFIG}', %s)")
-            params.append(phrase)
-    return ("(" + " || ".join(parts) + ")" if parts else "''::tsquery"), params
+def query_phrases(match: str) -> list[dict]:
+    """The phrases of an FTS5 match expression of sbsearch.lexical (quoted phrases joined by OR, a
+    phrase of one CJK character searched as a prefix), each with its FTS5 tokens and tsquery."""
+    phrases = [(p.replace('""', '"'), bool(prefix)) for p, prefix in _FTS_TERM.findall(match)]
+    tokens = lexical_tokens([(p, None, None) for p, _ in phrases])
+    out = []
+    for (_, prefix), (toks, _, _) in zip(phrases, tokens):
+        toks = [t for t in toks if len(t.encode()) <= MAX_LEXEME_BYTES]
+        if toks:
+            q = " <-> ".join(map(_lexeme, toks)) + (":*" if prefix else "")
+            out.append({"i": len(out), "q": q, "toks": toks, "prefix": prefix})
+    return out
 
 
 def _array(vector) -> np.ndarray:
@@ -220,7 +264,8 @@ class PgStore(StoreBase):
                 return
             for statement in SCHEMA_SQL:
                 self.conn.execute(statement)
-            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)", [SCHEMA_VERSION])
+            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s)",
+                              [SCHEMA_VERSION, LEXICAL_FORMAT])
 
     def close(self) -> None:
         self.conn.close()
@@ -389,6 +434,13 @@ class PgStore(StoreBase):
 
         name = sql.Identifier(_hnsw_name(model))
         with self.conn.transaction():
+            # pgvector builds fast while the graph fits in maintenance_work_mem and many times slower
+            # once it does not (64 MB by default: ~30k vectors of 384-d): raise it for this build
+            # only, to what the graph needs, at most HNSW_BUILD_MEMORY_MB
+            rows = self._value("SELECT count(*) FROM embeddings WHERE model = %s", [model])
+            need_mb = min(HNSW_BUILD_MEMORY_MB, 64 + rows * (4 * int(dim) + 8 * 3 * HNSW_M + 64) * 3 // 2 // 2**20)
+            if need_mb > self._value("SELECT setting::bigint / 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'"):
+                self.conn.execute(f"SET LOCAL maintenance_work_mem = '{int(need_mb)}MB'")
             if rebuild:
                 self.conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))
             self.conn.execute(sql.SQL(
@@ -450,6 +502,8 @@ class PgStore(StoreBase):
 
     # ---------------------------------------------------------------- runs
     def start_run(self, model: str, roots: list[str]) -> int:
+        if not self.has_lexical():  # lexical rows of an older format: rebuilt by the writer, first
+            self.rebuild_lexical()
         return self._value("INSERT INTO runs (started, model, roots, status) VALUES (%s, %s, %s, 'running') "
                            "RETURNING id", [now(), model, json.dumps(roots)])
 
@@ -500,7 +554,7 @@ class PgStore(StoreBase):
             for table, column in (("lexical", "chunk_id"), ("embeddings", "chunk_id"), ("chunks", "id")):
                 self.conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", [removed_ids])
             self.conn.execute("DELETE FROM documents WHERE id = ANY(%s)", [doc_ids])
-            doc_rows, chunk_rows, lexical_rows, embedding_rows = [], [], [], []
+            doc_rows, chunk_rows, lexical_input, embedding_rows = [], [], [], []
             new_doc_ids = self._new_ids("documents", len(new_docs))
             chunk_ids = iter(self._new_ids("chunks", sum(len(d["chunks"]) for d in new_docs)))
             for doc, doc_id in zip(new_docs, new_doc_ids):
@@ -514,7 +568,7 @@ class PgStore(StoreBase):
                     added.append((chunk_id, ch["text_sha"]))
                     chunk_rows.append([chunk_id, doc_id, ord_, ch["text"], ch.get("page"), ch.get("heading"),
                                        ch.get("start"), ch.get("end"), ch["text_sha"], ch.get("location")])
-                    lexical_rows.append([chunk_id, index_text(ch["text"]), index_text(ch.get("heading")), name])
+                    lexical_input.append((chunk_id, ch["text"], ch.get("heading"), name))
                     for model, by_sha in vectors.items():
                         vec = by_sha.get(ch["text_sha"])
                         if vec is not None:
@@ -524,8 +578,9 @@ class PgStore(StoreBase):
                             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", doc_rows)
             cur.executemany("INSERT INTO chunks (id, doc_id, ord, text, page, heading, start, \"end\", text_sha, "
                             "location) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", chunk_rows)
-            cur.executemany(f"INSERT INTO lexical (chunk_id, tsv) VALUES (%s, {TSV_SQL})", lexical_rows)
-            self._count_lexical([row[0] for row in lexical_rows], 1)
+            cur.executemany("INSERT INTO lexical (chunk_id, tsv, ntok) VALUES (%s, %s::tsvector, %s)",
+                            lexical_rows(lexical_input))
+            self._count_lexical([row[0] for row in lexical_input], 1)
             cur.executemany("INSERT INTO embeddings (model, chunk_id, vector) VALUES (%s, %s, %s)", embedding_rows)
             self.touch_documents(touched or {})
             self.conn.execute("DELETE FROM pending_vectors")  # published now, or text no longer present
@@ -554,22 +609,40 @@ class PgStore(StoreBase):
         return np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows))
 
     def has_lexical(self) -> bool:
-        return True
+        """False for an index whose lexical rows are of an older format (the next `sbsearch index`
+        or `sbsearch check --repair` rebuilds them)."""
+        return self.get_meta("lexical_format") == LEXICAL_FORMAT
 
     def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None) -> list[tuple[int, float]]:
-        """(chunk id, rank, higher is better) of the best `limit` chunks matching an FTS5 expression
-        of sbsearch.lexical, among the chunks of documents that pass the filter."""
+        """(chunk id, BM25 score, higher is better) of the best `limit` chunks matching an FTS5
+        expression of sbsearch.lexical, among the chunks of documents that pass the filter."""
+        phrases = query_phrases(match)
+        if not phrases:
+            return []
+        stats = {r["key"]: float(r["value"]) for r in self._rows(
+            "SELECT key, value FROM meta WHERE key IN ('lexical_rows', 'lexical_length')")}
+        n = max(stats.get("lexical_rows", 0.0), 1.0)
+        mean_length = max(stats.get("lexical_length", 0.0), 1.0) / n
+        singles = [p["toks"][0] for p in phrases if len(p["toks"]) == 1 and not p["prefix"]]
+        df = self.token_row_counts(singles) if singles else {}
+        for p in phrases:
+            if len(p["toks"]) == 1 and not p["prefix"]:
+                hits = df.get(p["toks"][0], 0)
+            else:  # a phrase of several tokens, or a prefix: the rows that hold it
+                hits = self._value("SELECT count(*) FROM lexical WHERE tsv @@ %s::tsquery", [p["q"]])
+            p["idf"] = max(math.log((n - hits + 0.5) / (hits + 0.5)), 1e-6)
         where, params = filter_sql(doc_filter)
-        query, qparams = tsquery_sql(match)
-        words = " ".join(p.replace('""', '"') for p, _ in _FTS_TERM.findall(match))
         join = "" if where == "TRUE" else "JOIN chunks c ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id"
-        sql = BM25_SQL.format(query=query, join=join, where="" if where == "TRUE" else f"AND {where}")
-        return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(sql, [*qparams, words, *params, limit])]
+        sql = BM25_SQL.format(join=join, where="" if where == "TRUE" else f"AND {where}")
+        any_phrase = " | ".join(f"({p['q']})" for p in phrases)
+        exact = sorted({t for p in phrases for t in (p["toks"][:-1] if p["prefix"] else p["toks"])})
+        prefixes = [re.sub(r"([%_\\])", r"\\\1", p["toks"][-1]) + "%" for p in phrases if p["prefix"]]
+        return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(
+            sql, [json.dumps(phrases), prefixes, exact, exact, prefixes, any_phrase, *params, mean_length, limit])]
 
     def token_row_counts(self, tokens: Iterable[str]) -> dict[str, int]:
-        """How many chunks hold each index token (its document frequency, kept in lexical_df). The
-        tokens are Porter stems (sbsearch.lexical); a lexeme Snowball stems otherwise is not found
-        and counts 0, so the searcher keeps that word."""
+        """How many chunks hold each index token (its document frequency, kept in lexical_df): the
+        same FTS5 tokens as the SQLite store's."""
         return {r["lexeme"]: r["ndoc"] for r in self._rows(
             "SELECT lexeme, ndoc FROM lexical_df WHERE lexeme = ANY(%s)", [list(set(tokens))])}
 
@@ -582,7 +655,7 @@ class PgStore(StoreBase):
             "ON CONFLICT (lexeme) DO UPDATE SET ndoc = lexical_df.ndoc + EXCLUDED.ndoc", [sign, chunk_ids])
         if sign < 0:
             self.conn.execute("DELETE FROM lexical_df WHERE ndoc <= 0")
-        row = self.conn.execute("SELECT count(*) AS n, coalesce(sum(length(tsv)), 0) AS total FROM lexical "
+        row = self.conn.execute("SELECT count(*) AS n, coalesce(sum(ntok), 0) AS total FROM lexical "
                                 "WHERE chunk_id = ANY(%s)", [chunk_ids]).fetchone()
         self.set_meta("lexical_rows", str(int(self.get_meta("lexical_rows", "0")) + sign * row["n"]))
         self.set_meta("lexical_length", str(int(self.get_meta("lexical_length", "0")) + sign * int(row["total"])))
@@ -593,6 +666,8 @@ class PgStore(StoreBase):
                 "engine": "PostgreSQL full text"}
 
     def lexical_problems(self) -> list[str]:
+        if not self.has_lexical():
+            return ["the lexical index is of an older format (made by an older sbsearch)"]
         missing = self._value("SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM lexical)")
         extra = self._value("SELECT count(*) FROM lexical WHERE chunk_id NOT IN (SELECT id FROM chunks)")
         return lexical_disagreements(missing, extra)
@@ -601,6 +676,7 @@ class PgStore(StoreBase):
         """Write the lexical index anew from the chunks, in one transaction; returns its rows."""
         added, last = 0, -1
         with self.atomic(), self.conn.cursor() as cur:
+            self.conn.execute("ALTER TABLE lexical ADD COLUMN IF NOT EXISTS ntok INTEGER NOT NULL DEFAULT 0")
             self.conn.execute("DELETE FROM lexical")
             self.conn.execute("DELETE FROM lexical_df")
             self.set_meta("lexical_rows", "0")
@@ -609,10 +685,11 @@ class PgStore(StoreBase):
                 rows = self._rows("SELECT c.id, c.text, c.heading, d.path, d.root FROM chunks c JOIN documents d "
                                   "ON d.id = c.doc_id WHERE c.id > %s ORDER BY c.id LIMIT %s", [last, batch])
                 if not rows:
+                    self.set_meta("lexical_format", LEXICAL_FORMAT)
                     return added
-                cur.executemany(f"INSERT INTO lexical (chunk_id, tsv) VALUES (%s, {TSV_SQL})",
-                                [(r["id"], index_text(r["text"]), index_text(r["heading"]),
-                                  name_text(relpath_of(r["path"], r["root"]))) for r in rows])
+                cur.executemany("INSERT INTO lexical (chunk_id, tsv, ntok) VALUES (%s, %s::tsvector, %s)",
+                                lexical_rows([(r["id"], r["text"], r["heading"], name_text(relpath_of(r["path"], r["root"])))
+                                              for r in rows]))
                 self._count_lexical([r["id"] for r in rows], 1)
                 added += len(rows)
                 last = rows[-1]["id"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,10 +107,51 @@ def m002_pending_vectors(db: sqlite_utils.Database) -> None:
 # The lexical index: chunk text, section heading and file name, tokenised by FTS5 (Porter stems
 # over unicode61; CJK arrives as bigrams from sbsearch.lexical), rowid = chunk id. It stores its
 # own (analysed) copy of the text, so it can be checked and rebuilt from `chunks` alone.
+LEXICAL_TOKENIZER = "porter unicode61 remove_diacritics 2"
 LEXICAL_TABLE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(body, heading, name, "
-    "tokenize = 'porter unicode61 remove_diacritics 2')"
+    f"tokenize = '{LEXICAL_TOKENIZER}')"
 )
+_analyser = threading.local()
+
+
+def lexical_tokens(rows: list[tuple[str | None, str | None, str | None]]) -> list[list[list[str]]]:
+    """The tokens FTS5 stores for each (body, heading, name) row: per column, in order (Porter
+    stems of unicode61 words, diacritics removed). PostgreSQL's store writes exactly these into its
+    tsvectors, so that both stores find and rank the same words. FTS5 itself does the work, in a
+    contentless table in memory (one per thread): no second implementation to drift apart."""
+    db = getattr(_analyser, "db", None)
+    if db is None:
+        db = _analyser.db = sqlite3.connect(":memory:")
+        db.execute(f"CREATE VIRTUAL TABLE t USING fts5(body, heading, name, content='', tokenize='{LEXICAL_TOKENIZER}')")
+        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+    out: list[list[list[str]]] = [[[], [], []] for _ in rows]
+    if not rows:
+        return out
+    column = {"body": 0, "heading": 1, "name": 2}
+    try:
+        db.executemany("INSERT INTO t (rowid, body, heading, name) VALUES (?, ?, ?, ?)",
+                       [(i, *row) for i, row in enumerate(rows)])
+        for doc, col, _, term in db.execute("SELECT doc, col, offset, term FROM v ORDER BY doc, col, offset"):
+            out[doc][column[col]].append(term)
+    finally:
+        db.execute("INSERT INTO t (t) VALUES ('delete-all')")
+    return out
+
+
+def write_chunks_file(path: Path, rows: Iterable[tuple[int, str, str | None]]) -> Path:
+    """(chunk id, text, heading) rows as a SQLite file with the `chunks` table of an index, which
+    the pruning tools read as distillation text: a PostgreSQL store's chunks, for `sbsearch tune`."""
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            con.execute("CREATE TABLE chunks (id INTEGER PRIMARY KEY, text TEXT, heading TEXT)")
+            con.executemany("INSERT INTO chunks (id, text, heading) VALUES (?, ?, ?)", rows)
+    finally:
+        con.close()
+    return path
+
+
 # BM25 weight of each column: a word in a heading or file name says more about a chunk than one
 # in its body (measured by benchmarks/hybrid.py)
 LEXICAL_WEIGHTS = (1.0, 2.0, 1.0)

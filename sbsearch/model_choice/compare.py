@@ -126,7 +126,7 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
     searchers = {model_a: Searcher(index_path, model_a), model_b: Searcher(index_path, model_b)}
     store = searchers[model_a].store
     qs = query_set if query_set is not None else pseudo_queries(store)
-    result: dict = {"created": now(), "index": str(index_path), "a": model_a, "b": model_b,
+    result: dict = {"created": now(), "index": str(store.path), "a": model_a, "b": model_b,
                     "queries": {"source": qs.source, "count": len(qs.queries), "labelled": qs.labelled},
                     "chunks": store.chunk_count(),
                     "models": {model_a: {}, model_b: {}}}

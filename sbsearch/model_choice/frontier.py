@@ -56,9 +56,7 @@ def frontier(index_path: Path, models: list[str] | None = None, query_set: Query
              reference: str | None = None, progress: Progress | None = None,
              latency_queries: int = 20, throughput_chunks: int = 96) -> dict:
     progress = progress or NullProgress()
-    if not (Path(index_path) / "index.db").exists():
-        raise SbsearchError(f"no index at {index_path}; run `sbsearch index DIR` first")
-    store = open_store(index_path)
+    store = open_store(index_path)  # an index folder or a PostgreSQL store; "no index at …" when none
     names = list(dict.fromkeys(models or [m["name"] for m in store.models() if store.vector_count(m["name"])]))
     if len(names) < 2:
         raise SbsearchError("the frontier needs at least two models: name them with --models, or index with more")
@@ -66,7 +64,7 @@ def frontier(index_path: Path, models: list[str] | None = None, query_set: Query
         progress.message(f"making sure every chunk has a {name} vector")
         Indexer(index_path, name, progress=progress).run([])
     searchers = {n: Searcher(index_path, n) for n in names}
-    result: dict = {"created": now(), "index": str(index_path), "chunks": store.chunk_count(), "models": {}}
+    result: dict = {"created": now(), "index": str(store.path), "chunks": store.chunk_count(), "models": {}}
     if query_set is not None and query_set.labelled:
         progress.message("labelled quality of every model")
         quality = {n: evaluate(s, query_set) for n, s in searchers.items()}

@@ -14,6 +14,7 @@ Candidates are tried fewest layers first, so the first one that passes is the fa
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,10 +22,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import is_store_url
 from ..embed.models import INT8_SUFFIX, resolve, split_spec
 from ..errors import SbsearchError
 from ..index.location import open_store
-from ..index.store import Store, now
+from ..index.store import Store, now, write_chunks_file
 from ..progress import NullProgress
 from ..quality import labelfree
 
@@ -108,11 +110,9 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
     from ..vectors import open_vector_index
 
     t0 = time.perf_counter()
-    if not (Path(index_path) / "index.db").exists():
-        raise SbsearchError(f"no index at {index_path}; run `sbsearch index DIR` first")
     if not 0 < keep_pct <= 100:
         raise SbsearchError(f"--keep must be a percentage between 0 and 100 (got {keep_pct})")
-    store = open_store(index_path)
+    store = open_store(index_path)  # an index folder or a PostgreSQL store; "no index at …" when none
     ref = reference_name(store, reference)
     ref_info = resolve(ref)
     total = ref_info.layers
@@ -133,12 +133,17 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
     ref_q = ref_embedder.encode_query(labelfree.query_texts(queries))
     speed_texts = passages[:: max(1, len(passages) // 64)][:64]
 
-    result = TuneResult(str(index_path), ref, keep_pct, None, pseudo_queries=len(queries))
+    result = TuneResult(str(store.path), ref, keep_pct, None, pseudo_queries=len(queries))
     stem = prefix or f"{Path(ref).name}-tuned"
+    # the text to distil on: the index folder's chunks, or a PostgreSQL store's copied to a file
+    distil_source = str(index_path)
+    if is_store_url(index_path):
+        scratch = tempfile.TemporaryDirectory(prefix="sbsearch-tune-")
+        distil_source = str(write_chunks_file(Path(scratch.name) / "chunks.db", store.chunk_texts_with_headings()))
     for n in counts:
         name = f"{stem}-{n}"
         say(f"{name}: cutting {ref} to {n} of {total} layers, distilling on the index's chunks ({recipe})")
-        card = pruning_api.prune(ref, n, None, name, distil=[str(index_path)], recipe=recipe,
+        card = pruning_api.prune(ref, n, None, name, distil=[distil_source], recipe=recipe,
                                  distil_limit=distil_limit, evaluate=(), compare=(), force=force,
                                  progress=progress is not None and not isinstance(progress, NullProgress),
                                  quiet=progress is None, say=lambda s: say(f"  {s}"))
