@@ -156,6 +156,7 @@ class RayEmbedder:
 
             self._tok = Tokenizer.from_file(str(self.info.path / "tokenizer.json"))
             self._tok.enable_truncation(int(json.loads((self.info.path / META_FILE).read_text())["max_seq_length"]))
+            self._tok.no_padding()  # tokenizer.json may pad every text of a batch to the longest
         return self._tok
 
     def parameter_count(self) -> int:
