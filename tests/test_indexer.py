@@ -308,3 +308,107 @@ def test_opening_an_index_that_another_process_is_creating_waits_for_its_schema(
     store = Store(creating)  # waits for the creator's first migration instead of failing
     later.join()
     assert store.db["documents"].exists()
+
+
+# ------------------------------------------------------------------------ reading while embedding
+
+class SlowFake(FakeEmbedder):
+    """The fake model, slow enough that the reading thread has time to run ahead; records how
+    many files had been read when each batch was encoded, and can fail on a chosen batch."""
+
+    def __init__(self, name, reads, fail_on=None):
+        super().__init__(name)
+        self.reads, self.fail_on, self.seen = reads, fail_on, []
+
+    def encode(self, texts, progress=None):
+        before = len(self.reads)
+        if self.fail_on is not None and len(self.seen) == self.fail_on:
+            raise RuntimeError("encoder failed")
+        import time
+
+        time.sleep(0.3)
+        self.seen.append((before, len(self.reads)))
+        return super().encode(texts, progress)
+
+
+def many_files(root, n=12):
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (root / f"note-{i:02d}.txt").write_text(f"Note {i} about topic{i} and the shared words of every note.\n")
+    return root
+
+
+def counting_reads(monkeypatch, seconds=0.0):
+    """Count the files read; each read takes at least `seconds` (a slow parser)."""
+    import time
+
+    from sbsearch.index import indexer as indexer_module
+
+    reads = []
+    real = indexer_module.load_document
+
+    def load(path, *a, **kw):
+        time.sleep(seconds)
+        reads.append(str(path))
+        return real(path, *a, **kw)
+    monkeypatch.setattr(indexer_module, "load_document", load)
+    return reads
+
+
+def test_files_are_read_while_the_previous_batch_is_embedded(tmp_path, monkeypatch, isolated_home):
+    from sbsearch.index import indexer as indexer_module
+
+    monkeypatch.setattr(indexer_module, "PENDING_BATCH", 3)
+    reads = counting_reads(monkeypatch, seconds=0.05)
+    docs = many_files(tmp_path / "docs")
+    emb = SlowFake("fake", reads)
+    summary = Indexer(tmp_path / "idx", embedder=emb).run([docs])
+    assert summary.added == 12 and summary.chunks_embedded == 12
+    # during some batch's encoding the reading thread read further files
+    assert any(after > before for before, after in emb.seen), emb.seen
+
+    # the same index as reading in the calling thread (read_ahead=0), where nothing moves meanwhile
+    reads.clear()
+    emb0 = SlowFake("fake", reads)
+    Indexer(tmp_path / "idx0", embedder=emb0, read_ahead=0).run([docs])
+    assert all(after == before for before, after in emb0.seen)
+    a, b = Store(tmp_path / "idx"), Store(tmp_path / "idx0")
+    assert sorted(t for _, t, _ in a.chunk_texts()) == sorted(t for _, t, _ in b.chunk_texts())
+    consistent(a, "fake")
+
+
+def test_a_failure_while_embedding_stops_the_reader_and_publishes_nothing(tmp_path, monkeypatch, isolated_home):
+    import threading
+
+    from sbsearch.index import indexer as indexer_module
+
+    monkeypatch.setattr(indexer_module, "PENDING_BATCH", 3)
+    reads = counting_reads(monkeypatch)
+    docs = many_files(tmp_path / "docs")
+    Indexer(tmp_path / "idx", embedder=FakeEmbedder("fake")).run([docs])
+    before = Store(tmp_path / "idx").chunk_texts()
+    for i in range(12):
+        (docs / f"note-{i:02d}.txt").write_text(f"Changed note {i}.\n")
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        Indexer(tmp_path / "idx", embedder=SlowFake("fake", reads, fail_on=1)).run([docs])
+    assert not [t for t in threading.enumerate() if t.name == "sbsearch-reader"]
+    store = Store(tmp_path / "idx")
+    assert store.chunk_texts() == before
+    assert store.runs()[0]["status"] == "failed"
+
+
+def test_token_batches_hold_similar_lengths_within_the_budget():
+    import random
+
+    from sbsearch.embed.onnx_backend import token_batches
+
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 256) for _ in range(500)]
+    batches = token_batches(lengths, 2048, 32)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    for b in batches:
+        assert len(b) <= 32
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 2048
+    widths = [max(lengths[i] for i in b) for b in batches]
+    assert widths == sorted(widths)
+    assert token_batches([300], 100, 32) == [[0]]  # a text longer than the budget still goes alone

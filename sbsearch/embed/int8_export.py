@@ -1,6 +1,12 @@
 """int8 models: a sentence-transformers model exported to ONNX and dynamically quantized, for
 onnx_backend.OnnxEmbedder.
 
+Before quantisation, ONNX Runtime's transformer optimizer fuses each layer's attention, GELU and
+layer norms into single operators (the export traces eager attention, the pattern it recognises);
+quantize_dynamic then turns the fused attention into QAttention, whose projections run in int8
+too. Unfused, only the MatMuls were int8 and documents encoded ~1.3x slower (benchmarks/indexing.py).
+Architectures the optimizer does not know are exported unfused.
+
 Why not sentence-transformers' ONNX backend: it needs optimum-onnx, which today pins
 transformers < 5 and sentence-transformers < 6 (pip would downgrade the whole stack). The export
 here is torch.onnx (TorchScript exporter) + onnxruntime.quantization.quantize_dynamic with
@@ -57,9 +63,32 @@ def _verify(model, info, export_dir: Path) -> None:
                             f"{cos:.2f} < {MIN_COSINE}); not saved: use {info.name!r} in fp32")
 
 
-def export_int8(model, info, out_dir: Path) -> Path:
+# Part of the cache key of an export (models._resolve_int8): raised when the export itself changes,
+# so existing caches are rebuilt rather than served as they were.
+EXPORT_VERSION = 2
+FUSED_MODEL_TYPES = {"bert": "bert"}  # Hugging Face model_type -> onnxruntime.transformers model type
+
+
+def _fuse(fp32: Path, config, out: Path) -> int:
+    """Write the optimizer's fused graph of fp32 to out; returns how many attention blocks were
+    fused (0: the caller keeps the unfused graph)."""
+    from onnxruntime.transformers import optimizer
+
+    kind = FUSED_MODEL_TYPES.get(getattr(config, "model_type", ""))
+    if kind is None:
+        return 0
+    fused = optimizer.optimize_model(str(fp32), model_type=kind, num_heads=config.num_attention_heads,
+                                     hidden_size=config.hidden_size, opt_level=1)
+    n = int(fused.get_fused_operator_statistics().get("Attention", 0))
+    if n:
+        fused.save_model_to_file(str(out))
+    return n
+
+
+def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = True) -> Path:
     """Export a loaded SentenceTransformer `model` (from models.load_model, with its ModelInfo) to an
-    int8 ONNX directory at out_dir (atomically)."""
+    int8 ONNX directory at out_dir (atomically). fuse=False and quantize=False write the variants
+    that benchmarks/indexing.py compares (the unfused int8 graph; fp32 on ONNX Runtime)."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -86,13 +115,29 @@ def export_int8(model, info, out_dir: Path) -> Path:
         tmp = Path(tmp)
         fp32 = tmp / "model.onnx"
         axes = {0: "batch", 1: "sequence"}
+        attention = hf.config._attn_implementation
+        try:
+            hf.set_attn_implementation("eager")  # SDPA traces to a graph the optimizer cannot fuse
+        except (AttributeError, ValueError):
+            pass
         with torch.no_grad():
             torch.onnx.export(LastHidden(hf), (sample["input_ids"], sample["attention_mask"]), str(fp32),
                               input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
                               dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
                               opset_version=17, dynamo=False)
-        quantize_dynamic(str(fp32), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8, per_channel=True)
-        fp32.unlink()
+        if attention != hf.config._attn_implementation:
+            hf.set_attn_implementation(attention)
+        fused = tmp / "fused.onnx"
+        n_fused = _fuse(fp32, hf.config, fused) if fuse else 0
+        graph = fused if n_fused else fp32
+        if quantize:
+            # DefaultTensorType: shape inference cannot type the outputs of the fused contrib operators
+            quantize_dynamic(str(graph), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
+                             per_channel=True, extra_options={"DefaultTensorType": 1})
+        else:
+            os.replace(graph, tmp / ONNX_FILE)
+        for f in (fp32, fused):
+            f.unlink(missing_ok=True)
         for name in ("tokenizer.json", "config.json", "pruning.json", "sentence_bert_config.json"):
             if (info.path / name).exists():
                 shutil.copy(info.path / name, tmp / name)
@@ -100,7 +145,9 @@ def export_int8(model, info, out_dir: Path) -> Path:
             "base": info.name, "base_path": str(info.path), "base_sha256": info.weights_sha256(),
             "pooling": _pooling_mode(info.path), "normalize": True,
             "max_seq_length": int(model.max_seq_length), "dim": int(model.get_embedding_dimension()),
-            "onnx_sha256": sha256_file(tmp / ONNX_FILE), "quantization": "dynamic int8, per-channel weights",
+            "onnx_sha256": sha256_file(tmp / ONNX_FILE),
+            "quantization": "dynamic int8, per-channel weights" if quantize else "none (fp32)",
+            "fused_attention_layers": n_fused, "export_version": EXPORT_VERSION,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         _verify(model, info, tmp)

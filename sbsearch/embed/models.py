@@ -122,12 +122,13 @@ def _resolve_int8(name: str) -> ModelInfo:
     weights hash, so a changed base gets a new export)."""
     import sys
 
-    from .int8_export import export_int8
+    from .int8_export import EXPORT_VERSION, export_int8
     from .onnx_backend import META_FILE
 
     base = resolve(name[: -len(INT8_SUFFIX)])
     base.verify()
-    out = config.cache_dir() / "int8" / f"{config.model_key(base.name)}-{(base.weights_sha256() or 'nohash')[:12]}"
+    key = f"{config.model_key(base.name)}-{(base.weights_sha256() or 'nohash')[:12]}-v{EXPORT_VERSION}"
+    out = config.cache_dir() / "int8" / key
     if not (out / META_FILE).exists():
         print(f"building {name} (int8 ONNX export of {base.name}, once)…", file=sys.stderr)
         export_int8(*load_model(base), out)

@@ -22,12 +22,34 @@ from ..hashing import cached_sha256
 
 ONNX_FILE = "model_quantized.onnx"
 META_FILE = "sbsearch-onnx.json"
+# Padded tokens a batch may hold. Passages of ~200 tokens in batches of 32 ran slower than in
+# batches of 8-16 (the activations of a big batch fall out of cache); chosen by
+# benchmarks/indexing.py's batch sweep (docs/BENCHMARKS.md, "Where indexing time goes").
+TOKENS_PER_BATCH = 2048
+
+
+def token_batches(lengths: list[int], tokens_per_batch: int, max_texts: int) -> list[list[int]]:
+    """Indices of texts grouped into batches of similar length: sorted by token count, a batch
+    is closed when one more text would take its padded size (texts x longest) over
+    tokens_per_batch, or its count over max_texts. Every batch holds at least one text."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        # sorted ascending: the text being added is the longest of the batch
+        if current and ((len(current) + 1) * lengths[i] > tokens_per_batch or len(current) >= max_texts):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 class OnnxEmbedder:
     """The Embedder protocol on ONNX Runtime."""
 
-    def __init__(self, info, batch_size: int = 32):
+    def __init__(self, info, batch_size: int = 32, tokens_per_batch: int | None = None, threads: int | None = None):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -40,12 +62,13 @@ class OnnxEmbedder:
         self.meta = meta
         self.dim = int(meta["dim"])
         self.max_seq_length = int(meta["max_seq_length"])
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # at most this many texts a batch (short texts: queries)
+        self.tokens_per_batch = tokens_per_batch or TOKENS_PER_BATCH
         self.tokenizer = Tokenizer.from_file(str(info.path / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.no_padding()
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
+        opts.intra_op_num_threads = threads or max(1, len(os.sched_getaffinity(0)))
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(info.path / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
 
@@ -59,8 +82,7 @@ class OnnxEmbedder:
         model = onnx.load(str(self.info.path / ONNX_FILE), load_external_data=False)
         return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer if len(t.dims) > 0))
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
-        encs = self.tokenizer.encode_batch(texts)
+    def _run(self, encs) -> np.ndarray:
         width = max(len(e.ids) for e in encs)
         ids = np.zeros((len(encs), width), dtype=np.int64)
         mask = np.zeros((len(encs), width), dtype=np.int64)
@@ -79,12 +101,10 @@ class OnnxEmbedder:
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Sort by length so each batch pads little; put the vectors back in input order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        encs = self.tokenizer.encode_batch(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            out[idx] = self._batch([texts[i] for i in idx])
+        for idx in token_batches([len(e.ids) for e in encs], self.tokens_per_batch, self.batch_size):
+            out[idx] = self._run([encs[i] for i in idx])
             if progress:
                 progress(len(idx))
         return out

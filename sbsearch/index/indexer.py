@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +40,8 @@ from .location import open_store
 
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_CHUNK_OVERLAP = 40
-PENDING_BATCH = 256  # vectors committed to pending_vectors at a time during a run
+PENDING_BATCH = 256  # texts embedded, and committed to pending_vectors, at a time during a run
+READ_AHEAD = 32  # documents the reading thread may hold ready before the embedding catches up
 DEFAULT_MAX_FILE_MB = 32  # larger files are reported, not read: a 50 MB log is rarely a document
 
 
@@ -91,7 +94,7 @@ class Indexer:
     def __init__(self, index_path: Path, model: str | None = None, progress: Progress | None = None,
                  chunk_tokens: int | None = None, chunk_overlap: int | None = None,
                  max_file_mb: float = DEFAULT_MAX_FILE_MB, embedder=None, access_rules: Path | str | None = None,
-                 ocr_languages: str | None = None, ray: str | None = None):
+                 ocr_languages: str | None = None, ray: str | None = None, read_ahead: int = READ_AHEAD):
         self.store = open_store(index_path, create=True)
         self._ray = ray  # embed on a Ray cluster (its address, or "auto") instead of in this process
         # a rules file to resolve each document's readers from ("none" drops the rules); remembered
@@ -110,6 +113,7 @@ class Indexer:
         self._chunk_tokens = chunk_tokens
         self._chunk_overlap = chunk_overlap
         self.max_file_bytes = int(max_file_mb * (1 << 20))
+        self.read_ahead = read_ahead  # 0: files are read in the calling thread, between batches
 
     @property
     def info(self) -> ModelInfo:
@@ -147,6 +151,83 @@ class Indexer:
                 self.progress.message(f"loading model {self.info.name}")
                 self._embedder = make_embedder(self.info)
         return self._embedder
+
+    def _embedder_registered(self):
+        """The embedder, with the model (re-)recorded in the index once per run before its first vector."""
+        emb = self.embedder()
+        if not self._registered:
+            self._register(emb)
+            self._registered = True
+        return emb
+
+    def _embed_unseen(self, unseen: dict[str, str], vectors: dict[str, dict[str, bytes]]) -> int:
+        """Look the texts up in the index (pending vectors of a stopped run included), embed the
+        ones with no vector for this model, and keep those in pending_vectors, which survive a kill
+        and are reused by the next run. Merges everything found into vectors; returns how many
+        texts were embedded."""
+        if not unseen:
+            return 0
+        for model, by_sha in self.store.vectors_by_text(unseen).items():
+            vectors.setdefault(model, {}).update(by_sha)
+        mine = vectors[self.model_name]
+        todo = [sha for sha in unseen if sha not in mine]
+        if not todo:
+            return 0
+        mat = self._embedder_registered().encode([unseen[sha] for sha in todo])
+        batch = {sha: vec.tobytes() for sha, vec in zip(todo, mat)}
+        self.store.save_pending(self.model_name, batch)
+        mine.update(batch)
+        return len(todo)
+
+    def _read_ahead(self, files: dict[str, Path], known: dict, attachments_of: dict[str, list[str]],
+                    max_tokens: int, overlap: int, count):
+        """(path, its row, its old attachments' paths, what _read made of it) for each file, in
+        order, read by a thread up to read_ahead files ahead: parsing and OCR of the next files
+        overlap the encoding of this batch (ONNX Runtime and the tokenizer release the GIL). The
+        thread only reads files; the store is touched by the caller's thread alone."""
+        if self.read_ahead <= 0:
+            for path_str, path in files.items():
+                old = attachments_of.get(path_str, [])
+                row = known.get(path_str)
+                yield path_str, row, old, self._read(path, row, [known[p] for p in old], max_tokens, overlap, count)
+            return
+        out: queue.Queue = queue.Queue(maxsize=self.read_ahead)
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def work() -> None:
+            try:
+                for path_str, path in files.items():
+                    old = attachments_of.get(path_str, [])
+                    row = known.get(path_str)
+                    doc = self._read(path, row, [known[p] for p in old], max_tokens, overlap, count)
+                    if not put((path_str, row, old, doc)):
+                        return
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+                put(exc)
+                return
+            put(None)
+
+        reader = threading.Thread(target=work, name="sbsearch-reader", daemon=True)
+        reader.start()
+        try:
+            while (item := out.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            # after a failure here the thread may be inside a long PDF or OCR call; it is a daemon
+            # and only reads, so it is not waited for long
+            reader.join(timeout=2)
 
     def run(self, roots: list[Path], reembed: bool = False, wait: bool | float = False) -> IndexSummary:
         """One indexing run under the index's writer lock (wait: see locking.writer_lock; one per database for a PostgreSQL store)."""
@@ -210,11 +291,16 @@ class Indexer:
 
         new_docs: list[dict] = []
         self._touched: dict[str, float] = {}
+        self._registered = False
+        # Vectors for identical text already in the index (any model) are reused as they are;
+        # the rest are embedded while the next files are read (see _read_ahead).
+        vectors: dict[str, dict[str, bytes]] = {}
+        mine = vectors.setdefault(self.model_name, {})
+        unseen: dict[str, str] = {}  # text_sha -> text, not yet looked up in the index or embedded
+        n_chunks = 0
         self.progress.start("reading files", len(files))
-        for path_str, path in files.items():
-            row = known.get(path_str)
-            old_attachments = attachments_of.get(path_str, [])
-            doc = self._read(path, row, [known[p] for p in old_attachments], max_tokens, overlap, count)
+        for path_str, row, old_attachments, doc in self._read_ahead(files, known, attachments_of, max_tokens,
+                                                                    overlap, count):
             self.progress.advance(1)
             if doc is None:
                 summary.unchanged += 1
@@ -238,6 +324,11 @@ class Indexer:
                 d["root"] = root
                 d["access"] = _access_json(rules, path_str, root)  # attachments: their message's readers
                 new_docs.append(d)
+                for c in d["chunks"]:
+                    text = c.pop("_embed")
+                    n_chunks += 1
+                    if c["text_sha"] not in mine:
+                        unseen[c["text_sha"]] = text
                 if d["status"] == "failed":
                     summary.failed += 1
                     summary.failures.append({"path": d["path"], "error": d["error"]})
@@ -248,35 +339,20 @@ class Indexer:
                     summary.updated += 1
                 else:
                     summary.added += 1
+            if len(unseen) >= PENDING_BATCH:
+                summary.chunks_embedded += self._embed_unseen(unseen, vectors)
+                unseen = {}
+        summary.chunks_embedded += self._embed_unseen(unseen, vectors)
         self.progress.stop()
+        summary.chunks_reused = n_chunks - summary.chunks_embedded
         self._apply_access_changes(rules, {d["path"] for d in new_docs} | set(removed))
 
-        # Vectors for identical text already in the index (any model) are reused as they are.
-        shas = [c["text_sha"] for d in new_docs for c in d["chunks"]]
-        vectors = store.vectors_by_text(shas)
-        mine = vectors.setdefault(self.model_name, {})
-        todo: dict[str, str] = {}
-        for d in new_docs:
-            for c in d["chunks"]:
-                if c["text_sha"] not in mine:
-                    todo[c["text_sha"]] = c.pop("_embed")
-                else:
-                    c.pop("_embed", None)
-        summary.chunks_reused = len(shas) - len(todo)
         backfill = [(cid, embedding_text(text, heading))
                     for cid, text, heading in store.chunks_without_vectors(self.model_name)]
         backfill_vecs: dict[int, np.ndarray] = {}
-        if todo or backfill:
-            emb = self.embedder()
-            self._register(emb)
-            self.progress.start(f"embedding with {self.info.name}", len(todo) + len(backfill))
-            shas = list(todo)
-            for i in range(0, len(shas), PENDING_BATCH):
-                part = shas[i:i + PENDING_BATCH]
-                mat = emb.encode([todo[sha] for sha in part], progress=self.progress.advance)
-                batch = {sha: vec.tobytes() for sha, vec in zip(part, mat)}
-                store.save_pending(self.model_name, batch)  # survives a kill; reused by the next run
-                mine.update(batch)
+        if backfill:
+            emb = self._embedder_registered()
+            self.progress.start(f"embedding with {self.info.name}", len(backfill))
             for i in range(0, len(backfill), PENDING_BATCH):
                 part = backfill[i:i + PENDING_BATCH]
                 mat = emb.encode([t for _, t in part], progress=self.progress.advance)
@@ -285,9 +361,9 @@ class Indexer:
                 store.add_vectors(self.model_name, batch)
                 backfill_vecs.update(batch)
             self.progress.stop()
-            summary.chunks_embedded = len(todo) + len(backfill)
+            summary.chunks_embedded += len(backfill)
         elif store.model_row(self.model_name) is None and (new_docs or store.vector_count(self.model_name) == 0):
-            self._register(self.embedder())
+            self._embedder_registered()
 
         if not new_docs and not removed and not backfill_vecs:
             if self._touched:
