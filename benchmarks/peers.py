@@ -2,12 +2,12 @@
 the same MiniLM weights, measured in one interleaved run: index time, peak memory, query latency
 (cold, batch, warm) and quality.
 
-    .venv/bin/python benchmarks/peers.py [--rounds 3] [--work DIR [--keep]]
+    .venv/bin/python benchmarks/peers.py [--rounds 3] [--work DIR] [--keep]
     flock /tmp/sbsearch-bench.lock .venv/bin/python benchmarks/peers.py   # on a shared machine
 
 Setup (not timed):
   * Throwaway venvs under --work (default: a temporary folder, removed at the end unless --keep;
-    with --keep an already installed venv is reused): one for txtai, one for llm +
+    a venv already installed there with the same pins is reused): one for txtai, one for llm +
     llm-sentence-transformers. torch is pinned (--torch, a CPU build) and installed first, so the
     peers do not pull a CUDA build. Everything runs offline (HF_HUB_OFFLINE=1,
     TRANSFORMERS_OFFLINE=1).
@@ -204,11 +204,11 @@ def remove(path: Path) -> None:
 # Setup: venvs, the plain-text folder, judgements naming its files.
 # ---------------------------------------------------------------------------------------------
 
-def make_venv(folder: Path, packages: list[str], torch: str, keep: bool) -> Path:
+def make_venv(folder: Path, packages: list[str], torch: str) -> Path:
     python = folder / "bin" / "python"
     marker = folder / ".peers-installed"
     wanted = json.dumps([f"torch=={torch}", *packages])
-    if keep and marker.exists() and marker.read_text() == wanted:
+    if marker.exists() and marker.read_text() == wanted:
         return python
     remove(folder)
     print(f"  creating {folder.name}: torch=={torch} first, then {' '.join(packages)}", flush=True)
@@ -488,7 +488,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--work", type=Path, default=None, help="venvs, plain-text folder, indexes, logs "
                     "[default: a temporary folder]")
-    ap.add_argument("--keep", action="store_true", help="keep --work afterwards and reuse its venvs")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary work folder afterwards")
     ap.add_argument("--docs", type=Path, default=REPO / "sample_docs")
     ap.add_argument("--torch", default=TORCH_VERSION, help="torch pinned in the peers' venvs (CPU build)")
     ap.add_argument("--skip", nargs="*", default=[], help="rows to leave out, e.g. 'llm' 'txtai hybrid'")
@@ -511,9 +511,9 @@ def main() -> None:
     print(f"work folder: {work}", flush=True)
     t_setup = time.perf_counter()
     print("setup (not timed):", flush=True)
-    ctx.txtai_python = make_venv(work / "venv-txtai", [f"txtai=={TXTAI_VERSION}"], args.torch, args.keep)
+    ctx.txtai_python = make_venv(work / "venv-txtai", [f"txtai=={TXTAI_VERSION}"], args.torch)
     ctx.llm_python = make_venv(work / "venv-llm", [f"llm=={LLM_VERSION}", f"llm-sentence-transformers=={LLM_ST_VERSION}"],
-                               args.torch, args.keep)
+                               args.torch)
     ctx.llm_user = work / "llm-user"
     remove(ctx.llm_user)
     run_quiet([str(ctx.llm_python.parent / "llm"), "sentence-transformers", "register", str(ctx.model_path), "--lazy",
