@@ -22,7 +22,10 @@ Setup (not timed):
     document, named by its relative path plus ".txt" (`it/vpn-setup.md.txt`,
     `mail/x.eml#a.pdf.txt`). All tools index that folder; sbsearch on the original sample_docs
     (the real formats) is an extra row. The peers embed whole documents, as they are normally
-    used (sentence-transformers truncates each to the model's 256 tokens); sbsearch chunks.
+    used, and the model sees only each document's beginning: llm-sentence-transformers truncates
+    at the model's max_seq_length (256 tokens); txtai's `Embeddings(path=...)` uses its own
+    transformers mean pooling, which truncates at the tokenizer's model_max_length (512 tokens)
+    unless `maxlength` is set. sbsearch chunks (≤ 200-token passages, every one embedded).
 
 Rows: sbsearch with the default model (`sbsearch index` without --model: minilm-int8 where the
 int8 export measured as free) and with `minilm` (fp32, torch); txtai dense and txtai hybrid
