@@ -312,7 +312,15 @@ class PgStore(StoreBase):
                     raise SbsearchError(f"another sbsearch process is writing to {self.path}{who}; "
                                         "try again later or pass --wait")
                 time.sleep(0.2)
-            yield
+            try:
+                yield
+            finally:
+                # released now, not when the server notices the closed connection: a run that
+                # follows at once (cron, watch, a test) would find the lock still held
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", [WRITER_LOCK_KEY])
+                except Exception:  # noqa: BLE001 - a lost connection has released it already
+                    pass
         finally:
             conn.close()
 
