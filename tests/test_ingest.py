@@ -172,3 +172,41 @@ def test_random_text_never_crash_a_loader(tmp_path_factory, text, suffix):
 def test_decode_text_bom():
     assert decode_text("\ufeffhello".encode("utf-8"))[0] == "hello"
     assert decode_text("hello".encode("utf-16"))[0] == "hello"
+
+
+def test_ocr_reads_the_pages_of_a_file_side_by_side_in_page_order(tmp_path, monkeypatch):
+    """One Tesseract per core: pages overlap (at most cores at once), results keep page order, and
+    the images are made one at a time (a multi-page image cannot be rendered from two threads)."""
+    import threading
+    import time
+
+    from sbsearch.ingest import ocr as ocr_module
+
+    monkeypatch.setenv("SBSEARCH_THREADS", "2")
+    running, most, making = [0], [0], [0]
+    lock = threading.Lock()
+
+    def fake_read(self, image):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return f"text of {image}"
+
+    def maker(n):
+        def make():
+            making[0] += 1
+            assert making[0] == 1, "two images made at once"
+            time.sleep(0.01)
+            making[0] -= 1
+            return n
+        return make
+
+    monkeypatch.setattr(ocr_module.Ocr, "read_image", fake_read)
+    ocr = ocr_module.Ocr(cache_dir=tmp_path)
+    out = ocr.read_pages("ab" * 32, {n: maker(n) for n in range(1, 6)})
+    assert out == {n: f"text of {n}" for n in range(1, 6)}
+    assert most[0] == 2
+    assert ocr.read_pages("ab" * 32, {1: maker(1)}) == {1: "text of 1"} and ocr.stats.cache_hits == 1

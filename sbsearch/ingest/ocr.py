@@ -19,13 +19,16 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .. import config
+from ..config import cpu_threads
 from ..errors import IngestError, SbsearchError
 
 # The words every "could not OCR" message holds: the indexer re-reads such files once OCR works.
@@ -118,6 +121,7 @@ class Ocr:
         self._languages = languages
         self.cache_dir = Path(cache_dir) if cache_dir is not None else config.cache_dir() / "ocr"
         self.stats = OcrStats()
+        self._stats_lock = threading.Lock()
 
     @property
     def available(self) -> bool:
@@ -153,21 +157,42 @@ class Ocr:
             cached = {}
         mine = cached.setdefault(self.languages, {})
         out: dict[int, str] = {}
-        fresh = False
+        todo = []
         for number, make_image in pages.items():
             if str(number) in mine:
                 self.stats.cache_hits += 1
                 out[number] = mine[str(number)]
-                continue
+            else:
+                todo.append((number, make_image))
+        fresh = bool(todo)
+        if todo:
             started = time.perf_counter()
             try:
-                out[number] = mine[str(number)] = self.read_image(make_image())
+                for number, text in zip([n for n, _ in todo], self._read_in_parallel([m for _, m in todo])):
+                    out[number] = mine[str(number)] = text
             finally:
                 self.stats.seconds += time.perf_counter() - started
-            fresh = True
         if fresh:
             _write_atomically(cache_file, json.dumps(cached, ensure_ascii=False))
         return out
+
+    def _read_in_parallel(self, make_images: list[Callable[[], object]]) -> list[str]:
+        """Pages read by one Tesseract process per core, at most that many at a time: Tesseract
+        runs one thread a page, so a scan's pages one by one left a core idle once the embedding
+        was done (benchmarks/indexing.py). Images are made one at a time (a multi-page image or a
+        PDF is not safe to render from two threads); a failed page fails the file, as before."""
+        lock = threading.Lock()
+
+        def read(make_image) -> str:
+            with lock:
+                image = make_image()
+            return self.read_image(image)
+
+        workers = min(len(make_images), cpu_threads())
+        if workers <= 1:
+            return [read(m) for m in make_images]
+        with ThreadPoolExecutor(workers, thread_name_prefix="sbsearch-ocr") as pool:
+            return list(pool.map(read, make_images))
 
     def read_image(self, image) -> str:
         """One page image's text ("" for a blank page)."""
@@ -184,7 +209,8 @@ class Ocr:
                                   env={"OMP_THREAD_LIMIT": "1", **os.environ})
         except subprocess.TimeoutExpired:
             raise IngestError(f"OCR of a page took over {PAGE_TIMEOUT_S} s") from None
-        self.stats.pages_read += 1
+        with self._stats_lock:
+            self.stats.pages_read += 1
         if done.returncode != 0:
             reason = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
             raise IngestError(f"Tesseract failed on a page ({reason[0][:200]})")
