@@ -304,3 +304,13 @@ def test_words_most_chunks_hold_leave_the_lexical_query_of_a_large_index(index, 
     assert "travel" not in kept and "receipts" not in kept and "e-4012" in kept  # FILLER is in every note
     assert [t.text for t in s._selective(query_terms("travel receipts"), n)] in (["travel"], ["receipts"])
     assert Path(s.search("travel receipts E-4012", 3, mode="lexical")[0].path).name == "error-codes.md"
+
+
+def test_a_snippet_marks_the_code_asked_for_not_its_neighbours():
+    from sbsearch.lexical.analysis import query_terms
+    from sbsearch.lexical.snippets import make_snippet
+
+    rows = " ".join(f"| E-40{n:02d} | Device error number {n} with a long description of what to do |" for n in range(1, 14))
+    snippet = make_snippet(rows, query_terms("E-4012"))
+    marked = [snippet.text[a:b] for a, b in snippet.highlights]
+    assert marked == ["E-4012"], marked

@@ -23,6 +23,8 @@ def _same_word(token: str, term: str) -> bool:
     the lexical index stems with Porter, and the highlight should agree with what it matched."""
     if token == term:
         return True
+    if any(c.isdigit() for c in term):  # codes and numbers: E-4001 is not E-4012
+        return False
     if len(term) < 4 or abs(len(token) - len(term)) > 3:
         return False
     common = 0
