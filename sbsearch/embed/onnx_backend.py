@@ -22,10 +22,21 @@ from ..hashing import cached_sha256
 
 ONNX_FILE = "model_quantized.onnx"
 META_FILE = "sbsearch-onnx.json"
-# Padded tokens a batch may hold. Passages of ~200 tokens in batches of 32 ran slower than in
-# batches of 8-16 (the activations of a big batch fall out of cache); chosen by
-# benchmarks/indexing.py's batch sweep (docs/BENCHMARKS.md, "Where indexing time goes").
+# Padded tokens a batch may hold: ~10 passages of 200 tokens, 32 short queries. In a quiet trial
+# passages in batches of 8 encoded 1.2-1.3x faster than in batches of 32; the recorded sweep of
+# benchmarks/indexing.py is flat within noise from 512 to 8,192 (docs/BENCHMARKS.md).
 TOKENS_PER_BATCH = 2048
+
+
+def load_tokenizer(model_dir, max_seq_length: int):
+    """The export's fast tokenizer as the encoder uses it: truncated to the model's length, and
+    unpadded (tokenizer.json may pad every text of a batch to the longest), so token counts are real."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_seq_length)
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def token_batches(lengths: list[int], tokens_per_batch: int, max_texts: int) -> list[list[int]]:
@@ -51,7 +62,6 @@ class OnnxEmbedder:
 
     def __init__(self, info, batch_size: int = 32, tokens_per_batch: int | None = None, threads: int | None = None):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         self.info = info
         meta = json.loads((info.path / META_FILE).read_text())
@@ -64,9 +74,7 @@ class OnnxEmbedder:
         self.max_seq_length = int(meta["max_seq_length"])
         self.batch_size = batch_size  # at most this many texts a batch (short texts: queries)
         self.tokens_per_batch = tokens_per_batch or TOKENS_PER_BATCH
-        self.tokenizer = Tokenizer.from_file(str(info.path / "tokenizer.json"))
-        self.tokenizer.enable_truncation(self.max_seq_length)
-        self.tokenizer.no_padding()
+        self.tokenizer = load_tokenizer(info.path, self.max_seq_length)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads = threads or cpu_threads()
         opts.inter_op_num_threads = 1

@@ -146,17 +146,14 @@ class RayEmbedder:
         return self.encode(texts)
 
     def _tokenizer(self):
-        """The int8 model's tokenizer, to form the batches a local run would (truncated alike)."""
+        """The int8 model's tokenizer, to form the batches a local run would."""
         if getattr(self, "_tok", None) is None:
             import json
 
-            from tokenizers import Tokenizer
+            from .onnx_backend import META_FILE, load_tokenizer
 
-            from .onnx_backend import META_FILE
-
-            self._tok = Tokenizer.from_file(str(self.info.path / "tokenizer.json"))
-            self._tok.enable_truncation(int(json.loads((self.info.path / META_FILE).read_text())["max_seq_length"]))
-            self._tok.no_padding()  # tokenizer.json may pad every text of a batch to the longest
+            max_len = int(json.loads((self.info.path / META_FILE).read_text())["max_seq_length"])
+            self._tok = load_tokenizer(self.info.path, max_len)
         return self._tok
 
     def parameter_count(self) -> int:

@@ -199,11 +199,14 @@ class Indexer:
         order, read by a thread up to read_ahead files ahead: parsing and OCR of the next files
         overlap the encoding of this batch (ONNX Runtime and the tokenizer release the GIL). The
         thread only reads files; the store is touched by the caller's thread alone."""
+        def read(path_str: str, path: Path) -> tuple:
+            old = attachments_of.get(path_str, [])
+            row = known.get(path_str)
+            return path_str, row, old, self._read(path, row, [known[p] for p in old], max_tokens, overlap, count)
+
         if self.read_ahead <= 0:
             for path_str, path in files.items():
-                old = attachments_of.get(path_str, [])
-                row = known.get(path_str)
-                yield path_str, row, old, self._read(path, row, [known[p] for p in old], max_tokens, overlap, count)
+                yield read(path_str, path)
             return
         out: queue.Queue = queue.Queue(maxsize=self.read_ahead)
         stop = threading.Event()
@@ -220,10 +223,7 @@ class Indexer:
         def work() -> None:
             try:
                 for path_str, path in files.items():
-                    old = attachments_of.get(path_str, [])
-                    row = known.get(path_str)
-                    doc = self._read(path, row, [known[p] for p in old], max_tokens, overlap, count)
-                    if not put((path_str, row, old, doc)):
+                    if not put(read(path_str, path)):
                         return
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
                 put(exc)
