@@ -144,7 +144,7 @@ def test_no_import_cycles_between_rooms():
 
 
 # The stores: SQLite (the embedded default) and PostgreSQL + pgvector (the shared one)
-SQL_MODULES = {"sbsearch.index.store", "sbsearch.index.pg_store"}
+SQL_MODULES = {"sbsearch.index.store", "sbsearch.index.sqlite_lexical", "sbsearch.index.pg_store"}
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("sbsearch")))

@@ -35,6 +35,17 @@ class DocumentFilter:
         return bool(self.paths or self.types or self.folders or self.modified_after is not None
                     or self.groups is not None)
 
+    @property
+    def narrows(self) -> bool:
+        """Criteria the searcher chose (path, type, folder, date), beyond the reader's access."""
+        return bool(self.paths or self.types or self.folders or self.modified_after is not None)
+
+    @property
+    def reader(self) -> "DocumentFilter | None":
+        """The reader's part alone: what they may read, whatever they searched for (None: no
+        access trimming). BM25's statistics are taken over it (sbsearch.lexical.bm25)."""
+        return None if self.groups is None else DocumentFilter(groups=self.groups)
+
     def for_reader(self, groups: list[str] | tuple[str, ...] | None) -> "DocumentFilter":
         """The same filter, trimmed to what a reader of these groups may see."""
         from dataclasses import replace

@@ -627,17 +627,23 @@ class PgStore(StoreBase):
         phrases = query_phrases(match)
         if not phrases:
             return []
-        stats = {r["key"]: float(r["value"]) for r in self._rows(
-            "SELECT key, value FROM meta WHERE key IN ('lexical_rows', 'lexical_length')")}
-        n = max(stats.get("lexical_rows", 0.0), 1.0)
-        mean_length = max(stats.get("lexical_length", 0.0), 1.0) / n
+        # BM25's statistics: those of the chunks the filter's reader may read (all chunks when it
+        # names no reader), so that documents a reader cannot read never move their scores
+        reader = DocumentFilter(groups=doc_filter.groups) if doc_filter is not None and doc_filter.groups is not None else None
+        rows, length = self.lexical_collection(reader)
+        n = max(float(rows), 1.0)
+        mean_length = max(float(length), 1.0) / n
         singles = [p["toks"][0] for p in phrases if len(p["toks"]) == 1 and not p["prefix"]]
-        df = self.token_row_counts(singles) if singles else {}
+        df = self.token_row_counts(singles) if singles and reader is None else {}
+        scope, scope_params = filter_sql(reader)
         for p in phrases:
-            if len(p["toks"]) == 1 and not p["prefix"]:
+            if reader is None and len(p["toks"]) == 1 and not p["prefix"]:
                 hits = df.get(p["toks"][0], 0)
-            else:  # a phrase of several tokens, or a prefix: the rows that hold it
+            elif reader is None:  # a phrase of several tokens, or a prefix: the rows that hold it
                 hits = self._value("SELECT count(*) FROM lexical WHERE tsv @@ %s::tsquery", [p["q"]])
+            else:
+                hits = self._value("SELECT count(*) FROM lexical l JOIN chunks c ON c.id = l.chunk_id JOIN documents d "
+                                   f"ON d.id = c.doc_id WHERE l.tsv @@ %s::tsquery AND {scope}", [p["q"], *scope_params])
             p["idf"] = max(math.log((n - hits + 0.5) / (hits + 0.5)), 1e-6)
         where, params = filter_sql(doc_filter)
         join = "" if where == "TRUE" else "JOIN chunks c ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id"
@@ -648,11 +654,35 @@ class PgStore(StoreBase):
         return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(
             sql, [json.dumps(phrases), prefixes, exact, exact, prefixes, any_phrase, *params, mean_length, limit])]
 
-    def token_row_counts(self, tokens: Iterable[str]) -> dict[str, int]:
+    def lexical_collection(self, reader: DocumentFilter | None) -> tuple[int, int]:
+        """(lexical rows, their tokens together) of the chunks a reader may read (reader: a filter
+        of groups alone; None: every chunk), kept per generation and group set."""
+        if reader is None:
+            stats = {r["key"]: int(r["value"]) for r in self._rows(
+                "SELECT key, value FROM meta WHERE key IN ('lexical_rows', 'lexical_length')")}
+            return stats.get("lexical_rows", 0), stats.get("lexical_length", 0)
+        cache = self.__dict__.setdefault("_collections", {})
+        key = (self.generation, tuple(sorted(set(reader.groups))))
+        if key not in cache:
+            if len(cache) >= 32:
+                cache.clear()
+            where, params = filter_sql(reader)
+            row = self._rows("SELECT count(*) AS n, coalesce(sum(l.ntok), 0) AS total FROM lexical l JOIN chunks c "
+                             f"ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id WHERE {where}", params)[0]
+            cache[key] = (int(row["n"]), int(row["total"]))
+        return cache[key]
+
+    def token_row_counts(self, tokens: Iterable[str], reader: DocumentFilter | None = None) -> dict[str, int]:
         """How many chunks hold each index token (its document frequency, kept in lexical_df): the
-        same FTS5 tokens as the SQLite store's."""
-        return {r["lexeme"]: r["ndoc"] for r in self._rows(
-            "SELECT lexeme, ndoc FROM lexical_df WHERE lexeme = ANY(%s)", [list(set(tokens))])}
+        same FTS5 tokens as the SQLite store's. reader: only the chunks a reader may read
+        (a filter of groups alone), counted through the GIN index."""
+        if reader is None:
+            return {r["lexeme"]: r["ndoc"] for r in self._rows(
+                "SELECT lexeme, ndoc FROM lexical_df WHERE lexeme = ANY(%s)", [list(set(tokens))])}
+        where, params = filter_sql(reader)
+        return {token: self._value("SELECT count(*) FROM lexical l JOIN chunks c ON c.id = l.chunk_id JOIN documents d "
+                                   f"ON d.id = c.doc_id WHERE l.tsv @@ %s::tsquery AND {where}", [_lexeme(token), *params])
+                for token in set(tokens)}
 
     def _count_lexical(self, chunk_ids: list[int], sign: int) -> None:
         """Add (sign 1) or take away (-1, before they are deleted) these chunks' lexical rows in the

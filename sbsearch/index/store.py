@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -50,6 +51,7 @@ sqlite_utils, Migrations = _import_sqlite_utils()
 from ..errors import SbsearchError
 from ..lexical import index_text, name_text
 from .filters import DocumentFilter
+from .sqlite_lexical import ReaderLexicalSearch, match_phrases
 
 DB_NAME = "index.db"
 migrations = Migrations("sbsearch")
@@ -645,22 +647,29 @@ class Store(StoreBase):
 
     def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None) -> list[tuple[int, float]]:
         """(chunk id, BM25 score, higher is better) of the best `limit` chunks matching an FTS5
-        expression, among the chunks of documents that pass the filter."""
-        where, params = _filter_sql(doc_filter)
-        weights = ", ".join(str(w) for w in LEXICAL_WEIGHTS)
-        if where == "1":
-            sql = (f"SELECT rowid, bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ? "
-                   f"ORDER BY bm25(lexical, {weights}) LIMIT ?")
-            args = [match, limit]
-        else:
-            sql = (f"SELECT l.rowid, bm25(lexical, {weights}) FROM lexical l JOIN chunks c ON c.id = l.rowid "
-                   f"JOIN documents d ON d.id = c.doc_id WHERE lexical MATCH ? AND {where} "
-                   f"ORDER BY bm25(lexical, {weights}) LIMIT ?")
-            args = [match, *params, limit]
-        return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
+        expression of sbsearch.lexical, among the chunks of documents that pass the filter. The
+        BM25 statistics are those of the chunks the filter's reader may read (all chunks when it
+        names no reader): documents a reader cannot read never move their scores."""
+        phrases = match_phrases(match)
+        tokens = lexical_tokens([(text, None, None) for text, _ in phrases])
+        return self._lexical.search([(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], limit,
+                                    doc_filter, self.generation)
 
-    def token_row_counts(self, tokens: Iterable[str]) -> dict[str, int]:
-        """How many chunks hold each index token (FTS5's own vocabulary, no scan of the text)."""
+    @cached_property
+    def _lexical(self) -> ReaderLexicalSearch:
+        return ReaderLexicalSearch(self.db, _filter_sql, LEXICAL_WEIGHTS, ("body", "heading", "name"))
+
+    def lexical_collection(self, reader: DocumentFilter | None) -> tuple[int, int]:
+        """(lexical rows, their tokens together) of the chunks a reader may read (reader: a filter
+        of groups alone; None: every chunk), kept per generation and group set."""
+        collection = self._lexical.scope(self.generation, reader.groups if reader is not None else None)[1]
+        return collection.rows, collection.tokens
+
+    def token_row_counts(self, tokens: Iterable[str], reader: DocumentFilter | None = None) -> dict[str, int]:
+        """How many chunks hold each index token (FTS5's own vocabulary, no scan of the text);
+        reader: only the chunks a reader may read (a filter of groups alone)."""
+        if reader is not None:
+            return self._lexical.readable_row_counts(set(tokens), reader.groups, self.generation)
         if not getattr(self, "_vocab_ready", False):
             self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.lexical_vocab USING fts5vocab(main, 'lexical', 'row')")
             self._vocab_ready = True

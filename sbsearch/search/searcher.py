@@ -146,7 +146,7 @@ class Searcher:
         # the words decide and the vectors only add candidates after them.
         self.reads_cjk = "multilingual" in self.model_name.lower()
         self._allowed_cache: dict = {}
-        self._chunk_counts: dict[int, int] = {}
+        self._chunk_counts: dict[tuple, int] = {}  # (generation, reader) -> chunks the reader may read
         self.model_row = self.store.model_row(self.doc_model)
         self.dim = self.model_row["dim"] if self.model_row else None
         self.vector_index = open_vector_index(self.store, self.doc_model, self.dim)
@@ -215,11 +215,14 @@ class Searcher:
 
     def _lexical_lists(self, terms: list[list[Term]], depth: int, generation: int,
                        doc_filter: DocumentFilter | None) -> list[list[tuple[int, float]]]:
-        n_chunks = self._chunk_counts.get(generation)
-        if n_chunks is None:
-            self._chunk_counts = {generation: self.store.chunk_count()}  # once per state of the index
-            n_chunks = self._chunk_counts[generation]
-        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks)), depth, doc_filter)
+        reader = doc_filter.reader if doc_filter is not None else None
+        key = (generation, reader)
+        if key not in self._chunk_counts:  # once per state of the index and reader
+            if len(self._chunk_counts) >= 64:
+                self._chunk_counts.clear()
+            self._chunk_counts[key] = self.store.lexical_collection(reader)[0]
+        n_chunks = self._chunk_counts[key]
+        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks, reader)), depth, doc_filter)
                 for t in terms]
 
     def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
@@ -240,7 +243,7 @@ class Searcher:
             found = self.vector_index.search(vecs, depth, generation, allowed)
             if found is None:
                 return None
-            vector_lists = [[(int(i), float(s)) for s, i in zip(qs, qi) if i >= 0] for qs, qi in zip(*found)]
+            vector_lists = self._exact_scores(vecs, [[int(i) for i in qi if i >= 0] for qi in found[1]])
         if mode != "vector":
             lexical_lists = self._lexical_lists(terms, depth, generation, doc_filter)
         ranked = []
@@ -277,14 +280,36 @@ class Searcher:
             out.append(results)
         return out
 
-    def _selective(self, terms: list[Term], n_chunks: int) -> list[Term]:
+    def _exact_scores(self, vecs: np.ndarray, found: list[list[int]]) -> list[list[tuple[int, float]]]:
+        """The vector side's hits, scored anew from their stored vectors in float64 and ranked by
+        that score (ties by chunk id). Which path found them (FAISS over every vector, FAISS with an
+        id selector, an exact scan of the allowed ones) depends on how much else the index holds,
+        and each rounds its float32 sums its own way: a reader's scores must not tell them that."""
+        ids = np.asarray(sorted({cid for hits in found for cid in hits}), dtype=np.int64)
+        if not len(ids):
+            return [[] for _ in found]
+        got, mat = self.store.vectors_for_ids(self.doc_model, ids)
+        row_of = {int(cid): n for n, cid in enumerate(got)}
+        stored = mat.astype(np.float64)
+        out = []
+        for q, hits in zip(np.asarray(vecs, dtype=np.float64), found):
+            scored = [(cid, float(stored[row_of[cid]] @ q)) for cid in hits if cid in row_of]
+            out.append(sorted(scored, key=lambda hit: (-hit[1], hit[0])))
+        return out
+
+    def _selective(self, terms: list[Term], n_chunks: int, reader: DocumentFilter | None = None) -> list[Term]:
         """The query's words without those most chunks contain. BM25 gives such a word almost no
         weight, yet FTS5 must score every chunk holding it: at 100,000 chunks one "work" or "get"
-        costs more than the rest of the search. Small indexes keep every word."""
+        costs more than the rest of the search. Small indexes keep every word. Chunks and words
+        are counted among those the reader may read (n_chunks is theirs): which words a reader's
+        query keeps must not depend on documents they cannot read."""
         if n_chunks < COMMON_TERMS_FROM:
             return terms
         tokens = {t: t.token for t in terms if t.word}
         counts = self.store.token_row_counts(tokens.values())
+        if reader is not None:  # a word held by few chunks of all is held by few of the reader's too
+            common = [token for token, count in counts.items() if count > COMMON_SHARE * n_chunks]
+            counts.update(self.store.token_row_counts(common, reader) if common else {})
         held = {t: counts.get(token, 0) for t, token in tokens.items()}
         kept = [t for t in terms if held.get(t, 0) <= COMMON_SHARE * n_chunks]
         return kept or [min(terms, key=lambda t: held.get(t, 0))]

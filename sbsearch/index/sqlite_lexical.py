@@ -1,0 +1,186 @@
+"""The SQLite store's lexical search: BM25 over the rows the reader may read (sbsearch.lexical.bm25).
+
+FTS5 keeps what BM25 needs, and this module reads it without FTS5's whole-table statistics:
+- where each query token occurs: the `fts5vocab` instance table (term, row, column, offset), which
+  FTS5 answers from its own posting lists for one term (or a range of terms, for a prefix);
+- how long each row is: FTS5's `lexical_docsize` table (one varint per column), read once per
+  state of the index and kept;
+- which rows the reader may read: the documents' access, once per state of the index and reader.
+A phrase occurs where its tokens follow each other in one column; a prefix matches every token
+that starts with it (sbsearch.lexical makes prefixes only of single CJK characters).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..lexical.bm25 import Collection, rank
+from .filters import DocumentFilter
+
+_FTS_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
+# Different readers (group sets) whose statistics a store keeps at once
+SCOPES_KEPT = 32
+
+
+def match_phrases(match: str) -> list[tuple[str, bool]]:
+    """The quoted phrases of a match expression of sbsearch.lexical ("a" OR "b c" OR "d"*), each
+    with whether it is a prefix."""
+    return [(p.replace('""', '"'), bool(prefix)) for p, prefix in _FTS_TERM.findall(match)]
+
+
+def decode_sizes(blob: bytes) -> int:
+    """The total of the SQLite varints in an FTS5 docsize blob (a row's tokens, all columns)."""
+    total, value, i = 0, 0, 0
+    n = len(blob)
+    while i < n:
+        value, count = 0, 0
+        while True:
+            byte = blob[i]
+            i += 1
+            count += 1
+            if count == 9:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        total += value
+    return total
+
+
+class ReaderLexicalSearch:
+    """Lexical search of one SQLite store's FTS5 table `lexical`, scored over the reader's rows.
+
+    filter_sql: the store's DocumentFilter -> (WHERE over documents d, parameters)."""
+
+    def __init__(self, db, filter_sql, weights: tuple[float, ...], columns: tuple[str, ...]):
+        self.db = db
+        self.filter_sql = filter_sql
+        self.weight_of = dict(zip(columns, weights))
+        self._ready = False
+        # (generation, row ids ascending, their lengths in tokens, the total)
+        self._lengths: tuple[int, np.ndarray, np.ndarray, int] | None = None
+        self._scopes: dict[tuple, tuple[np.ndarray, Collection]] = {}
+
+    def _vocab(self) -> None:
+        if not self._ready:
+            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.lexical_instances "
+                            "USING fts5vocab(main, 'lexical', 'instance')")
+            self._ready = True
+
+    # ---------------------------------------------------------------- statistics
+    def lengths(self, generation: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(row ids ascending, each row's length in tokens (all columns), their total); read
+        once per generation."""
+        if self._lengths is None or self._lengths[0] != generation:
+            rows = self.db.execute("SELECT id, sz FROM lexical_docsize ORDER BY id").fetchall()
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            sizes = np.fromiter((decode_sizes(r[1]) for r in rows), dtype=np.int64, count=len(rows))
+            self._lengths = (generation, ids, sizes, int(sizes.sum()))
+        return self._lengths[1:]
+
+    def scope(self, generation: int, groups: tuple[str, ...] | None) -> tuple[np.ndarray | None, Collection]:
+        """The rows a reader of these groups may read (ascending; None: every row) and their
+        statistics; kept per generation and group set."""
+        ids, sizes, total = self.lengths(generation)
+        if groups is None:
+            return None, Collection(len(ids), total)
+        key = (generation, tuple(sorted(set(groups))))
+        if key not in self._scopes:
+            if len(self._scopes) >= SCOPES_KEPT:
+                self._scopes.clear()
+            where, params = self.filter_sql(DocumentFilter(groups=key[1]))
+            allowed = np.fromiter((r[0] for r in self.db.execute(
+                f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where} ORDER BY c.id", params)),
+                dtype=np.int64)
+            keep = _members(ids, allowed)
+            self._scopes[key] = (ids[keep], Collection(int(keep.sum()), int(sizes[keep].sum())))
+        return self._scopes[key]
+
+    # ---------------------------------------------------------------- occurrences
+    def _instances(self, token: str, prefix: bool):
+        if prefix:
+            upper = token[:-1] + chr(ord(token[-1]) + 1)
+            return self.db.execute("SELECT doc, col, offset FROM temp.lexical_instances WHERE term >= ? AND term < ?",
+                                   [token, upper])
+        return self.db.execute("SELECT doc, col, offset FROM temp.lexical_instances WHERE term = ?", [token])
+
+    def occurrences(self, tokens: list[str], prefix: bool) -> dict[int, float]:
+        """Row -> the phrase's column-weighted occurrences, over the whole table (the caller keeps
+        the rows it may use). The last token is a prefix when `prefix`."""
+        self._vocab()
+        weight_of = self.weight_of
+        out: dict[int, float] = {}
+        last = len(tokens) - 1
+        if last == 0:
+            for doc, col, _ in self._instances(tokens[0], prefix):
+                out[doc] = out.get(doc, 0.0) + weight_of[col]
+            return out
+        # each following token must sit j places after the first, in the same row and column
+        following = [{(doc, col, off) for doc, col, off in self._instances(tok, prefix and j == last)}
+                     for j, tok in enumerate(tokens) if j]
+        if not all(following):
+            return out
+        for doc, col, off in self._instances(tokens[0], False):
+            if all((doc, col, off + j) in positions for j, positions in enumerate(following, start=1)):
+                out[doc] = out.get(doc, 0.0) + weight_of[col]
+        return out
+
+    def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], generation: int) -> dict[str, int]:
+        """How many rows a reader of these groups may read hold each token."""
+        readable, _ = self.scope(generation, groups)
+        return {token: len(_kept(self.occurrences([token], False), readable)) for token in tokens}
+
+    # ---------------------------------------------------------------- search
+    def search(self, phrases: list[tuple[list[str], bool]], limit: int, doc_filter: DocumentFilter | None,
+               generation: int) -> list[tuple[int, float]]:
+        """(row id, BM25 score) of the best `limit` rows that pass the filter; the statistics are
+        those of the rows the filter's reader may read (all rows when it names no reader)."""
+        phrases = [(tokens, prefix) for tokens, prefix in phrases if tokens]
+        if not phrases:
+            return []
+        readable, collection = self.scope(generation, doc_filter.groups if doc_filter else None)
+        occurrences = [self.occurrences(tokens, prefix) for tokens, prefix in phrases]
+        if readable is not None:
+            occurrences = [_kept(occ, readable) for occ in occurrences]
+        hits = [len(occ) for occ in occurrences]
+        candidates = set().union(*occurrences)
+        if doc_filter is not None and doc_filter.narrows and candidates:
+            candidates = self._passing(candidates, doc_filter)
+        ids, sizes, _ = self.lengths(generation)
+        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        at = np.minimum(np.searchsorted(ids, rows), max(len(ids) - 1, 0))
+        lengths = {int(r): int(sizes[i]) if len(ids) and ids[i] == r else 0 for r, i in zip(rows, at)}
+        return rank(occurrences, hits, lengths, collection, limit)
+
+    def _passing(self, rows: set[int], doc_filter: DocumentFilter) -> set[int]:
+        where, params = self.filter_sql(doc_filter)
+        found: set[int] = set()
+        ordered = sorted(rows)
+        for i in range(0, len(ordered), 500):
+            part = ordered[i:i + 500]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN "
+                f"({','.join('?' * len(part))}) AND {where}", [*part, *params]))
+        return found
+
+
+
+def _members(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which of sorted_ids are among values (a boolean mask over sorted_ids)."""
+    if not len(values) or not len(sorted_ids):
+        return np.zeros(len(sorted_ids), dtype=bool)
+    values = np.sort(values)
+    at = np.minimum(np.searchsorted(values, sorted_ids), len(values) - 1)
+    return values[at] == sorted_ids
+
+
+def _kept(occurrences: dict[int, float], readable: np.ndarray) -> dict[int, float]:
+    """The occurrences in rows of `readable` (ascending ids)."""
+    if not occurrences or not len(readable):
+        return {}
+    rows = np.fromiter(occurrences, dtype=np.int64, count=len(occurrences))
+    at = np.minimum(np.searchsorted(readable, rows), len(readable) - 1)
+    return {int(r): occurrences[int(r)] for r in rows[readable[at] == rows]}

@@ -1,0 +1,67 @@
+"""BM25 over the documents a reader may read, as FTS5's bm25() computes it over a whole table.
+
+Why not FTS5's own bm25(): it takes its statistics (how many rows hold a phrase, how many rows
+there are, their mean length) from the whole index. A reader who may not read a document would
+still see its words move the scores of the documents they can read: two words that score alike
+for a staff reader score apart once a board-only document with one of them is indexed. Scores
+shown to a reader must be a function of what that reader may read (docs/SECURITY.md), so the
+store finds the phrases' occurrences and the statistics of the reader's documents, and this
+module ranks them.
+
+The arithmetic is FTS5's (fts5_aux.c, fts5Bm25Function), term by term and in the same order, so
+that for a reader who may read everything the scores equal FTS5's bm25() bit for bit (a test
+holds the two together):
+
+    idf(phrase) = ln((N - n + 0.5) / (n + 0.5)), at least 1e-6
+    score(row)  = sum over phrases of idf * (f * (k1 + 1)) / (f + k1 * (1 - b + b * D / avgdl))
+
+N: rows the reader may read; n: those of them holding the phrase; f: the phrase's column-weighted
+occurrences in the row; D: the row's tokens, all columns; avgdl: the readable rows' mean D.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+K1 = 1.2
+B = 0.75
+
+
+@dataclass(frozen=True)
+class Collection:
+    """The statistics of the rows one reader may read: how many, and their tokens together."""
+
+    rows: int
+    tokens: int
+
+    @property
+    def mean_length(self) -> float:
+        return float(self.tokens) / float(self.rows) if self.rows else 1.0
+
+
+def idf(collection: Collection, hits: int) -> float:
+    value = math.log((collection.rows - hits + 0.5) / (hits + 0.5)) if collection.rows else 0.0
+    return value if value > 0.0 else 1e-6
+
+
+def rank(occurrences: list[dict[int, float]], hits: list[int], lengths: dict[int, int], collection: Collection,
+         limit: int) -> list[tuple[int, float]]:
+    """(row id, score) of the best `limit` rows among `lengths` (the candidates: readable rows that
+    pass the search's filter), highest score first, ties by row id.
+
+    occurrences: per phrase, row id -> weighted occurrences (any rows; only candidates count);
+    hits: per phrase, how many readable rows hold it."""
+    idfs = [idf(collection, n) for n in hits]
+    avgdl = collection.mean_length
+    scores: dict[int, float] = {}
+    for row, length in lengths.items():
+        score = 0.0
+        for occ, weight in zip(occurrences, idfs):
+            f = occ.get(row)
+            if f:
+                score += weight * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + B * length / avgdl)))
+        if score:
+            scores[row] = score
+    return heapq.nsmallest(limit, ((row, s) for row, s in scores.items()), key=lambda rs: (-rs[1], rs[0]))

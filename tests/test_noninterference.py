@@ -1,0 +1,188 @@
+"""Non-interference, the access-control property: what a reader gets — the results, their order and
+every score shown — depends only on the documents that reader may read. Checked as a property: the
+same index with and without documents outside the reader's groups gives that reader identical
+answers, in lexical, vector and hybrid mode (hypothesis draws the corpora, the rules and the
+queries; real files, real SQLite FTS5, real FAISS, the fake embedder).
+
+And BM25 as sbsearch computes it over a reader's documents equals FTS5's own bm25() bit for bit
+when the reader may read everything: the reimplementation is FTS5's arithmetic, not an
+approximation of it."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sbsearch import app
+from sbsearch.embed.fake import FakeEmbedder
+from sbsearch.index.filters import DocumentFilter
+from sbsearch.index.indexer import Indexer
+from sbsearch.index.sqlite_lexical import ReaderLexicalSearch
+from sbsearch.index.store import LEXICAL_TABLE, LEXICAL_WEIGHTS, lexical_tokens
+from sbsearch.lexical import match_expression, query_terms
+from sbsearch.search import Searcher
+
+WORDS = ["travel", "receipt", "salary", "merger", "laptop", "printer", "vpn", "password", "budget", "policy",
+         "E-4012", "HX-220L", "FIN-203", "通勤手当", "給与", "会議", "通", "running", "runs", "the"]
+RULES = """
+default = "deny"
+[[rule]]
+folders = ["board"]
+groups = ["board"]
+[[rule]]
+folders = ["hr"]
+groups = ["hr"]
+[[rule]]
+folders = ["staff"]
+groups = ["staff"]
+[[rule]]
+folders = ["everyone"]
+groups = ["*"]
+"""
+READER = ("staff",)  # may read staff/ and everyone/, never board/ or hr/
+MODES = ("lexical", "vector", "hybrid")
+
+texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=25).map(" ".join)
+document = st.tuples(st.sampled_from(WORDS), texts)  # (heading word, body)
+queries = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join), min_size=1, max_size=4)
+
+
+def write_docs(root: Path, folder: str, docs: list[tuple[str, str]], start: int = 0) -> None:
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    for n, (heading, body) in enumerate(docs, start=start):
+        (root / folder / f"doc-{n:03d}.md").write_text(f"# {heading}\n\n{body}\n", encoding="utf-8")
+
+
+def answers(index: Path, embedder, qs: list[str], reader: tuple[str, ...]) -> list:
+    """Everything a reader is shown for each query and mode (what /api/search and the page carry)."""
+    searcher = Searcher(index, embedder=embedder)
+    shown = []
+    for q in qs:
+        for mode in MODES:
+            try:
+                ans = app.answer(searcher, q, 10, mode, DocumentFilter().for_reader(reader))
+            except Exception as exc:  # a query of stop words alone: the same refusal both times
+                shown.append((q, mode, "error", str(exc)))
+                continue
+            shown.append((q, mode, [(r.relpath, r.doc_id, r.chunk_id, r.fields()) for r in ans.results],
+                          ans.quality))
+    return shown
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(visible=st.lists(st.tuples(st.sampled_from(["staff", "everyone"]), document), min_size=1, max_size=6),
+       hidden_before=st.lists(st.tuples(st.sampled_from(["board", "hr"]), document), max_size=3),
+       hidden_added=st.lists(st.tuples(st.sampled_from(["board", "hr"]), document), min_size=1, max_size=6),
+       qs=queries)
+def test_a_readers_answers_do_not_change_when_documents_they_cannot_read_are_added(
+        isolated_home, visible, hidden_before, hidden_added, qs):
+    embedder = FakeEmbedder("fake")
+    with tempfile.TemporaryDirectory() as tmp:
+        root, index, rules = Path(tmp) / "share", Path(tmp) / "idx", Path(tmp) / "access.toml"
+        rules.write_text(RULES)
+        for n, (folder, doc) in enumerate(visible + hidden_before):
+            write_docs(root, folder, [doc], start=n)
+        Indexer(index, embedder=embedder, access_rules=rules).run([root])
+        before = answers(index, embedder, qs, READER)
+        for n, (folder, doc) in enumerate(hidden_added, start=100):
+            write_docs(root, folder, [doc], start=n)
+        summary = Indexer(index, embedder=embedder).run([root])
+        assert summary.added == len(hidden_added)
+        after = answers(index, embedder, qs, READER)
+    assert after == before
+
+
+def test_two_words_of_one_public_chunk_keep_equal_scores_when_a_board_document_holds_one(isolated_home, tmp_path):
+    """The attack of the issue: BM25's document frequencies told a staff reader which words a
+    board-only document holds."""
+    embedder = FakeEmbedder("fake")
+    root, index, rules = tmp_path / "share", tmp_path / "idx", tmp_path / "access.toml"
+    rules.write_text(RULES)
+    write_docs(root, "everyone", [("Notes", "The quarterly zanzibar report mentions kilimanjaro once.")])
+    write_docs(root, "staff", [("Other", "Printers and laptops are ordered through the desk.")], start=1)
+    Indexer(index, embedder=embedder, access_rules=rules).run([root])
+
+    def scores() -> list[float]:
+        searcher = Searcher(index, embedder=embedder)
+        reader = DocumentFilter().for_reader(READER)
+        return [searcher.search(word, 5, mode="lexical", doc_filter=reader)[0].score
+                for word in ("zanzibar", "kilimanjaro")]
+
+    first = scores()
+    assert first[0] == first[1]
+    write_docs(root, "board", [("Merger", "Project kilimanjaro: the board approves the merger.")], start=2)
+    Indexer(index, embedder=embedder).run([root])
+    assert scores() == first
+    # the index's admin (no reader) sees the whole index, and there the board document counts
+    admin = Searcher(index, embedder=embedder)
+    assert admin.search("zanzibar", 5, mode="lexical")[0].score != admin.search("kilimanjaro", 5, mode="lexical")[0].score
+
+
+def test_common_words_are_counted_among_the_readers_documents(isolated_home, tmp_path, monkeypatch):
+    """Large indexes drop the words most chunks hold from the lexical query; which words are
+    dropped for a reader must not depend on what the reader cannot read."""
+    import sbsearch.search.searcher as searcher_module
+
+    monkeypatch.setattr(searcher_module, "COMMON_TERMS_FROM", 1)
+    monkeypatch.setattr(searcher_module, "COMMON_SHARE", 0.5)
+    embedder = FakeEmbedder("fake")
+    root, index, rules = tmp_path / "share", tmp_path / "idx", tmp_path / "access.toml"
+    rules.write_text(RULES)
+    write_docs(root, "staff", [("A", "budget travel"), ("B", "printer laptop"), ("C", "printer vpn")])
+    Indexer(index, embedder=embedder, access_rules=rules).run([root])
+    reader = DocumentFilter().for_reader(READER)
+
+    def shown():
+        return [(r.relpath, r.score) for r in Searcher(index, embedder=embedder).search(
+            "budget printer", 5, mode="lexical", doc_filter=reader)]
+
+    before = shown()
+    assert [p for p, _ in before] == ["staff/doc-000.md"]  # "printer" is held by 2 of the 3: dropped
+    # "budget" in every board document: over the whole index it is the common word, yet not for staff
+    write_docs(root, "board", [("M", "budget budget merger")] * 6, start=10)
+    Indexer(index, embedder=embedder).run([root])
+    assert shown() == before
+
+
+# ------------------------------------------------------------------------------------ BM25 = FTS5
+
+column = st.lists(st.sampled_from(WORDS + ["e 4012", "a a a", "通勤 勤手 手当"]), max_size=12).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(column, column, column), min_size=1, max_size=25), q=st.lists(
+    st.sampled_from(WORDS + ["通勤手当 給与", "a a", "running dogs"]), min_size=1, max_size=4).map(" ".join))
+def test_bm25_over_every_row_equals_fts5_bm25_bit_for_bit(rows, q):
+    from sbsearch.lexical import index_text
+
+    db = sqlite3.connect(":memory:")
+    db.execute(LEXICAL_TABLE)
+    db.executemany("INSERT INTO lexical (rowid, body, heading, name) VALUES (?, ?, ?, ?)",
+                   [(n + 1, *(index_text(c) for c in row)) for n, row in enumerate(rows)])
+    terms = query_terms(q)
+    if not terms:
+        return
+    match = match_expression(terms)
+    weights = ", ".join(str(w) for w in LEXICAL_WEIGHTS)
+    fts5 = sorted(((rowid, -score) for rowid, score in db.execute(
+        f"SELECT rowid, bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ?", [match])),
+        key=lambda hit: (-hit[1], hit[0]))
+    from sbsearch.index.sqlite_lexical import match_phrases
+
+    phrases = match_phrases(match)
+    tokens = lexical_tokens([(text, None, None) for text, _ in phrases])
+    ours = ReaderLexicalSearch(db, None, LEXICAL_WEIGHTS, ("body", "heading", "name")).search(
+        [(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], 1000, None, 0)
+    assert ours == fts5
+
+
+@pytest.mark.parametrize("blob,total", [(b"\x06\x01\x02", 9), (b"\x81\x00\x05", 133), (b"", 0), (b"\x00\x00\x00", 0)])
+def test_docsize_varints(blob, total):
+    from sbsearch.index.sqlite_lexical import decode_sizes
+
+    assert decode_sizes(blob) == total
