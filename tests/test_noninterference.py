@@ -186,3 +186,77 @@ def test_docsize_varints(blob, total):
     from sbsearch.index.sqlite_lexical import decode_sizes
 
     assert decode_sizes(blob) == total
+
+
+# ------------------------------------------------------------------------------------ PostgreSQL
+
+def test_postgresql_readers_answers_do_not_change_when_documents_they_cannot_read_are_added(isolated_home, tmp_path,
+                                                                                            pg_url):
+    embedder = FakeEmbedder("fake")
+    root, rules = tmp_path / "share", tmp_path / "access.toml"
+    rules.write_text(RULES)
+    write_docs(root, "staff", [("travel", "travel receipt laptop E-4012"), ("vpn", "vpn password printer 通勤手当"),
+                               ("budget", "budget policy salary")])
+    write_docs(root, "everyone", [("policy", "policy travel travel HX-220L 給与")], start=3)
+    write_docs(root, "hr", [("salary", "salary salary budget")], start=4)
+    Indexer(pg_url, embedder=embedder, access_rules=rules).run([root])
+    qs = ["travel laptop", "salary budget", "E-4012", "通勤手当", "policy printer HX-220L"]
+    before = answers(pg_url, embedder, qs, READER)
+    write_docs(root, "board", [("merger", "merger travel salary budget policy E-4012 通勤手当")] * 3, start=10)
+    assert Indexer(pg_url, embedder=embedder).run([root]).added == 3
+    assert answers(pg_url, embedder, qs, READER) == before
+    # and the board sees its documents: the added text is searchable, just not by staff
+    board = answers(pg_url, embedder, ["merger"], ("board",))
+    assert any("board/" in hit[0] for hit in board[0][2])
+
+
+# ------------------------------------------------------------------------------------ real server, real model
+
+@pytest.mark.slow
+def test_a_staff_users_http_answers_are_byte_identical_after_board_documents_are_added(tmp_path):
+    """Through a real `sbsearch serve` process and real HTTP, on the int8 MiniLM: the JSON a staff
+    user receives is the same, byte for byte, before and after board-only documents that share
+    their words are indexed (the server keeps running and serves the new state)."""
+    from click.testing import CliRunner
+    from test_serve import Server
+
+    from sbsearch.cli import cli
+
+    def invoke(*args, input=None):
+        result = CliRunner().invoke(cli, [str(a) for a in args], input=input)
+        assert result.exit_code == 0, result.output
+        return result
+
+    root, rules, index = tmp_path / "share", tmp_path / "access.toml", tmp_path / "idx"
+    rules.write_text(RULES)
+    write_docs(root, "staff", [
+        ("Travel", "Book trains through the travel desk and file receipts within thirty days."),
+        ("Laptops", "A new laptop is ordered through the IT desk; error E-4012 means the update failed."),
+        ("Printers", "The printer on the second floor needs a badge. Toner is in the supply room.")])
+    write_docs(root, "everyone", [("Holidays", "The office is closed on public holidays and between the years.")],
+               start=3)
+    invoke("index", root, "-i", index, "-m", "minilm-int8", "-q", "--access", rules)
+    invoke("users", "add", "sam", "-i", index, "--groups", "staff", "--password-stdin", input="battery staple\n")
+    invoke("users", "add", "bea", "-i", index, "--groups", "board", "--password-stdin", input="board pass\n")
+    tokens = {u: invoke("tokens", "add", u, "-i", index).output.strip().splitlines()[-1] for u in ("sam", "bea")}
+    server = Server(index)
+    try:
+        def shown(user: str) -> list[bytes]:
+            with server.client(headers={"Authorization": f"Bearer {tokens[user]}"}) as c:
+                out = []
+                for q in ("travel receipts", "laptop error E-4012", "printer toner", "when is the office closed"):
+                    for mode in MODES:
+                        r = c.get("/api/search", params={"q": q, "mode": mode, "k": 10})
+                        assert r.status_code == 200, r.text
+                        out.append(r.content)
+                return out
+
+        before, board_before = shown("sam"), shown("bea")
+        write_docs(root, "board", [
+            ("Merger", "Travel receipts of the merger team: the laptop fleet and every printer are sold."),
+            ("Minutes", "Error E-4012 was discussed. The office closes on holidays; travel is frozen.")], start=10)
+        invoke("index", root, "-i", index, "-q")
+        assert shown("sam") == before
+        assert shown("bea") != board_before  # the new documents are served, to those who may read them
+    finally:
+        server.stop()

@@ -100,38 +100,50 @@ class ReaderLexicalSearch:
         return self._scopes[key]
 
     # ---------------------------------------------------------------- occurrences
-    def _instances(self, token: str, prefix: bool):
+    def _term_where(self, token: str, prefix: bool) -> tuple[str, list]:
         if prefix:
-            upper = token[:-1] + chr(ord(token[-1]) + 1)
-            return self.db.execute("SELECT doc, col, offset FROM temp.lexical_instances WHERE term >= ? AND term < ?",
-                                   [token, upper])
-        return self.db.execute("SELECT doc, col, offset FROM temp.lexical_instances WHERE term = ?", [token])
+            return "term >= ? AND term < ?", [token, token[:-1] + chr(ord(token[-1]) + 1)]
+        return "term = ?", [token]
 
-    def occurrences(self, tokens: list[str], prefix: bool) -> dict[int, float]:
-        """Row -> the phrase's column-weighted occurrences, over the whole table (the caller keeps
-        the rows it may use). The last token is a prefix when `prefix`."""
+    def _instances(self, token: str, prefix: bool):
+        where, params = self._term_where(token, prefix)
+        return self.db.execute(f"SELECT doc, col, offset FROM temp.lexical_instances WHERE {where}", params)
+
+    def occurrences(self, tokens: list[str], prefix: bool) -> Occurrences:
+        """Where the phrase occurs, over the whole table (the caller keeps the rows it may use):
+        rows ascending, each with the phrase's column-weighted occurrences. The last token is a
+        prefix when `prefix`."""
         self._vocab()
         weight_of = self.weight_of
-        out: dict[int, float] = {}
+        if len(tokens) == 1:  # one token: FTS5's posting list, summed per row in SQL
+            where, params = self._term_where(tokens[0], prefix)
+            weight = "CASE col " + " ".join(f"WHEN '{c}' THEN {w!r}" for c, w in weight_of.items()) + " END"
+            rows = self.db.execute(f"SELECT doc, sum({weight}) FROM temp.lexical_instances WHERE {where} "
+                                   "GROUP BY doc ORDER BY doc", params).fetchall()
+            return Occurrences(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                               np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)))
+        # several tokens: each following token must sit j places after the first, in one row and column
         last = len(tokens) - 1
-        if last == 0:
-            for doc, col, _ in self._instances(tokens[0], prefix):
-                out[doc] = out.get(doc, 0.0) + weight_of[col]
-            return out
-        # each following token must sit j places after the first, in the same row and column
         following = [{(doc, col, off) for doc, col, off in self._instances(tok, prefix and j == last)}
                      for j, tok in enumerate(tokens) if j]
-        if not all(following):
-            return out
-        for doc, col, off in self._instances(tokens[0], False):
-            if all((doc, col, off + j) in positions for j, positions in enumerate(following, start=1)):
-                out[doc] = out.get(doc, 0.0) + weight_of[col]
-        return out
+        found: dict[int, float] = {}
+        if all(following):
+            for doc, col, off in self._instances(tokens[0], False):
+                if all((doc, col, off + j) in positions for j, positions in enumerate(following, start=1)):
+                    found[doc] = found.get(doc, 0.0) + weight_of[col]
+        rows = np.fromiter(sorted(found), dtype=np.int64, count=len(found))
+        return Occurrences(rows, np.fromiter((found[int(r)] for r in rows), dtype=np.float64, count=len(rows)))
+
+    def rows_holding(self, token: str) -> np.ndarray:
+        """The rows that hold a token, ascending."""
+        self._vocab()
+        return np.fromiter((r[0] for r in self.db.execute(
+            "SELECT DISTINCT doc FROM temp.lexical_instances WHERE term = ? ORDER BY doc", [token])), dtype=np.int64)
 
     def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], generation: int) -> dict[str, int]:
         """How many rows a reader of these groups may read hold each token."""
         readable, _ = self.scope(generation, groups)
-        return {token: len(_kept(self.occurrences([token], False), readable)) for token in tokens}
+        return {token: int(_members(self.rows_holding(token), readable).sum()) for token in tokens}
 
     # ---------------------------------------------------------------- search
     def search(self, phrases: list[tuple[list[str], bool]], limit: int, doc_filter: DocumentFilter | None,
@@ -144,43 +156,49 @@ class ReaderLexicalSearch:
         readable, collection = self.scope(generation, doc_filter.groups if doc_filter else None)
         occurrences = [self.occurrences(tokens, prefix) for tokens, prefix in phrases]
         if readable is not None:
-            occurrences = [_kept(occ, readable) for occ in occurrences]
-        hits = [len(occ) for occ in occurrences]
-        candidates = set().union(*occurrences)
-        if doc_filter is not None and doc_filter.narrows and candidates:
+            occurrences = [occ.among(readable) for occ in occurrences]
+        hits = [len(occ.rows) for occ in occurrences]
+        candidates = np.unique(np.concatenate([occ.rows for occ in occurrences]))
+        if doc_filter is not None and doc_filter.narrows and len(candidates):
             candidates = self._passing(candidates, doc_filter)
         ids, sizes, _ = self.lengths(generation)
-        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        at = np.minimum(np.searchsorted(ids, rows), max(len(ids) - 1, 0))
-        lengths = {int(r): int(sizes[i]) if len(ids) and ids[i] == r else 0 for r, i in zip(rows, at)}
-        return rank(occurrences, hits, lengths, collection, limit)
+        at = np.minimum(np.searchsorted(ids, candidates), max(len(ids) - 1, 0))
+        lengths = np.where(ids[at] == candidates, sizes[at], 0) if len(ids) else np.zeros(len(candidates), np.int64)
+        freqs = [occ.on(candidates) for occ in occurrences]
+        return rank(candidates, lengths, freqs, hits, collection, limit)
 
-    def _passing(self, rows: set[int], doc_filter: DocumentFilter) -> set[int]:
+    def _passing(self, rows: np.ndarray, doc_filter: DocumentFilter) -> np.ndarray:
         where, params = self.filter_sql(doc_filter)
-        found: set[int] = set()
-        ordered = sorted(rows)
-        for i in range(0, len(ordered), 500):
-            part = ordered[i:i + 500]
-            found.update(r[0] for r in self.db.execute(
+        found: list[int] = []
+        for i in range(0, len(rows), 500):
+            part = [int(r) for r in rows[i:i + 500]]
+            found += [r[0] for r in self.db.execute(
                 f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN "
-                f"({','.join('?' * len(part))}) AND {where}", [*part, *params]))
-        return found
+                f"({','.join('?' * len(part))}) AND {where}", [*part, *params])]
+        return np.unique(np.asarray(found, dtype=np.int64))
 
+
+class Occurrences:
+    """Where a phrase occurs: rows ascending, and its column-weighted occurrences in each."""
+
+    def __init__(self, rows: np.ndarray, counts: np.ndarray):
+        self.rows, self.counts = rows, counts
+
+    def among(self, readable: np.ndarray) -> "Occurrences":
+        keep = _members(self.rows, readable)
+        return Occurrences(self.rows[keep], self.counts[keep])
+
+    def on(self, rows: np.ndarray) -> np.ndarray:
+        """The occurrences in each of `rows` (0 where none)."""
+        if not len(self.rows):
+            return np.zeros(len(rows), dtype=np.float64)
+        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+        return np.where(self.rows[at] == rows, self.counts[at], 0.0)
 
 
 def _members(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which of sorted_ids are among values (a boolean mask over sorted_ids)."""
+    """Which of sorted_ids are among values, ascending too (a boolean mask over sorted_ids)."""
     if not len(values) or not len(sorted_ids):
         return np.zeros(len(sorted_ids), dtype=bool)
-    values = np.sort(values)
     at = np.minimum(np.searchsorted(values, sorted_ids), len(values) - 1)
     return values[at] == sorted_ids
-
-
-def _kept(occurrences: dict[int, float], readable: np.ndarray) -> dict[int, float]:
-    """The occurrences in rows of `readable` (ascending ids)."""
-    if not occurrences or not len(readable):
-        return {}
-    rows = np.fromiter(occurrences, dtype=np.int64, count=len(occurrences))
-    at = np.minimum(np.searchsorted(readable, rows), len(readable) - 1)
-    return {int(r): occurrences[int(r)] for r in rows[readable[at] == rows]}

@@ -21,9 +21,10 @@ occurrences in the row; D: the row's tokens, all columns; avgdl: the readable ro
 
 from __future__ import annotations
 
-import heapq
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 K1 = 1.2
 B = 0.75
@@ -46,22 +47,22 @@ def idf(collection: Collection, hits: int) -> float:
     return value if value > 0.0 else 1e-6
 
 
-def rank(occurrences: list[dict[int, float]], hits: list[int], lengths: dict[int, int], collection: Collection,
+def rank(rows: np.ndarray, lengths: np.ndarray, freqs: list[np.ndarray], hits: list[int], collection: Collection,
          limit: int) -> list[tuple[int, float]]:
-    """(row id, score) of the best `limit` rows among `lengths` (the candidates: readable rows that
-    pass the search's filter), highest score first, ties by row id.
+    """(row id, score) of the best `limit` rows, highest score first, ties by row id.
 
-    occurrences: per phrase, row id -> weighted occurrences (any rows; only candidates count);
-    hits: per phrase, how many readable rows hold it."""
-    idfs = [idf(collection, n) for n in hits]
+    rows: the candidates (readable rows that pass the search's filter), lengths: their D;
+    freqs: per phrase, its weighted occurrences in each candidate; hits: per phrase, how many
+    readable rows hold it. Element-wise float64 operations round as C's do, one by one, in
+    fts5Bm25Function's order: the sums are FTS5's to the last bit."""
+    if not len(rows):
+        return []
     avgdl = collection.mean_length
-    scores: dict[int, float] = {}
-    for row, length in lengths.items():
-        score = 0.0
-        for occ, weight in zip(occurrences, idfs):
-            f = occ.get(row)
-            if f:
-                score += weight * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + B * length / avgdl)))
-        if score:
-            scores[row] = score
-    return heapq.nsmallest(limit, ((row, s) for row, s in scores.items()), key=lambda rs: (-rs[1], rs[0]))
+    norm = K1 * (1 - B + B * lengths.astype(np.float64) / avgdl)
+    score = np.zeros(len(rows), dtype=np.float64)
+    for f, n in zip(freqs, hits):
+        score += idf(collection, n) * ((f * (K1 + 1.0)) / (f + norm))
+    keep = score > 0
+    rows, score = rows[keep], score[keep]
+    order = np.lexsort((rows, -score))[:limit]
+    return [(int(rows[i]), float(score[i])) for i in order]

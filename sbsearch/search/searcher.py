@@ -213,17 +213,21 @@ class Searcher:
             time.sleep(0.05)  # the vector index is ahead of our snapshot: a writer just published
         raise SbsearchError("the index kept changing during the search; try again")
 
-    def _lexical_lists(self, terms: list[list[Term]], depth: int, generation: int,
-                       doc_filter: DocumentFilter | None) -> list[list[tuple[int, float]]]:
-        reader = doc_filter.reader if doc_filter is not None else None
+    def _readable_chunks(self, generation: int, reader: DocumentFilter | None) -> int:
+        """The chunks a reader may read (all of them for None), counted once per state of the index."""
         key = (generation, reader)
-        if key not in self._chunk_counts:  # once per state of the index and reader
+        if key not in self._chunk_counts:
             if len(self._chunk_counts) >= 64:
                 self._chunk_counts.clear()
             self._chunk_counts[key] = self.store.lexical_collection(reader)[0]
-        n_chunks = self._chunk_counts[key]
-        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks, reader)), depth, doc_filter)
-                for t in terms]
+        return self._chunk_counts[key]
+
+    def _lexical_lists(self, terms: list[list[Term]], depth: int, generation: int,
+                       doc_filter: DocumentFilter | None) -> list[list[tuple[int, float]]]:
+        reader = doc_filter.reader if doc_filter is not None else None
+        n_chunks = self._readable_chunks(generation, reader)
+        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks, reader, generation)), depth,
+                                          doc_filter) for t in terms]
 
     def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
                          cjk: list[bool] | None = None) -> list[list[Result]] | None:
@@ -297,7 +301,8 @@ class Searcher:
             out.append(sorted(scored, key=lambda hit: (-hit[1], hit[0])))
         return out
 
-    def _selective(self, terms: list[Term], n_chunks: int, reader: DocumentFilter | None = None) -> list[Term]:
+    def _selective(self, terms: list[Term], n_chunks: int, reader: DocumentFilter | None = None,
+                   generation: int | None = None) -> list[Term]:
         """The query's words without those most chunks contain. BM25 gives such a word almost no
         weight, yet FTS5 must score every chunk holding it: at 100,000 chunks one "work" or "get"
         costs more than the rest of the search. Small indexes keep every word. Chunks and words
@@ -305,13 +310,21 @@ class Searcher:
         query keeps must not depend on documents they cannot read."""
         if n_chunks < COMMON_TERMS_FROM:
             return terms
+        limit = COMMON_SHARE * n_chunks
         tokens = {t: t.token for t in terms if t.word}
-        counts = self.store.token_row_counts(tokens.values())
-        if reader is not None:  # a word held by few chunks of all is held by few of the reader's too
-            common = [token for token, count in counts.items() if count > COMMON_SHARE * n_chunks]
-            counts.update(self.store.token_row_counts(common, reader) if common else {})
+        counts = self.store.token_row_counts(tokens.values())  # over every chunk: FTS5's vocabulary
+        if reader is not None:
+            # The reader holds at most a word's count over all chunks, and at least that less the
+            # chunks they cannot read: only words between the two bounds are counted among theirs
+            # (counting a common word means listing every chunk that holds it).
+            unreadable = self._readable_chunks(generation, None) - n_chunks
+            unsure = [tok for tok, count in counts.items() if count > limit and count - unreadable <= limit]
+            counts.update(self.store.token_row_counts(unsure, reader) if unsure else {})
+            if all(counts.get(tok, 0) > limit for tok in tokens.values()) and len(tokens) == len(terms):
+                # every word common: the rarest is kept, so every count must be the reader's own
+                counts.update(self.store.token_row_counts(set(tokens.values()) - set(unsure), reader))
         held = {t: counts.get(token, 0) for t, token in tokens.items()}
-        kept = [t for t in terms if held.get(t, 0) <= COMMON_SHARE * n_chunks]
+        kept = [t for t in terms if held.get(t, 0) <= limit]
         return kept or [min(terms, key=lambda t: held.get(t, 0))]
 
     def _allowed(self, generation: int, doc_filter: DocumentFilter) -> np.ndarray | None:
