@@ -154,7 +154,7 @@ def test_common_words_are_counted_among_the_readers_documents(isolated_home, tmp
 column = st.lists(st.sampled_from(WORDS + ["e 4012", "a a a", "通勤 勤手 手当"]), max_size=12).map(" ".join)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(rows=st.lists(st.tuples(column, column, column), min_size=1, max_size=25), q=st.lists(
     st.sampled_from(WORDS + ["通勤手当 給与", "a a", "running dogs"]), min_size=1, max_size=4).map(" ".join))
 def test_bm25_over_every_row_equals_fts5_bm25_bit_for_bit(rows, q):

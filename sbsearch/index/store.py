@@ -647,13 +647,33 @@ class Store(StoreBase):
 
     def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None) -> list[tuple[int, float]]:
         """(chunk id, BM25 score, higher is better) of the best `limit` chunks matching an FTS5
-        expression of sbsearch.lexical, among the chunks of documents that pass the filter. The
-        BM25 statistics are those of the chunks the filter's reader may read (all chunks when it
-        names no reader): documents a reader cannot read never move their scores."""
+        expression of sbsearch.lexical, among the chunks of documents that pass the filter, ties
+        by chunk id. The BM25 statistics are those of the chunks the filter's reader may read (all
+        chunks when it names no reader): documents a reader cannot read never move their scores.
+
+        Without a reader, FTS5's own bm25() has exactly those statistics, and it is used: the
+        reader's BM25 (sqlite_lexical) equals it bit for bit there (tests/test_noninterference.py),
+        so which of the two answered tells a reader nothing."""
+        if doc_filter is None or doc_filter.groups is None:
+            return self._whole_table_bm25(match, limit, doc_filter)
         phrases = match_phrases(match)
         tokens = lexical_tokens([(text, None, None) for text, _ in phrases])
         return self._lexical.search([(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], limit,
                                     doc_filter, self.generation)
+
+    def _whole_table_bm25(self, match: str, limit: int, doc_filter: DocumentFilter | None) -> list[tuple[int, float]]:
+        where, params = _filter_sql(doc_filter)
+        weights = ", ".join(str(w) for w in LEXICAL_WEIGHTS)
+        if where == "1":
+            sql = (f"SELECT rowid, bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ? "
+                   f"ORDER BY bm25(lexical, {weights}), rowid LIMIT ?")
+            args = [match, limit]
+        else:
+            sql = (f"SELECT l.rowid, bm25(lexical, {weights}) FROM lexical l JOIN chunks c ON c.id = l.rowid "
+                   f"JOIN documents d ON d.id = c.doc_id WHERE lexical MATCH ? AND {where} "
+                   f"ORDER BY bm25(lexical, {weights}), l.rowid LIMIT ?")
+            args = [match, *params, limit]
+        return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
 
     @cached_property
     def _lexical(self) -> ReaderLexicalSearch:
