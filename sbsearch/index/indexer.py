@@ -538,7 +538,9 @@ class Indexer:
         link) only when the scan found every one of them there, and the rules of all these paths
         apply to it (see _access_json). IngestError when one is outside."""
         names: list[str] = []
-        real = os.path.realpath(path)
+        # the scan walks resolved roots without following linked folders: only the last part of a
+        # path can be a link (one lstat, where realpath costs one per folder of the path)
+        real = os.path.realpath(path) if os.path.islink(path) else str(path)
         if real != str(path):
             if not _under(real, self._roots):
                 raise IngestError(OUTSIDE_LINK)
