@@ -258,3 +258,29 @@ def test_a_link_into_another_indexed_folder_follows_that_folders_rules(share, tm
     idx2 = tmp_path / "idx2"
     invoke("index", share, "-i", idx2, "-m", "fake", "-q", "--access", tmp_path / "access.toml")
     assert failed_files(idx2)["plan-link.md"] == "symbolic link to a file outside the indexed folders: not read"
+
+
+def test_a_link_kept_in_its_previous_version_keeps_its_targets_access(share, tmp_path, monkeypatch):
+    import sbsearch.index.indexer as indexer_mod
+
+    pay = share / "public" / "pay.md"
+    os.symlink("../hr/salaries-2025.md", pay)
+    idx = index_share(tmp_path, share)
+    # the link becomes a plain public file that the indexer cannot read (chmod 000 does not stop
+    # root, so the permission error is injected): the HR text indexed under it is kept, and so
+    # must be its HR readers
+    pay.unlink()
+    pay.write_text("# Pay\n\nNothing to see here.\n")
+    real_read = indexer_mod._read_checked
+
+    def deny(real, st):
+        if real.endswith("/public/pay.md"):
+            raise PermissionError(13, "Permission denied", real)
+        return real_read(real, st)
+
+    monkeypatch.setattr(indexer_mod, "_read_checked", deny)
+    summary = json.loads(invoke("index", share, "-i", idx, "--json").output)
+    assert [f["error"] for f in summary["failures"]] == ["cannot read: Permission denied (previous version kept)"]
+    for as_user, visible in (("sam", False), ("harriet", True)):
+        out = invoke("query", "ZEBRA-9931", "-i", idx, "--json", "--as", as_user, "--mode", "lexical").output
+        assert ("public/pay.md" in out) is visible

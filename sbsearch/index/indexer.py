@@ -496,12 +496,14 @@ class Indexer:
                 "error": None, "chunks": [], "parent": None, "attachments": [], "skipped": []}
         try:
             names, real, st = self._other_names(path)
-            self._names[str(path)] = names
             base.update(mtime=st.st_mtime, size=st.st_size)
             if st.st_size > self.max_file_bytes:
                 raise IngestError(f"file too large ({st.st_size / (1 << 20):.0f} MB > "
                                   f"{self.max_file_bytes / (1 << 20):.0f} MB; see --max-file-mb)")
             data = _read_checked(real, st)
+            # recorded once read: a file kept in its previous version (unreadable now) keeps the
+            # names its indexed bytes were decided on
+            self._names[str(path)] = names
         except IngestError as exc:
             return {**base, "error": str(exc)}
         except FileNotFoundError:
