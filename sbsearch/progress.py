@@ -20,7 +20,7 @@ class RichProgress(Progress):
     def __init__(self, console=None):
         from rich.console import Console
 
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, emoji=False)
         self._bar = None
         self._task = None
 
@@ -31,7 +31,11 @@ class RichProgress(Progress):
         self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
         self._bar.start()
-        self._task = self._bar.add_task(description, total=total)
+        from rich.markup import escape
+
+        from .textsafe import visible
+
+        self._task = self._bar.add_task(escape(visible(description)), total=total)
 
     def advance(self, n: int = 1) -> None:
         if self._bar is not None:
@@ -43,4 +47,8 @@ class RichProgress(Progress):
             self._bar = None
 
     def message(self, text: str) -> None:
-        self.console.print(f"[dim]{text}…[/dim]")
+        from rich.markup import escape
+
+        from .textsafe import visible
+
+        self.console.print(f"[dim]{escape(visible(text))}…[/dim]", highlight=False)

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Rooms (sub-packages, or the top-level modules of sbsearch) and their layers, lowest first. A
 # module may import modules of its own layer or below, never above.
 LAYERS = {
-    0: {"sbsearch", "errors", "config", "hashing", "progress", "wording"},
+    0: {"sbsearch", "errors", "config", "hashing", "progress", "wording", "textsafe"},
     1: {"ingest", "embed", "vectors", "quality", "lexical", "access"},
     2: {"index"},
     3: {"search", "pruning"},

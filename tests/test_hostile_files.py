@@ -107,8 +107,8 @@ def test_file_deleted_between_scan_and_read_is_treated_as_gone(tmp_path, monkeyp
     Indexer(tmp_path / "idx", "fake").run([docs])
     real_scan = indexer_mod.scan
 
-    def scan_then_delete(roots):
-        found = real_scan(roots)
+    def scan_then_delete(roots, **kwargs):
+        found = real_scan(roots, **kwargs)
         (docs / "b.txt").unlink()  # vanishes after the scan saw it
         return found
 

@@ -163,19 +163,19 @@ def test_bad_files_are_reported_and_do_not_stop_the_run(tmp_path, corpus, model,
 
 
 def test_unreadable_file_keeps_previous_version(tmp_path, corpus, model, monkeypatch, idx):
-    from pathlib import Path
+    import sbsearch.index.indexer as indexer_mod
 
     run(idx, model, corpus)
     (corpus / "travel.txt").write_text("changed, but we cannot read it now")
-    real_read = Path.read_bytes
+    real_read = indexer_mod._read_checked
 
-    def deny(self):
+    def deny(real, st):
         # chmod 000 does not stop root (CI runs as root), so the permission error is injected
-        if self.name == "travel.txt":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read(self)
+        if real.endswith("/travel.txt"):
+            raise PermissionError(13, "Permission denied", real)
+        return real_read(real, st)
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    monkeypatch.setattr(indexer_mod, "_read_checked", deny)
     ix, s = run(idx, model, corpus)
     assert s.failed == 1 and "previous version kept" in s.failures[0]["error"]
     assert texts_of(ix.store, corpus / "travel.txt") == [

@@ -10,7 +10,9 @@
     paths = ["policies/*.pdf", "*/public/*"]   # globs over the path relative to the indexed folder
     groups = ["*"]              # "*": everyone who may use the search
 
-The first rule that matches a document decides its groups. A document's resolved groups are stored
+The first rule that matches a document decides its groups. A file reached by more than one path
+(a symbolic link and its target, the names of a hard-linked file) gets only the groups that every
+one of its paths gives: the stricter result (groups_for_all). A document's resolved groups are stored
 with it; every read path (search, snippets, counts, downloads, status) keeps only the documents
 whose groups meet the reader's.
 """
@@ -25,6 +27,15 @@ from pathlib import Path
 from ..errors import SbsearchError
 
 EVERYONE = "*"
+
+
+def intersect_groups(a: list[str], b: list[str]) -> list[str]:
+    """Readers allowed by both lists: "*" (everyone) is the whole set, [] is nobody."""
+    if EVERYONE in a:
+        return list(b)
+    if EVERYONE in b:
+        return list(a)
+    return [g for g in a if g in b]
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,14 @@ class AccessRules:
             if rule.matches(relpath):
                 return list(rule.groups)
         return [EVERYONE] if self.default_allow else []
+
+    def groups_for_all(self, relpaths: list[str]) -> list[str]:
+        """The groups that may read a file under every one of these paths (a link and its target,
+        the names of a hard link): the groups all of them give, "*" giving way to any list."""
+        groups = self.groups_for(relpaths[0])
+        for relpath in relpaths[1:]:
+            groups = intersect_groups(groups, self.groups_for(relpath))
+        return groups
 
     @classmethod
     def load(cls, path: Path) -> "AccessRules":

@@ -10,12 +10,21 @@ from pathlib import Path
 import click
 
 from ..errors import SbsearchError
+from ..textsafe import visible
 
 
 class SbsearchGroup(click.Group):
     """Turns library errors into one line and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx):
+        try:
+            return self._invoke(ctx)
+        except click.ClickException as exc:
+            # a message may name a file or quote a document: shown, never sent to the terminal as is
+            exc.message = visible(exc.message, newlines=True)
+            raise
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except SbsearchError as exc:
@@ -110,7 +119,24 @@ def progress_for(quiet: bool):
 def console():
     from rich.console import Console
 
-    return Console()
+    # emoji=False: a ":name:" in a file name stays text
+    return Console(emoji=False)
+
+
+def shown(text) -> str:
+    """Text from a document, a file name or an error, for a rich markup string: control characters
+    made visible (sbsearch.textsafe), markup escaped. Every such text the CLI prints goes through
+    this or cell()."""
+    from rich.markup import escape
+
+    return escape(visible(text))
+
+
+def cell(text, newlines: bool = False):
+    """The same as a rich Text (a table cell, a line): shown as it is, never read as markup."""
+    from rich.text import Text
+
+    return Text(visible(text, newlines=newlines))
 
 
 def echo_json(data) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import SbsearchError
-from .common import echo_json, console, index_option, json_option, model_option, progress_for, quiet_option
+from ..textsafe import visible
+from .common import console, echo_json, index_option, json_option, model_option, progress_for, quiet_option, shown
 
 ocr_lang_option = click.option(
     "--ocr-lang", default=None, metavar="LANGS",
@@ -51,7 +52,7 @@ def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, acc
         return
     c = console()
     c.print(
-        f"[bold]{summary.model}[/bold] → {summary.index}: "
+        f"[bold]{shown(summary.model)}[/bold] → {shown(summary.index)}: "
         f"[green]{summary.added} added[/green], {summary.updated} updated, {summary.removed} removed, "
         f"{summary.unchanged} unchanged, [red]{summary.failed} failed[/red], {summary.skipped} skipped · "
         f"{summary.chunks_embedded} chunks embedded, {summary.chunks_reused} reused, "
@@ -60,13 +61,13 @@ def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, acc
     ocr = summary.ocr
     if ocr.get("pages_read") or ocr.get("cache_hits"):
         c.print(f"  OCR: {ocr['pages_read']} pages read in {ocr['seconds']:.1f}s, {ocr['cache_hits']} from the cache "
-                f"· {ocr['engine']}", highlight=False)
+                f"· {shown(ocr['engine'])}", highlight=False)
     for f in summary.failures:
-        c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+        c.print(f"  [red]failed[/red] {shown(f['path'])}: {shown(f['error'])}", highlight=False)
     for f in summary.warnings:
-        c.print(f"  [yellow]partly read[/yellow] {f['path']}: {f['warning']}", highlight=False)
+        c.print(f"  [yellow]partly read[/yellow] {shown(f['path'])}: {shown(f['warning'])}", highlight=False)
     for f in summary.skipped_files[:20]:
-        c.print(f"  [dim]skipped {f['path']}: {f['error']}[/dim]", highlight=False)
+        c.print(f"  [dim]skipped {shown(f['path'])}: {shown(f['error'])}[/dim]", highlight=False)
     if len(summary.skipped_files) > 20:
         c.print(f"  [dim]… and {len(summary.skipped_files) - 20} more skipped[/dim]")
 
@@ -109,7 +110,7 @@ def watch(paths, index_path, model, every, max_runs, ocr_lang, quiet):
 
     def on_run(s, error):
         if error is not None:  # e.g. a folder briefly missing: report, keep watching
-            c.print(f"{time.strftime('%H:%M:%S')} run failed: {error}", highlight=False)
+            c.print(f"{time.strftime('%H:%M:%S')} run failed: {shown(error)}", highlight=False)
         else:
             c.print(f"{time.strftime('%H:%M:%S')} {s.added} added, {s.updated} updated, {s.removed} removed, "
                     f"{s.unchanged} unchanged, {s.failed} failed · {s.seconds:.1f}s", highlight=False)
@@ -137,13 +138,13 @@ def check(index_path, repair, as_json):
         c = console()
         for m in report["models"]:
             kind = "pgvector" if (m.get("faiss_index") or {}).get("type", "").endswith("(pgvector)") else "FAISS"
-            c.print(f"{m['model']}: {m['vectors']}/{m['chunks']} vectors · {kind} {m['faiss']} "
-                    f"({vector_index_summary(m.get('faiss_index'))}) · weights {m.get('weights', '-')}",
+            c.print(f"{shown(m['model'])}: {m['vectors']}/{m['chunks']} vectors · {kind} {shown(m['faiss'])} "
+                    f"({shown(vector_index_summary(m.get('faiss_index')))}) · weights {shown(m.get('weights', '-'))}",
                     highlight=False)
         for line in report["repaired"]:
-            c.print(f"[green]repaired[/green] {line}", highlight=False)
+            c.print(f"[green]repaired[/green] {shown(line)}", highlight=False)
         for line in report["problems"]:
-            c.print(f"[red]problem[/red] {line}", highlight=False)
+            c.print(f"[red]problem[/red] {shown(line)}", highlight=False)
         c.print("index OK" if report["ok"] else f"{len(report['problems'])} problem(s)")
     if not report["ok"]:
         sys.exit(1)
@@ -165,6 +166,6 @@ def migrate(index_path, target, as_json, quiet):
         echo_json(result)
         return
     rows = result["rows"]
-    click.echo(f"{result['from']} → {result['to']}: {rows['documents']} documents, {rows['chunks']} chunks, "
+    click.echo(f"{visible(result['from'])} → {visible(result['to'])}: {rows['documents']} documents, {rows['chunks']} chunks, "
                f"{rows['embeddings']} vectors, {rows['runs']} runs, {rows['users']} users · {result['seconds']:.1f}s; "
                f"search it with --store (or SBSEARCH_STORE)")

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from ..errors import SbsearchError
-from .common import console, echo_json, index_option, json_option, mode_option, model_option, progress_for, quiet_option
+from ..textsafe import visible
+from .common import (console, echo_json, index_option, json_option, mode_option, model_option, progress_for,
+                     quiet_option, shown)
 
 
 @click.command()
@@ -50,8 +52,8 @@ def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, late
     c = console()
     c.print(compare_table(result))
     h = result["headline"]
-    c.print(f"{result['a']}: {h['quality_metric']} {h['quality_pct']:.1f}% of {result['b']}"
-            + (f", encodes {h['speedup']:.2f}x as fast" if h.get("speedup") else "") + f" · chart: {result['chart']}")
+    c.print(f"{shown(result['a'])}: {shown(h['quality_metric'])} {h['quality_pct']:.1f}% of {shown(result['b'])}"
+            + (f", encodes {h['speedup']:.2f}x as fast" if h.get("speedup") else "") + f" · chart: {shown(result['chart'])}")
 
 
 @click.command()
@@ -78,7 +80,7 @@ def frontier(models_, queries, reference, chart, index_path, as_json, quiet):
         return
     c = console()
     c.print(frontier_table(result))
-    c.print(f"frontier: {', '.join(result['frontier'])} · chart: {result['chart']}")
+    c.print(f"frontier: {shown(', '.join(result['frontier']))} · chart: {shown(result['chart'])}")
 
 
 @click.command(name="eval")
@@ -137,7 +139,7 @@ def tune(index_path, reference, keep_pct, layers_, recipe, distil_limit, prefix,
     from .. import app
     from .render import tune_lines
 
-    say = (lambda s: None) if (quiet or as_json) else (lambda s: click.echo(s, err=True))
+    say = (lambda s: None) if (quiet or as_json) else (lambda s: click.echo(visible(s), err=True))
     result = app.tune(index_path, reference=reference, keep_pct=keep_pct, layer_counts=parse_layer_counts(layers_),
                       recipe=recipe, distil_limit=distil_limit, prefix=prefix, n_queries=n_queries,
                       set_default=not no_default, force=force, say=say,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import console, filter_options, index_option, json_option, mode_option, model_option
+from .common import console, filter_options, index_option, json_option, mode_option, model_option, shown
 
 
 @click.command()
@@ -49,4 +49,4 @@ def query(text, index_path, model, mode, paths, types, folders, modified_after, 
     c.print(results_table(answer.results, text))
     if not answer.results and doc_filter is not None:
         c.print("no document passes the filter", highlight=False)
-    c.print(footer(answer), highlight=False)
+    c.print(shown(footer(answer)), highlight=False)

@@ -1,11 +1,18 @@
-"""Terminal and JSON rendering of what the use cases return (rich is imported lazily)."""
+"""Terminal and JSON rendering of what the use cases return (rich is imported lazily).
+
+Every text that came from a document or a file name (path, heading, snippet, location, errors) is
+shown through common.shown (in a markup string) or common.cell (a rich Text): control characters
+made visible, rich markup never read from it.
+"""
 
 from __future__ import annotations
 
 import json
 
 from ..search import Result
+from ..textsafe import json_visible, visible
 from ..wording import footer, human_bytes  # noqa: F401 - shared by both faces (terminal, web)
+from .common import cell, shown
 
 def result_json(result: Result, query: str, query_id: str | None = None) -> dict:
     row = {"query": query, "path": result.display_path(), **result.fields()}
@@ -19,7 +26,7 @@ def print_json_lines(results: list[Result], query: str, query_id: str | None = N
 
     out = out or sys.stdout
     for r in results:
-        out.write(json.dumps(result_json(r, query, query_id), ensure_ascii=False) + "\n")
+        out.write(json_visible(json.dumps(result_json(r, query, query_id), ensure_ascii=False)) + "\n")
 
 
 def marked_snippet(result: Result):
@@ -27,16 +34,19 @@ def marked_snippet(result: Result):
     from rich.text import Text
 
     snip = result.snippet
-    text = Text(snip.text)
-    for start, end in snip.highlights:
-        text.stylize("bold yellow", start, end)
+    text, pos = Text(), 0
+    for start, end in snip.highlights:  # offsets into the raw text: each piece made visible alone
+        text.append(visible(snip.text[pos:start], newlines=True))
+        text.append(visible(snip.text[start:end], newlines=True), style="bold yellow")
+        pos = end
+    text.append(visible(snip.text[pos:], newlines=True))
     return text
 
 
 def results_table(results: list[Result], query: str, title: str | None = None):
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, expand=True)
+    table = Table(title=shown(title) if title else None, show_lines=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("source", overflow="fold", ratio=3, min_width=18)
@@ -46,7 +56,7 @@ def results_table(results: list[Result], query: str, title: str | None = None):
         source = r.display_path() + (f" {r.location}" if r.location else "")
         heading = (r.heading or "").split(" > ")[-1]
         score = f"{r.score:.3f}" if r.score < 0.1 else f"{r.score:.2f}"  # fused (RRF) scores are small
-        table.add_row(str(r.rank), score, source, heading, marked_snippet(r))
+        table.add_row(str(r.rank), score, cell(source), cell(heading), marked_snippet(r))
     return table
 
 
@@ -56,17 +66,17 @@ def side_by_side(a: list[Result], b: list[Result], name_a: str, name_b: str, que
 
     paths_a = {r.path for r in a}
     paths_b = {r.path for r in b}
-    table = Table(title=f"{name_a} vs {name_b}", expand=True)
+    table = Table(title=f"{shown(name_a)} vs {shown(name_b)}", expand=True)
     table.add_column("#", justify="right")
-    table.add_column(name_a, ratio=1, overflow="fold")
-    table.add_column(name_b, ratio=1, overflow="fold")
+    table.add_column(shown(name_a), ratio=1, overflow="fold")
+    table.add_column(shown(name_b), ratio=1, overflow="fold")
     for i in range(max(len(a), len(b))):
         def cell(rs, others, i=i):
             if i >= len(rs):
                 return ""
             r = rs[i]
             mark = "[green]=[/green] " if r.path in others else "  "
-            return f"{mark}{r.score:.2f} {r.display_path()}" + (f" {r.location}" if r.location else "")
+            return f"{mark}{r.score:.2f} {shown(r.display_path())}" + (f" {shown(r.location)}" if r.location else "")
         table.add_row(str(i + 1), cell(a, paths_b), cell(b, paths_a))
     return table
 
@@ -96,9 +106,10 @@ def print_status(c, info: dict, history: bool) -> None:
     """`sbsearch status`: the index line, models, last runs (all columns with --runs), failed files."""
     from rich.table import Table
 
-    c.print(f"[bold]index[/bold] {info['index']} · generation {info['generation']} · {human_bytes(info['size_bytes'])}")
+    c.print(f"[bold]index[/bold] {shown(info['index'])} · generation {info['generation']} · "
+            f"{human_bytes(info['size_bytes'])}")
     c.print(f"documents {info['documents']} ({info['documents_ok']} ok, {info['documents_failed']} failed) · "
-            f"chunks {info['chunks']} · default model {info['default_model']}")
+            f"chunks {info['chunks']} · default model {shown(info['default_model'])}")
     lexical = info.get("lexical")
     if lexical is None:
         c.print("lexical index: missing (made by an older sbsearch; `sbsearch check --repair` adds it)")
@@ -110,7 +121,8 @@ def print_status(c, info: dict, history: bool) -> None:
         t.add_column(col)
     for m in info["models"]:
         layers = f"{m['layers']} of {m['total_layers']}" if m["layers"] != m["total_layers"] else str(m["layers"])
-        t.add_row(m["name"], str(m["dim"]), layers, f"{m['vectors']}/{info['chunks']}", vector_index_summary(m["faiss"]))
+        t.add_row(cell(m["name"]), str(m["dim"]), layers, f"{m['vectors']}/{info['chunks']}",
+                  cell(vector_index_summary(m["faiss"])))
     c.print(t)
     if info["last_runs"]:
         cols = ("started", "ended", "model", "status", "added", "updated", "removed", "unchanged", "failed",
@@ -120,25 +132,25 @@ def print_status(c, info: dict, history: bool) -> None:
         for col in cols:
             t.add_column(col, overflow="fold")
         for r in info["last_runs"]:
-            t.add_row(*(str(r.get(col)) if r.get(col) is not None else "-" for col in cols))
+            t.add_row(*(cell(r.get(col)) if r.get(col) is not None else "-" for col in cols))
         c.print(t)
     for f in info["failed_files"]:
-        c.print(f"  [red]failed[/red] {f['path']}: {f['error']}", highlight=False)
+        c.print(f"  [red]failed[/red] {shown(f['path'])}: {shown(f['error'])}", highlight=False)
     for f in info.get("partly_read_files", []):
-        c.print(f"  [yellow]partly read[/yellow] {f['path']}: {f['warning']}", highlight=False)
+        c.print(f"  [yellow]partly read[/yellow] {shown(f['path'])}: {shown(f['warning'])}", highlight=False)
 
 
 def models_table(rows: list[dict], models_dir):
     from rich.table import Table
 
-    t = Table(title=f"models (pruned models live in {models_dir})")
+    t = Table(title=f"models (pruned models live in {shown(models_dir)})")
     for col in ("name", "kind", "description"):
         t.add_column(col, overflow="fold")
     for r in rows:
         desc = r["description"] or ""
         if r.get("layers"):
             desc = f"{r['layers']} of {r.get('base_layers') or r['layers']} layers. " + desc
-        t.add_row(r["name"], r["kind"], desc)
+        t.add_row(cell(r["name"]), cell(r["kind"]), cell(desc))
     return t
 
 
@@ -147,10 +159,10 @@ def models_table(rows: list[dict], models_dir):
 def metrics_table(metrics: dict):
     from rich.table import Table
 
-    t = Table(title=f"{metrics['model']} on {metrics['queries_source']}")
+    t = Table(title=f"{shown(metrics['model'])} on {shown(metrics['queries_source'])}")
     for key in metrics:
         t.add_column(key, justify="right")
-    t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in metrics.values()])
+    t.add_row(*[f"{v:.3f}" if isinstance(v, float) else cell(v) for v in metrics.values()])
     return t
 
 
@@ -161,11 +173,11 @@ def compare_table(result: dict):
 
     a, b = result["a"], result["b"]
     ra, rb = result["models"][a], result["models"][b]
-    t = Table(title=f"{a} (A) vs {b} (B) · {result['chunks']} chunks · {result['queries']['count']} queries "
-                    f"({result['queries']['source']})")
+    t = Table(title=f"{shown(a)} (A) vs {shown(b)} (B) · {result['chunks']} chunks · {result['queries']['count']} "
+                    f"queries ({shown(result['queries']['source'])})")
     t.add_column("metric")
-    t.add_column(f"A: {a}", justify="right")
-    t.add_column(f"B: {b}", justify="right")
+    t.add_column(f"A: {shown(a)}", justify="right")
+    t.add_column(f"B: {shown(b)}", justify="right")
     t.add_column("A vs B", justify="right")
 
     def fmt(v, digits=3):
@@ -173,7 +185,7 @@ def compare_table(result: dict):
             return "-"
         if isinstance(v, float):
             return f"{v:.{digits}f}"
-        return f"{v:,}" if isinstance(v, int) else str(v)
+        return f"{v:,}" if isinstance(v, int) else cell(v)
 
     if "quality" in ra:
         for key in QUALITY_KEYS:
@@ -195,14 +207,14 @@ def compare_table(result: dict):
 def frontier_table(result: dict):
     from rich.table import Table
 
-    t = Table(title=f"{result['quality']['metric']} vs speed · {result['chunks']} chunks "
-                    f"({result['quality']['source']})")
+    t = Table(title=f"{shown(result['quality']['metric'])} vs speed · {result['chunks']} chunks "
+                    f"({shown(result['quality']['source'])})")
     for col in ("model", "quality", "encode chunks/s", "query ms p50", "layers", "MB on disk", "frontier"):
         t.add_column(col, justify="left" if col == "model" else "right")
     order = sorted(result["models"], key=lambda n: -result["models"][n]["encode_chunks_per_s"])
     for n in order:
         m = result["models"][n]
-        t.add_row(n, f"{m['quality']:.3f}" if m["quality"] < 2 else f"{m['quality']:.1f}",
+        t.add_row(cell(n), f"{m['quality']:.3f}" if m["quality"] < 2 else f"{m['quality']:.1f}",
                   f"{m['encode_chunks_per_s']:.1f}", f"{m['query_ms_p50']:.1f}", str(m.get("layers") or "-"),
                   f"{m['disk_mb']:.1f}", "yes" if n in result["frontier"] else "")
     return t
@@ -220,4 +232,4 @@ def tune_lines(result) -> list[str]:
     else:
         lines.append(f"no candidate kept {result.threshold_pct:g}% of {result.reference}; the index keeps its "
                      "default model (try more layers with --layers, or a lower --keep)")
-    return [ln for ln in lines if ln]
+    return [visible(ln) for ln in lines if ln]

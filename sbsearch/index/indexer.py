@@ -16,10 +16,12 @@ A failure before publish leaves the previous index exactly as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import queue
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,6 +48,11 @@ DEFAULT_CHUNK_OVERLAP = 0
 PENDING_BATCH = 256  # texts embedded, and committed to pending_vectors, at a time during a run
 READ_AHEAD = 32  # documents the reading thread may hold ready before the embedding catches up
 DEFAULT_MAX_FILE_MB = 32  # larger files are reported, not read: a 50 MB log is rarely a document
+# meta key: path -> [[other path, its root], ...] of the indexed files reached by more than one path
+# (a symbolic link's target, a hard link's other names), whose rules all apply to the file
+LINK_NAMES_META = "link_names"
+OUTSIDE_LINK = "symbolic link to a file outside the indexed folders: not read"
+OUTSIDE_HARD_LINK = "hard link to a file outside the indexed folders: not read"
 
 
 @dataclass
@@ -78,17 +85,36 @@ def text_sha(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def _access_json(rules, path: str, root: str | None) -> str | None:
-    """A document's readers as stored: JSON list of groups, or None when the index has no rules."""
+def _access_json(rules, path: str, root: str | None, names: list | None = None) -> str | None:
+    """A document's readers as stored: JSON list of groups, or None when the index has no rules.
+    names: the other [path, root] by which its bytes are reached (a link's target, a hard link's
+    other names); the readers are those that the rules of every one of them allow."""
     if rules is None:
         return None
     from .store import relpath_of
 
-    return json.dumps(rules.groups_for(relpath_of(path, root)))
+    relpaths = [relpath_of(path, root)] + [relpath_of(name, name_root) for name, name_root in names or []]
+    return json.dumps(rules.groups_for_all(relpaths))
 
 
 def _under(path: str, roots: list[Path]) -> bool:
     return any(path == str(r) or path.startswith(str(r).rstrip("/") + "/") for r in roots)
+
+
+def _root_of(path: str, roots: list[Path]) -> str:
+    """The indexed folder a path is under (the first that holds it), "" when none."""
+    return next((str(r) for r in roots if _under(path, [r])), "")
+
+
+def _read_checked(real: str, st: os.stat_result) -> bytes:
+    """The bytes of the file that was checked: opened without following a link, and only if it is
+    still the same file (device, inode, number of names) as st."""
+    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        now = os.fstat(f.fileno())
+        if (now.st_dev, now.st_ino, now.st_nlink) != (st.st_dev, st.st_ino, st.st_nlink):
+            raise OSError(errno.ESTALE, "the file was replaced while being read")
+        return f.read()
 
 
 # ------------------------------------------------------------------------------------ indexing
@@ -290,8 +316,10 @@ class Indexer:
         max_tokens, overlap, count = self._chunk_settings()
         rules = self._load_access_rules()
         self._roots = roots
+        self._inodes: dict = {}  # (st_dev, st_ino) -> names under the roots, of files with several names
+        self._names: dict[str, list] = {}  # path -> its other names, of every file read this run
 
-        files, skipped = scan(roots)
+        files, skipped = scan(roots, inodes=self._inodes)
         summary.skipped = len(skipped)
         summary.skipped_files = skipped
         known = store.documents()
@@ -333,10 +361,11 @@ class Indexer:
             stale = [p for p in old_attachments if p not in {a["path"] for a in attachments}]
             removed += stale
             summary.removed += len(stale)
-            root = next((str(r) for r in roots if _under(path_str, [r])), "")
+            root = _root_of(path_str, roots)
             for d in [doc] + attachments:
                 d["root"] = root
-                d["access"] = _access_json(rules, path_str, root)  # attachments: their message's readers
+                # attachments: their message's readers
+                d["access"] = _access_json(rules, path_str, root, self._names.get(path_str))
                 new_docs.append(d)
                 for c in d["chunks"]:
                     text = c.pop("_embed")
@@ -359,7 +388,8 @@ class Indexer:
         summary.chunks_embedded += self._embed_unseen(unseen, vectors)
         self.progress.stop()
         summary.chunks_reused = n_chunks - summary.chunks_embedded
-        self._apply_access_changes(rules, {d["path"] for d in new_docs} | set(removed))
+        link_names = self._save_link_names(removed)
+        self._apply_access_changes(rules, {d["path"] for d in new_docs} | set(removed), link_names)
 
         backfill = [(cid, embedding_text(text, heading))
                     for cid, text, heading in store.chunks_without_vectors(self.model_name)]
@@ -428,13 +458,31 @@ class Indexer:
         # indexing documents without their rules could open them to everyone.
         return AccessRules.load(Path(path)) if path else None
 
-    def _apply_access_changes(self, rules, skip: set[str]) -> None:
+    def _save_link_names(self, removed: list[str]) -> dict[str, list]:
+        """The other names of every indexed file reached by more than one path, as this run found
+        them for the files it read, as kept by the index for the others (files of other indexed
+        folders, files this run could not read and whose previous version stays); saved in the index."""
+        try:
+            stored = json.loads(self.store.get_meta(LINK_NAMES_META) or "{}")
+        except ValueError:
+            stored = {}
+        merged = {p: names for p, names in stored.items() if p not in self._names}
+        merged.update({p: names for p, names in self._names.items() if names})
+        for p in removed:
+            merged.pop(p, None)
+        if merged != stored:
+            self.store.set_meta(LINK_NAMES_META, json.dumps(merged, sort_keys=True))
+        return merged
+
+    def _apply_access_changes(self, rules, skip: set[str], link_names: dict[str, list] | None = None) -> None:
         """Re-resolve the readers of every indexed document that this run does not rewrite: a rules
-        change takes effect now, without reading or embedding anything again."""
+        change (or a file that became a link) takes effect now, without reading or embedding anything
+        again. A file reached by several paths gets the readers all of them allow, as when indexed."""
+        link_names = link_names or {}
         changes = {}
         for path, (root, access, parent) in self.store.document_access().items():
             if path not in skip:
-                wanted = _access_json(rules, parent or path, root)
+                wanted = _access_json(rules, parent or path, root, link_names.get(parent or path))
                 if wanted != access:
                     changes[path] = wanted
         if changes:
@@ -447,16 +495,15 @@ class Indexer:
                 "format": path.suffix.lower().lstrip("."), "encoding": None, "status": "failed",
                 "error": None, "chunks": [], "parent": None, "attachments": [], "skipped": []}
         try:
-            if path.is_symlink() and not _under(str(path.resolve()), self._roots):
-                # anyone who can write to the share could plant a link to a server file and read
-                # it through search: a link must stay inside the indexed folders
-                raise IngestError("symbolic link to a file outside the indexed folders: not read")
-            st = path.stat()
+            names, real, st = self._other_names(path)
             base.update(mtime=st.st_mtime, size=st.st_size)
             if st.st_size > self.max_file_bytes:
                 raise IngestError(f"file too large ({st.st_size / (1 << 20):.0f} MB > "
                                   f"{self.max_file_bytes / (1 << 20):.0f} MB; see --max-file-mb)")
-            data = path.read_bytes()
+            data = _read_checked(real, st)
+            # recorded once read: a file kept in its previous version (unreadable now) keeps the
+            # names its indexed bytes were decided on
+            self._names[str(path)] = names
         except IngestError as exc:
             return {**base, "error": str(exc)}
         except FileNotFoundError:
@@ -484,6 +531,32 @@ class Indexer:
                 continue
             result["attachments"].append(self._attachment_row(inner, attachment, result, max_tokens, overlap, count))
         return result
+
+    def _other_names(self, path: Path) -> tuple[list[list[str]], str, os.stat_result]:
+        """([[path, root], ...] of the other paths by which this file's bytes can be read, the real
+        path to read, its stat). Anyone who can write to the share could plant a link to a server
+        file, or to a folder of stricter rules, and read it through search; so a symbolic link is
+        read only when its target is inside the indexed folders, a file of several names (a hard
+        link) only when the scan found every one of them there, and the rules of all these paths
+        apply to it (see _access_json). IngestError when one is outside."""
+        names: list[str] = []
+        # the scan walks resolved roots without following linked folders: only the last part of a
+        # path can be a link (one lstat, where realpath costs one per folder of the path)
+        real = os.path.realpath(path) if os.path.islink(path) else str(path)
+        if real != str(path):
+            if not _under(real, self._roots):
+                raise IngestError(OUTSIDE_LINK)
+            names.append(real)
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode):
+            raise IngestError("not a regular file: not read")
+        if st.st_nlink > 1:
+            seen = self._inodes.get((st.st_dev, st.st_ino), set())
+            if len(seen) < st.st_nlink:
+                raise IngestError(f"{OUTSIDE_HARD_LINK} (the file has {st.st_nlink} names, "
+                                  f"{len(seen)} of them in the indexed folders)")
+            names += sorted(n for n in seen if n != str(path) and n not in names)
+        return [[n, _root_of(n, self._roots)] for n in names], real, st
 
     def _ocr_became_available(self, rows: list) -> bool:
         """A file read while OCR was missing is read again, unchanged, once OCR is there."""

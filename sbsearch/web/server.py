@@ -291,39 +291,68 @@ def create_app(settings: ServeSettings) -> Starlette:
             raise HTTPException(401, "sign in first: a session cookie or an Authorization: Bearer token")
         return JSONResponse(await state.run(_status, reader), headers=SECURITY_HEADERS)
 
-    def _document(reader: auth.Reader, doc_id: int):
-        row = state.store().document(doc_id, DocumentFilter().for_reader(reader.groups))
-        if row is None or row["status"] != "ok":
+    def _document(reader: auth.Reader, doc_id: int) -> tuple[str, bytes] | None:
+        """(file name, bytes) of a document the reader may read, only while the file is what was
+        indexed: its real path inside the document's indexed folder (or the link target recorded
+        for it at indexing), opened without following a link, a regular file whose sha256 is the
+        indexed one. The bytes checked are the bytes sent: nothing can be swapped in between. None
+        otherwise."""
+        import stat
+
+        from ..hashing import sha256_bytes
+
+        store = state.store()
+        row = store.document(doc_id, DocumentFilter().for_reader(reader.groups))
+        if row is None or row["status"] != "ok" or not row.get("sha256") or row.get("size") is None:
             return None
         path = Path(row["path"])
-        root = Path(row["root"]) if row["root"] else path.parent
         try:
-            real = path.resolve(strict=True)
-        except (OSError, RuntimeError):
+            real = os.path.realpath(path, strict=True)
+            root = os.path.realpath(row["root"] or path.parent, strict=True)
+        except (OSError, ValueError):
             return None
-        # only a file that is where the index says, inside its indexed folder
-        if not real.is_file() or not (real == root.resolve() or str(real).startswith(str(root.resolve()) + os.sep)):
+        if not (real == root or real.startswith(root.rstrip(os.sep) + os.sep)):
+            # a symbolic link into another indexed folder: only the target the indexer checked
+            from ..index.indexer import LINK_NAMES_META
+
+            try:
+                names = json.loads(store.get_meta(LINK_NAMES_META) or "{}").get(row["path"], [])
+            except ValueError:
+                return None
+            if real not in {name for name, _ in names}:
+                return None
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
             return None
-        return real
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size != row["size"]:
+                return None
+            data = f.read(row["size"] + 1)
+        if len(data) != row["size"] or sha256_bytes(data) != row["sha256"]:
+            return None  # changed (or swapped for another file) since it was indexed
+        return path.name, data
 
     async def document(request: Request) -> Response:
         reader = await who(request)
         if reader is None:
             return sign_in_redirect(request)
-        real = await state.run(_document, reader, request.path_params["doc_id"])
-        if real is None:  # missing and forbidden look the same: no one learns what exists
+        found = await state.run(_document, reader, request.path_params["doc_id"])
+        if found is None:  # missing and forbidden look the same: no one learns what exists
             raise HTTPException(404, "no such document")
-        suffix = real.suffix.lower()
+        name, data = found
+        suffix = Path(name).suffix.lower()
         headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
         if suffix in INLINE_TYPES:
-            headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(real.name)}"
+            headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(name)}"
             if suffix != ".pdf":
                 headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-            return FileResponse(real, media_type=INLINE_TYPES[suffix], headers=headers)
-        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(real.name)}"
+            return Response(data, media_type=INLINE_TYPES[suffix], headers=headers)
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
         headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-        return FileResponse(real, media_type=mimetypes.guess_type(real.name)[0] or "application/octet-stream",
-                            headers=headers)
+        return Response(data, media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                        headers=headers)
 
     async def login_form(request: Request, message: str | None = None, status: int = 200) -> Response:
         csrf = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_token()
