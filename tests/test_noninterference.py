@@ -149,6 +149,30 @@ def test_common_words_are_counted_among_the_readers_documents(isolated_home, tmp
     assert shown() == before
 
 
+def test_a_rules_change_reaches_a_running_searcher_in_every_mode(isolated_home, tmp_path):
+    """A rules change publishes nothing (no generation): the readers' caches must see it anyway."""
+    embedder = FakeEmbedder("fake")
+    root, index, rules = tmp_path / "share", tmp_path / "idx", tmp_path / "access.toml"
+    rules.write_text(RULES)
+    write_docs(root, "staff", [("Travel", "travel receipt laptop"), ("Budget", "budget policy printer")])
+    write_docs(root, "board", [("Merger", "merger travel budget")], start=2)
+    Indexer(index, embedder=embedder, access_rules=rules).run([root])
+    searcher = Searcher(index, embedder=embedder)  # kept, as a server keeps it
+    reader = DocumentFilter().for_reader(READER)
+
+    def seen(mode: str) -> set[str]:
+        return {r.relpath for r in searcher.search("travel budget merger", 10, mode=mode, doc_filter=reader)}
+
+    assert all("board/doc-002.md" not in seen(mode) for mode in MODES)
+    rules.write_text(RULES.replace('groups = ["board"]', 'groups = ["board", "staff"]'))
+    summary = Indexer(index, embedder=embedder).run([root])
+    assert summary.chunks_embedded == 0
+    assert all("board/doc-002.md" in seen(mode) for mode in MODES)
+    rules.write_text(RULES)
+    Indexer(index, embedder=embedder).run([root])
+    assert all("board/doc-002.md" not in seen(mode) for mode in MODES)
+
+
 # ------------------------------------------------------------------------------------ BM25 = FTS5
 
 column = st.lists(st.sampled_from(WORDS + ["e 4012", "a a a", "通勤 勤手 手当"]), max_size=12).map(" ".join)
@@ -177,7 +201,7 @@ def test_bm25_over_every_row_equals_fts5_bm25_bit_for_bit(rows, q):
     phrases = match_phrases(match)
     tokens = lexical_tokens([(text, None, None) for text, _ in phrases])
     ours = ReaderLexicalSearch(db, None, LEXICAL_WEIGHTS, ("body", "heading", "name")).search(
-        [(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], 1000, None, 0)
+        [(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], 1000, None, (0, 0))
     assert ours == fts5
 
 

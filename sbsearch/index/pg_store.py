@@ -662,7 +662,7 @@ class PgStore(StoreBase):
                 "SELECT key, value FROM meta WHERE key IN ('lexical_rows', 'lexical_length')")}
             return stats.get("lexical_rows", 0), stats.get("lexical_length", 0)
         cache = self.__dict__.setdefault("_collections", {})
-        key = (self.generation, tuple(sorted(set(reader.groups))))
+        key = (self.state, tuple(sorted(set(reader.groups))))
         if key not in cache:
             if len(cache) >= 32:
                 cache.clear()
@@ -740,6 +740,7 @@ class PgStore(StoreBase):
     def set_document_access(self, access: dict[str, str | None]) -> None:
         with self.atomic(), self.conn.cursor() as cur:
             cur.executemany("UPDATE documents SET access = %s WHERE path = %s", [(a, p) for p, a in access.items()])
+            self.set_meta("access_version", str(self.access_version + 1))
 
     def document(self, doc_id: int, doc_filter: DocumentFilter | None = None) -> dict | None:
         where, params = filter_sql(doc_filter)

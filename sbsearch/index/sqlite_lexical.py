@@ -81,13 +81,14 @@ class ReaderLexicalSearch:
             self._lengths = (generation, ids, sizes, int(sizes.sum()))
         return self._lengths[1:]
 
-    def scope(self, generation: int, groups: tuple[str, ...] | None) -> tuple[np.ndarray | None, Collection]:
+    def scope(self, state: tuple[int, int], groups: tuple[str, ...] | None) -> tuple[np.ndarray | None, Collection]:
         """The rows a reader of these groups may read (ascending; None: every row) and their
-        statistics; kept per generation and group set."""
-        ids, sizes, total = self.lengths(generation)
+        statistics; kept per state of the index (store.state: generation, access version) and
+        group set."""
+        ids, sizes, total = self.lengths(state[0])
         if groups is None:
             return None, Collection(len(ids), total)
-        key = (generation, tuple(sorted(set(groups))))
+        key = (state, tuple(sorted(set(groups))))
         if key not in self._scopes:
             if len(self._scopes) >= SCOPES_KEPT:
                 self._scopes.clear()
@@ -140,20 +141,20 @@ class ReaderLexicalSearch:
         return np.fromiter((r[0] for r in self.db.execute(
             "SELECT DISTINCT doc FROM temp.lexical_instances WHERE term = ? ORDER BY doc", [token])), dtype=np.int64)
 
-    def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], generation: int) -> dict[str, int]:
+    def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], state: tuple[int, int]) -> dict[str, int]:
         """How many rows a reader of these groups may read hold each token."""
-        readable, _ = self.scope(generation, groups)
+        readable, _ = self.scope(state, groups)
         return {token: int(_members(self.rows_holding(token), readable).sum()) for token in tokens}
 
     # ---------------------------------------------------------------- search
     def search(self, phrases: list[tuple[list[str], bool]], limit: int, doc_filter: DocumentFilter | None,
-               generation: int) -> list[tuple[int, float]]:
+               state: tuple[int, int]) -> list[tuple[int, float]]:
         """(row id, BM25 score) of the best `limit` rows that pass the filter; the statistics are
         those of the rows the filter's reader may read (all rows when it names no reader)."""
         phrases = [(tokens, prefix) for tokens, prefix in phrases if tokens]
         if not phrases:
             return []
-        readable, collection = self.scope(generation, doc_filter.groups if doc_filter else None)
+        readable, collection = self.scope(state, doc_filter.groups if doc_filter else None)
         occurrences = [self.occurrences(tokens, prefix) for tokens, prefix in phrases]
         if readable is not None:
             occurrences = [occ.among(readable) for occ in occurrences]
@@ -161,7 +162,7 @@ class ReaderLexicalSearch:
         candidates = np.unique(np.concatenate([occ.rows for occ in occurrences]))
         if doc_filter is not None and doc_filter.narrows and len(candidates):
             candidates = self._passing(candidates, doc_filter)
-        ids, sizes, _ = self.lengths(generation)
+        ids, sizes, _ = self.lengths(state[0])
         at = np.minimum(np.searchsorted(ids, candidates), max(len(ids) - 1, 0))
         lengths = np.where(ids[at] == candidates, sizes[at], 0) if len(ids) else np.zeros(len(candidates), np.int64)
         freqs = [occ.on(candidates) for occ in occurrences]

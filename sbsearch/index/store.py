@@ -300,6 +300,18 @@ class StoreBase:
         self.set_meta("generation", str(gen))
         return gen
 
+    @property
+    def access_version(self) -> int:
+        """Counts changes of documents' readers that published nothing (a rules change): what a
+        reader may read is a function of (generation, access_version), and caches of it are keyed
+        by both."""
+        return int(self.get_meta("access_version", "0"))
+
+    @property
+    def state(self) -> tuple[int, int]:
+        """(generation, access_version): the state of the index as a reader sees it."""
+        return self.generation, self.access_version
+
     def register_model(self, name: str, path: str, sha256: str | None, dim: int, layers: int | None,
                        total_layers: int | None, info: dict | None = None) -> None:
         """Remember which weights produced a model's vectors; refuse a silent change of model."""
@@ -659,7 +671,7 @@ class Store(StoreBase):
         phrases = match_phrases(match)
         tokens = lexical_tokens([(text, None, None) for text, _ in phrases])
         return self._lexical.search([(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], limit,
-                                    doc_filter, self.generation)
+                                    doc_filter, self.state)
 
     def _whole_table_bm25(self, match: str, limit: int, doc_filter: DocumentFilter | None) -> list[tuple[int, float]]:
         where, params = _filter_sql(doc_filter)
@@ -682,14 +694,14 @@ class Store(StoreBase):
     def lexical_collection(self, reader: DocumentFilter | None) -> tuple[int, int]:
         """(lexical rows, their tokens together) of the chunks a reader may read (reader: a filter
         of groups alone; None: every chunk), kept per generation and group set."""
-        collection = self._lexical.scope(self.generation, reader.groups if reader is not None else None)[1]
+        collection = self._lexical.scope(self.state, reader.groups if reader is not None else None)[1]
         return collection.rows, collection.tokens
 
     def token_row_counts(self, tokens: Iterable[str], reader: DocumentFilter | None = None) -> dict[str, int]:
         """How many chunks hold each index token (FTS5's own vocabulary, no scan of the text);
         reader: only the chunks a reader may read (a filter of groups alone)."""
         if reader is not None:
-            return self._lexical.readable_row_counts(set(tokens), reader.groups, self.generation)
+            return self._lexical.readable_row_counts(set(tokens), reader.groups, self.state)
         if not getattr(self, "_vocab_ready", False):
             self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.lexical_vocab USING fts5vocab(main, 'lexical', 'row')")
             self._vocab_ready = True
@@ -753,6 +765,7 @@ class Store(StoreBase):
         with self.db.atomic():
             self.db.conn.executemany("UPDATE documents SET access = ? WHERE path = ?",
                                      [(a, path) for path, a in access.items()])
+            self.set_meta("access_version", str(self.access_version + 1))
 
     def document(self, doc_id: int, doc_filter: DocumentFilter | None = None) -> dict | None:
         """One document row, only if it passes the filter (e.g. the reader's groups)."""

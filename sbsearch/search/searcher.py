@@ -146,7 +146,7 @@ class Searcher:
         # the words decide and the vectors only add candidates after them.
         self.reads_cjk = "multilingual" in self.model_name.lower()
         self._allowed_cache: dict = {}
-        self._chunk_counts: dict[tuple, int] = {}  # (generation, reader) -> chunks the reader may read
+        self._chunk_counts: dict[tuple, int] = {}  # (store.state, reader) -> chunks the reader may read
         self.model_row = self.store.model_row(self.doc_model)
         self.dim = self.model_row["dim"] if self.model_row else None
         self.vector_index = open_vector_index(self.store, self.doc_model, self.dim)
@@ -213,29 +213,30 @@ class Searcher:
             time.sleep(0.05)  # the vector index is ahead of our snapshot: a writer just published
         raise SbsearchError("the index kept changing during the search; try again")
 
-    def _readable_chunks(self, generation: int, reader: DocumentFilter | None) -> int:
+    def _readable_chunks(self, state: tuple[int, int], reader: DocumentFilter | None) -> int:
         """The chunks a reader may read (all of them for None), counted once per state of the index."""
-        key = (generation, reader)
+        key = (state, reader)
         if key not in self._chunk_counts:
             if len(self._chunk_counts) >= 64:
                 self._chunk_counts.clear()
             self._chunk_counts[key] = self.store.lexical_collection(reader)[0]
         return self._chunk_counts[key]
 
-    def _lexical_lists(self, terms: list[list[Term]], depth: int, generation: int,
+    def _lexical_lists(self, terms: list[list[Term]], depth: int, state: tuple[int, int],
                        doc_filter: DocumentFilter | None) -> list[list[tuple[int, float]]]:
         reader = doc_filter.reader if doc_filter is not None else None
-        n_chunks = self._readable_chunks(generation, reader)
-        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks, reader, generation)), depth,
+        n_chunks = self._readable_chunks(state, reader)
+        return [self.store.lexical_search(match_expression(self._selective(t, n_chunks, reader, state)), depth,
                                           doc_filter) for t in terms]
 
     def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
                          cjk: list[bool] | None = None) -> list[list[Result]] | None:
         """Inside one read transaction: None when the vector index is ahead of the snapshot."""
         generation = self.store.generation  # the first read fixes the snapshot
+        state = (generation, self.store.access_version)  # what readers may read changes with both
         allowed = None
         if doc_filter is not None and doc_filter.active:
-            allowed = self._allowed(generation, doc_filter)
+            allowed = self._allowed(state, doc_filter)
             if allowed is not None and not len(allowed):
                 return [[] for _ in terms]
             if allowed is None:
@@ -249,7 +250,7 @@ class Searcher:
                 return None
             vector_lists = self._exact_scores(vecs, [[int(i) for i in qi if i >= 0] for qi in found[1]])
         if mode != "vector":
-            lexical_lists = self._lexical_lists(terms, depth, generation, doc_filter)
+            lexical_lists = self._lexical_lists(terms, depth, state, doc_filter)
         ranked = []
         for vec_hits, lex_hits, qterms, q_cjk in zip(vector_lists, lexical_lists, terms, cjk or [False] * len(terms)):
             vector_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
@@ -302,7 +303,7 @@ class Searcher:
         return out
 
     def _selective(self, terms: list[Term], n_chunks: int, reader: DocumentFilter | None = None,
-                   generation: int | None = None) -> list[Term]:
+                   state: tuple[int, int] | None = None) -> list[Term]:
         """The query's words without those most chunks contain. BM25 gives such a word almost no
         weight, yet FTS5 must score every chunk holding it: at 100,000 chunks one "work" or "get"
         costs more than the rest of the search. Small indexes keep every word. Chunks and words
@@ -317,7 +318,7 @@ class Searcher:
             # The reader holds at most a word's count over all chunks, and at least that less the
             # chunks they cannot read: only words between the two bounds are counted among theirs
             # (counting a common word means listing every chunk that holds it).
-            unreadable = self._readable_chunks(generation, None) - n_chunks
+            unreadable = self._readable_chunks(state, None) - n_chunks
             unsure = [tok for tok, count in counts.items() if count > limit and count - unreadable <= limit]
             counts.update(self.store.token_row_counts(unsure, reader) if unsure else {})
             if all(counts.get(tok, 0) > limit for tok in tokens.values()) and len(tokens) == len(terms):
@@ -327,10 +328,12 @@ class Searcher:
         kept = [t for t in terms if held.get(t, 0) <= limit]
         return kept or [min(terms, key=lambda t: held.get(t, 0))]
 
-    def _allowed(self, generation: int, doc_filter: DocumentFilter) -> np.ndarray | None:
-        """The chunk ids a filter allows (None: all of them), computed once per index generation: a
-        server answering one reader's group after another asks SQLite only when the index has changed."""
-        key = (generation, doc_filter)
+    def _allowed(self, state: tuple[int, int], doc_filter: DocumentFilter) -> np.ndarray | None:
+        """The chunk ids a filter allows (None: all of them), computed once per state of the index
+        (its generation, and the version of its documents' readers, which a rules change moves
+        without publishing anything): a server answering one reader's group after another asks
+        SQLite only when the index has changed."""
+        key = (state, doc_filter)
         if key not in self._allowed_cache:
             if len(self._allowed_cache) >= 64:
                 self._allowed_cache.clear()
