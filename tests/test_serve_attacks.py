@@ -102,6 +102,7 @@ def test_an_index_made_before_session_keys_is_migrated_when_served(index):
 
     db = sqlite3.connect(index / "index.db")
     db.execute("ALTER TABLE users DROP COLUMN session_key")
+    db.execute("DROP INDEX documents_access_null")
     db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_session_keys'")
     db.commit()
     db.close()
@@ -160,7 +161,17 @@ def _refused(index, *args) -> str:
 
 
 def test_an_index_without_access_rules_is_not_served_unless_said_so(index, share):
-    invoke("index", share, "-i", index, "-q", "--access", "none")  # drops the rules
+    s = Server(index, "--public")
+    try:
+        c = s.client()
+        assert api_paths(c, "TRAVEL-1200")[0] == "public/travel.md"
+        invoke("index", share, "-i", index, "-q", "--access", "none")  # drops the rules while serving
+        r = c.get("/api/search", params={"q": "ZEBRA-9931 salary"})
+        assert r.status_code == 503 and "ZEBRA" not in r.text and "without access rules" in r.json()["error"]
+        assert all(c.get(f"/doc/{i}").status_code == 503 for i in range(1, 8))
+        assert c.get("/").status_code == 503
+    finally:
+        s.stop()
     for args in (("--public",), (), ("--auth", "proxy")):
         message = _refused(index, *args)
         assert "no access rules" in message and "--all-may-read-everything" in message

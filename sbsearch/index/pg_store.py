@@ -83,6 +83,7 @@ SCHEMA_SQL = [
     # in how many chunks each lexeme occurs: the inverse document frequency of BM25, kept in the
     # same transactions as `lexical` (meta keeps the rows and their total length)
     "CREATE TABLE lexical_df (lexeme TEXT PRIMARY KEY, ndoc BIGINT NOT NULL)",
+    "CREATE INDEX documents_access_null ON documents (id) WHERE access IS NULL",
     "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT, groups TEXT, created TEXT, session_key TEXT)",
     "CREATE TABLE tokens (id TEXT PRIMARY KEY, \"user\" TEXT, label TEXT, token_hash TEXT, created TEXT, "
     "last_used TEXT)",
@@ -270,11 +271,14 @@ class PgStore(StoreBase):
                               [SCHEMA_VERSION, LEXICAL_FORMAT])
 
     def upgrade_schema(self) -> None:
-        """Columns added since a store was made (as the SQLite store's migrations): users.session_key."""
+        """What was added since a store was made (as the SQLite store's migration m006): users.session_key
+        and the partial index of documents without access rules."""
         has = self._value("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
                           "AND table_name = 'users' AND column_name = 'session_key'", [SCHEMA])
         if not has:
-            self.conn.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS session_key TEXT")
+            with self.atomic():
+                self.conn.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS session_key TEXT")
+                self.conn.execute("CREATE INDEX IF NOT EXISTS documents_access_null ON documents (id) WHERE access IS NULL")
 
     def close(self) -> None:
         self.conn.close()
@@ -763,6 +767,9 @@ class PgStore(StoreBase):
 
     def documents_without_access(self) -> int:
         return int(self._value("SELECT count(*) FROM documents WHERE access IS NULL"))
+
+    def any_document_without_access(self) -> bool:
+        return self._value("SELECT 1 FROM documents WHERE access IS NULL LIMIT 1") is not None
 
     def remove_user(self, name: str) -> bool:
         with self.atomic():

@@ -188,9 +188,13 @@ def _client(state: ServerState, request: Request) -> str:
 
 def _reader(state: ServerState, request: Request) -> auth.Reader | None:
     settings = state.settings.auth
+    store = state.store()
+    if not state.settings.all_may_read_everything and store.any_document_without_access():
+        # fail closed: a re-index without rules (--access none) while serving opens nothing
+        raise HTTPException(503, "this index has documents without access rules; re-index with --access, "
+                                 "or restart the server with --all-may-read-everything")
     if settings.mode == "public":
         return auth.Reader("anonymous", (), "public")
-    store = state.store()
     if settings.mode == "proxy":
         reader = auth.proxy_reader(settings, request.headers, _peer(request))
         if reader is not None:
