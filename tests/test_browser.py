@@ -40,7 +40,7 @@ def site(tmp_path):
                  ["users", "add", "erin", "-i", index, "--groups", "staff", "--password-stdin"]):
         result = CliRunner().invoke(cli, [str(a) for a in args], input="a good password\n")
         assert result.exit_code == 0, result.output
-    server = Server(index)
+    server = Server(index, "--all-may-read-everything")  # sample documents, no access rules
     yield server
     server.stop()
 

@@ -23,6 +23,20 @@ def verify_secret(stored_hash: str, secret: str) -> bool:
         return False
 
 
+_dummy_hash: str | None = None
+
+
+def verify_nobody(secret: str) -> bool:
+    """As long as verify_secret takes, for a user who does not exist (or an empty name): a wrong
+    password must take the same time whether or not the name is a user's, or the time tells who
+    has an account. Always False."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    verify_secret(_dummy_hash, secret)
+    return False
+
+
 def new_token(token_id: str) -> str:
     """`sbs_<id>_<secret>`: the id finds the one stored hash to check, so a request costs one
     argon2 verification however many tokens exist."""

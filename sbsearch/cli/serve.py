@@ -28,26 +28,46 @@ from .common import console, echo_json, index_option, json_option, model_option
               show_default=True, help="Addresses (CIDR) whose user/groups headers are believed. Repeatable.")
 @click.option("--user-header", default="X-Forwarded-User", show_default=True)
 @click.option("--groups-header", default="X-Forwarded-Groups", show_default=True, help="Comma-separated groups.")
-@click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (when users reach the server over HTTPS).")
+@click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure and __Host- (when users reach the server over HTTPS).")
+@click.option("--all-may-read-everything", "all_may_read", is_flag=True,
+              help="Serve an index without access rules: every reader may read every document. Without it, "
+                   "such an index is refused.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="HOST",
+              help="Host names the server answers to (e.g. search.example.com); any other Host header is a 400. "
+                   "Repeatable. Default: any.")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.5, 300),
+              help="Seconds a client has to send a request's headers before the connection is closed.")
+@click.option("--max-connections", default=200, show_default=True, type=click.IntRange(1, 100000),
+              help="Open connections and requests per worker; beyond it the server answers 503.")
 def serve(index_path, model, host, port, workers, threads, auth_mode, public, trusted_proxies, user_header,
-          groups_header, secure_cookies):
+          groups_header, secure_cookies, all_may_read, allowed_hosts, header_timeout, max_connections):
     """Serve the search page and JSON API (/api/search, /api/status, /healthz) over HTTP."""
     import uvicorn
 
     from .. import app
     from ..web.auth import AuthSettings
-    from ..web.server import ServeSettings, ensure_secret_key
+    from ..web.protocol import HeaderTimeoutProtocol
+    from ..web.server import ServeSettings, prepare_index
 
     index_path = app.index_path_or_default(index_path)
     shared = isinstance(index_path, str)  # a PostgreSQL store (--store)
     if not shared and not (index_path / "index.db").exists():
         raise click.ClickException(f"no index at {index_path} (run `sbsearch index DIR` first)")
+    secret_key, unrestricted = prepare_index(index_path)
+    if unrestricted and not all_may_read:
+        # fail closed: documents without resolved readers would be open to every reader
+        raise click.ClickException(
+            f"{unrestricted} documents of this index have no access rules, so every reader could read them; "
+            "index with `--access RULES` or, if everyone may read everything, serve with --all-may-read-everything")
     if public:
         click.echo("WARNING: --public: anyone who can reach this server can search, without signing in "
-                   "(they see only documents the access rules give to everyone).", err=True)
+                   + ("(--all-may-read-everything: they can read every document)." if all_may_read else
+                      "(they see only documents the access rules give to everyone)."), err=True)
+    elif all_may_read:
+        click.echo("WARNING: --all-may-read-everything: every signed-in reader can read every document.", err=True)
     settings = ServeSettings(index_path if shared else str(index_path.resolve()), model, AuthSettings(
-        "public" if public else auth_mode, ensure_secret_key(index_path), list(trusted_proxies), user_header,
-        groups_header, secure_cookies), threads)
+        "public" if public else auth_mode, secret_key, list(trusted_proxies), user_header,
+        groups_header, secure_cookies), threads, all_may_read, list(allowed_hosts), header_timeout)
     os.environ["SBSEARCH_SERVE_SETTINGS"] = settings.to_json()
     shown = index_path
     if shared:
@@ -55,8 +75,14 @@ def serve(index_path, model, host, port, workers, threads, auth_mode, public, tr
 
         shown = display_url(index_path)
     click.echo(f"serving {shown} on http://{host}:{port} ({'public' if public else auth_mode} sign-in)", err=True)
+    # proxy_headers=False: uvicorn would otherwise rewrite the client address from X-Forwarded-For
+    # for any loopback peer before sbsearch sees it; sbsearch decides on the socket's peer itself
+    # (sbsearch.web.auth.client_address). No uvicorn timeout covers a request's headers: the
+    # protocol class adds one (--header-timeout).
     uvicorn.run("sbsearch.web.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_graceful_shutdown=10)
+                log_level="warning", timeout_graceful_shutdown=10, proxy_headers=False,
+                server_header=False, timeout_keep_alive=5, limit_concurrency=max_connections,
+                http=HeaderTimeoutProtocol)
 
 
 @click.group()

@@ -33,8 +33,8 @@ from ..config import is_store_url  # noqa: F401 (part of this module's interface
 from ..errors import SbsearchError
 from ..lexical import index_text, name_text
 from .filters import DocumentFilter
-from .store import (LEXICAL_WEIGHTS, DocumentRow, StoreBase, filter_where, lexical_disagreements, lexical_tokens, now,
-                    relpath_of)
+from .store import (LEXICAL_WEIGHTS, DocumentRow, StoreBase, filter_where, lexical_disagreements, lexical_tokens,
+                    new_session_key, now, relpath_of)
 
 SCHEMA = "sbsearch"
 SCHEMA_VERSION = "1"
@@ -83,7 +83,8 @@ SCHEMA_SQL = [
     # in how many chunks each lexeme occurs: the inverse document frequency of BM25, kept in the
     # same transactions as `lexical` (meta keeps the rows and their total length)
     "CREATE TABLE lexical_df (lexeme TEXT PRIMARY KEY, ndoc BIGINT NOT NULL)",
-    "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT, groups TEXT, created TEXT)",
+    "CREATE INDEX documents_access_null ON documents (id) WHERE access IS NULL",
+    "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT, groups TEXT, created TEXT, session_key TEXT)",
     "CREATE TABLE tokens (id TEXT PRIMARY KEY, \"user\" TEXT, label TEXT, token_hash TEXT, created TEXT, "
     "last_used TEXT)",
     "CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER, first_at DOUBLE PRECISION)",
@@ -225,6 +226,8 @@ class PgStore(StoreBase):
             if not create:
                 raise SbsearchError(f"no index in {self.path} (run `sbsearch index DIR --store {self.path}` first)")
             self._create_schema()
+        elif create:
+            self.upgrade_schema()
 
     # ---------------------------------------------------------------- connection and schema
     def _connect(self):
@@ -266,6 +269,16 @@ class PgStore(StoreBase):
                 self.conn.execute(statement)
             self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s)",
                               [SCHEMA_VERSION, LEXICAL_FORMAT])
+
+    def upgrade_schema(self) -> None:
+        """What was added since a store was made (as the SQLite store's migration m006): users.session_key
+        and the partial index of documents without access rules."""
+        has = self._value("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
+                          "AND table_name = 'users' AND column_name = 'session_key'", [SCHEMA])
+        if not has:
+            with self.atomic():
+                self.conn.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS session_key TEXT")
+                self.conn.execute("CREATE INDEX IF NOT EXISTS documents_access_null ON documents (id) WHERE access IS NULL")
 
     def close(self) -> None:
         self.conn.close()
@@ -767,13 +780,27 @@ class PgStore(StoreBase):
 
     def put_user(self, name: str, password_hash: str | None, groups: list[str]) -> None:
         groups_json = json.dumps(sorted(set(groups)))
+        # a new user or a new password: a new session key (every earlier session ends)
+        key = new_session_key() if password_hash is not None else None
         with self.atomic():
             if self._value("SELECT count(*) FROM users WHERE name = %s", [name]):
-                self.conn.execute("UPDATE users SET groups = %s, password_hash = coalesce(%s, password_hash) "
-                                  "WHERE name = %s", [groups_json, password_hash, name])
+                self.conn.execute("UPDATE users SET groups = %s, password_hash = coalesce(%s, password_hash), "
+                                  "session_key = coalesce(%s, session_key) WHERE name = %s",
+                                  [groups_json, password_hash, key, name])
             else:
-                self.conn.execute("INSERT INTO users (name, password_hash, groups, created) VALUES (%s, %s, %s, %s)",
-                                  [name, password_hash, groups_json, now()])
+                self.conn.execute("INSERT INTO users (name, password_hash, groups, created, session_key) "
+                                  "VALUES (%s, %s, %s, %s, %s)", [name, password_hash, groups_json, now(), key])
+
+    def reset_session_key(self, name: str) -> str | None:
+        key = new_session_key()
+        changed = self.conn.execute("UPDATE users SET session_key = %s WHERE name = %s", [key, name]).rowcount
+        return key if changed else None
+
+    def documents_without_access(self) -> int:
+        return int(self._value("SELECT count(*) FROM documents WHERE access IS NULL"))
+
+    def any_document_without_access(self) -> bool:
+        return self._value("SELECT 1 FROM documents WHERE access IS NULL LIMIT 1") is not None
 
     def remove_user(self, name: str) -> bool:
         with self.atomic():
@@ -828,7 +855,7 @@ class PgStore(StoreBase):
         "runs": ("id", "started", "ended", "model", "roots", "status", "added", "updated", "removed", "unchanged",
                  "failed", "chunks_embedded", "seconds", "error"),
         "compares": ("id", "created", "model_a", "model_b", "result"),
-        "users": ("name", "password_hash", "groups", "created"),
+        "users": ("name", "password_hash", "groups", "created", "session_key"),
         "tokens": ("id", "user", "label", "token_hash", "created", "last_used"),
     }
 

@@ -217,6 +217,22 @@ def m005_access(db: sqlite_utils.Database) -> None:
     db["login_failures"].create({"key": str, "failures": int, "first_at": float}, pk="key")
 
 
+@migrations()
+def m006_session_keys(db: sqlite_utils.Database) -> None:
+    # users.session_key: a random value that every session cookie of the user must match; sign-out,
+    # a new password or re-creating the user replaces it. Existing users get one at their next sign-in.
+    db["users"].add_column("session_key", str)
+    # documents without access rules (readable by every reader): found at once on every request, so
+    # that a server run without --all-may-read-everything refuses to answer while there are any
+    db.execute("CREATE INDEX documents_access_null ON documents (id) WHERE access IS NULL")
+
+
+def new_session_key() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
 def filter_where(doc_filter: DocumentFilter | None, relpath: str, mark: str, glob_op: str, glob_value,
                  groups_sql, none: str) -> tuple[str, list]:
     """A WHERE condition over documents d (and its parameters) for a DocumentFilter, in either
@@ -798,15 +814,35 @@ class Store(StoreBase):
         return out
 
     def put_user(self, name: str, password_hash: str | None, groups: list[str]) -> None:
-        """Add a user, or change an existing one's groups (and password when given)."""
+        """Add a user, or change an existing one's groups (and password when given). A new user or
+        a new password gets a new session key: every session signed in before ends."""
         row = {"name": name, "groups": json.dumps(sorted(set(groups)))}
         if password_hash is not None:
             row["password_hash"] = password_hash
+            row["session_key"] = new_session_key()
         with self.db.atomic():
             if self.db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
                 self.db["users"].update(name, row)
             else:
                 self.db["users"].insert({**row, "created": now()})
+
+    def reset_session_key(self, name: str) -> str | None:
+        """A new session key for a user (sign-out: all the user's sessions end); None: no such user."""
+        key = new_session_key()
+        changed = self.db.execute("UPDATE users SET session_key = ? WHERE name = ?", [key, name]).rowcount
+        return key if changed else None
+
+    def documents_without_access(self) -> int:
+        """Documents indexed without access rules (access NULL: readable by every reader)."""
+        return self.db.execute("SELECT count(*) FROM documents WHERE access IS NULL").fetchone()[0]
+
+    def any_document_without_access(self) -> bool:
+        """documents_without_access() > 0, through a partial index: cheap enough for every request."""
+        return self.db.execute("SELECT 1 FROM documents WHERE access IS NULL LIMIT 1").fetchone() is not None
+
+    def upgrade_schema(self) -> None:
+        """Apply the migrations an existing index lacks (e.g. before serving it)."""
+        migrations.apply(self.db)
 
     def remove_user(self, name: str) -> bool:
         with self.db.atomic():

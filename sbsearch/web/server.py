@@ -24,7 +24,10 @@ from urllib.parse import quote, urlencode
 import anyio
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -40,6 +43,10 @@ from . import auth
 HERE = Path(__file__).parent
 MAX_QUERY_CHARS = 1000
 MAX_K = 50
+MAX_FILTER_VALUES = 20  # per path=, type= and folder= (each value is a clause of the SQL)
+# Every answer but the static files: never stored by a browser or a shared cache (they are one
+# reader's view), and a cache must tell readers apart
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Vary": "Cookie, Authorization"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -59,6 +66,10 @@ class ServeSettings:
     model: str | None = None
     auth: auth.AuthSettings = field(default_factory=auth.AuthSettings)
     search_threads: int = 2
+    # serve an index without access rules (documents readable by all): only when said so
+    all_may_read_everything: bool = False
+    allowed_hosts: list[str] = field(default_factory=list)  # empty: any Host header
+    header_timeout: float = 10.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -73,6 +84,52 @@ class ServeSettings:
 class BadRequest(HTTPException):
     def __init__(self, detail: str):
         super().__init__(400, detail)
+
+
+class DocumentId(Convertor):
+    """/doc/N: at most 18 digits, so N is always an SQLite/PostgreSQL integer (a larger N is a
+    404 like any unknown document, not an overflow)."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("docid", DocumentId())
+
+
+class ResponseHeaders:
+    """ASGI middleware: NO_STORE_HEADERS on every answer but /static; on /doc/N (the file itself)
+    also frame-ancestors 'none' and X-Frame-Options, so no other site can frame a document."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            return await self.app(scope, receive, send)
+        is_doc = scope["path"].startswith("/doc/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"cache-control", b"vary")]
+                headers += [(k.lower().encode(), v.encode()) for k, v in NO_STORE_HEADERS.items()]
+                if is_doc:
+                    csp = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-security-policy"), "")
+                    if "frame-ancestors" not in csp:
+                        csp = (csp + "; " if csp else "") + "frame-ancestors 'none'"
+                    headers = [(k, v) for k, v in headers
+                               if k.lower() not in (b"content-security-policy", b"x-frame-options")]
+                    headers += [(b"content-security-policy", csp.encode("latin-1")), (b"x-frame-options", b"DENY")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class ServerState:
@@ -119,21 +176,40 @@ class ServerState:
 
 # ------------------------------------------------------------------------------------------ who is asking
 
+def _peer(request: Request) -> str | None:
+    """The socket's peer address (uvicorn runs with proxy_headers off: no header changed it)."""
+    return request.client.host if request.client else None
+
+
+def _client(state: ServerState, request: Request) -> str:
+    """The client's address for rate limits (X-Forwarded-For only through a trusted proxy)."""
+    return auth.client_address(state.settings.auth, _peer(request), request.headers.get("x-forwarded-for"))
+
+
 def _reader(state: ServerState, request: Request) -> auth.Reader | None:
     settings = state.settings.auth
+    store = state.store()
+    if not state.settings.all_may_read_everything and store.any_document_without_access():
+        # fail closed: a re-index without rules (--access none) while serving opens nothing
+        raise HTTPException(503, "this index has documents without access rules; re-index with --access, "
+                                 "or restart the server with --all-may-read-everything")
     if settings.mode == "public":
         return auth.Reader("anonymous", (), "public")
-    store = state.store()
     if settings.mode == "proxy":
-        reader = auth.proxy_reader(settings, request.headers, request.client.host if request.client else None)
+        reader = auth.proxy_reader(settings, request.headers, _peer(request))
         if reader is not None:
             return reader
-    name = auth.token_user(store, request.headers.get("authorization"))
-    via = "token"
-    if name is None and settings.mode == "local":
-        name, via = auth.session_user(settings, request.cookies.get(auth.SESSION_COOKIE)), "session"
-    user = store.user(name) if name else None
-    return auth.Reader(user["name"], tuple(user["groups"]), via) if user else None
+    authorization = request.headers.get("authorization")
+    name = auth.token_user(store, authorization, _client(state, request)) if authorization else None
+    if name is not None:
+        user = store.user(name)
+        return auth.Reader(user["name"], tuple(user["groups"]), "token") if user else None
+    if settings.mode == "local":
+        session = auth.session_user(settings, request.cookies.get(settings.session_cookie))
+        user = store.user(session[0]) if session else None
+        if user is not None and auth.session_matches(user, session[1]):
+            return auth.Reader(user["name"], tuple(user["groups"]), "session")
+    return None
 
 
 def _reader_filter(reader: auth.Reader, doc_filter: DocumentFilter | None) -> DocumentFilter:
@@ -157,6 +233,11 @@ def _search_params(request: Request) -> dict:
     mode = q.get("mode") or None
     if mode not in (None, "hybrid", "vector", "lexical"):
         raise BadRequest("mode must be hybrid, vector or lexical")
+    for name in ("path", "type", "folder"):
+        if len(q.getlist(name)) > MAX_FILTER_VALUES:
+            raise BadRequest(f"at most {MAX_FILTER_VALUES} {name}= values")
+        if any(len(v) > MAX_QUERY_CHARS for v in q.getlist(name)):
+            raise BadRequest(f"a {name}= value is too long (at most {MAX_QUERY_CHARS} characters)")
     try:
         # an empty field of the form is no filter
         doc_filter = use_cases.search_filter([p for p in q.getlist("path") if p], [t for t in q.getlist("type") if t],
@@ -237,7 +318,19 @@ def create_app(settings: ServeSettings) -> Starlette:
         return page(request, "error.html", {"status": status, "message": message, "user": None}, status)
 
     async def who(request: Request) -> auth.Reader | None:
-        return await state.run(_reader, state, request)
+        try:
+            return await state.run(_reader, state, request)
+        except auth.TooManyFailures as exc:
+            raise HTTPException(429, str(exc)) from None
+
+    def csrf_token(request: Request) -> str:
+        """The CSRF cookie's value if this server signed it, else a new one."""
+        value = request.cookies.get(settings.auth.csrf_cookie)
+        return value if auth.csrf_valid(settings.auth, value) else auth.new_csrf_token(settings.auth)
+
+    def set_csrf_cookie(response: Response, value: str) -> None:
+        response.set_cookie(settings.auth.csrf_cookie, value, httponly=True, samesite="strict",
+                            secure=settings.auth.secure_cookies)
 
     def sign_in_redirect(request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -253,14 +346,15 @@ def create_app(settings: ServeSettings) -> Starlette:
             # passages of one document are shown together: ask for more, keep k documents
             answer = await state.run(_answer, state, reader, {**params, "k": min(MAX_K * 4, params["k"] * 4)})
         query = request.query_params
-        csrf = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_token()
+        csrf = csrf_token(request)
         response = page(request, "search.html", {
             "user": reader, "q": params["text"], "mode": params["mode"] or "", "k": params["k"],
             "path": query.get("path", ""), "type": query.get("type", ""), "folder": query.get("folder", ""),
             "modified_after": query.get("modified_after", ""), "answer": answer,
             "results": _by_document(answer.results, params["k"]) if answer else [],
-            "footer": footer(answer) if answer else None, "csrf": csrf, "public": settings.auth.mode == "public"})
-        response.set_cookie(auth.CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=settings.auth.secure_cookies)
+            "footer": footer(answer) if answer else None, "csrf": csrf, "public": settings.auth.mode == "public",
+            "all_may_read": settings.all_may_read_everything})
+        set_csrf_cookie(response, csrf)
         return response
 
     async def api_search(request: Request) -> Response:
@@ -355,28 +449,28 @@ def create_app(settings: ServeSettings) -> Starlette:
                         headers=headers)
 
     async def login_form(request: Request, message: str | None = None, status: int = 200) -> Response:
-        csrf = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_token()
+        csrf = csrf_token(request)
         response = page(request, "login.html", {"csrf": csrf, "message": message, "user": None,
                                                 "next": _safe_next(request.query_params.get("next"))}, status)
-        response.set_cookie(auth.CSRF_COOKIE, csrf, httponly=True, samesite="strict",
-                            secure=settings.auth.secure_cookies)
+        set_csrf_cookie(response, csrf)
         return response
 
-    def _check_login(name: str, password: str, client: str) -> str:
-        """"ok", "limited" or "wrong"; failures count per user and per client address."""
-        from ..access.secrets import verify_secret
+    def _check_login(name: str, password: str, client: str) -> tuple[str, str | None]:
+        """("ok", the user's session key), ("limited", None) or ("wrong", None); see
+        auth.login_allowed for the limits. An unknown name costs the same argon2 work as a known
+        one, so the answer's time does not tell which names are users."""
+        from ..access.secrets import verify_nobody, verify_secret
 
         store = state.store()
-        keys = [f"user:{name}", f"addr:{client}"]
-        if any(store.login_failures(key, auth.LOGIN_WINDOW_S) >= auth.LOGIN_MAX_FAILURES for key in keys):
-            return "limited"
+        if not auth.login_allowed(store, name, client):
+            return "limited", None
         user = store.user(name) if name else None
-        if user is None or not verify_secret(user["password_hash"], password):
-            for key in keys:
-                store.record_login_failure(key, auth.LOGIN_WINDOW_S)
-            return "wrong"
-        store.clear_login_failures(keys[0])
-        return "ok"
+        if user is None:
+            verify_nobody(password)
+        if user is None or not verify_secret(user["password_hash"] or "", password):
+            auth.record_login_failure(store, name, client)
+            return "wrong", None
+        return "ok", user.get("session_key") or store.reset_session_key(name)
 
     async def login(request: Request) -> Response:
         if settings.auth.mode != "local":
@@ -385,26 +479,37 @@ def create_app(settings: ServeSettings) -> Starlette:
         if request.method == "GET":
             return await login_form(request)
         form = await request.form()
-        if not auth.csrf_ok(request.cookies.get(auth.CSRF_COOKIE), form.get("csrf")):
+        if not auth.csrf_ok(settings.auth, request.cookies.get(settings.auth.csrf_cookie), form.get("csrf")):
             raise HTTPException(403, "the form expired or came from another site; reload the sign-in page")
         name, password = str(form.get("user", ""))[:64], str(form.get("password", ""))[:1024]
-        client = request.client.host if request.client else "unknown"
-        verdict = await state.run(_check_login, name, password, client)
+        verdict, session_key = await state.run(_check_login, name, password, _client(state, request))
         if verdict == "limited":
-            return await login_form(request, "Too many failed sign-ins. Try again in 15 minutes.", 429)
+            return await login_form(request, "Too many failed sign-ins. Try again later.", 429)
         if verdict == "wrong":
             return await login_form(request, "Wrong user name or password.", 401)
         response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
-        response.set_cookie(auth.SESSION_COOKIE, auth.session_cookie(settings.auth, name), max_age=auth.SESSION_MAX_AGE_S,
-                            httponly=True, samesite="lax", secure=settings.auth.secure_cookies)
+        response.set_cookie(settings.auth.session_cookie, auth.session_cookie(settings.auth, name, session_key),
+                            max_age=auth.SESSION_MAX_AGE_S, httponly=True, samesite="lax",
+                            secure=settings.auth.secure_cookies)
         return response
+
+    def _end_sessions(cookie: str | None) -> None:
+        """Sign-out ends every session of the user (a new session key), not only this browser's."""
+        session = auth.session_user(settings.auth, cookie)
+        if session is None:
+            return
+        store = state.store()
+        if auth.session_matches(store.user(session[0]), session[1]):
+            store.reset_session_key(session[0])
 
     async def logout(request: Request) -> Response:
         form = await request.form()
-        if not auth.csrf_ok(request.cookies.get(auth.CSRF_COOKIE), form.get("csrf")):
+        if not auth.csrf_ok(settings.auth, request.cookies.get(settings.auth.csrf_cookie), form.get("csrf")):
             raise HTTPException(403, "the form expired or came from another site")
+        if settings.auth.mode == "local":
+            await state.run(_end_sessions, request.cookies.get(settings.auth.session_cookie))
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(auth.SESSION_COOKIE)
+        response.delete_cookie(settings.auth.session_cookie, secure=settings.auth.secure_cookies, httponly=True)
         return response
 
     async def healthz(request: Request) -> Response:
@@ -428,15 +533,24 @@ def create_app(settings: ServeSettings) -> Starlette:
         Route("/", search_page),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
-        Route("/doc/{doc_id:int}", document),
+        Route("/doc/{doc_id:docid}", document),
         Route("/api/search", api_search),
         Route("/api/status", api_status),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    application = Starlette(routes=routes, exception_handlers={
+    middleware = [Middleware(ResponseHeaders)]
+    if settings.allowed_hosts:  # any other Host header: 400
+        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False))
+    application = Starlette(routes=routes, middleware=middleware, exception_handlers={
         HTTPException: http_error, SbsearchError: sbsearch_error, Exception: server_error})
+    # no "/x/" -> "/x" redirects: Starlette writes them as absolute URLs from the Host header
+    application.router.redirect_slashes = False
     application.state.sbsearch = state
+    if settings.auth.mode == "local":
+        from ..access.secrets import verify_nobody
+
+        verify_nobody("")  # the dummy hash is made now, not during the first sign-in
     return application
 
 
@@ -449,12 +563,20 @@ def app_from_env() -> Starlette:
 def ensure_secret_key(index_path: Path) -> str:
     """The key that signs session cookies, made once per index and kept in it, so every worker and
     every restart accepts the sessions it issued."""
+    return prepare_index(index_path)[0]
+
+
+def prepare_index(index_path: Path | str) -> tuple[str, int]:
+    """Before serving: the index's schema brought up to date (session keys), the key that signs
+    session cookies and CSRF tokens (made once per index and kept in it, so every worker and every
+    restart accepts what it issued), and how many documents have no access rules (readable by all)."""
     from ..index.location import open_store
 
     store = open_store(index_path)
+    store.upgrade_schema()
     key = store.get_meta("session_secret")
     if not key:
         key = secrets.token_urlsafe(32)
         store.set_meta("session_secret", key)
-    return key
+    return key, store.documents_without_access()
 
