@@ -182,9 +182,14 @@ def build_tokenizer(f):
     # spaces are kept, as one space each)
     tok.normalizer = normalizers.Sequence([normalizers.Precompiled(spm_charsmap.build(f.norm_map)),
                                            normalizers.Replace(Regex(" {2,}"), " ")])
-    # "▁" prepended unless the text already starts with a space; spaces -> "▁"; no split on them
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)
+    # "▁" prepended unless the text already starts with a space; spaces -> "▁"; no split on them.
+    # "first": only the part of the text at its start is prefixed, not the parts after a special
+    # token written in the text ("a<s>b"), which the engine reads inside one string
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    # the special pieces as special tokens (transformers registers them so anyway): the same
+    # ids whether tokenizer.json is read by tokenizers (int8 runtime) or by transformers (torch)
+    tok.add_special_tokens([p for p in ("<s>", "<pad>", "</s>", "<unk>", "<mask>") if p in f.pieces])
     bos, eos = f.pieces[f.bos], f.pieces[f.eos]
     tok.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
