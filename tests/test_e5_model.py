@@ -92,10 +92,11 @@ TEXTS = JAPANESE + ENGLISH
 
 # ----------------------------------------------------------------------------- quick tier
 
-def test_missing_package_is_one_line(monkeypatch, isolated_home):
+def test_missing_package_is_one_line(monkeypatch, tmp_path, isolated_home):
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
+    monkeypatch.setattr(e5_convert, "target_dir", lambda: tmp_path / "cache" / "models" / e5_convert.DIR_NAME)
     monkeypatch.setattr(e5_convert.importlib.metadata, "distribution", missing)
     with pytest.raises(SbsearchError) as err:
         e5_convert.ensure_converted()
