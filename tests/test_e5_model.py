@@ -106,8 +106,9 @@ def test_missing_package_is_one_line(monkeypatch, tmp_path, isolated_home):
 
 
 def _leftovers() -> list[Path]:
+    """Directories beside the target (a half-written model, a temporary folder); the lock file may stay."""
     models = e5_convert.target_dir().parent
-    return sorted(models.iterdir()) if models.exists() else []
+    return sorted(p for p in models.iterdir() if p.is_dir()) if models.exists() else []
 
 
 @pytest.mark.parametrize("damage", ["truncated", "changed"])
@@ -206,9 +207,10 @@ def test_vectors_agree_with_the_engine(engine):
     for texts in (JAPANESE, ENGLISH):
         q = (model.encode_query(texts) * engine.query(texts)).sum(1)
         d = (model.encode(texts) * engine.passage(texts)).sum(1)
-        # measured: median 0.9999, min 0.9996 (the engine quantises activations to int8 too)
+        # measured: median and min 0.9999 in both languages; what is left is the engine's own int8
+        # rounding of activations inside its matmuls (the weights are the same numbers)
         assert statistics.median(q) >= 0.99 and statistics.median(d) >= 0.99, (q, d)
-        assert q.min() >= 0.98 and d.min() >= 0.98, (q, d)
+        assert q.min() >= 0.995 and d.min() >= 0.995, (q, d)
 
 
 @pytest.mark.slow
@@ -242,7 +244,9 @@ def test_int8_variant(engine):
     for texts in (JAPANESE, ENGLISH):
         q = (int8.encode_query(texts) * fp32.encode_query(texts)).sum(1)
         d = (int8.encode(texts) * fp32.encode(texts)).sum(1)
-        assert statistics.median(q) >= 0.97 and statistics.median(d) >= 0.97, (q, d)
+        # measured: median 0.995-0.996, min 0.993 (ja and en, queries and passages)
+        assert statistics.median(q) >= 0.98 and statistics.median(d) >= 0.98, (q, d)
+        assert q.min() >= 0.95 and d.min() >= 0.95, (q, d)
     assert resolve("e5-small-int8").weights_file.stat().st_size < 0.4 * resolve("e5-small").weights_file.stat().st_size
 
 
