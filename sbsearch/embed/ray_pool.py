@@ -100,6 +100,13 @@ class RayEmbedder:
         return self._max_seq_length
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self._encode(texts, progress, query=False)
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        """Queries: the actors call their embedder's encode_query (a model's query prompt, E5's "query: ")."""
+        return self._encode(texts, None, query=True)
+
+    def _encode(self, texts: list[str], progress: Callable[[int], None] | None, query: bool) -> np.ndarray:
         ray = _ray()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -110,7 +117,9 @@ class RayEmbedder:
         # (onnx_backend.token_batches); torch (sentence-transformers) sorts within parts of 4
         # batches in input order. An actor encodes each unit it gets on its own.
         if self.info.kind == "int8":
-            units = token_batches([len(e.ids) for e in self._tokenizer().encode_batch(texts)],
+            # lengths with the prompt the actors' OnnxEmbedder prepends, so the batches are its own
+            prompt = self._prompts()[0 if query else 1]
+            units = token_batches([len(e.ids) for e in self._tokenizer().encode_batch([prompt + t for t in texts])],
                                   TOKENS_PER_BATCH, self.batch_size)
         else:
             unit = self.batch_size * 4
@@ -119,7 +128,7 @@ class RayEmbedder:
         index_slices = [[i for u in units[k::n_slices] for i in u] for k in range(n_slices)]
         slices = [[[texts[i] for i in u] for u in units[k::n_slices]] for k in range(n_slices)]
         results: list[np.ndarray | None] = [None] * len(slices)
-        pending = {self.actors[i % self.n_actors].encode.remote(s): (i, i % self.n_actors, 0)
+        pending = {self.actors[i % self.n_actors].encode.remote(s, query): (i, i % self.n_actors, 0)
                    for i, s in enumerate(slices)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -133,7 +142,7 @@ class RayEmbedder:
                                         "nothing was published") from None
                 self.retried += 1
                 self.actors[slot] = self._actor_class.remote(self.info)  # a fresh worker, same model
-                pending[self.actors[slot].encode.remote(slices[i])] = (i, slot, tries + 1)
+                pending[self.actors[slot].encode.remote(slices[i], query)] = (i, slot, tries + 1)
                 continue
             if progress is not None:
                 progress(sum(len(u) for u in slices[i]))
@@ -142,8 +151,12 @@ class RayEmbedder:
             out[idx] = vecs
         return out
 
-    def encode_query(self, texts: list[str]) -> np.ndarray:
-        return self.encode(texts)
+    def _prompts(self) -> tuple[str, str]:
+        import json
+
+        from .onnx_backend import META_FILE, prompts
+
+        return prompts(json.loads((self.info.path / META_FILE).read_text()))
 
     def _tokenizer(self):
         """The int8 model's tokenizer, to form the batches a local run would."""
@@ -192,9 +205,11 @@ class _EmbedActor:
         e = self.embedder
         return e.dim, e.batch_size, e.max_seq_length
 
-    def encode(self, units: list[list[str]]) -> np.ndarray:
-        """Each unit encoded on its own (one batch of an int8 model; a part of 4 batches in torch)."""
-        return np.vstack([self.embedder.encode(u) for u in units])
+    def encode(self, units: list[list[str]], query: bool = False) -> np.ndarray:
+        """Each unit encoded on its own (one batch of an int8 model; a part of 4 batches in torch);
+        queries through encode_query, which applies a model's query prompt."""
+        method = self.embedder.encode_query if query else self.embedder.encode
+        return np.vstack([method(u) for u in units])
 
     def parameter_count(self) -> int:
         return self.embedder.parameter_count()

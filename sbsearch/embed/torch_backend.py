@@ -44,6 +44,14 @@ class TorchEmbedder:
         return int(self.model.max_seq_length)
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Documents. A model with prompts (E5: "passage: ") gets its "document" prompt."""
+        return self._encode(texts, progress, self.model.encode_document)
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        """Queries: the model's "query" prompt (E5: "query: "); the same as encode for a model without prompts."""
+        return self._encode(texts, None, self.model.encode_query)
+
+    def _encode(self, texts: list[str], progress, method) -> np.ndarray:
         """Encode in slices so a progress bar can move; sentence-transformers sorts each slice by length."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -51,15 +59,12 @@ class TorchEmbedder:
         step = self.batch_size * 4
         for i in range(0, len(texts), step):
             part = texts[i:i + step]
-            vecs = self.model.encode(part, batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+            vecs = method(part, batch_size=self.batch_size, normalize_embeddings=True,
+                          convert_to_numpy=True, show_progress_bar=False)
             out.append(np.asarray(vecs, dtype=np.float32))
             if progress:
                 progress(len(part))
         return np.vstack(out)
-
-    def encode_query(self, texts: list[str]) -> np.ndarray:
-        return self.encode(texts)
 
     def parameter_count(self) -> int:
         return int(sum(p.numel() for p in self.model.parameters()))
