@@ -59,3 +59,7 @@ def test_the_link_checker_can_fail(tmp_path):
     page.write_text("# Title here\n\n[ok](#title-here) [bad](#nowhere) [gone](missing.md)\n")
     assert links(page) == ["#title-here", "#nowhere", "missing.md"]
     assert "title-here" in anchors(page) and "nowhere" not in anchors(page)
+
+
+def test_the_readme_is_a_front_door():
+    assert len((REPO / "README.md").read_text(encoding="utf-8").splitlines()) <= 200

@@ -49,6 +49,7 @@ def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, acc
                         chunk_overlap=chunk_overlap)
     if as_json:
         echo_json(summary.as_dict())
+        _nothing_to_search(summary, paths)
         return
     c = console()
     c.print(
@@ -56,7 +57,7 @@ def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, acc
         f"[green]{summary.added} added[/green], {summary.updated} updated, {summary.removed} removed, "
         f"{summary.unchanged} unchanged, [red]{summary.failed} failed[/red], {summary.skipped} skipped · "
         f"{summary.chunks_embedded} chunks embedded, {summary.chunks_reused} reused, "
-        f"{summary.chunks_total} in index · {summary.seconds:.1f}s"
+        f"{summary.chunks_total} in index · {summary.seconds:.1f}s", soft_wrap=True
     )
     ocr = summary.ocr
     if ocr.get("pages_read") or ocr.get("cache_hits"):
@@ -70,6 +71,21 @@ def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, acc
         c.print(f"  [dim]skipped {shown(f['path'])}: {shown(f['error'])}[/dim]", highlight=False)
     if len(summary.skipped_files) > 20:
         c.print(f"  [dim]… and {len(summary.skipped_files) - 20} more skipped[/dim]")
+    _nothing_to_search(summary, paths)
+    if summary.added and not (summary.updated or summary.unchanged or summary.removed) and not quiet:
+        # a first index: the one next thing to try
+        where = "" if index_path is None else f" -i {shown(str(index_path))}"
+        c.print(f'next: sbsearch query "a question about these documents"{where}', highlight=False, soft_wrap=True)
+
+
+def _nothing_to_search(summary, paths) -> None:
+    """An index run that leaves nothing to search says so in one line, and fails."""
+    if summary.chunks_total == 0:
+        what = ", ".join(shown(str(p)) for p in paths)
+        raise click.ClickException(
+            f"nothing to search in {what}: {summary.skipped} file(s) of types sbsearch does not read, "
+            f"{summary.failed} that could not be read (see above; supported: text, Markdown, PDF, Word, "
+            "PowerPoint, Excel, HTML, e-mail, images, FAQ files)")
 
 
 def parse_interval(text: str) -> float:

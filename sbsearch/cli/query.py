@@ -29,7 +29,7 @@ def query(text, index_path, model, mode, paths, types, folders, modified_after, 
     """Search the index with a natural-language question, keywords or an identifier."""
     from .. import app
     from ..index.filters import DocumentFilter
-    from .render import footer, print_json_lines, results_table, side_by_side
+    from .render import footer, print_json_lines, results_list, side_by_side
 
     doc_filter = app.search_filter(paths, types, folders, modified_after)
     if as_user is not None:
@@ -46,7 +46,7 @@ def query(text, index_path, model, mode, paths, types, folders, modified_after, 
     c = console()
     if answer.other_results is not None:
         c.print(side_by_side(answer.results, answer.other_results, answer.model, answer.other_model, text))
-    c.print(results_table(answer.results, text))
+    c.print(results_list(answer.results, text), crop=False)  # a long path or section stays whole
     if not answer.results and doc_filter is not None:
         c.print("no document passes the filter", highlight=False)
-    c.print(shown(footer(answer)), highlight=False)
+    c.print(shown(footer(answer)), highlight=False, soft_wrap=True)  # one line in a log; a terminal wraps it

@@ -43,21 +43,27 @@ def marked_snippet(result: Result):
     return text
 
 
-def results_table(results: list[Result], query: str, title: str | None = None):
-    from rich.table import Table
+def results_list(results: list[Result], query: str):
+    """One result per block: rank, score and source on one line, the section on the next, then the
+    snippet wrapped under them. Paths and sections are never cut into pieces (a terminal wraps a
+    long one as a whole; a log keeps it on one line), so results read alike in 80 columns, in a
+    wide terminal and in a log."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
 
-    table = Table(title=shown(title) if title else None, show_lines=False, expand=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("source", overflow="fold", ratio=3, min_width=18)
-    table.add_column("section", overflow="fold", ratio=2, min_width=10)
-    table.add_column("snippet", ratio=6)
+    blocks = []
     for r in results:
         source = r.display_path() + (f" {r.location}" if r.location else "")
-        heading = (r.heading or "").split(" > ")[-1]
         score = f"{r.score:.3f}" if r.score < 0.1 else f"{r.score:.2f}"  # fused (RRF) scores are small
-        table.add_row(str(r.rank), score, cell(source), cell(heading), marked_snippet(r))
-    return table
+        head = Text(f"{r.rank:>2}  {score:>5}  ", no_wrap=True, overflow="ignore")
+        head.append(visible(source), style="bold")
+        head.no_wrap, head.overflow = True, "ignore"
+        blocks.append(head)
+        if r.heading:
+            blocks.append(Text(" " * 11 + visible(r.heading), style="cyan", no_wrap=True, overflow="ignore"))
+        blocks.append(Padding(marked_snippet(r), (0, 0, 1, 11), expand=False))
+    return Group(*blocks)
 
 
 def side_by_side(a: list[Result], b: list[Result], name_a: str, name_b: str, query: str):
