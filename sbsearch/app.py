@@ -51,6 +51,7 @@ def index(paths: list[Path], index_path: Path | None = None, model: str | None =
     summary = indexer.run(list(paths), reembed=reembed, wait=wait)
     if set_default:
         indexer.store.set_meta("default_model", indexer.model_name)
+        indexer.store.set_meta("model_reason", "set with --set-default")
     return summary
 
 
@@ -155,6 +156,9 @@ def quality_facts(searcher, results: list, other_results: list | None = None, mo
     facts: dict = {"model": searcher.model_name, "query_model": searcher.query_model,
                    "doc_model": searcher.doc_model, "documents": _layers(searcher.model_row or {}),
                    "mode": mode or searcher.mode, "notice": searcher.notice}
+    store = searcher.store
+    if searcher.model_name == store.get_meta("default_model") and store.get_meta("model_reason"):
+        facts["model_reason"] = store.get_meta("model_reason")  # why the index has this model
     if doc_filter is not None and doc_filter.active:
         facts["filter"] = doc_filter.description
     if facts["mode"] == "lexical":
