@@ -114,14 +114,16 @@ def status(index_path: Path | None = None, runs: int = 5) -> dict:
 
 def models() -> list[dict]:
     """Models available offline, with the headline numbers of pruned models' cards."""
-    from .embed.models import BUILTIN, list_local_names, resolve
+    from .embed.models import BUILTIN, BUILTIN_LANGUAGES, list_local_names, resolve
 
-    rows = [{"name": n, "kind": "builtin", "description": d} for n, d in BUILTIN.items()]
+    rows = [{"name": n, "kind": "builtin", "description": d, "languages": list(BUILTIN_LANGUAGES.get(n, ()))}
+            for n, d in BUILTIN.items()]
     for name in list_local_names():
         info = resolve(name)
         metrics = info.card.get("metrics", {})
         rows.append({"name": name, "kind": "pruned" if info.card else "local", "description": info.description,
                      "layers": info.layers, "base_layers": info.card.get("base_layers"), "metrics": metrics,
+                     "languages": list(info.languages),
                      "path": str(info.path)})
     return rows
 
