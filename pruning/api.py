@@ -319,6 +319,8 @@ def prune(
         "base_path": str(info.path),
         "base_weights_sha256": base_sha,
         "base_layers": int(parent.get("base_layers", total)),
+        # what the base reads (sbsearch.embed.models.model_languages): a cut keeps its vocabulary
+        "languages": list(info.languages),
         "layers": len(kept),
         "strategy": "explicit" if keep_layers else strategy,
         "kept_layers": [parent["kept_layers"][i] for i in kept] if parent else kept,

@@ -51,6 +51,7 @@ def index(paths: list[Path], index_path: Path | None = None, model: str | None =
     summary = indexer.run(list(paths), reembed=reembed, wait=wait)
     if set_default:
         indexer.store.set_meta("default_model", indexer.model_name)
+        indexer.store.set_meta("model_reason", "set with --set-default")
     return summary
 
 
@@ -113,14 +114,16 @@ def status(index_path: Path | None = None, runs: int = 5) -> dict:
 
 def models() -> list[dict]:
     """Models available offline, with the headline numbers of pruned models' cards."""
-    from .embed.models import BUILTIN, list_local_names, resolve
+    from .embed.models import BUILTIN, BUILTIN_LANGUAGES, list_local_names, resolve
 
-    rows = [{"name": n, "kind": "builtin", "description": d} for n, d in BUILTIN.items()]
+    rows = [{"name": n, "kind": "builtin", "description": d, "languages": list(BUILTIN_LANGUAGES.get(n, ()))}
+            for n, d in BUILTIN.items()]
     for name in list_local_names():
         info = resolve(name)
         metrics = info.card.get("metrics", {})
         rows.append({"name": name, "kind": "pruned" if info.card else "local", "description": info.description,
                      "layers": info.layers, "base_layers": info.card.get("base_layers"), "metrics": metrics,
+                     "languages": list(info.languages),
                      "path": str(info.path)})
     return rows
 
@@ -155,6 +158,9 @@ def quality_facts(searcher, results: list, other_results: list | None = None, mo
     facts: dict = {"model": searcher.model_name, "query_model": searcher.query_model,
                    "doc_model": searcher.doc_model, "documents": _layers(searcher.model_row or {}),
                    "mode": mode or searcher.mode, "notice": searcher.notice}
+    store = searcher.store
+    if searcher.model_name == store.get_meta("default_model") and store.get_meta("model_reason"):
+        facts["model_reason"] = store.get_meta("model_reason")  # why the index has this model
     if doc_filter is not None and doc_filter.active:
         facts["filter"] = doc_filter.description
     if facts["mode"] == "lexical":

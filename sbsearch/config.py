@@ -16,6 +16,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _CHECKOUT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else None
 
 DEFAULT_MODEL = "minilm"
+# The model of a new index whose documents are mostly CJK (sbsearch.index.language), or its int8
+# variant when that measured free
+MULTILINGUAL_MODEL = "e5-small"
 
 
 def home() -> Path:

@@ -21,7 +21,8 @@ def _layers(layers, total) -> str:
 
 def footer(answer) -> str:
     """The line under every answer: which model answered, how it compares to its reference
-    (from app.quality_facts), e.g. `model: m (6 of 12 layers) · 1.9x faster than full · …`."""
+    (from app.quality_facts), e.g. `model: m (6 of 12 layers) · 1.9x faster than full · …`; for
+    the index's own model, why the index has it (`chosen for Japanese documents (62% CJK …)`)."""
     facts = answer.quality
     docs = facts["documents"]
     mode = facts.get("mode", "vector")
@@ -38,6 +39,8 @@ def footer(answer) -> str:
                      f"documents: {facts['doc_model']}, {_layers(docs['layers'], docs['total_layers'])})")
     elif docs["layers"]:
         parts[1] += f" ({_layers(docs['layers'], docs['total_layers'])})"
+    if facts.get("model_reason"):
+        parts.append(facts["model_reason"])
     cmp = facts["comparison"]
     if cmp is not None:
         headline = cmp["headline"]

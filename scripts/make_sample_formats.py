@@ -70,6 +70,50 @@ TOKYO_OUTAGE_NOTICE = [
     ]),
 ]
 
+# sample_docs/ja: a scanned notice (image) and an e-mail, in Japanese
+TOKYO_FIRE_DRILL_NOTICE = [
+    ("消防訓練の実施について（お知らせ）", [
+        "ベイフロント芝浦ビル 入居企業各位　ビル防災センター",
+        "2025年9月5日（金）14時から15時まで、全館合同の消防訓練を行います。",
+        "14時に非常ベルが鳴りますので、各階の自衛消防隊員の誘導で非常階段を使って避難してください。",
+        "集合場所は芝浦中央公園です。到着後、各社の責任者が人数を防災センターへ報告します。",
+        "当日は訓練のため、14時から14時30分までエレベーターが停止します。",
+        "来客の予定は15時以降にしてください。",
+        "消火器の使い方と煙体験の講習を、希望者向けに15時から1階ロビーで行います。",
+    ]),
+]
+
+EXHIBITION_MAIL = {
+    "subject": "【応援のお願い】6月 国際食品工業展の説明員",
+    "sender": "Yui Nakamura <yui.nakamura@halden-instruments.example>",
+    "to": "tokyo-all@halden-instruments.example",
+    "date": "Mon, 02 Jun 2025 09:12:00 +0900",
+    "body": "東京オフィスの皆さん\n\n"
+            "営業の中村です。6月11日（水）から13日（金）まで東京ビッグサイトで開かれる国際食品工業展に、"
+            "当社の小間（東4ホール、小間番号 4-218）を出します。\n\n"
+            "来場者への説明を担当できる方を、エンジニアリングとサポートから各日2名ずつ募集します。"
+            "HX-220 のデモと Halden Cloud の画面の説明をお願いします。台本と想定問答は事前にお送りします。\n\n"
+            "・集合：各日 8:30、小間の前（入場証は前日までに配ります）\n"
+            "・服装：会社のポロシャツ（受付で配布）と黒っぽいパンツ、歩きやすい靴\n"
+            "・昼食代として1日1,500円を ExpenseFlow で精算できます\n"
+            "・交通費は自宅から会場までの実費を精算してください\n\n"
+            "参加できる日を6月4日（水）までにこのメールへの返信で教えてください。"
+            "土日をはさむ準備と撤収に参加した方には代休があります。\n\n中村 結衣（営業）",
+}
+
+
+def build_japanese(out: Path = OUT) -> list[Path]:
+    """sample_docs/ja: the scanned fire drill notice (PNG, no text but the pixels) and an e-mail."""
+    (out / "ja" / "notices").mkdir(parents=True, exist_ok=True)
+    (out / "ja" / "mail").mkdir(parents=True, exist_ok=True)
+    m = EXHIBITION_MAIL
+    mail = docgen.make_email(m["subject"], m["sender"], m["to"], m["date"], m["body"],
+                             message_id="<exhibition-2025-06@halden-instruments.example>")
+    return [docgen.make_scan(out / "ja" / "notices" / "2025-09-fire-drill-notice-scan.png", TOKYO_FIRE_DRILL_NOTICE,
+                             japanese=True, dpi=150, seed=3),
+            docgen.write_eml(out / "ja" / "mail" / "2025-06-02-food-expo-booth-staff.eml", mail)]
+
+
 SALES_DECK = [
     {"title": "HX-220 sales training 2025",
      "bullets": ["Compact logger, 4 channels, Wi-Fi + Bluetooth LE, LTE-M in the HX-220L",
@@ -212,7 +256,7 @@ def build(out: Path = OUT) -> list[Path]:
     written += [docgen.write_eml(mail / "2025-03-04-hamburg-garage-floor-sealing.eml", garage),
                 docgen.write_eml(mail / "2025-02-12-halden-cloud-maintenance-windows.eml", maintenance),
                 docgen.write_msg(mail / "2025-01-08-us-holiday-hotline-hours.msg", hotline)]
-    return written
+    return written + build_japanese(out)
 
 
 def source_text(pages: list[tuple[str, list[str]]]) -> str:

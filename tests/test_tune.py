@@ -47,7 +47,7 @@ def _sample_docs_index(tmp_path_factory, session_cache):
 
 @pytest.fixture
 def docs_index(_sample_docs_index, tmp_path):
-    """All of sample_docs (54 documents) indexed with MiniLM-L6 in fp32; a fresh copy per test."""
+    """All of sample_docs indexed with MiniLM-L6 in fp32; a fresh copy per test."""
     index = tmp_path / "idx"
     shutil.copytree(_sample_docs_index, index)
     return SAMPLE_DOCS, index

@@ -40,7 +40,11 @@ ocr_lang_option = click.option(
                    "address (host:6379). Reading, chunking and saving stay here.")
 def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, access_rules, chunk_tokens, chunk_overlap,
           ocr_lang, ray_address, as_json, quiet):
-    """Index files and folders; re-running it only re-embeds what changed and removes deleted files."""
+    """Index files and folders; re-running it only re-embeds what changed and removes deleted files.
+
+    A new index with no model named gets one by its documents' language: from 25% CJK characters in
+    a sample of the files, the multilingual e5-small; otherwise the default (minilm-int8). `sbsearch
+    status` says which and why; an existing index keeps its model."""
     from .. import app
 
     summary = app.index(list(paths), index_path, model, reembed=reembed, set_default=set_default, wait=wait,

@@ -115,7 +115,8 @@ def print_status(c, info: dict, history: bool) -> None:
     c.print(f"[bold]index[/bold] {shown(info['index'])} · generation {info['generation']} · "
             f"{human_bytes(info['size_bytes'])}")
     c.print(f"documents {info['documents']} ({info['documents_ok']} ok, {info['documents_failed']} failed) · "
-            f"chunks {info['chunks']} · default model {shown(info['default_model'])}")
+            f"chunks {info['chunks']} · default model {shown(info['default_model'])}"
+            + (f" ({shown(info['model_reason'])})" if info.get("model_reason") else ""))
     lexical = info.get("lexical")
     if lexical is None:
         c.print("lexical index: missing (made by an older sbsearch; `sbsearch check --repair` adds it)")

@@ -5,7 +5,8 @@ text is the normalised sum of its words' directions: texts sharing words score h
 that do not, which is enough for indexing, search, store and crash tests, and costs microseconds.
 Two names give unrelated vectors, so two "models" of one index can be told apart.
 
-Names: `fake` (64-d), `fake-<anything>`; `fake-<digits>` sets the dimension (`fake-48` is 48-d).
+Names: `fake` (64-d), `fake-<anything>`; `fake-<digits>` sets the dimension (`fake-48` is 48-d);
+`fake-multilingual` (any name holding "multilingual") counts as a model that reads Japanese.
 sbsearch.embed.models.resolve() accepts these names only when SBSEARCH_FAKE_MODELS=1 (the tests set it),
 so a typo in a real deployment never yields meaningless vectors.
 """
@@ -24,7 +25,7 @@ import numpy as np
 
 from .. import config
 from ..errors import SbsearchError
-from .model_info import ModelInfo
+from .model_info import MULTILINGUAL, ModelInfo
 
 FAKE_MODELS_ENV = "SBSEARCH_FAKE_MODELS"
 DEFAULT_DIM = 64
@@ -72,7 +73,9 @@ def fake_model_info(name: str = "fake", dim: int | None = None) -> FakeModelInfo
         with os.fdopen(fd, "w") as f:
             json.dump({"num_hidden_layers": 1, "hidden_size": dim, "sbsearch_fake": True}, f)
         os.replace(tmp, cfg)
-    return FakeModelInfo(name, path, "fake", f"fake {dim}-d hashed bag of words (tests only)")
+    # a name with "multilingual" in it stands in for a model that reads Japanese (ModelInfo.languages)
+    languages = (MULTILINGUAL,) if MULTILINGUAL in name else ()
+    return FakeModelInfo(name, path, "fake", f"fake {dim}-d hashed bag of words (tests only)", languages=languages)
 
 
 class FakeEmbedder:

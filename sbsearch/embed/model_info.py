@@ -9,6 +9,17 @@ from pathlib import Path
 from ..errors import SbsearchError
 from ..hashing import cached_sha256
 
+# What a model reads, as ModelInfo.languages holds it: ISO 639-1 codes, or MULTILINGUAL for a model
+# trained on many languages (multilingual-e5 reads about 100, Japanese, Chinese and Korean among them).
+MULTILINGUAL = "multilingual"
+CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
+
+
+def reads_cjk(languages) -> bool:
+    """Whether a model of these languages reads Japanese, Chinese or Korean text."""
+    langs = set(languages or ())
+    return MULTILINGUAL in langs or bool(langs & CJK_LANGUAGES)
+
 
 @dataclass
 class ModelInfo:
@@ -18,6 +29,14 @@ class ModelInfo:
     description: str = ""
     expected_sha256: str | None = None
     card: dict = field(default_factory=dict)  # pruning.json, when the model was made by `sbsearch prune`
+    # the languages its vectors mean something for (see MULTILINGUAL); () when not known, which
+    # counts as English only
+    languages: tuple[str, ...] = ()
+
+    @property
+    def reads_cjk(self) -> bool:
+        """Its vectors of a Japanese (Chinese, Korean) question rank passages by meaning."""
+        return reads_cjk(self.languages)
 
     @property
     def weights_file(self) -> Path | None:

@@ -38,6 +38,7 @@ from ..ingest.ocr import OCR_UNAVAILABLE, Ocr
 from ..ingest.scan import scan
 from ..progress import NullProgress, Progress
 from ..vectors import open_vector_index
+from .language import MODEL_REASON_META, LetterCount, choose_model, sample_indices
 from .location import open_store
 
 # Chosen by benchmarks/chunking.py (docs/BENCHMARKS.md, "Chunk size and overlap"): 200 word pieces
@@ -133,8 +134,15 @@ class Indexer:
         self.progress = progress or NullProgress()
         # For an asymmetric spec 'Q@D' the documents are embedded by D (see models.split_spec);
         # a ready embedder (a test's fake, one shared by several indexers) is D itself.
-        spec = model or getattr(embedder, "name", None) or self.store.get_meta("default_model") or default_model()
+        asked = model or getattr(embedder, "name", None)
+        spec = asked or self.store.get_meta("default_model")
+        # a new index with no model named: chosen by its documents' language on the first run
+        # (language.py); until then the global default stands in
+        self._choose_by_language = spec is None and not self.store.models()
+        self._model_reason = None if asked is None else "named when the index was made (-m)"
+        spec = spec or default_model()
         self.model_name = split_spec(spec)[1]
+        self._preloaded: dict[str, tuple[str, object]] = {}  # path -> (sha256, Document) read by the sample
         if embedder is not None and embedder.name != self.model_name:
             raise SbsearchError(f"model {model!r} given with an embedder for {embedder.name!r}")
         self._info: ModelInfo | None = embedder.info if embedder is not None else None
@@ -279,7 +287,8 @@ class Indexer:
             if not os.access(r, os.R_OK):
                 raise SbsearchError(f"cannot read {r}: permission denied")
         roots = [r.resolve() for r in roots]
-        self.info  # an unknown model is reported now, before a run is recorded
+        if not self._choose_by_language:
+            self.info  # an unknown model is reported now, before a run is recorded
         self.read_options.ocr.languages  # and so is an OCR language that is not installed
         with self.store.writer_lock(wait):
             return self._locked_run(roots, reembed, t0)
@@ -302,24 +311,29 @@ class Indexer:
                        **{k: round(v - before[k], 3) for k, v in ocr.stats.__dict__.items()}}
         store.checkpoint()  # passive: never waits for the readers
         summary.seconds = round(time.perf_counter() - t0, 3)
-        store.finish_run(run_id, status="ok", seconds=summary.seconds, **{
+        store.finish_run(run_id, status="ok", seconds=summary.seconds, model=self.model_name, **{
             k: getattr(summary, k) for k in ("added", "updated", "removed", "unchanged", "failed", "chunks_embedded")})
         return summary
 
     def _run(self, roots: list[Path], reembed: bool, summary: IndexSummary) -> None:
         store = self.store
-        if store.get_meta("default_model") is None:
-            store.set_meta("default_model", self.model_name)
-        if reembed:
-            store.drop_model_vectors(self.model_name)
-            open_vector_index(store, self.model_name).remove()
-        max_tokens, overlap, count = self._chunk_settings()
         rules = self._load_access_rules()
         self._roots = roots
         self._inodes: dict = {}  # (st_dev, st_ino) -> names under the roots, of files with several names
         self._names: dict[str, list] = {}  # path -> its other names, of every file read this run
 
         files, skipped = scan(roots, inodes=self._inodes)
+        if store.get_meta("default_model") is None:
+            if self._choose_by_language and not store.models():
+                self._choose_model(files)
+                summary.model = self.model_name
+            store.set_meta("default_model", self.model_name)
+            if self._model_reason:
+                store.set_meta(MODEL_REASON_META, self._model_reason)
+        if reembed:
+            store.drop_model_vectors(self.model_name)
+            open_vector_index(store, self.model_name).remove()
+        max_tokens, overlap, count = self._chunk_settings()
         summary.skipped = len(skipped)
         summary.skipped_files = skipped
         known = store.documents()
@@ -387,6 +401,7 @@ class Indexer:
                 unseen = {}
         summary.chunks_embedded += self._embed_unseen(unseen, vectors)
         self.progress.stop()
+        self._preloaded.clear()
         summary.chunks_reused = n_chunks - summary.chunks_embedded
         link_names = self._save_link_names(removed)
         self._apply_access_changes(rules, {d["path"] for d in new_docs} | set(removed), link_names)
@@ -428,6 +443,29 @@ class Indexer:
         # update() patches the vector index only if it reflects the generation just before this
         # publish (gen - 1); after back-fill batches it does not, and the file is rebuilt instead.
         open_vector_index(store, self.model_name, dim).update(gen - 1, gen, removed_ids, added_ids, mat)
+
+    def _choose_model(self, files: dict[str, Path]) -> None:
+        """The model of a new index by the language of a sample of its files (language.py). The
+        sampled documents are kept for this run's reading: none is read twice."""
+        count = LetterCount()
+        paths = list(files.items())
+        for i in sample_indices(len(paths)):
+            path_str, path = paths[i]
+            try:
+                names, real, st = self._other_names(path)
+                if st.st_size > self.max_file_bytes:
+                    continue
+                data = _read_checked(real, st)
+                doc = load_document(path, data, self.read_options)
+            except Exception:  # noqa: BLE001 - the run reads it again and reports what is wrong with it
+                continue
+            self._preloaded[path_str] = (sha256_bytes(data), doc)
+            count.files += 1
+            count.add("\n".join(section.text for section in doc.sections))
+        choice = choose_model(count)
+        self.progress.message(f"model {choice.model}: {choice.reason}")
+        self.model_name, self._info, self._model_reason = choice.model, None, choice.reason
+        self._choose_by_language = False
 
     def _ensure_vector_index(self) -> None:
         row = self.store.model_row(self.model_name)
@@ -579,7 +617,8 @@ class Indexer:
     def _load(self, path: Path, data: bytes, base: dict, max_tokens: int, overlap: int, count):
         """(Document or None, the document row with its chunks, or with the reason it failed)."""
         try:
-            doc = load_document(path, data, self.read_options)
+            pre = self._preloaded.pop(base["path"], None)
+            doc = pre[1] if pre is not None and pre[0] == base["sha256"] else load_document(path, data, self.read_options)
             chunks = chunk_document(doc, max_tokens, overlap, count)
         except IngestError as exc:
             return None, {**base, "error": str(exc)}

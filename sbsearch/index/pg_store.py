@@ -908,7 +908,7 @@ class PgStore(StoreBase):
 
 
 _RUN_COLUMNS = {"ended", "status", "error", "seconds", "added", "updated", "removed", "unchanged", "failed",
-                "chunks_embedded"}
+                "chunks_embedded", "model"}
 
 
 def _column(name: str) -> str:

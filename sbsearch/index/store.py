@@ -361,6 +361,7 @@ class StoreBase:
                 for m in self.models()
             ],
             "default_model": self.get_meta("default_model"),
+            "model_reason": self.get_meta("model_reason"),  # why a new index got it (index/language.py)
             "lexical": self.lexical_summary(),
             "size_bytes": self.disk_bytes(),  # of the store (FAISS files are not the SQLite store's)
             "last_runs": self.runs(runs),

@@ -141,10 +141,11 @@ class Searcher:
         self.rrf_k = RRF_K
         self.fusion_weights = FUSION_WEIGHTS
         self.identifiers_first = True
-        # The packaged models, and the models pruned from them, read English only: their vectors of
-        # a Japanese question rank Japanese passages close to at random, so for such a question
-        # the words decide and the vectors only add candidates after them.
-        self.reads_cjk = "multilingual" in self.model_name.lower()
+        # An English-only model's vectors of a Japanese question rank Japanese passages close to at
+        # random, so for such a question the words decide and the vectors only add candidates after
+        # them. Whether the model reads CJK is a property of the model (ModelInfo.languages: the e5
+        # family, and models pruned from it, do), known once the query encoder is made.
+        self._reads_cjk: bool | None = None
         self._allowed_cache: dict = {}
         self._chunk_counts: dict[tuple, int] = {}  # (store.state, reader) -> chunks the reader may read
         self.model_row = self.store.model_row(self.doc_model)
@@ -173,6 +174,18 @@ class Searcher:
                 f"{self.dim}-d vectors for it"
             )
         return self._embedder
+
+    @property
+    def reads_cjk(self) -> bool:
+        """The query encoder reads Japanese (its model info's languages); settable, e.g. by a benchmark."""
+        if self._reads_cjk is None:
+            info = getattr(self.embedder, "info", None)
+            self._reads_cjk = bool(info is not None and info.reads_cjk)
+        return self._reads_cjk
+
+    @reads_cjk.setter
+    def reads_cjk(self, value: bool) -> None:
+        self._reads_cjk = value
 
     def missing_vectors(self) -> int:
         return self.store.chunk_count() - self.store.vector_count(self.doc_model)
