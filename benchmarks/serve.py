@@ -144,8 +144,13 @@ def load_test(chunks: int, seconds: float, clients: int, work: Path) -> dict:
             t.start()
         time.sleep(min(5.0, seconds / 6))
         reindex_start = time.perf_counter()
-        writer = subprocess.run([*SB, "index", str(REPO / "sample_docs"), "-i", str(index), "-m", model, "-q"],
-                                capture_output=True, text=True)
+        # the same readers as grant_access gave, as rules (a re-index without rules would leave the
+        # new documents readable by all, and the server refuses to answer then: 503)
+        rules = work / "access.toml"
+        rules.write_text('default = "allow"\n[[rule]]\nfolders = ["rare"]\ngroups = ["rare"]\n'
+                         '[[rule]]\npaths = ["area-*"]\ngroups = ["staff"]\n')
+        writer = subprocess.run([*SB, "index", str(REPO / "sample_docs"), "-i", str(index), "-m", model, "-q",
+                                 "--access", str(rules)], capture_output=True, text=True)
         reindex_end = time.perf_counter()
         for t in threads:
             t.join()

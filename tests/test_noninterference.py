@@ -284,3 +284,16 @@ def test_a_staff_users_http_answers_are_byte_identical_after_board_documents_are
         assert shown("bea") != board_before  # the new documents are served, to those who may read them
     finally:
         server.stop()
+
+
+def test_stemming_is_safe_from_several_threads():
+    """A server searches on several threads; the Porter stemmer keeps its word in itself."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sbsearch.lexical.analysis import stem
+
+    words = ["running", "generalizations", "connection", "relational", "hopefulness", "electricity"] * 400
+    expected = [stem(w) for w in words]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(5):
+            assert list(pool.map(stem, words)) == expected

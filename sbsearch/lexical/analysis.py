@@ -14,6 +14,7 @@ query are text to look for, never syntax.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -85,18 +86,20 @@ class Term:
         return stem(self.text) if self.word else None
 
 
-_stemmer = None
+_stemmers = threading.local()
 
 
 def stem(word: str) -> str:
     """The Porter stem FTS5's `porter` tokenizer stores for a lower-case word (the same algorithm,
-    from the snowball project's implementation)."""
-    global _stemmer
-    if _stemmer is None:
+    from the snowball project's implementation). One stemmer per thread: a stemmer keeps the word it
+    is working on in itself, and two server threads sharing one corrupted each other's words
+    (IndexError, a 500, seen under load by benchmarks/serve.py)."""
+    stemmer = getattr(_stemmers, "porter", None)
+    if stemmer is None:
         import snowballstemmer
 
-        _stemmer = snowballstemmer.stemmer("porter")
-    return _stemmer.stemWord(word)
+        stemmer = _stemmers.porter = snowballstemmer.stemmer("porter")
+    return stemmer.stemWord(word)
 
 
 def _quote(s: str) -> str:
