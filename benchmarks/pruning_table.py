@@ -408,6 +408,32 @@ def calibration_points(results: dict) -> list[tuple[float, float]]:
     return pts
 
 
+def interval_coverage(results: dict) -> dict:
+    """How often the labelled share (the row's nDCG@10 over its reference's, per set) falls inside the
+    label-free estimate's 90% interval, over every (row, set, reference) whose interval is stored.
+    Rows measured before the interval was recorded have only the mean agreement (the per-query values
+    the bootstrap needs were not kept): they are counted as not available, not guessed."""
+    points, missing = [], 0
+    for ref_id, tag in (("full", ""), ("minilm", "_minilm")):
+        ref = results.get(ref_id, {}).get("metrics", {})
+        for rid, r in results.items():
+            m = r.get("metrics", {}) if not rid.startswith("_") else {}
+            for name in ("stackfaq", "sample_docs"):
+                q, q_ref = m.get(f"{name}_ndcg10"), ref.get(f"{name}_ndcg10")
+                if rid == ref_id or m.get(f"{name}_labelfree{tag}_pct") is None or q is None or not q_ref:
+                    continue
+                iv = m.get(f"{name}_labelfree{tag}_interval")
+                if not iv:
+                    missing += 1
+                    continue
+                share = round(100 * q / q_ref, 1)
+                points.append({"row": rid, "set": name, "reference": ref_id, "labelled_pct": share,
+                               "estimate_pct": m.get(f"{name}_labelfree{tag}_estimate"), "interval_pct": iv,
+                               "inside": iv[0] <= share <= iv[1],
+                               "side": "inside" if iv[0] <= share <= iv[1] else "above" if share > iv[1] else "below"})
+    return {"points": points, "inside": sum(p["inside"] for p in points), "without_interval": missing}
+
+
 def _layer_key(r: dict) -> str:
     if r["id"] == "minilm":
         return "minilm"
@@ -547,6 +573,20 @@ def render(results: dict) -> None:
         chart_note += ("\nLabel-free estimate against labelled nDCG@10, Spearman rank correlation over the rows "
                        "that have both: " + ", ".join(f"{k} ρ = {v['spearman']:.3f} ({v['rows']} rows)"
                                                       for k, v in rho.items()) + ".\n")
+    cov = interval_coverage(results)
+    if cov["points"] or cov["without_interval"]:
+        pts_ = cov["points"]
+        chart_note += (f"\nInterval coverage: the labelled share of the reference's nDCG@10 lies inside the label-free "
+                       f"estimate's 90% interval (bootstrap over the pseudo-queries, what `sbsearch tune` shows) for "
+                       f"{cov['inside']} of {len(pts_)} (row, set, reference) points"
+                       + (": " + "; ".join(f"{p['row']} {p['set']} vs {p['reference']}: {p['labelled_pct']:.1f}% in "
+                                           f"[{p['interval_pct'][0]:.1f}, {p['interval_pct'][1]:.1f}] ({p['side']})"
+                                           for p in pts_) if pts_ else "")
+                       + f". {cov['without_interval']} more points were measured before the interval was recorded "
+                       "(only their mean agreement is stored): counting them needs their models again, retraining "
+                       "the recovered ones; the untrained cuts are recomputed with `--remeasure labelfree:minilm`. "
+                       "The interval states how much another draw of pseudo-queries would move the estimate; the "
+                       "calibration's own error (above) is not in it.\n")
     grid = [f"{n}-{k}" for n in (6, 4, 3, 2) for k in ("top-cut", "alt-cut", "top-nli", "top-paper", "top-distil",
                                                         "top-distil-nli-sts", "best")]
     missing = [r for r in grid if r not in results]

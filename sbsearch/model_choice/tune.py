@@ -45,7 +45,7 @@ LABEL = "est. nDCG@10 (label-free)"
 # PROBE_CHUNKS chunks of the index (every document that gave a pseudo-query, then others as
 # distractors; a smaller corpus agrees more, so the probe errs toward continuing).
 PROBE_AT = 0.25
-PROBE_CHUNKS = 1000
+PROBE_CHUNKS = 600
 # How many estimate points a recovery still gains after the probe, at most: the largest gain measured
 # from the probe to the finished model (benchmarks/tune_time.py, benchmarks/results/tune.json), with
 # room to spare. A candidate whose probe interval's upper end plus this is below --keep is skipped.
