@@ -318,9 +318,10 @@ def speed_by_layers(rounds: int = 3) -> dict:
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
 
-def remeasure(row_id: str, suites, keep_dir: Path | None) -> dict:
+def remeasure(row_id: str, suites, keep_dir: Path | None, sample_docs: bool = True) -> dict:
     """Run `suites` again on a measured row's model (a base or cut is rebuilt, a trained model is
-    read from --keep-models) and return only the new metrics, to be merged into the row."""
+    read from --keep-models) and return only the new metrics, to be merged into the row.
+    sample_docs=False: StackFAQ only (sample_docs changed after most rows' labels were measured)."""
     from pruning import evaluate as ev, layers
     from sbsearch.embed.models import load_model
 
@@ -333,7 +334,10 @@ def remeasure(row_id: str, suites, keep_dir: Path | None) -> dict:
         model, _ = load_model(row.get("model") or row.get("base", "full"))
         if row["kind"] == "cut":
             layers.cut_model(model, layers.choose_layers(layers.count_layers(model), row["layers"], row["strategy"]))
-    return ev.evaluate_model(model, suites, ev.EvalData.default())
+    ed = ev.EvalData.default()
+    if not sample_docs:
+        ed.sample_docs = None
+    return ev.evaluate_model(model, suites, ed)
 
 
 def speed_minilm(rounds: int = 3) -> dict:
@@ -661,6 +665,8 @@ def main() -> None:
                     help="measure MiniLM-L6 and its 4/3/2-layer cuts, fp32 and int8, in one interleaved run")
     ap.add_argument("--remeasure", default="",
                     help="comma-separated suites to run again on the --rows' models, merged into their rows")
+    ap.add_argument("--stackfaq-only", action="store_true",
+                    help="with --remeasure: StackFAQ only (sample_docs changed after most rows were measured)")
     ap.add_argument("--warm-teacher", action="store_true", help="keep cached teacher vectors between rows")
     ap.add_argument("--keep-models", type=Path, default=None,
                     help="keep each trained model as DIR/<row id> (e.g. the sbsearch models folder)")
@@ -700,13 +706,14 @@ def main() -> None:
     suites += tuple(x for x in args.extra_suites.split(",") if x)
     if args.remeasure:
         for rid in ids:
-            extra = remeasure(rid, tuple(args.remeasure.split(",")), args.keep_models)
+            extra = remeasure(rid, tuple(args.remeasure.split(",")), args.keep_models, not args.stackfaq_only)
             extra.pop("skipped", None)
             print(f"{rid}: {json.dumps(extra)}", flush=True)
             results = load_results()
             results[rid]["metrics"].update(extra)
             results[rid].setdefault("remeasured", []).append(
-                {"suites": args.remeasure, "when": time.strftime("%Y-%m-%d %H:%M")})
+                {"suites": args.remeasure, "when": time.strftime("%Y-%m-%d %H:%M")}
+                | ({"sets": "stackfaq"} if args.stackfaq_only else {}))
             RESULTS.write_text(json.dumps(results, indent=1))
     elif not args.render:
         for rid in ids:

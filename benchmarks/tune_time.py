@@ -196,10 +196,22 @@ def markdown(rec: dict) -> str:
         lines.append(row(f"old: exhaustive order (probes observed: {old['probe_seconds'] / 60:.1f} min, "
                          "subtracted)", {**old, "seconds": old["seconds"] - old["probe_seconds"]}))
     i8 = new["int8"]
-    lines += ["", f"int8: {i8['name']} estimated {i8['estimate_pct']}% [{i8['interval_pct'][0]}–{i8['interval_pct'][1]}], "
+    lines += [""] if i8.get("name") or i8.get("why") else ["", "int8: not tried (no candidate chosen)."]
+    lines += [] if not (i8.get("name") or i8.get("why")) else [f"int8: {i8['name']} estimated {i8['estimate_pct']}% [{i8['interval_pct'][0]}–{i8['interval_pct'][1]}], "
               f"{i8['why']}; " + (f"served, {new['speedup']:.2f}x {new['speedup_against']}'s encode speed."
                                   if i8["served"] else "not served.") if i8.get("estimate_pct") is not None else
               f"int8: {i8.get('why')}"]
+    gains = [f"{c['layers']} layers {c['probes'][0]['interval_pct'][1]:.1f} → {c['interval_pct'][1]:.1f} "
+             f"({c['interval_pct'][1] - c['probes'][0]['interval_pct'][1]:+.1f})"
+             for c in new["candidates"] if c["status"] != "skipped" and c["probes"]]
+    if gains:
+        lines.append("Probe at 25% → finished model, upper ends of the interval: " + "; ".join(gains)
+                     + f" points (PROBE_HEADROOM, the most a skipped candidate is assumed to gain: {rec['probe_headroom']:g}).")
+    for c in new["candidates"]:
+        if c["status"] == "skipped":
+            lines.append(f"Skipped: {c['name']}, {c['reason']}.")
+    if rec.get("note"):
+        lines.append(rec["note"])
     t = new["timings"]
     lines.append("Time by phase (s): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()) + ".")
     cq = rec["cold_query"]
@@ -217,7 +229,30 @@ def markdown(rec: dict) -> str:
         gains = [h["upper_gain_points"] for h in rec["headroom"] if h["fraction"] == 0.25]
         lines.append(f"Gain after the 25% probe (final upper end − probe upper end), exhaustive run: "
                      f"{', '.join(f'{g:+.1f}' for g in gains)} points; PROBE_HEADROOM is {rec['probe_headroom']:g}.")
-    lines += ["", "Command: `" + rec["command"] + "`"]
+    also = rec.get("also")
+    if also:
+        lines += ["", f"The int8 path (--keep 97 chose nothing here): `{also['command']}` on a copy of the index "
+                  f"above, whose MiniLM-L6 reference vectors were already built ({rec.get('when_also', '')}):", "",
+                  "| run | minutes | chosen | served (default) | candidates: est. % of MiniLM-L6 [90% interval] |",
+                  "|---|---|---|---|---|", row(f"--keep {also['keep']:g} --layers {also['layers']}", also)]
+        a8 = also["int8"]
+        if a8.get("estimate_pct") is not None:
+            lines.append(f"int8: {a8['name']} estimated {a8['estimate_pct']}% [{a8['interval_pct'][0]}–"
+                         f"{a8['interval_pct'][1]}], {a8['why']}; "
+                         + (f"served, {also['speedup']:.2f}x {also['speedup_against']}'s encode speed (the fp32 "
+                            f"candidate: {also['candidates'][-1]['speedup_fp32']:.2f}x minilm's)."
+                            if a8["served"] else "not served."))
+        lines.append("Time by phase (s): " + ", ".join(f"{k} {v:.0f}" for k, v in also["timings"].items()) + ".")
+        cq = also["cold_query"]
+        lines.append(f"Cold `sbsearch query` after it (median of {cq['rounds']}): {cq['seconds_median']:.2f} s, torch "
+                     f"imported: {'yes' if cq['torch_imported'] else 'no'}.")
+        lab = also["labelled"]["ndcg@10"]
+        ref = lab.get("minilm")
+        lines.append("Labelled nDCG@10 (StackFAQ queries on this index, vector mode): " + ", ".join(
+            f"{m} {v:.3f}" + (f" ({100 * v / ref:.1f}% of minilm)" if ref and m != "minilm" else "")
+            for m, v in lab.items()) + ".")
+    lines += ["", "Command: `" + rec["command"] + "`" + (f"; then `.venv/bin/python benchmarks/tune_time.py --also "
+                                                        f"{also['keep']:g}:{also['layers']}`" if also else "")]
     return "\n".join(lines) + "\n"
 
 
@@ -228,6 +263,10 @@ def main() -> None:
     ap.add_argument("--keep", type=float, default=97.0)
     ap.add_argument("--old", action="store_true", help="also the exhaustive order (as tune was)")
     ap.add_argument("--skip-new", action="store_true", help="only --old, merged into the existing record")
+    ap.add_argument("--also", default="",
+                    help="KEEP:LAYERS, e.g. 94:4: one more tune run, on a copy of the new run's index (its "
+                         "reference vectors already built), merged into the existing record as `also`: the "
+                         "path that serves an int8 model when --keep 97 chooses nothing")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--child-old", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -241,7 +280,12 @@ def main() -> None:
     roots, beir = build_corpus(work, args.chunks)
     base = work / "index-base"
     home = work / "home-base"
-    rec: dict = json.loads(RESULTS.read_text()) if (args.skip_new and RESULTS.exists()) else {}
+    rec: dict = json.loads(RESULTS.read_text()) if ((args.skip_new or args.also) and RESULTS.exists()) else {}
+    if args.also:
+        also_run(rec, args.also, work, beir, roots)
+        rec["when_also"] = time.strftime("%Y-%m-%d %H:%M")
+        finish(rec, args)
+        return
     if not (base / "index.db").exists():
         shutil.rmtree(base, ignore_errors=True)
         _, secs = sbsearch(["index", *roots, "-i", base, "-q"], env_for(home))
@@ -293,6 +337,31 @@ def main() -> None:
         rec["headroom"] = headroom_points(run)
     rec["when"] = time.strftime("%Y-%m-%d %H:%M")
     rec["command"] = ".venv/bin/python benchmarks/tune_time.py" + (" --old" if args.old else "")
+    finish(rec, args)
+
+
+def also_run(rec: dict, spec: str, work: Path, beir: Path, roots: list[Path]) -> None:
+    keep, _, layers = spec.partition(":")
+    src = work / "index-new"
+    index = work / "index-also"
+    shutil.rmtree(index, ignore_errors=True)
+    shutil.copytree(src, index)
+    home = work / "home-also"
+    shutil.rmtree(home, ignore_errors=True)
+    args = ["tune", "-i", index, "--keep", keep, "--json", "-q"] + (["--layers", layers] if layers else [])
+    proc, secs = sbsearch(args, env_for(home), log=work / "tune-also.log")
+    run = json.loads(proc.stdout)
+    out = summary(run) | {"wall_seconds": round(secs, 1), "keep": float(keep), "layers": layers,
+                          "command": "sbsearch tune " + " ".join(map(str, args[3:]))}
+    print(json.dumps(out, indent=1), flush=True)
+    out["cold_query"] = cold_queries(index, env_for(home))
+    models = list(dict.fromkeys(["minilm", "minilm-int8"] + [m for m in (run["chosen"], run["served"]) if m]))
+    sbsearch(["index", *roots, "-i", index, "-m", "minilm-int8", "-q"], env_for(home))  # vectors exist: no-op
+    out["labelled"] = labelled(index, beir, models, home)
+    rec["also"] = out
+
+
+def finish(rec: dict, args) -> None:
     text = markdown(rec)
     if args.no_write:
         print(text)
