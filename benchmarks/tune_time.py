@@ -251,6 +251,9 @@ def markdown(rec: dict) -> str:
         lines.append("Labelled nDCG@10 (StackFAQ queries on this index, vector mode): " + ", ".join(
             f"{m} {v:.3f}" + (f" ({100 * v / ref:.1f}% of minilm)" if ref and m != "minilm" else "")
             for m, v in lab.items()) + ".")
+    chk = rec.get("int8_check")
+    if chk:
+        lines.append(chk["text"])
     lines += ["", "Command: `" + rec["command"] + "`" + (f"; then `.venv/bin/python benchmarks/tune_time.py --also "
                                                         f"{also['keep']:g}:{also['layers']}`" if also else "")]
     return "\n".join(lines) + "\n"
@@ -280,7 +283,8 @@ def main() -> None:
     roots, beir = build_corpus(work, args.chunks)
     base = work / "index-base"
     home = work / "home-base"
-    rec: dict = json.loads(RESULTS.read_text()) if ((args.skip_new or args.also) and RESULTS.exists()) else {}
+    # a run updates the parts it measures; the others (--also, --old, checks) stay as recorded
+    rec: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.also:
         also_run(rec, args.also, work, beir, roots)
         rec["when_also"] = time.strftime("%Y-%m-%d %H:%M")

@@ -135,11 +135,14 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
                    "those a probe a quarter of the way through their recovery finds hopeless.")
 @click.option("--fp32", "fp32_only", is_flag=True,
               help="Serve the chosen model in fp32 without trying its int8 variant.")
+@click.option("--int8-max-loss", type=click.FloatRange(0), default=0.5, show_default=True,
+              help="Points of the estimate the chosen model's int8 variant may lose against it and still be "
+                   "served (no torch at query time).")
 @click.option("--force", is_flag=True, help="Replace models of the same names.")
 @json_option
 @quiet_option
 def tune(index_path, reference, keep_pct, layers_, recipe, distil_limit, prefix, n_queries, no_default, exhaustive,
-         fp32_only, force, as_json, quiet):
+         fp32_only, int8_max_loss, force, as_json, quiet):
     """Build the fastest model that keeps --keep % of the reference's quality on this index's own
     documents, without labels; index with it and make it (or its int8 variant, when that measures
     as good) the default search model.
@@ -152,7 +155,8 @@ def tune(index_path, reference, keep_pct, layers_, recipe, distil_limit, prefix,
     say = (lambda s: None) if (quiet or as_json) else (lambda s: click.echo(visible(s), err=True))
     result = app.tune(index_path, reference=reference, keep_pct=keep_pct, layer_counts=parse_layer_counts(layers_),
                       recipe=recipe, distil_limit=distil_limit, prefix=prefix, n_queries=n_queries,
-                      set_default=not no_default, force=force, exhaustive=exhaustive, int8=not fp32_only, say=say,
+                      set_default=not no_default, force=force, exhaustive=exhaustive, int8=not fp32_only,
+                      int8_max_loss=int8_max_loss, say=say,
                       progress=None if (quiet or as_json) else progress_for(quiet))
     if as_json:
         echo_json(result.as_dict())

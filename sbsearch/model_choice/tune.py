@@ -197,12 +197,13 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
          layer_counts: list[int] | None = None, recipe: str = "best", distil_limit: int | None = None,
          prefix: str | None = None, n_queries: int = 200, set_default: bool = True, force: bool = False,
          exhaustive: bool = False, probe_at: float | None = None, headroom: float | None = None,
-         observe: tuple[float, ...] = (), int8: bool = True,
+         observe: tuple[float, ...] = (), int8: bool = True, int8_max_loss: float | None = None,
          say: Callable[[str], None] = lambda s: None, progress=None) -> TuneResult:
     """exhaustive: recover every candidate fully (fewest layers first, until one passes), recording
     what the probe would have decided; observe: more fractions of each recovery to probe at, for
     the record only (benchmarks/tune_time.py measures PROBE_HEADROOM with them); int8=False: serve
-    the fp32 candidate without trying its int8 variant."""
+    the fp32 candidate without trying its int8 variant; int8_max_loss: estimate points the int8
+    variant may lose against the fp32 candidate and still be served [INT8_MAX_LOSS]."""
     from pruning import api as pruning_api
     from pruning.train import RecoveryStopped
 
@@ -335,7 +336,8 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
         t = time.perf_counter()
         if int8:
             _serve_int8(index_path, store, result, chosen, ref, ref_q, ref_mat, ref_ids, passage_doc, queries,
-                        query_texts, speed_texts, say, progress)
+                        query_texts, speed_texts, say, progress,
+                        INT8_MAX_LOSS if int8_max_loss is None else int8_max_loss)
         lap("int8", t)
         served_est = result.int8["estimate"] if result.served != chosen.name else chosen.estimate
         if set_default:
@@ -366,7 +368,8 @@ def _headline(est: dict, speedup: float | None, speedup_against: str | None) -> 
 
 
 def _serve_int8(index_path, store: Store, result: TuneResult, chosen: Candidate, ref: str, ref_q, ref_mat,
-                ref_ids, passage_doc, queries, query_texts, speed_texts, say, progress) -> None:
+                ref_ids, passage_doc, queries, query_texts, speed_texts, say, progress,
+                max_loss: float = INT8_MAX_LOSS) -> None:
     """Build the chosen model's int8 variant, embed the index with it, estimate it against the same
     reference on the same pseudo-queries; serve it when it loses at most INT8_MAX_LOSS points, with
     the speed-up measured against the reference's own int8 variant."""
@@ -387,9 +390,10 @@ def _serve_int8(index_path, store: Store, result: TuneResult, chosen: Candidate,
         raise SbsearchError("the index changed while tuning; run `sbsearch tune` again")
     est8 = labelfree.estimate_from_vectors(ref_q, emb8.encode_query(query_texts), ref_mat, mat8, passage_doc, queries)
     loss = round(chosen.estimate["estimate_pct"] - est8["estimate_pct"], 1)
-    served = loss <= INT8_MAX_LOSS
-    why = (f"its estimate is {loss:+.1f} points from {chosen.name}'s (at most {INT8_MAX_LOSS:g} lost)" if served else
-           f"it loses {loss:.1f} points of the estimate against {chosen.name} (more than {INT8_MAX_LOSS:g})")
+    served = loss <= max_loss
+    why = (f"its estimate is {-loss:+.1f} points from {chosen.name}'s (at most {max_loss:g} lost)" if served else
+           f"it loses {loss:.1f} points of the estimate against {chosen.name} (more than {max_loss:g}; "
+           "--int8-max-loss raises the limit)")
     result.int8 = {"name": name8, "estimate": est8, "loss_points": loss, "served": served, "why": why}
     if not served:
         say(f"{name8}: estimated nDCG@10 {_estimate_line(est8)}; {why}: serving {chosen.name} (fp32)")
