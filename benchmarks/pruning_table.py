@@ -318,9 +318,10 @@ def speed_by_layers(rounds: int = 3) -> dict:
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
 
-def remeasure(row_id: str, suites, keep_dir: Path | None) -> dict:
+def remeasure(row_id: str, suites, keep_dir: Path | None, sample_docs: bool = True) -> dict:
     """Run `suites` again on a measured row's model (a base or cut is rebuilt, a trained model is
-    read from --keep-models) and return only the new metrics, to be merged into the row."""
+    read from --keep-models) and return only the new metrics, to be merged into the row.
+    sample_docs=False: StackFAQ only (sample_docs changed after most rows' labels were measured)."""
     from pruning import evaluate as ev, layers
     from sbsearch.embed.models import load_model
 
@@ -333,7 +334,10 @@ def remeasure(row_id: str, suites, keep_dir: Path | None) -> dict:
         model, _ = load_model(row.get("model") or row.get("base", "full"))
         if row["kind"] == "cut":
             layers.cut_model(model, layers.choose_layers(layers.count_layers(model), row["layers"], row["strategy"]))
-    return ev.evaluate_model(model, suites, ev.EvalData.default())
+    ed = ev.EvalData.default()
+    if not sample_docs:
+        ed.sample_docs = None
+    return ev.evaluate_model(model, suites, ed)
 
 
 def speed_minilm(rounds: int = 3) -> dict:
@@ -406,6 +410,32 @@ def calibration_points(results: dict) -> list[tuple[float, float]]:
                 if a is not None and q is not None and q_ref and rid != ref_id:
                     pts.append((a, 100 * q / q_ref))
     return pts
+
+
+def interval_coverage(results: dict) -> dict:
+    """How often the labelled share (the row's nDCG@10 over its reference's, per set) falls inside the
+    label-free estimate's 90% interval, over every (row, set, reference) whose interval is stored.
+    Rows measured before the interval was recorded have only the mean agreement (the per-query values
+    the bootstrap needs were not kept): they are counted as not available, not guessed."""
+    points, missing = [], 0
+    for ref_id, tag in (("full", ""), ("minilm", "_minilm")):
+        ref = results.get(ref_id, {}).get("metrics", {})
+        for rid, r in results.items():
+            m = r.get("metrics", {}) if not rid.startswith("_") else {}
+            for name in ("stackfaq", "sample_docs"):
+                q, q_ref = m.get(f"{name}_ndcg10"), ref.get(f"{name}_ndcg10")
+                if rid == ref_id or m.get(f"{name}_labelfree{tag}_pct") is None or q is None or not q_ref:
+                    continue
+                iv = m.get(f"{name}_labelfree{tag}_interval")
+                if not iv:
+                    missing += 1
+                    continue
+                share = round(100 * q / q_ref, 1)
+                points.append({"row": rid, "set": name, "reference": ref_id, "labelled_pct": share,
+                               "estimate_pct": m.get(f"{name}_labelfree{tag}_estimate"), "interval_pct": iv,
+                               "inside": iv[0] <= share <= iv[1],
+                               "side": "inside" if iv[0] <= share <= iv[1] else "above" if share > iv[1] else "below"})
+    return {"points": points, "inside": sum(p["inside"] for p in points), "without_interval": missing}
 
 
 def _layer_key(r: dict) -> str:
@@ -547,6 +577,20 @@ def render(results: dict) -> None:
         chart_note += ("\nLabel-free estimate against labelled nDCG@10, Spearman rank correlation over the rows "
                        "that have both: " + ", ".join(f"{k} ρ = {v['spearman']:.3f} ({v['rows']} rows)"
                                                       for k, v in rho.items()) + ".\n")
+    cov = interval_coverage(results)
+    if cov["points"] or cov["without_interval"]:
+        pts_ = cov["points"]
+        chart_note += (f"\nInterval coverage: the labelled share of the reference's nDCG@10 lies inside the label-free "
+                       f"estimate's 90% interval (bootstrap over the pseudo-queries, what `sbsearch tune` shows) for "
+                       f"{cov['inside']} of {len(pts_)} (row, set, reference) points"
+                       + (": " + "; ".join(f"{p['row']} {p['set']} vs {p['reference']}: {p['labelled_pct']:.1f}% in "
+                                           f"[{p['interval_pct'][0]:.1f}, {p['interval_pct'][1]:.1f}] ({p['side']})"
+                                           for p in pts_) if pts_ else "")
+                       + f". {cov['without_interval']} more points were measured before the interval was recorded "
+                       "(only their mean agreement is stored): counting them needs their models again, retraining "
+                       "the recovered ones; the untrained cuts are recomputed with `--remeasure labelfree:minilm`. "
+                       "The interval states how much another draw of pseudo-queries would move the estimate; the "
+                       "calibration's own error (above) is not in it.\n")
     grid = [f"{n}-{k}" for n in (6, 4, 3, 2) for k in ("top-cut", "alt-cut", "top-nli", "top-paper", "top-distil",
                                                         "top-distil-nli-sts", "best")]
     missing = [r for r in grid if r not in results]
@@ -621,6 +665,8 @@ def main() -> None:
                     help="measure MiniLM-L6 and its 4/3/2-layer cuts, fp32 and int8, in one interleaved run")
     ap.add_argument("--remeasure", default="",
                     help="comma-separated suites to run again on the --rows' models, merged into their rows")
+    ap.add_argument("--stackfaq-only", action="store_true",
+                    help="with --remeasure: StackFAQ only (sample_docs changed after most rows were measured)")
     ap.add_argument("--warm-teacher", action="store_true", help="keep cached teacher vectors between rows")
     ap.add_argument("--keep-models", type=Path, default=None,
                     help="keep each trained model as DIR/<row id> (e.g. the sbsearch models folder)")
@@ -660,13 +706,14 @@ def main() -> None:
     suites += tuple(x for x in args.extra_suites.split(",") if x)
     if args.remeasure:
         for rid in ids:
-            extra = remeasure(rid, tuple(args.remeasure.split(",")), args.keep_models)
+            extra = remeasure(rid, tuple(args.remeasure.split(",")), args.keep_models, not args.stackfaq_only)
             extra.pop("skipped", None)
             print(f"{rid}: {json.dumps(extra)}", flush=True)
             results = load_results()
             results[rid]["metrics"].update(extra)
             results[rid].setdefault("remeasured", []).append(
-                {"suites": args.remeasure, "when": time.strftime("%Y-%m-%d %H:%M")})
+                {"suites": args.remeasure, "when": time.strftime("%Y-%m-%d %H:%M")}
+                | ({"sets": "stackfaq"} if args.stackfaq_only else {}))
             RESULTS.write_text(json.dumps(results, indent=1))
     elif not args.render:
         for rid in ids:

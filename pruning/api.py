@@ -155,11 +155,14 @@ def prune(
     quiet: bool = False,
     say: Callable[[str], None] = lambda s: None,
     on_stage: Callable[[int, str, object, list], None] | None = None,
+    on_step: Callable[[int, int, object], None] | None = None,
 ) -> dict:
     """Cut `base` to `layers_to_keep` layers by `strategy`, recover in stages, save to `out` with
     pruning.json and README.md, evaluate. Returns the card (a dict).
     on_stage(index, name, model, stage_infos) is called after each stage trained in this run, e.g. to
     evaluate the intermediate model (NLI alone, before STS) without training it twice.
+    on_step(step, total_steps, model) is called after each step of a hidden-state stage (see
+    train.train_hidden_stage); raising train.RecoveryStopped there ends the run with nothing saved.
     quiet: no training output at all (neither a progress bar nor log lines), e.g. under --json."""
     from sbsearch.embed.models import load_model, offline_environment, resolve
 
@@ -289,7 +292,7 @@ def prune(
         stage = stage_for(name, ep)
         say(f"stage {i + 1}/{len(plan)}: {name} on {len(stage.rows)} rows")
         if name == "hidden":
-            infos.append(train_hidden_stage(model, stage, cfg, teacher_model, kept))
+            infos.append(train_hidden_stage(model, stage, cfg, teacher_model, kept, on_step=on_step))
         else:
             infos.append(train_stage(model, stage, cfg, teacher_model, teacher_sha))
         say(f"stage {name} done in {infos[-1]['seconds']:.0f} s"

@@ -256,6 +256,9 @@ def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cac
                 say(f"label-free estimate on {name} against {ref}")
                 est = labelfree_estimate(model, rs, once, own_passages(name, rs), reference=ref)
                 out[f"{name}_labelfree{tag}_pct"] = est["agreement_pct"]
+                # what tune shows: the calibrated estimate and its 90% bootstrap interval over the pseudo-queries
+                out[f"{name}_labelfree{tag}_estimate"] = est["estimate_pct"]
+                out[f"{name}_labelfree{tag}_interval"] = est["interval_pct"]
                 out[f"{name}_labelfree{tag}_overlap10"] = est["overlap@10"]
                 out[f"{name}_knownitem{tag}_pct"] = est.get("known_item_pct")
         elif suite == "int8":

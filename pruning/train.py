@@ -311,8 +311,12 @@ def layer_targets(kept: list[int], teacher_layers: int) -> list[int]:
     return [kept[j + 1] if j + 1 < len(kept) else teacher_layers for j in range(len(kept))]
 
 
+class RecoveryStopped(Exception):
+    """Raised by an `on_step` callback to end a recovery early (nothing is saved)."""
+
+
 def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: list[int],
-                       embedding_weight: float = 1.0) -> dict:
+                       embedding_weight: float = 1.0, on_step=None) -> dict:
     """Distil every kept layer, token by token, plus the sentence embedding (TinyBERT-style).
 
     Why: sentence-embedding MSE gives the student one 768-d target per text; the teacher's hidden
@@ -321,7 +325,11 @@ def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: lis
     its input. The teacher runs alongside (no cache: its hidden states are too big to keep).
 
     Loss per batch = Σ_layers mean_tokens ||s - t||² / mean_tokens ||t||²  (scale-free per layer)
-                     + embedding_weight · mean ||ŝ - t̂||² over L2-normalised sentence embeddings."""
+                     + embedding_weight · mean ||ŝ - t̂||² over L2-normalised sentence embeddings.
+
+    on_step(step, total_steps, model): called after every step with the model as it would encode
+    (its own maximum length, eval mode), e.g. to estimate a partly recovered model; it may raise
+    RecoveryStopped to end the recovery there."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -403,6 +411,15 @@ def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: lis
             opt.step()
             sched.step()
             losses_seen.append(float(loss.detach()))
+            if on_step is not None:
+                model.max_seq_length = base_len
+                s_hf.config.output_hidden_states = s_prev
+                try:
+                    on_step(step + 1, total_steps, model)
+                finally:
+                    model.max_seq_length = length
+                    s_hf.config.output_hidden_states = True
+                    model.eval()
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(loss=f"{np.mean(losses_seen[-20:]):.4f}")

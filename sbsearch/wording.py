@@ -19,6 +19,14 @@ def _layers(layers, total) -> str:
     return f"{layers} layers" if layers else ""
 
 
+def _interval(headline: dict) -> str:
+    """` (90% interval 96.4–97.9%)` for an estimate stored with one (sbsearch tune), else nothing."""
+    iv = headline.get("quality_interval")
+    if not iv or len(iv) != 2:
+        return ""
+    return f" ({headline.get('interval_level') or 90:g}% interval {iv[0]:.1f}–{iv[1]:.1f}%)"
+
+
 def footer(answer) -> str:
     """The line under every answer: which model answered, how it compares to its reference
     (from app.quality_facts), e.g. `model: m (6 of 12 layers) · 1.9x faster than full · …`; for
@@ -46,9 +54,11 @@ def footer(answer) -> str:
         headline = cmp["headline"]
         if cmp["model_a"] == facts["model"] and headline:
             if headline.get("speedup"):
-                parts.append(f"{headline['speedup']:.1f}x faster than {cmp['model_b']}")
+                # tune measures an int8 model against the reference's int8 variant (the runtime it serves in)
+                parts.append(f"{headline['speedup']:.1f}x faster than {headline.get('speedup_against') or cmp['model_b']}")
             if headline.get("quality_metric"):
-                parts.append(f"{headline['quality_metric']} {headline['quality_pct']:.1f}% of {cmp['model_b']}")
+                parts.append(f"{headline['quality_metric']} {headline['quality_pct']:.1f}% of {cmp['model_b']}"
+                             + _interval(headline))
             parts.append(f"({cmp['source']} of {cmp['created'][:10]})")
     else:
         parts.append("no comparison stored (run `sbsearch compare`)")

@@ -106,3 +106,19 @@ def test_known_item_view_only_when_asked_and_small_corpora_are_refused():
 
     with pytest.raises(SbsearchError, match="holds 29 documents"):
         labelfree.require_enough_documents(docs[:-3])
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_more_queries():
+    rng = np.random.default_rng(1)
+    few = rng.uniform(0.4, 1.0, 50)
+    many = rng.uniform(0.4, 1.0, 2000)
+    lo, hi = labelfree.bootstrap_mean_interval(few)
+    assert lo < few.mean() < hi
+    lo2, hi2 = labelfree.bootstrap_mean_interval(many)
+    assert (hi2 - lo2) < (hi - lo) / 3  # ~1/sqrt(40) as wide
+    assert labelfree.bootstrap_mean_interval(few) == (lo, hi)  # seeded: the same interval every time
+    fields = labelfree.interval_fields(few)
+    a_lo, a_hi = fields["agreement_interval_pct"]
+    assert fields["interval_pct"] == [labelfree.calibrated_pct(100 * lo), labelfree.calibrated_pct(100 * hi)]
+    assert a_lo <= round(100 * few.mean(), 1) <= a_hi and fields["interval_level"] == 90
+    assert labelfree.interval_fields([1.0] * 20)["interval_pct"] == [100.0, 100.0]

@@ -118,7 +118,8 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
 @index_option
 @click.option("--reference", default=None, help="Model whose quality to keep [default: the index's search model].")
 @click.option("--keep", "keep_pct", type=float, default=97.0, show_default=True,
-              help="Share of the reference's quality to keep, in percent (label-free estimate).")
+              help="Share of the reference's quality to keep, in percent (the lower end of the label-free "
+                   "estimate's 90% interval).")
 @click.option("--layers", "layers_", default=None,
               help="Layer counts to try, fewest first [default: a third, half and two thirds of the reference's].")
 @click.option("--recipe", type=click.Choice(["best", "best-long"]), default="best", show_default=True,
@@ -129,20 +130,33 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
 @click.option("--queries", "n_queries", type=click.IntRange(10, 5000), default=200, show_default=True,
               help="Pseudo-queries drawn from the documents for the estimate.")
 @click.option("--no-default", is_flag=True, help="Do not make the chosen model the index's default.")
+@click.option("--exhaustive", is_flag=True,
+              help="Recover every candidate fully (fewest layers first, until one passes) instead of skipping "
+                   "those a probe a quarter of the way through their recovery finds hopeless.")
+@click.option("--fp32", "fp32_only", is_flag=True,
+              help="Serve the chosen model in fp32 without trying its int8 variant.")
+@click.option("--int8-max-loss", type=click.FloatRange(0), default=0.5, show_default=True,
+              help="Points of the estimate the chosen model's int8 variant may lose against it and still be "
+                   "served (no torch at query time).")
 @click.option("--force", is_flag=True, help="Replace models of the same names.")
 @json_option
 @quiet_option
-def tune(index_path, reference, keep_pct, layers_, recipe, distil_limit, prefix, n_queries, no_default, force,
-         as_json, quiet):
+def tune(index_path, reference, keep_pct, layers_, recipe, distil_limit, prefix, n_queries, no_default, exhaustive,
+         fp32_only, int8_max_loss, force, as_json, quiet):
     """Build the fastest model that keeps --keep % of the reference's quality on this index's own
-    documents, without labels; index with it and make it the default search model."""
+    documents, without labels; index with it and make it (or its int8 variant, when that measures
+    as good) the default search model.
+
+    A candidate passes when the lower end of its estimate's 90% interval (a bootstrap over the
+    pseudo-queries) reaches --keep."""
     from .. import app
     from .render import tune_lines
 
     say = (lambda s: None) if (quiet or as_json) else (lambda s: click.echo(visible(s), err=True))
     result = app.tune(index_path, reference=reference, keep_pct=keep_pct, layer_counts=parse_layer_counts(layers_),
                       recipe=recipe, distil_limit=distil_limit, prefix=prefix, n_queries=n_queries,
-                      set_default=not no_default, force=force, say=say,
+                      set_default=not no_default, force=force, exhaustive=exhaustive, int8=not fp32_only,
+                      int8_max_loss=int8_max_loss, say=say,
                       progress=None if (quiet or as_json) else progress_for(quiet))
     if as_json:
         echo_json(result.as_dict())

@@ -228,15 +228,28 @@ def frontier_table(result: dict):
 
 
 def tune_lines(result) -> list[str]:
-    from ..model_choice.tune import LABEL
+    from ..model_choice.tune import LABEL, _estimate_line
 
-    lines = [f"{c.name}: {c.layers} layers · {LABEL} {c.estimate['estimate_pct']:.1f}% of {result.reference} · "
-             f"{c.speedup:.2f}x faster · trained {c.train_seconds / 60:.1f} min · "
-             + ("chosen" if c.name == result.chosen else "rejected") for c in result.candidates]
+    lines = []
+    for c in result.candidates:
+        if c.status == "skipped":
+            lines.append(f"{c.name}: {c.layers} layers · skipped after {c.train_seconds / 60:.1f} min: {c.reason}")
+            continue
+        lines.append(f"{c.name}: {c.layers} layers · {LABEL} {_estimate_line(c.estimate)} of {result.reference} · "
+                     f"{c.speedup:.2f}x faster (fp32) · trained {c.train_seconds / 60:.1f} min · "
+                     + ("chosen" if c.name == result.chosen else "rejected (lower end below "
+                                                                  f"{result.threshold_pct:g}%)"))
+    if result.int8:
+        i8 = result.int8
+        lines.append(f"{i8['name']}: " + (f"{LABEL} {_estimate_line(i8['estimate'])} · " if i8.get("estimate") else "")
+                     + ("served" if i8["served"] else "not served") + f": {i8['why']}")
     if result.chosen:
-        lines.append(f"default search model of {result.index} is now {result.chosen}"
-                     if result.chosen else "")
+        against = result.speedup_against or result.reference
+        lines.append(f"default search model of {result.index} is now {result.served} "
+                     f"({result.speedup:.2f}x {against}'s encode speed) · tune took {result.seconds / 60:.1f} min"
+                     if result.served else "")
     else:
-        lines.append(f"no candidate kept {result.threshold_pct:g}% of {result.reference}; the index keeps its "
-                     "default model (try more layers with --layers, or a lower --keep)")
+        lines.append(f"no candidate kept {result.threshold_pct:g}% of {result.reference} (the lower end of its "
+                     f"{result.interval_level:g}% interval); the index keeps its default model (try more layers "
+                     "with --layers, or a lower --keep)")
     return [visible(ln) for ln in lines if ln]

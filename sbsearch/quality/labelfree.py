@@ -141,6 +141,38 @@ def fit_calibration(points: Sequence[tuple[float, float]]) -> dict:
     return cal
 
 
+# The uncertainty of an estimate: a percentile bootstrap of the mean agreement over the pseudo-queries
+# (each resample draws as many queries, with replacement), mapped through the calibration curve
+# (monotone, so the ends map to the ends). It states how much the estimate would move with another
+# draw of pseudo-queries from the same documents; it does not include the calibration's own error
+# (the curve is fitted on other corpora; docs/PRUNING.md reports how often labels fall inside).
+INTERVAL_LEVEL = 90
+INTERVAL_RESAMPLES = 1000
+
+
+def bootstrap_mean_interval(values: Sequence[float], level: float = INTERVAL_LEVEL,
+                            resamples: int = INTERVAL_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """(low, high) percentile bootstrap interval of the mean of `values` at `level` percent."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    tail = (100.0 - level) / 2
+    lo, hi = np.percentile(means, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def interval_fields(per_query: Sequence[float], level: float = INTERVAL_LEVEL,
+                    resamples: int = INTERVAL_RESAMPLES, calibration: dict | None = None) -> dict:
+    """The interval of an estimate from its per-query reference-graded nDCG@10 values: on the
+    agreement scale and on the estimate's (calibrated) scale."""
+    lo, hi = bootstrap_mean_interval(per_query, level, resamples)
+    return {"agreement_interval_pct": [round(100 * lo, 1), round(100 * hi, 1)],
+            "interval_pct": [calibrated_pct(100 * lo, calibration), calibrated_pct(100 * hi, calibration)],
+            "interval_level": level, "interval_resamples": resamples}
+
+
 def estimate(reference_rankings: list[list[str]], candidate_rankings: list[list[str]], k: int = 10,
              known_item: tuple[list[list[str]], list[list[str]], list[str]] | None = None) -> dict:
     """The label-free estimate from two sets of rankings of the same pseudo-queries (source
@@ -160,6 +192,8 @@ def estimate(reference_rankings: list[list[str]], candidate_rankings: list[list[
         "agreement_pct": round(100 * float(np.mean(ndcg)), 1),
         # the headline: the share of the reference's nDCG@10 that this agreement predicts
         "estimate_pct": calibrated_pct(100 * float(np.mean(ndcg))),
+        # a 90% bootstrap interval over the pseudo-queries (see INTERVAL_LEVEL)
+        **interval_fields(ndcg),
     }
     if known_item is not None:
         ref_ki, cand_ki, sources = known_item
