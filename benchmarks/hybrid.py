@@ -59,7 +59,8 @@ def subset(qs: QuerySet, ids: set[str], name: str) -> QuerySet:
                     qs.doc_id, f"{qs.source} [{name}]")
 
 
-def sample_docs_sets() -> tuple[list[Path], dict[str, QuerySet]]:
+def sample_docs_kinds() -> tuple[QuerySet, dict[str, set[str]]]:
+    """sample_docs' labelled questions, and their ids by kind (identifier, japanese, formats, …)."""
     path = REPO / "sample_docs" / "queries.jsonl"
     qs = load_query_set(path)
     kinds: dict[str, set[str]] = {}
@@ -67,6 +68,11 @@ def sample_docs_sets() -> tuple[list[Path], dict[str, QuerySet]]:
         if line.strip():
             obj = json.loads(line)
             kinds.setdefault(obj.get("kind", "other"), set()).add(str(obj["id"]))
+    return qs, kinds
+
+
+def sample_docs_sets() -> tuple[list[Path], dict[str, QuerySet]]:
+    qs, kinds = sample_docs_kinds()
     sets = {"sample_docs": qs}
     for kind, ids in sorted(kinds.items()):
         sets[f"sample_docs:{kind}"] = subset(qs, ids, kind)

@@ -51,7 +51,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from hybrid import subset  # noqa: E402
+from hybrid import sample_docs_kinds, subset  # noqa: E402
 from report import publish  # noqa: E402
 from sbsearch import config  # noqa: E402
 from sbsearch.index.indexer import Indexer  # noqa: E402
@@ -111,13 +111,7 @@ def jsts_set(work: Path) -> tuple[Path, QuerySet, dict]:
 
 
 def sample_docs_sets() -> tuple[Path, dict[str, QuerySet], dict]:
-    path = REPO / "sample_docs" / "queries.jsonl"
-    qs = load_query_set(path)
-    kinds: dict[str, set[str]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            obj = json.loads(line)
-            kinds.setdefault(obj.get("kind", "other"), set()).add(str(obj["id"]))
+    qs, kinds = sample_docs_kinds()
     sets = {"sample_docs:ja-paraphrase": subset(qs, kinds.get("japanese-paraphrase", set()), "japanese-paraphrase"),
             "sample_docs:ja-original": subset(qs, kinds.get("japanese", set()), "japanese"),
             # the other questions: English but for 5 Japanese ones of other kinds (formats, none)

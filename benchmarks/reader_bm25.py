@@ -36,7 +36,6 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from report import publish  # noqa: E402
 from sbsearch.index.filters import DocumentFilter  # noqa: E402
-from sbsearch.index.store import LEXICAL_WEIGHTS, _filter_sql  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "reader_bm25.json"
@@ -44,19 +43,9 @@ READERS = {"admin": None, "everyone": ("staff", "rare"), "one percent": ("rare",
 
 
 def whole_table_bm25(store, match: str, limit: int, doc_filter=None) -> list[tuple[int, float]]:
-    """The lexical search of sbsearch before #26: FTS5's bm25(), statistics of the whole table."""
-    where, params = _filter_sql(doc_filter)
-    weights = ", ".join(str(w) for w in LEXICAL_WEIGHTS)
-    if where == "1":
-        sql = (f"SELECT rowid, bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ? "
-               f"ORDER BY bm25(lexical, {weights}) LIMIT ?")
-        args = [match, limit]
-    else:
-        sql = (f"SELECT l.rowid, bm25(lexical, {weights}) FROM lexical l JOIN chunks c ON c.id = l.rowid "
-               f"JOIN documents d ON d.id = c.doc_id WHERE lexical MATCH ? AND {where} "
-               f"ORDER BY bm25(lexical, {weights}) LIMIT ?")
-        args = [match, *params, limit]
-    return [(int(r[0]), -float(r[1])) for r in store.db.execute(sql, args)]
+    """The lexical search of sbsearch before #26: FTS5's bm25(), statistics of the whole table, for
+    every reader (today it serves only readers who may read everything)."""
+    return store._whole_table_bm25(match, limit, doc_filter)
 
 
 def whole_table_counts(store, tokens, reader=None):
