@@ -27,7 +27,9 @@ TUNED=$(default_model)
 
 step "3. the label-free estimate against the labelled truth: $TUNED against $BASE, then against full (12 layers)"
 QUICK=(--queries sample_docs/queries.jsonl --latency-queries 20 --throughput-chunks 64 --no-memory)
-$SB compare --a "$TUNED" --b "$BASE" "${QUICK[@]}"
+if [ "$TUNED" != "$BASE" ]; then  # tune chose a model (else the index kept its own)
+  $SB compare --a "$TUNED" --b "$BASE" "${QUICK[@]}"
+fi
 $SB compare --a "$TUNED" --b full "${QUICK[@]}"
 
 step "4. questions in hybrid mode (words and meaning), answered by $TUNED"
