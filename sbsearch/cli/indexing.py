@@ -51,9 +51,8 @@ def index(paths, index_path, model, reembed, set_default, wait, max_file_mb, acc
                         max_file_mb=max_file_mb, progress=progress_for(quiet or as_json), access_rules=access_rules,
                         ocr_languages=ocr_lang, ray=ray_address, chunk_tokens=chunk_tokens,
                         chunk_overlap=chunk_overlap)
-    if as_json:
+    if as_json:  # the summary says it all (chunks_total, failures) to a program; nothing else on the output
         echo_json(summary.as_dict())
-        _nothing_to_search(summary, paths)
         return
     c = console()
     c.print(
