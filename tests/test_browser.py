@@ -59,6 +59,11 @@ def test_sign_in_search_and_open_a_document_in_a_browser(site):
         browser.find_element(By.NAME, "user").send_keys("erin")
         browser.find_element(By.NAME, "password").send_keys("a good password")
         browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+        # The click returns before the results page has finished loading (a busy CI machine caught
+        # it half-parsed): wait for the whole page, footer included, before reading it.
+        WebDriverWait(browser, 30).until(
+            lambda b: b.execute_script("return document.readyState") == "complete"
+            and b.find_elements(By.CSS_SELECTOR, "footer.quality"))
         results = browser.find_elements(By.CSS_SELECTOR, "li.result")
         assert results, browser.page_source[:2000]
         first = results[0]
@@ -78,7 +83,8 @@ def test_sign_in_search_and_open_a_document_in_a_browser(site):
             browser.save_screenshot(os.environ["SBSEARCH_SCREENSHOT"])
         name = links[0].text
         links[0].click()
-        assert "/doc/" in browser.current_url
+        WebDriverWait(browser, 30).until(
+            lambda b: "/doc/" in b.current_url and b.execute_script("return document.readyState") == "complete")
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "Halden Connect VPN: Setup" in body and not browser.find_elements(By.CSS_SELECTOR, "form.login"), name
     finally:
