@@ -45,6 +45,63 @@ class TrainConfig:
     log_lines: bool = True           # without a bar, a line per 10% of the steps on stderr (log files)
 
 
+class TeacherOutputs:
+    """The teacher's outputs of each batch of a hidden-state stage, kept between recoveries that share
+    a teacher and a text: `sbsearch tune` recovers several cuts of one model on one index's chunks, in
+    the same batches (the same seed), and from the second cut on the teacher's forward passes (40-50%
+    of a step's arithmetic) are read back instead of recomputed. The values are those a recomputation
+    gives, bit for bit. Bounded: past max_bytes, batches are recomputed."""
+
+    def __init__(self, max_bytes: int = 2 << 30):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = self.misses = 0
+        self._outputs: dict = {}
+
+    def get(self, key, compute):
+        if key in self._outputs:
+            self.hits += 1
+            return self._outputs[key]
+        self.misses += 1
+        out = compute()
+        kept = {"all_layer_embeddings": tuple(out["all_layer_embeddings"]),
+                "sentence_embedding": out["sentence_embedding"]}
+        size = sum(t.numel() * t.element_size() for t in kept["all_layer_embeddings"])
+        if self.bytes + size <= self.max_bytes:
+            self._outputs[key] = kept
+            self.bytes += size
+        return kept
+
+
+_teacher_outputs: TeacherOutputs | None = None
+
+
+class sharing_teacher_outputs:
+    """`with sharing_teacher_outputs() as shared:` every hidden-state stage inside reuses the teacher
+    outputs of the batches an earlier one computed (TeacherOutputs)."""
+
+    def __init__(self, max_bytes: int = 2 << 30):
+        self.shared = TeacherOutputs(max_bytes)
+
+    def __enter__(self) -> TeacherOutputs:
+        global _teacher_outputs
+        self._previous, _teacher_outputs = _teacher_outputs, self.shared
+        return self.shared
+
+    def __exit__(self, *exc) -> None:
+        global _teacher_outputs
+        _teacher_outputs = self._previous
+
+
+def _teacher_fingerprint(t_hf) -> tuple:
+    """Which teacher: its name and a checksum of weights of its first and last layer."""
+    import torch
+
+    with torch.no_grad():
+        sums = tuple(float(p.double().sum()) for p in (next(t_hf.parameters()), list(t_hf.parameters())[-1]))
+    return (getattr(t_hf.config, "_name_or_path", ""), t_hf.config.num_hidden_layers, sums)
+
+
 @dataclass
 class Stage:
     name: str                         # nli | sts | distil | mix
@@ -385,13 +442,18 @@ def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: lis
         from tqdm.auto import tqdm
 
         progress = tqdm(total=total_steps, desc="hidden distil", unit="step")
+    shared = _teacher_outputs
+    fingerprint = _teacher_fingerprint(t_hf) if shared is not None else None
     try:
         it = batches()
         for step in range(total_steps):
             batch = next(it)
             feats = model.preprocess(batch)
             with torch.no_grad():
-                t_out = teacher(dict(feats))
+                if shared is None:
+                    t_out = teacher(dict(feats))
+                else:
+                    t_out = shared.get((fingerprint, length, tuple(batch)), lambda: teacher(dict(feats)))
             s_out = model(dict(feats))
             mask = feats["attention_mask"].unsqueeze(-1).float()
             ntok = mask.sum()

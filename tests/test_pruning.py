@@ -518,3 +518,31 @@ def test_pruning_table_side_row_never_replaces_a_row_measured_by_its_own_command
     assert merged["3-top-distil"]["minutes"] == 7.0
     assert merged["6-top-distil-nli-sts"] is row
     assert results == {"6-top-distil": own, "4-top-distil": earlier_side}  # the input is not changed
+
+
+def test_shared_teacher_outputs_give_the_same_models_and_skip_the_teachers_passes(tiny_bert, tiny_data, tmp_path):
+    """tune recovers several cuts in turn: inside sharing_teacher_outputs the second recovery reads
+    the teacher's outputs back (every batch a hit) and ends with the very weights it gets alone."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pruning.api import prune
+    from pruning.train import sharing_teacher_outputs
+
+    def run(out: str, layers: int) -> dict:
+        return prune(str(tiny_bert), layers, "alternate", str(tmp_path / out), distil=[str(tiny_data["txt"])],
+                     stages="hidden:2", batch_size=16, lr=1e-3, progress=False, evaluate=())
+
+    alone = SentenceTransformer(run("alone-3", 3)["path"], device="cpu")
+    with sharing_teacher_outputs() as shared:
+        run("shared-2", 2)
+        misses = shared.misses
+        assert shared.hits == 0 and misses > 0 and shared.bytes > 0
+        card = run("shared-3", 3)
+        assert shared.misses == misses and shared.hits == card["stages"][0]["steps"]
+    again = SentenceTransformer(card["path"], device="cpu")
+    for a, b in zip(alone.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    with sharing_teacher_outputs(max_bytes=0) as none_kept:  # over the bound: recomputed, nothing kept
+        run("bounded", 2)
+        assert none_kept.bytes == 0 and none_kept.hits == 0

@@ -54,6 +54,11 @@ def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, late
     h = result["headline"]
     c.print(f"{shown(result['a'])}: {shown(h['quality_metric'])} {h['quality_pct']:.1f}% of {shown(result['b'])}"
             + (f", encodes {h['speedup']:.2f}x as fast" if h.get("speedup") else "") + f" · chart: {shown(result['chart'])}")
+    est = result.get("tune_estimate")
+    if est:
+        lo, hi = est.get("interval_pct") or (est["estimate_pct"], est["estimate_pct"])
+        c.print(f"without labels, tune estimated {shown(result['a'])} at {est['estimate_pct']:.1f}% "
+                f"({lo:.1f}–{hi:.1f}%) of {shown(est['judge'])}'s nDCG@10 ({est['created'][:10]})")
 
 
 @click.command()
@@ -116,7 +121,8 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
 
 @click.command()
 @index_option
-@click.option("--reference", default=None, help="Model whose quality to keep [default: the index's search model].")
+@click.option("--reference", default=None,
+              help="Model whose quality to keep (the judge; its fp32 form is cut) [default: the index's search model].")
 @click.option("--keep", "keep_pct", type=float, default=97.0, show_default=True,
               help="Share of the reference's quality to keep, in percent (the lower end of the label-free "
                    "estimate's 90% interval).")
@@ -136,8 +142,8 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
 @click.option("--fp32", "fp32_only", is_flag=True,
               help="Serve the chosen model in fp32 without trying its int8 variant.")
 @click.option("--int8-max-loss", type=click.FloatRange(0), default=0.5, show_default=True,
-              help="Points of the estimate the chosen model's int8 variant may lose against it and still be "
-                   "served (no torch at query time).")
+              help="Points the chosen model's int8 variant may lose, judged against the fp32 model itself, "
+                   "and still be served (no torch at query time).")
 @click.option("--force", is_flag=True, help="Replace models of the same names.")
 @json_option
 @quiet_option

@@ -236,7 +236,7 @@ def tune_lines(result) -> list[str]:
             lines.append(f"{c.name}: {c.layers} layers · skipped after {c.train_seconds / 60:.1f} min: {c.reason}")
             continue
         lines.append(f"{c.name}: {c.layers} layers · {LABEL} {_estimate_line(c.estimate)} of {result.reference} · "
-                     f"{c.speedup:.2f}x faster (fp32) · trained {c.train_seconds / 60:.1f} min · "
+                     f"{c.speedup:.2f}x {result.teacher or result.reference}'s speed (fp32) · trained {c.train_seconds / 60:.1f} min · "
                      + ("chosen" if c.name == result.chosen else "rejected (lower end below "
                                                                   f"{result.threshold_pct:g}%)"))
     if result.int8:

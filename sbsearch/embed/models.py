@@ -260,11 +260,23 @@ def offline_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def quiet_transformers() -> None:
+    # transformers 5 prints a "Loading weights" progress bar per model load; the CLI has its own.
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 def load_model(name_or_info: str | ModelInfo, device: str = "cpu"):
     """Load a verified SentenceTransformer. Returns (model, info)."""
     info = name_or_info if isinstance(name_or_info, ModelInfo) else resolve(name_or_info)
     info.verify()
     offline_environment()
+    quiet_transformers()
     from sentence_transformers import SentenceTransformer
 
     try:

@@ -8,24 +8,13 @@ from typing import Callable
 import numpy as np
 
 from ..config import cpu_threads
-from .models import ModelInfo, load_model, resolve
-
-
-def _quiet_transformers() -> None:
-    # transformers 5 prints a "Loading weights" progress bar per model load; the CLI has its own.
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:
-        pass
+from .models import ModelInfo, load_model, quiet_transformers, resolve
 
 
 class TorchEmbedder:
     def __init__(self, name: str | ModelInfo, batch_size: int = 32):
         self.info = name if isinstance(name, ModelInfo) else resolve(name)
-        _quiet_transformers()
+        quiet_transformers()
         import torch
 
         # Use every core we have (the target is a small CPU-only server), or those a Ray worker was given.

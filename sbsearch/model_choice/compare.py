@@ -153,8 +153,28 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
                                                 if k in ("peak_rss_mb", "load_seconds")})
     result["ratios"] = _ratios(result, model_a, model_b)
     result["headline"] = _headline(result, model_a, model_b)
+    estimate = tune_estimate(store, split_mode(model_a)[0])
+    if estimate is not None:
+        result["tune_estimate"] = estimate
     store.add_compare(model_a, model_b, result)
     return result
+
+
+def tune_estimate(store: Store, model: str) -> dict | None:
+    """What `sbsearch tune` estimated for `model` without labels (its share of the judge's quality,
+    with the interval), so that a labelled compare can show it beside the labelled truth. Read from
+    the newest record naming the model: tune's own, or a compare that carried it on."""
+    row = store.latest_compare(model)
+    if row is None or row["model_a"] != model:
+        return None
+    result = row["result"]
+    if result.get("tune_estimate"):
+        return result["tune_estimate"]
+    if result.get("source") == "tune" and result.get("labelfree", {}).get("estimate_pct") is not None:
+        est = result["labelfree"]
+        return {"estimate_pct": est["estimate_pct"], "interval_pct": est.get("interval_pct"),
+                "interval_level": est.get("interval_level"), "judge": row["model_b"], "created": row["created"]}
+    return None
 
 
 def sample_chunks(store: Store, n: int) -> list[tuple[int, str]]:

@@ -1,17 +1,20 @@
-"""`sbsearch tune`: the fastest model that keeps a stated share of a reference model's quality on
-an index's own documents, found without labels.
+"""`sbsearch tune`: the fastest model that keeps a stated share of the index's own model's quality on
+its own documents, found without labels.
 
+    the judge: the index's search model (e.g. minilm-int8), whose vectors the index already holds;
+        the teacher: its fp32 form (minilm), the model that is cut and distilled from
     for n in candidate layer counts, fewest first:
-        cut the reference to n layers, start recovering it by hidden-state distillation on the
+        cut the teacher to n layers, start recovering it by hidden-state distillation on the
             index's chunks; a quarter of the way, probe it: its label-free estimate on part of the
             index; when even the upper end of the probe's interval plus the headroom a recovery
             still gains (PROBE_HEADROOM) is below the threshold, the candidate is hopeless: skip it
         else finish the recovery, embed the index with it (its vectors are kept only if it is chosen)
-        estimate its quality against the reference, label-free (sbsearch.quality.labelfree), with a
+        estimate its quality against the judge, label-free (sbsearch.quality.labelfree), with a
             90% bootstrap interval over the pseudo-queries
         stop at the first candidate whose interval's lower end reaches the threshold
-    build the chosen model's int8 variant, embed the index with it, estimate it the same way;
-        when it loses at most INT8_MAX_LOSS points against the fp32 candidate it is served
+    build the chosen model's int8 variant, embed the index with it, and estimate it with the fp32
+        candidate as the judge: when it keeps all but INT8_MAX_LOSS points of the candidate's own
+        rankings it is served
     make the served model the index's default, store its estimate for the query footer
 
 Candidates are tried fewest layers first, so the first one that passes is the fastest that passes;
@@ -24,13 +27,12 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..config import is_store_url
 from ..embed.models import INT8_SUFFIX, resolve, split_spec
 from ..errors import SbsearchError
 from ..index.location import open_store
@@ -52,9 +54,40 @@ PROBE_CHUNKS = 600
 # for 3 and 2 layers with --distil-limit 150 on sample_docs (19 steps: the probe after 5). 8 is above
 # every one of them. A candidate whose probe interval's upper end plus this is below --keep is skipped.
 PROBE_HEADROOM = 8.0
-# The int8 variant of the chosen model is served when its estimate is at most this many points
-# below the fp32 candidate's (the same pseudo-queries, the same reference).
+# The int8 variant of the chosen model is served when, judged against the fp32 candidate itself (its
+# own rankings as the reference), its estimate is at most this many points below 100%. Why against
+# the candidate and not against the index's model: a small, even change of rankings costs agreement
+# with a third model out of proportion to quality (measured: minilm-tuned-4-int8 lost 0.8 points of
+# the estimate against MiniLM-L6 where the labels say 0.14; docs/BENCHMARKS.md, tune_time.py).
 INT8_MAX_LOSS = 0.5
+
+
+@dataclass
+class TuneOptions:
+    """What `sbsearch tune` may be told (the CLI's options, one field each)."""
+    reference: str | None = None  # the judge [the index's search model]
+    keep_pct: float = 97.0
+    layer_counts: list[int] | None = None  # [a third, half and two thirds of the teacher's layers]
+    recipe: str = "best"
+    distil_limit: int | None = None
+    prefix: str | None = None  # name stem of the candidates [TEACHER-tuned]
+    n_queries: int = 200
+    set_default: bool = True
+    force: bool = False
+    exhaustive: bool = False  # recover every candidate fully, recording what the probe would decide
+    probe_at: float | None = None  # [PROBE_AT]; read when tune runs, so that a test may change the constants
+    headroom: float | None = None  # [PROBE_HEADROOM]
+    observe: tuple[float, ...] = ()  # more fractions to probe at, for the record (benchmarks/tune_time.py)
+    int8: bool = True  # False: serve the fp32 candidate without trying its int8 variant
+    int8_max_loss: float = INT8_MAX_LOSS
+
+    @classmethod
+    def from_kwargs(cls, options: dict) -> "TuneOptions":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"tune: unknown options {unknown}")
+        return cls(**{k: v for k, v in options.items() if v is not None or k == "reference"})
 
 
 @dataclass
@@ -73,7 +106,7 @@ class Candidate:
 @dataclass
 class TuneResult:
     index: str
-    reference: str
+    reference: str  # the judge: estimates are shares of its quality
     threshold_pct: float
     chosen: str | None  # the fp32 candidate that passed
     candidates: list[Candidate] = field(default_factory=list)
@@ -86,6 +119,8 @@ class TuneResult:
     interval_level: float = labelfree.INTERVAL_LEVEL
     exhaustive: bool = False
     timings: dict = field(default_factory=dict)  # seconds by phase
+    teacher: str | None = None  # the fp32 model cut and distilled from (fp32 speed-ups are against it)
+    timings_note: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -151,13 +186,21 @@ def default_layer_counts(total: int) -> list[int]:
     return sorted({max(1, round(total / 3)), max(1, total // 2), max(1, round(2 * total / 3))} - {total})
 
 
-def reference_name(store: Store, reference: str | None) -> str:
-    """--reference, else the index's default model, reduced to the fp32 model whose vectors it searches."""
+def reference_models(store: Store, reference: str | None) -> tuple[str, str]:
+    """(judge, teacher): the model whose rankings the estimates are shares of — --reference, else the
+    index's search model, whose vectors the index already holds (no model run) — and its fp32 form,
+    which is cut and distilled from (an int8 variant has no weights to train)."""
     name = reference or store.get_meta("default_model")
     if not name:
         raise SbsearchError("the index has no default model yet; run `sbsearch index DIR` first")
-    name = split_spec(name)[1]
-    return name[: -len(INT8_SUFFIX)] if name.endswith(INT8_SUFFIX) else name
+    judge = split_spec(name)[1]
+    teacher = judge[: -len(INT8_SUFFIX)] if judge.endswith(INT8_SUFFIX) else judge
+    return judge, teacher
+
+
+def reference_name(store: Store, reference: str | None) -> str:
+    """The fp32 model tune cuts (the teacher of reference_models)."""
+    return reference_models(store, reference)[1]
 
 
 def stored_corpus(store: Store, model: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -193,17 +236,127 @@ def _estimate_line(est: dict) -> str:
     return f"{est['estimate_pct']:.1f}% ({est.get('interval_level', labelfree.INTERVAL_LEVEL):g}% interval {lo:.1f}–{hi:.1f}%)"
 
 
-def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
-         layer_counts: list[int] | None = None, recipe: str = "best", distil_limit: int | None = None,
-         prefix: str | None = None, n_queries: int = 200, set_default: bool = True, force: bool = False,
-         exhaustive: bool = False, probe_at: float | None = None, headroom: float | None = None,
-         observe: tuple[float, ...] = (), int8: bool = True, int8_max_loss: float | None = None,
-         say: Callable[[str], None] = lambda s: None, progress=None) -> TuneResult:
-    """exhaustive: recover every candidate fully (fewest layers first, until one passes), recording
-    what the probe would have decided; observe: more fractions of each recovery to probe at, for
-    the record only (benchmarks/tune_time.py measures PROBE_HEADROOM with them); int8=False: serve
-    the fp32 candidate without trying its int8 variant; int8_max_loss: estimate points the int8
-    variant may lose against the fp32 candidate and still be served [INT8_MAX_LOSS]."""
+class _Timer:
+    """Seconds spent by phase (TuneResult.timings)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, phase: str, since: float) -> None:
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - since, 1)
+
+
+@dataclass
+class _Judged:
+    """The judge's side of every estimate: its stored vectors of every chunk, the pseudo-queries and
+    its vectors of them, and the probe's part of the index."""
+    judge: str
+    teacher: str
+    ids: np.ndarray
+    passages_mat: np.ndarray
+    passages: list[str]
+    passage_doc: list[str]
+    queries: list
+    query_texts: list[str]
+    query_mat: np.ndarray
+    probe_rows: np.ndarray  # indices into passages
+    probe_queries: list[int]  # indices into queries
+    speed_texts: list[str]
+
+    def estimate(self, cand_queries: np.ndarray, cand_passages: np.ndarray) -> dict:
+        return labelfree.estimate_from_vectors(self.query_mat, cand_queries, self.passages_mat, cand_passages,
+                                               self.passage_doc, self.queries)
+
+    def probe_estimate(self, model) -> dict:
+        """A partly recovered (sentence-transformers) model's estimate on the probe's part of the index."""
+        sub, sub_q = self.probe_rows, self.probe_queries
+        enc = dict(batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        cq = np.asarray(model.encode_query([self.query_texts[j] for j in sub_q], **enc), dtype=np.float32)
+        cp = np.asarray(model.encode_document([self.passages[i] for i in sub], **enc), dtype=np.float32)
+        return labelfree.estimate_from_vectors(self.query_mat[sub_q], cq, self.passages_mat[sub], cp,
+                                               [self.passage_doc[i] for i in sub],
+                                               [self.queries[j] for j in sub_q])
+
+
+def _judge(index_path, store: Store, options: TuneOptions, say, progress) -> _Judged:
+    """Everything the estimates need from the judge, read from the index (its vectors are built
+    first if the index lacks any, e.g. for an explicit --reference)."""
+    from ..embed import make_embedder
+    from ..index.indexer import Indexer
+
+    judge, teacher = reference_models(store, options.reference)
+    Indexer(index_path, judge, progress=progress).run([])  # a no-op when every chunk has a vector
+    ids, mat, passages, passage_doc = stored_corpus(store, judge)
+    labelfree.require_enough_documents(passage_doc)
+    queries = labelfree.pseudo_queries(passages, passage_doc, n=options.n_queries)
+    if len(queries) < 10:
+        raise SbsearchError(f"the index yields only {len(queries)} pseudo-queries; tune needs more text")
+    texts = labelfree.query_texts(queries)
+    query_mat = np.asarray(make_embedder(resolve(judge)).encode_query(texts), dtype=np.float32)
+    sub = probe_subset(passage_doc, queries)
+    docs = {passage_doc[i] for i in sub}
+    return _Judged(judge, teacher, ids, mat, passages, passage_doc, queries, texts, query_mat, sub,
+                   [j for j, q in enumerate(queries) if q.source in docs],
+                   passages[:: max(1, len(passages) // 64)][:64])
+
+
+def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[[str], None] = lambda s: None,
+         progress=None, **overrides) -> TuneResult:
+    """Run `sbsearch tune` on an index (a folder or a PostgreSQL URL); options as TuneOptions, or
+    its fields as keywords."""
+    options = options or TuneOptions.from_kwargs(overrides)
+    if not 0 < options.keep_pct <= 100:
+        raise SbsearchError(f"--keep must be a percentage between 0 and 100 (got {options.keep_pct})")
+    t0 = time.perf_counter()
+    timer = _Timer()
+    store = open_store(index_path)  # an index folder or a PostgreSQL store; "no index at …" when none
+    judge, teacher = reference_models(store, options.reference)
+    total = resolve(teacher).layers
+    if not total:
+        raise SbsearchError(f"model {teacher!r}: its number of layers is unknown, so it cannot be cut")
+    counts = sorted(set(options.layer_counts or default_layer_counts(total)))
+    bad = [n for n in counts if not 0 < n < total]
+    if bad:
+        raise SbsearchError(f"cannot cut {teacher!r} ({total} layers) to {bad[0]} layers: choose 1..{total - 1}")
+    previous_default = store.get_meta("default_model")
+    t = time.perf_counter()
+    judged = _judge(index_path, store, options, say, progress)
+    say(f"judge {judge} (its stored vectors) · teacher {teacher} ({total} layers) · "
+        f"{len(judged.passages)} chunks · {len(judged.queries)} pseudo-queries")
+    timer.lap("reference", t)
+    result = TuneResult(str(store.path), judge, options.keep_pct, None, pseudo_queries=len(judged.queries),
+                        exhaustive=options.exhaustive, teacher=teacher)
+    from pruning.train import sharing_teacher_outputs
+
+    with tempfile.TemporaryDirectory(prefix="sbsearch-tune-") as scratch, sharing_teacher_outputs() as shared:
+        # the text to distil on: the store's chunks, copied once to a file of their own (the index itself
+        # is written to while tuning, and may be a PostgreSQL store)
+        source = str(write_chunks_file(Path(scratch) / "chunks.db", store.chunk_texts_with_headings()))
+        for n in counts:
+            cand, vectors = _try_candidate(index_path, store, judged, n, total, source, options, timer, say,
+                                           progress)
+            result.candidates.append(cand)
+            if cand.passed:
+                result.chosen = cand.name
+                break
+    if result.chosen:
+        _serve(index_path, store, result, judged, vectors, options, timer, say, progress)
+        if options.set_default and previous_default and previous_default != result.served:
+            say(f"default search model: {previous_default} -> {result.served}")
+        result.timings_note = (f"teacher outputs reused for {shared.hits} of {shared.hits + shared.misses} "
+                               f"batches ({shared.bytes / 2**20:.0f} MiB kept)")
+    result.seconds = round(time.perf_counter() - t0, 1)
+    result.timings = timer.seconds
+    if result.chosen:
+        _record(store, result)
+    return result
+
+
+def _try_candidate(index_path, store: Store, judged: _Judged, n: int, total: int, source: str,
+                   options: TuneOptions, timer: _Timer, say, progress) -> tuple[Candidate, tuple | None]:
+    """Cut the teacher to n layers and recover it (or stop at a hopeless probe), embed the index with
+    it and estimate it; a rejected candidate leaves nothing in the index. Returns the candidate and
+    its (query, passage) vectors, which its int8 variant is judged against."""
     from pruning import api as pruning_api
     from pruning.train import RecoveryStopped
 
@@ -211,154 +364,110 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
     from ..index.indexer import Indexer
     from ..vectors import open_vector_index
 
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    probe_at = PROBE_AT if probe_at is None else probe_at
-    headroom = PROBE_HEADROOM if headroom is None else headroom
-
-    def lap(phase: str, since: float) -> None:
-        timings[phase] = round(timings.get(phase, 0.0) + time.perf_counter() - since, 1)
-
-    if not 0 < keep_pct <= 100:
-        raise SbsearchError(f"--keep must be a percentage between 0 and 100 (got {keep_pct})")
-    store = open_store(index_path)  # an index folder or a PostgreSQL store; "no index at …" when none
-    ref = reference_name(store, reference)
-    ref_info = resolve(ref)
-    total = ref_info.layers
-    if not total:
-        raise SbsearchError(f"model {ref!r}: its number of layers is unknown, so it cannot be cut")
-    counts = sorted(set(layer_counts or default_layer_counts(total)))
-    bad = [n for n in counts if not 0 < n < total]
-    if bad:
-        raise SbsearchError(f"cannot cut {ref!r} ({total} layers) to {bad[0]} layers: choose 1..{total - 1}")
-    previous_default = store.get_meta("default_model")
+    name = f"{options.prefix or Path(judged.teacher).name + '-tuned'}-{n}"
+    say(f"{name}: cutting {judged.teacher} to {n} of {total} layers, distilling on the index's chunks "
+        f"({options.recipe})")
+    probes: list[dict] = []
+    verdict: dict = {}
+    on_step = _prober(judged, options, probes, verdict, timer, say)
     t = time.perf_counter()
-    Indexer(index_path, ref, progress=progress).run([])  # every chunk needs a reference vector
-    ref_ids, ref_mat, passages, passage_doc = stored_corpus(store, ref)
-    labelfree.require_enough_documents(passage_doc)
-    queries = labelfree.pseudo_queries(passages, passage_doc, n=n_queries)
-    if len(queries) < 10:
-        raise SbsearchError(f"the index yields only {len(queries)} pseudo-queries; tune needs more text")
-    say(f"reference {ref} ({total} layers) · {len(passages)} chunks · {len(queries)} pseudo-queries")
-    ref_embedder = make_embedder(ref_info)
-    query_texts = labelfree.query_texts(queries)
-    ref_q = ref_embedder.encode_query(query_texts)
-    speed_texts = passages[:: max(1, len(passages) // 64)][:64]
-    # the probe's corpus: part of the index, with the reference's vectors already stored
-    sub = probe_subset(passage_doc, queries)
-    sub_docs = [passage_doc[i] for i in sub]
-    sub_passages = [passages[i] for i in sub]
-    sub_docset = set(sub_docs)
-    sub_q = [j for j, q in enumerate(queries) if q.source in sub_docset]
-    sub_queries = [queries[j] for j in sub_q]
-    sub_texts = [query_texts[j] for j in sub_q]
-    lap("reference", t)
-
-    result = TuneResult(str(store.path), ref, keep_pct, None, pseudo_queries=len(queries), exhaustive=exhaustive)
-    stem = prefix or f"{Path(ref).name}-tuned"
-    # the text to distil on: the index folder's chunks, or a PostgreSQL store's copied to a file
-    distil_source = str(index_path)
-    if is_store_url(index_path):
-        scratch = tempfile.TemporaryDirectory(prefix="sbsearch-tune-")
-        distil_source = str(write_chunks_file(Path(scratch.name) / "chunks.db", store.chunk_texts_with_headings()))
-    fractions = sorted({probe_at, *observe} - {0.0})
-    for n in counts:
-        name = f"{stem}-{n}"
-        say(f"{name}: cutting {ref} to {n} of {total} layers, distilling on the index's chunks ({recipe})")
-        probes: list[dict] = []
-        verdict: dict = {}
-
-        def on_step(step: int, steps: int, model, n=n, probes=probes, verdict=verdict) -> None:
-            due = [f for f in fractions if step == max(1, min(steps, round(f * steps)))]
-            if not due or step == steps:
-                return
-            tp = time.perf_counter()
-            cq = np.asarray(model.encode_query(sub_texts, batch_size=32, normalize_embeddings=True,
-                                               convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
-            cp = np.asarray(model.encode_document(sub_passages, batch_size=32, normalize_embeddings=True,
-                                                  convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
-            est = labelfree.estimate_from_vectors(ref_q[sub_q], cq, ref_mat[sub], cp, sub_docs, sub_queries)
-            probe = {"fraction": due[0], "step": step, "steps": steps, "chunks": len(sub),
-                     "queries": len(sub_queries), "estimate": est,
-                     "seconds": round(time.perf_counter() - tp, 1)}
-            probes.append(probe)
-            lap("probes", tp)
-            if probe_at in due:
-                skip, why = skip_decision(probe, keep_pct, headroom)
-                verdict.update(skip=skip, why=why)
-                say(f"  probe at step {step}/{steps}: {_estimate_line(est)} on {len(sub)} chunks · {why}"
-                    + (" (recovering it anyway: --exhaustive)" if skip and exhaustive else ""))
-                if skip and not exhaustive:
-                    raise RecoveryStopped(why)
-
-        t = time.perf_counter()
-        try:
-            card = pruning_api.prune(ref, n, None, name, distil=[distil_source], recipe=recipe,
-                                     distil_limit=distil_limit, evaluate=(), compare=(), force=force,
-                                     progress=progress is not None and not isinstance(progress, NullProgress),
-                                     quiet=progress is None, say=lambda s: say(f"  {s}"), on_step=on_step)
-        except RecoveryStopped as stop:
-            lap("recoveries", t)
-            seconds = round(time.perf_counter() - t, 1)
-            result.candidates.append(Candidate(name, n, {}, None, seconds, False, "skipped", str(stop), probes))
-            say(f"{name}: skipped ({stop})")
-            continue
-        lap("recoveries", t)
-        t = time.perf_counter()
-        say(f"{name}: embedding the index")
-        Indexer(index_path, name, progress=progress).run([])
-        cand_ids, cand_mat, _, _ = stored_corpus(store, name)
-        if not np.array_equal(cand_ids, ref_ids):
-            raise SbsearchError("the index changed while tuning; run `sbsearch tune` again")
-        cand_embedder = make_embedder(resolve(name))
-        est = labelfree.estimate_from_vectors(ref_q, cand_embedder.encode_query(query_texts),
-                                              ref_mat, cand_mat, passage_doc, queries)
-        lap("candidates", t)
-        t = time.perf_counter()
-        ok = passes(est, keep_pct)
-        cand = Candidate(name, n, est, _speedup(ref_embedder, cand_embedder, speed_texts),
-                         card["seconds"]["training"], ok, "chosen" if ok else "rejected",
-                         verdict.get("why", ""), probes)
-        lap("speed", t)
-        result.candidates.append(cand)
-        say(f"{name}: estimated nDCG@10 {_estimate_line(est)} of {ref} ("
-            f"agreement with its ranking {est['agreement_pct']:.1f}%, top-10 overlap {est['overlap@10']:.2f}) · "
-            f"{cand.speedup:.2f}x its encode speed (fp32) · "
-            + ("passes" if ok else f"lower end below {keep_pct:g}%"))
-        if ok:
-            result.chosen = name
-            break
-        store.drop_model_vectors(name)  # a rejected candidate leaves nothing in the index
+    try:
+        card = pruning_api.prune(judged.teacher, n, None, name, distil=[source], recipe=options.recipe,
+                                 distil_limit=options.distil_limit, evaluate=(), compare=(), force=options.force,
+                                 progress=progress is not None and not isinstance(progress, NullProgress),
+                                 quiet=progress is None, say=lambda s: say(f"  {s}"), on_step=on_step)
+    except RecoveryStopped as stop:
+        timer.lap("recoveries", t)
+        say(f"{name}: skipped ({stop})")
+        return Candidate(name, n, {}, None, round(time.perf_counter() - t, 1), False, "skipped", str(stop),
+                         probes), None
+    timer.lap("recoveries", t)
+    t = time.perf_counter()
+    say(f"{name}: embedding the index")
+    Indexer(index_path, name, progress=progress).run([])
+    cand_ids, cand_mat, _, _ = stored_corpus(store, name)
+    if not np.array_equal(cand_ids, judged.ids):
+        raise SbsearchError("the index changed while tuning; run `sbsearch tune` again")
+    cand_embedder = make_embedder(resolve(name))
+    cand_q = np.asarray(cand_embedder.encode_query(judged.query_texts), dtype=np.float32)
+    est = judged.estimate(cand_q, cand_mat)
+    timer.lap("candidates", t)
+    t = time.perf_counter()
+    ok = passes(est, options.keep_pct)
+    speedup = _speedup(make_embedder(resolve(judged.teacher)), cand_embedder, judged.speed_texts)
+    timer.lap("speed", t)
+    cand = Candidate(name, n, est, speedup, card["seconds"]["training"], ok, "chosen" if ok else "rejected",
+                     verdict.get("why", ""), probes)
+    say(f"{name}: estimated nDCG@10 {_estimate_line(est)} of {judged.judge} ("
+        f"agreement with its ranking {est['agreement_pct']:.1f}%, top-10 overlap {est['overlap@10']:.2f}) · "
+        f"{speedup:.2f}x {judged.teacher}'s encode speed (fp32) · "
+        + ("passes" if ok else f"lower end below {options.keep_pct:g}%"))
+    if not ok:
+        store.drop_model_vectors(name)
         open_vector_index(store, name).remove()
-    if result.chosen:
-        chosen = result.candidates[-1]
-        result.served, result.speedup, result.speedup_against = chosen.name, chosen.speedup, ref
-        t = time.perf_counter()
-        if int8:
-            _serve_int8(index_path, store, result, chosen, ref, ref_q, ref_mat, ref_ids, passage_doc, queries,
-                        query_texts, speed_texts, say, progress,
-                        INT8_MAX_LOSS if int8_max_loss is None else int8_max_loss)
-        lap("int8", t)
-        served_est = result.int8["estimate"] if result.served != chosen.name else chosen.estimate
-        if set_default:
-            store.set_meta("default_model", result.served)
-        result.seconds = round(time.perf_counter() - t0, 1)
-        result.timings = timings
-        store.add_compare(chosen.name, ref, {
-            "source": "tune", "created": now(), "a": chosen.name, "b": ref,
-            "headline": _headline(chosen.estimate, chosen.speedup, ref),
-            "labelfree": chosen.estimate, "tune": result.as_dict()})
-        if result.served != chosen.name:
-            # the footer under answers of the served model (added last: the newest row naming the reference)
-            store.add_compare(result.served, ref, {
-                "source": "tune", "created": now(), "a": result.served, "b": ref,
-                "headline": _headline(served_est, result.speedup, result.speedup_against),
-                "labelfree": served_est, "tune": result.as_dict()})
-        if set_default and previous_default and previous_default != result.served:
-            say(f"default search model: {previous_default} -> {result.served}")
-    result.seconds = round(time.perf_counter() - t0, 1)
-    result.timings = timings
-    return result
+    return cand, (cand_q, cand_mat)
+
+
+def _prober(judged: _Judged, options: TuneOptions, probes: list, verdict: dict, timer: _Timer, say):
+    """The on_step hook of a recovery: probe at options.probe_at (and the observed fractions), and
+    stop the recovery when the probe finds it hopeless (unless exhaustive)."""
+    from pruning.train import RecoveryStopped
+
+    probe_at = PROBE_AT if options.probe_at is None else options.probe_at
+    headroom = PROBE_HEADROOM if options.headroom is None else options.headroom
+    fractions = sorted({probe_at, *options.observe} - {0.0})
+
+    def on_step(step: int, steps: int, model) -> None:
+        due = [f for f in fractions if step == max(1, min(steps, round(f * steps)))]
+        if not due or step == steps:
+            return
+        tp = time.perf_counter()
+        est = judged.probe_estimate(model)
+        probe = {"fraction": due[0], "step": step, "steps": steps, "chunks": len(judged.probe_rows),
+                 "queries": len(judged.probe_queries), "estimate": est,
+                 "seconds": round(time.perf_counter() - tp, 1)}
+        probes.append(probe)
+        timer.lap("probes", tp)
+        if probe_at in due:
+            skip, why = skip_decision(probe, options.keep_pct, headroom)
+            verdict.update(skip=skip, why=why)
+            say(f"  probe at step {step}/{steps}: {_estimate_line(est)} on {len(judged.probe_rows)} chunks · {why}"
+                + (" (recovering it anyway: --exhaustive)" if skip and options.exhaustive else ""))
+            if skip and not options.exhaustive:
+                raise RecoveryStopped(why)
+
+    return on_step
+
+
+def _serve(index_path, store: Store, result: TuneResult, judged: _Judged, vectors: tuple,
+           options: TuneOptions, timer: _Timer, say, progress) -> None:
+    """The served model: the chosen candidate, or its int8 variant when that measures free; it
+    becomes the index's default."""
+    chosen = result.candidates[-1]
+    result.served, result.speedup, result.speedup_against = chosen.name, chosen.speedup, judged.teacher
+    t = time.perf_counter()
+    if options.int8:
+        _serve_int8(index_path, store, result, (chosen, vectors), judged, say, progress, options.int8_max_loss)
+    timer.lap("int8", t)
+    if options.set_default:
+        store.set_meta("default_model", result.served)
+
+
+def _record(store: Store, result: TuneResult) -> None:
+    """The compare rows the query footer reads: the chosen model's estimate, and the served int8
+    variant's (added last: the newest row naming the reference)."""
+    chosen = result.candidates[-1]
+    ref = result.reference
+    store.add_compare(chosen.name, ref, {
+        "source": "tune", "created": now(), "a": chosen.name, "b": ref,
+        "headline": _headline(chosen.estimate, chosen.speedup, result.teacher),
+        "labelfree": chosen.estimate, "tune": result.as_dict()})
+    if result.served != chosen.name:
+        served_est = result.int8["estimate"]
+        store.add_compare(result.served, ref, {
+            "source": "tune", "created": now(), "a": result.served, "b": ref,
+            "headline": _headline(served_est, result.speedup, result.speedup_against),
+            "labelfree": served_est, "tune": result.as_dict()})
 
 
 def _headline(est: dict, speedup: float | None, speedup_against: str | None) -> dict:
@@ -367,15 +476,16 @@ def _headline(est: dict, speedup: float | None, speedup_against: str | None) -> 
             "speedup": speedup, "speedup_against": speedup_against}
 
 
-def _serve_int8(index_path, store: Store, result: TuneResult, chosen: Candidate, ref: str, ref_q, ref_mat,
-                ref_ids, passage_doc, queries, query_texts, speed_texts, say, progress,
-                max_loss: float = INT8_MAX_LOSS) -> None:
-    """Build the chosen model's int8 variant, embed the index with it, estimate it against the same
-    reference on the same pseudo-queries; serve it when it loses at most INT8_MAX_LOSS points, with
-    the speed-up measured against the reference's own int8 variant."""
+def _serve_int8(index_path, store: Store, result: TuneResult, chosen_with_vectors: tuple, judged: _Judged, say,
+                progress, max_loss: float = INT8_MAX_LOSS) -> None:
+    """Build the chosen model's int8 variant, embed the index with it and estimate it twice: against
+    the fp32 candidate (does int8 change what this model finds? that decides) and against the judge
+    (the share of the index's model it keeps, which the footer shows). Served when the first loses at
+    most max_loss points; its speed-up is measured against the teacher's own int8 variant."""
     from ..embed import make_embedder
     from ..index.indexer import Indexer
 
+    chosen, (cand_q, cand_mat) = chosen_with_vectors
     name8 = chosen.name + INT8_SUFFIX
     say(f"{name8}: building the int8 variant and embedding the index with it")
     try:
@@ -386,27 +496,30 @@ def _serve_int8(index_path, store: Store, result: TuneResult, chosen: Candidate,
         return
     Indexer(index_path, name8, progress=progress).run([])
     ids8, mat8, _, _ = stored_corpus(store, name8)
-    if not np.array_equal(ids8, ref_ids):
+    if not np.array_equal(ids8, judged.ids):
         raise SbsearchError("the index changed while tuning; run `sbsearch tune` again")
-    est8 = labelfree.estimate_from_vectors(ref_q, emb8.encode_query(query_texts), ref_mat, mat8, passage_doc, queries)
-    loss = round(chosen.estimate["estimate_pct"] - est8["estimate_pct"], 1)
+    q8 = np.asarray(emb8.encode_query(judged.query_texts), dtype=np.float32)
+    est8 = judged.estimate(q8, mat8)
+    against_fp32 = labelfree.estimate_from_vectors(cand_q, q8, cand_mat, mat8, judged.passage_doc, judged.queries)
+    loss = round(100.0 - against_fp32["estimate_pct"], 1)
     served = loss <= max_loss
-    why = (f"its estimate is {-loss:+.1f} points from {chosen.name}'s (at most {max_loss:g} lost)" if served else
-           f"it loses {loss:.1f} points of the estimate against {chosen.name} (more than {max_loss:g}; "
-           "--int8-max-loss raises the limit)")
-    result.int8 = {"name": name8, "estimate": est8, "loss_points": loss, "served": served, "why": why}
+    why = (f"judged against {chosen.name} it keeps {against_fp32['estimate_pct']:.1f}% "
+           f"(agreement {against_fp32['agreement_pct']:.1f}%): {loss:.1f} points lost, at most {max_loss:g}")
     if not served:
-        say(f"{name8}: estimated nDCG@10 {_estimate_line(est8)}; {why}: serving {chosen.name} (fp32)")
+        why += " allowed (--int8-max-loss raises the limit)"
+    result.int8 = {"name": name8, "estimate": est8, "against_fp32": against_fp32, "loss_points": loss,
+                   "served": served, "why": why}
+    if not served:
+        say(f"{name8}: {why}: serving {chosen.name} (fp32)")
         return
-    # the speed-up in the runtime that serves it: against the reference's int8 variant
-    against = ref + INT8_SUFFIX
+    against = judged.teacher + INT8_SUFFIX  # the speed-up in the runtime that serves it
     try:
         ref8 = make_embedder(resolve(against))
     except SbsearchError:
-        ref8, against = make_embedder(resolve(ref)), ref  # e.g. full-int8, refused by its export check
+        ref8, against = make_embedder(resolve(judged.teacher)), judged.teacher  # e.g. full-int8, refused by its export check
     result.served, result.speedup_against = name8, against
-    result.speedup = _speedup(ref8, emb8, speed_texts)
+    result.speedup = _speedup(ref8, emb8, judged.speed_texts)
     result.int8["speedup"] = result.speedup
     result.int8["speedup_against"] = against
-    say(f"{name8}: estimated nDCG@10 {_estimate_line(est8)} of {ref}; {why}: served, "
+    say(f"{name8}: estimated nDCG@10 {_estimate_line(est8)} of {judged.judge}; {why}: served, "
         f"{result.speedup:.2f}x {against}'s encode speed")
