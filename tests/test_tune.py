@@ -312,6 +312,27 @@ def test_skipping_with_the_probe_makes_the_exhaustive_choice():
         assert all(finals[n]["interval_pct"][1] - probes[n]["interval_pct"][1] <= 12.0 for n in finals)
 
 
+@pytest.mark.parametrize("counts", [[2, 3, 4], [1, 2, 3, 4, 5], [4, 6, 8], [3]])
+def test_bisecting_makes_the_fewest_first_choice_in_fewer_recoveries(counts):
+    """For every monotone outcome (more layers never worse), bisecting chooses what fewest-first
+    does, tries at most ceil(log2(n + 1)) counts, and says why it left each other one out."""
+    import math
+
+    for first_pass in range(len(counts) + 1):  # counts[first_pass:] pass; all fail when = len
+        passing = set(counts[first_pass:])
+        linear, bisected = [], []
+        expected = tune_mod.fewest_passing(counts, lambda n: linear.append(n) or n in passing, bisect=False)
+        got = tune_mod.fewest_passing(counts, lambda n: bisected.append(n) or n in passing)
+        assert got == expected == (min(passing) if passing else None)
+        assert linear == counts[:first_pass + 1] if passing else linear == counts
+        assert len(bisected) <= math.ceil(math.log2(len(counts) + 1)) and len(set(bisected)) == len(bisected)
+        left = tune_mod.not_tried(counts, {n: n in passing for n in bisected})
+        assert [x["layers"] for x in left] == [n for n in counts if n not in bisected]
+        for x in left:
+            assert ("which passed" in x["why"]) == (x["layers"] in passing)
+    assert tune_mod.fewest_passing([2, 3, 4], lambda n: n >= 4) == 4
+
+
 def test_probe_subset_keeps_every_query_document_and_fills_with_others():
     from sbsearch.quality.labelfree import PseudoQuery
 

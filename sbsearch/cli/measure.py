@@ -127,7 +127,7 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
               help="Share of the reference's quality to keep, in percent (the lower end of the label-free "
                    "estimate's 90% interval).")
 @click.option("--layers", "layers_", default=None,
-              help="Layer counts to try, fewest first [default: a third, half and two thirds of the reference's].")
+              help="Layer counts to choose among [default: a third, half and two thirds of the reference's].")
 @click.option("--recipe", type=click.Choice(["best", "best-long"]), default="best", show_default=True,
               help="Recovery recipe (see `sbsearch prune --help`).")
 @click.option("--distil-limit", type=click.IntRange(1), default=None,
@@ -137,8 +137,8 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
               help="Pseudo-queries drawn from the documents for the estimate.")
 @click.option("--no-default", is_flag=True, help="Do not make the chosen model the index's default.")
 @click.option("--exhaustive", is_flag=True,
-              help="Recover every candidate fully (fewest layers first, until one passes) instead of skipping "
-                   "those a probe a quarter of the way through their recovery finds hopeless.")
+              help="Try the layer counts fewest first, one by one, and recover each fully, instead of bisecting "
+                   "and skipping those a probe a quarter of the way through their recovery finds hopeless.")
 @click.option("--fp32", "fp32_only", is_flag=True,
               help="Serve the chosen model in fp32 without trying its int8 variant.")
 @click.option("--int8-max-loss", type=click.FloatRange(0), default=0.5, show_default=True,

@@ -237,8 +237,10 @@ def tune_lines(result) -> list[str]:
             continue
         lines.append(f"{c.name}: {c.layers} layers · {LABEL} {_estimate_line(c.estimate)} of {result.reference} · "
                      f"{c.speedup:.2f}x {result.teacher or result.reference}'s speed (fp32) · trained {c.train_seconds / 60:.1f} min · "
-                     + ("chosen" if c.name == result.chosen else "rejected (lower end below "
-                                                                  f"{result.threshold_pct:g}%)"))
+                     + ("chosen" if c.name == result.chosen else f"rejected ({c.reason})" if c.passed
+                        else f"rejected (lower end below {result.threshold_pct:g}%)"))
+    for left in getattr(result, "not_tried", None) or []:
+        lines.append(f"{left['layers']} layers: not tried ({left['why']}; fewer layers never estimate higher)")
     if result.int8:
         i8 = result.int8
         lines.append(f"{i8['name']}: " + (f"{LABEL} {_estimate_line(i8['estimate'])} · " if i8.get("estimate") else "")

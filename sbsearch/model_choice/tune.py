@@ -3,23 +3,26 @@ its own documents, found without labels.
 
     the judge: the index's search model (e.g. minilm-int8), whose vectors the index already holds;
         the teacher: its fp32 form (minilm), the model that is cut and distilled from
-    for n in candidate layer counts, fewest first:
+    for n in candidate layer counts, bisecting (the middle one first, then the side it points to):
         cut the teacher to n layers, start recovering it by hidden-state distillation on the
             index's chunks; a quarter of the way, probe it: its label-free estimate on part of the
             index; when even the upper end of the probe's interval plus the headroom a recovery
             still gains (PROBE_HEADROOM) is below the threshold, the candidate is hopeless: skip it
         else finish the recovery, embed the index with it (its vectors are kept only if it is chosen)
         estimate its quality against the judge, label-free (sbsearch.quality.labelfree), with a
-            90% bootstrap interval over the pseudo-queries
-        stop at the first candidate whose interval's lower end reaches the threshold
+            90% bootstrap interval over the pseudo-queries; it passes when the lower end reaches
+            the threshold
+    the chosen candidate: the fewest layers that passed
     build the chosen model's int8 variant, embed the index with it, and estimate it with the fp32
         candidate as the judge: when it keeps all but INT8_MAX_LOSS points of the candidate's own
         rankings it is served
     make the served model the index's default, store its estimate for the query footer
 
-Candidates are tried fewest layers first, so the first one that passes is the fastest that passes;
-skipping a hopeless one changes nothing but the time spent (`--exhaustive` recovers every one
-fully, as tune did before the probe, and records what the probe would have decided).
+Bisecting makes the choice of trying every count fewest first, as long as a candidate with more
+layers never estimates lower than one with fewer (true in every row measured: docs/PRUNING.md), in
+2 recoveries of the default 3 counts instead of up to 3; skipping a hopeless one changes nothing but
+the time spent. `--exhaustive` tries fewest first, one by one, recovers every one fully, and records
+what the probe would have decided.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class TuneResult:
     timings: dict = field(default_factory=dict)  # seconds by phase
     teacher: str | None = None  # the fp32 model cut and distilled from (fp32 speed-ups are against it)
     timings_note: str = ""
+    not_tried: list[dict] = field(default_factory=list)  # counts bisecting left out, and why
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -179,6 +183,37 @@ def probe_subset(passage_doc: list[str], queries: list, max_chunks: int = PROBE_
         keep += by_doc[d]
         n_docs += 1
     return np.array(sorted(keep))
+
+
+def fewest_passing(counts: list[int], try_one: Callable[[int], bool], bisect: bool = True) -> int | None:
+    """The fewest layer counts whose candidate passes, trying as few as it can. Fewest first, one by
+    one, when bisect is False (--exhaustive). Bisecting assumes what every measured row shows: a
+    candidate with more layers estimates at least as high as one with fewer, so a pass rules out
+    every count above it and a failure every count below; it then tries ceil(log2(len + 1)) counts at
+    most (2 of the default 3: the middle one, then the side it points to)."""
+    counts = sorted(counts)
+    if not bisect:
+        return next((n for n in counts if try_one(n)), None)
+    lo, hi, best = 0, len(counts) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if try_one(counts[mid]):
+            best, hi = counts[mid], mid - 1
+        else:
+            lo = mid + 1
+    return best
+
+
+def not_tried(counts: list[int], passed: dict[int, bool]) -> list[dict]:
+    """Why each count bisecting did not try was left out (TuneResult.not_tried)."""
+    out = []
+    for n in sorted(set(counts) - set(passed)):
+        failed_above = [m for m, ok in passed.items() if not ok and m > n]
+        passed_below = [m for m, ok in passed.items() if ok and m < n]
+        why = (f"fewer layers than {min(failed_above)}, which did not pass" if failed_above else
+               f"more layers than {max(passed_below)}, which passed" if passed_below else "not needed")
+        out.append({"layers": n, "why": why})
+    return out
 
 
 def default_layer_counts(total: int) -> list[int]:
@@ -332,19 +367,26 @@ def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[
         # the text to distil on: the store's chunks, copied once to a file of their own (the index itself
         # is written to while tuning, and may be a PostgreSQL store)
         source = str(write_chunks_file(Path(scratch) / "chunks.db", store.chunk_texts_with_headings()))
-        for n in counts:
-            cand, vectors = _try_candidate(index_path, store, judged, n, total, source, options, timer, say,
-                                           progress)
-            result.candidates.append(cand)
-            if cand.passed:
-                result.chosen = cand.name
-                break
-    if result.chosen:
-        _serve(index_path, store, result, judged, vectors, options, timer, say, progress)
-        if options.set_default and previous_default and previous_default != result.served:
-            say(f"default search model: {previous_default} -> {result.served}")
+        tried: dict[int, tuple[Candidate, tuple | None]] = {}
+
+        def try_one(n: int) -> bool:
+            tried[n] = _try_candidate(index_path, store, judged, n, total, source, options, timer, say, progress)
+            result.candidates.append(tried[n][0])
+            return tried[n][0].passed
+
+        best = fewest_passing(counts, try_one, bisect=not options.exhaustive)
         result.timings_note = (f"teacher outputs reused for {shared.hits} of {shared.hits + shared.misses} "
                                f"batches ({shared.bytes / 2**20:.0f} MiB kept)")
+    result.not_tried = not_tried(counts, {n: c.passed for n, (c, _) in tried.items()})
+    for n, (cand, _) in tried.items():
+        if cand.passed and n != best:  # passed, but fewer layers passed too: superseded, like a rejected one
+            cand.status, cand.reason = "rejected", f"passed, but {best} layers pass too"
+            _drop_vectors(store, cand.name)
+    if best is not None:
+        result.chosen = tried[best][0].name
+        _serve(index_path, store, result, judged, tried[best], options, timer, say, progress)
+        if options.set_default and previous_default and previous_default != result.served:
+            say(f"default search model: {previous_default} -> {result.served}")
     result.seconds = round(time.perf_counter() - t0, 1)
     result.timings = timer.seconds
     if result.chosen:
@@ -362,7 +404,6 @@ def _try_candidate(index_path, store: Store, judged: _Judged, n: int, total: int
 
     from ..embed import make_embedder
     from ..index.indexer import Indexer
-    from ..vectors import open_vector_index
 
     name = f"{options.prefix or Path(judged.teacher).name + '-tuned'}-{n}"
     say(f"{name}: cutting {judged.teacher} to {n} of {total} layers, distilling on the index's chunks "
@@ -403,9 +444,16 @@ def _try_candidate(index_path, store: Store, judged: _Judged, n: int, total: int
         f"{speedup:.2f}x {judged.teacher}'s encode speed (fp32) · "
         + ("passes" if ok else f"lower end below {options.keep_pct:g}%"))
     if not ok:
-        store.drop_model_vectors(name)
-        open_vector_index(store, name).remove()
+        _drop_vectors(store, name)
     return cand, (cand_q, cand_mat)
+
+
+def _drop_vectors(store: Store, name: str) -> None:
+    """A candidate that is not served leaves nothing in the index."""
+    from ..vectors import open_vector_index
+
+    store.drop_model_vectors(name)
+    open_vector_index(store, name).remove()
 
 
 def _prober(judged: _Judged, options: TuneOptions, probes: list, verdict: dict, timer: _Timer, say):
@@ -439,15 +487,15 @@ def _prober(judged: _Judged, options: TuneOptions, probes: list, verdict: dict, 
     return on_step
 
 
-def _serve(index_path, store: Store, result: TuneResult, judged: _Judged, vectors: tuple,
+def _serve(index_path, store: Store, result: TuneResult, judged: _Judged, chosen_with_vectors: tuple,
            options: TuneOptions, timer: _Timer, say, progress) -> None:
     """The served model: the chosen candidate, or its int8 variant when that measures free; it
     becomes the index's default."""
-    chosen = result.candidates[-1]
+    chosen = chosen_with_vectors[0]
     result.served, result.speedup, result.speedup_against = chosen.name, chosen.speedup, judged.teacher
     t = time.perf_counter()
     if options.int8:
-        _serve_int8(index_path, store, result, (chosen, vectors), judged, say, progress, options.int8_max_loss)
+        _serve_int8(index_path, store, result, chosen_with_vectors, judged, say, progress, options.int8_max_loss)
     timer.lap("int8", t)
     if options.set_default:
         store.set_meta("default_model", result.served)
@@ -456,7 +504,7 @@ def _serve(index_path, store: Store, result: TuneResult, judged: _Judged, vector
 def _record(store: Store, result: TuneResult) -> None:
     """The compare rows the query footer reads: the chosen model's estimate, and the served int8
     variant's (added last: the newest row naming the reference)."""
-    chosen = result.candidates[-1]
+    chosen = next(c for c in result.candidates if c.name == result.chosen)
     ref = result.reference
     store.add_compare(chosen.name, ref, {
         "source": "tune", "created": now(), "a": chosen.name, "b": ref,
