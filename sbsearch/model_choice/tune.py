@@ -22,7 +22,6 @@ fully, as tune did before the probe, and records what the probe would have decid
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,13 +29,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import is_store_url
 from ..embed.models import INT8_SUFFIX, resolve, split_spec
 from ..errors import SbsearchError
 from ..index.location import open_store
-from ..index.store import Store, now, write_chunks_file
+from ..index.store import Store, now
 from ..progress import NullProgress
 from ..quality import labelfree
+from .prune_inputs import index_texts
 
 
 LABEL = "est. nDCG@10 (label-free)"
@@ -256,11 +255,7 @@ def tune(index_path: Path, reference: str | None = None, keep_pct: float = 97.0,
 
     result = TuneResult(str(store.path), ref, keep_pct, None, pseudo_queries=len(queries), exhaustive=exhaustive)
     stem = prefix or f"{Path(ref).name}-tuned"
-    # the text to distil on: the index folder's chunks, or a PostgreSQL store's copied to a file
-    distil_source = str(index_path)
-    if is_store_url(index_path):
-        scratch = tempfile.TemporaryDirectory(prefix="sbsearch-tune-")
-        distil_source = str(write_chunks_file(Path(scratch.name) / "chunks.db", store.chunk_texts_with_headings()))
+    distil_source = index_texts(store)  # the text to distil on: the index's chunks, as the index embeds them
     fractions = sorted({probe_at, *observe} - {0.0})
     for n in counts:
         name = f"{stem}-{n}"
