@@ -120,3 +120,36 @@ def test_importing_pruning_config_loads_no_torch():
             "PruneConfig.from_recipe('best'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_new_suite_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
+    """What adding an evaluation suite takes: a Suite subclass and its registry entry; then --eval
+    and evaluate_model accept it, its metrics join the others, and missing data reads as skipped."""
+    from pruning import evaluate as ev
+    from pruning.suites import SUITES, Suite, parse_suites, register as register_suite
+
+    monkeypatch.setattr("pruning.suites.SUITES", dict(SUITES))
+
+    @register_suite
+    class WordCountSuite(Suite):
+        name = "words"
+        primary_metric = "words_per_text"
+
+        def __call__(self, model, ctx):
+            f = ctx.ed.file("words.txt")
+            if f is None:
+                return None
+            ctx.say("counting words")
+            lines = f.read_text().splitlines()
+            return {"words_per_text": sum(len(model(t)) for t in lines) / len(lines)}
+
+    assert parse_suites("words,size") == ("words", "size") and "words" in parse_suites("all")
+    with pytest.raises(SbsearchError, match="unknown evaluation suite 'letters'"):
+        parse_suites("words,letters")
+    split_words = str.split  # a "model" that needs no torch
+    said: list[str] = []
+    assert ev.evaluate_model(split_words, ("words",), ev.EvalData(tmp_path, None)) == {"skipped": ["words"]}
+    (tmp_path / "words.txt").write_text("one two three\nfour five\n")
+    out = ev.evaluate_model(split_words, ("words",), ev.EvalData(tmp_path, None), progress=said.append)
+    assert out == {"words_per_text": 2.5} and said == ["counting words"]
+    assert WordCountSuite.primary_metric in out
