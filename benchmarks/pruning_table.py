@@ -354,6 +354,7 @@ def speed_minilm(rounds: int = 3) -> dict:
 
     sents = [a for a, _, _ in data.read_sts(shared("stsb/sts-test.csv"))][:256]
     from sbsearch.ingest.folder import folder_chunks
+    from sbsearch.model_choice.prune_suites import Int8Model
 
     passages = data.read_sample_docs(REPO / "sample_docs", folder_chunks).passages[:128]
     tmp = Path(tempfile.mkdtemp(prefix="speed-minilm-"))
@@ -365,7 +366,7 @@ def speed_minilm(rounds: int = 3) -> dict:
                 layers.cut_model(m, layers.choose_layers(6, n, "top"))
             models[f"{n}"] = m
             (tmp / str(n)).mkdir()
-            models[f"{n}-int8"] = ev.Int8Model.export(m, tmp / str(n))
+            models[f"{n}-int8"] = Int8Model.export(m, tmp / str(n))
         runs: dict = {k: {"sentences": [], "passages": []} for k in models}
         for r in range(rounds):
             for k, m in models.items():

@@ -8,11 +8,8 @@ pruning.measures; `evaluate_model` runs the requested suites whose data is prese
 
 from __future__ import annotations
 
-from .measures import (EvalData, Int8Model, labelfree_estimate, nli_probe, retrieval, size, speed,  # noqa: F401
-                       speed_sentences, sts_spearman)
-from .suites import DEFAULT_SUITES, SUITES as SUITE_CLASSES, SuiteContext, suite_for
-
-SUITES = tuple(SUITE_CLASSES)  # every registered suite's name, in registry order
+from .measures import EvalData, nli_probe, retrieval, size, speed, speed_sentences, sts_spearman  # noqa: F401
+from .suites import DEFAULT_SUITES, SuiteContext, suite_for  # noqa: F401  (DEFAULT_SUITES: its old home)
 
 
 def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cache: dict | None = None,

@@ -2,16 +2,18 @@
 
 pruning is a library that turns texts and data files into a pruned model ("text in, model out").
 It needs from sbsearch only what a model *is* there and where its files live, so that a pruned model
-loads in sbsearch like any other, plus the two measures its evaluation shares with sbsearch's own:
+loads in sbsearch like any other, and the retrieval arithmetic its evaluation shares with sbsearch's:
 
   sbsearch.errors          the error type every face reports in one line
   sbsearch.config          where models, caches and the shared data sets live
-  sbsearch.embed.models    resolve a model name, load it, the offline switches (cut, teacher, export)
-  sbsearch.embed.int8_export, sbsearch.embed.onnx_backend   the int8 suite measures sbsearch's int8 export
-  sbsearch.quality.metrics, sbsearch.quality.labelfree      retrieval measures, the label-free estimate
+  sbsearch.embed.models    resolve a model name, load it, the offline switches (the base, the teacher,
+                           an export that loads like any sbsearch model)
+  sbsearch.quality.metrics MRR/recall/nDCG, so pruning's retrieval numbers are `sbsearch eval`'s
 
-No other pruning module imports sbsearch (tests/test_architecture.py checks it); where the text comes
-from (an index, a store, a folder of documents) is sbsearch's business: it hands pruning the texts.
+No other pruning module imports sbsearch (tests/test_architecture.py checks it). Where the text comes
+from (an index, a store, a folder of documents) is sbsearch's business: it hands pruning the texts;
+the suites that measure sbsearch's own machinery (int8 export, label-free estimate) are sbsearch's
+too (sbsearch.model_choice.prune_suites), registered in pruning's suite registry when it evaluates.
 Heavy modules are imported inside the functions, so importing pruning does not import torch.
 """
 
@@ -59,17 +61,6 @@ def offline_environment() -> None:
     _offline()
 
 
-def int8_embedder(model, tmp: Path):
-    """`model` saved, exported to int8 ONNX by sbsearch, and loaded as sbsearch serves it."""
-    from sbsearch.embed.int8_export import export_int8
-    from sbsearch.embed.models import ModelInfo, load_model as _load
-    from sbsearch.embed.onnx_backend import OnnxEmbedder
-
-    model.save(str(tmp / "fp32"))
-    out = export_int8(*_load(ModelInfo("eval", tmp / "fp32", "path")), tmp / "int8")
-    return OnnxEmbedder(ModelInfo("eval-int8", out, "int8"))
-
-
 def summarize(rankings, qrels) -> dict:
     from sbsearch.quality.metrics import summarize as _summarize
 
@@ -80,10 +71,3 @@ def dedupe(ranking) -> list[str]:
     from sbsearch.quality.metrics import dedupe as _dedupe
 
     return _dedupe(ranking)
-
-
-def labelfree():
-    """sbsearch.quality.labelfree (pseudo_queries, estimate_from_encoders)."""
-    from sbsearch.quality import labelfree as _labelfree
-
-    return _labelfree

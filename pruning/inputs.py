@@ -29,7 +29,7 @@ class RecoveryInputs:
     @staticmethod
     def check(cfg, stage_classes: Sequence[type]) -> None:
         """Refuse a plan whose stages lack their data (before the model is even resolved)."""
-        needed = set().union(*(c.inputs for c in stage_classes)) if stage_classes else set()
+        needed = _needed(stage_classes)
         if "triplets" in needed and not cfg.nli:
             raise SbsearchError(MISSING["triplets"])
         if "pairs" in needed and not cfg.sts:
@@ -37,14 +37,13 @@ class RecoveryInputs:
 
     @classmethod
     def read(cls, cfg, stage_classes: Sequence[type]) -> "RecoveryInputs":
-        needed = set().union(*(c.inputs for c in stage_classes)) if stage_classes else set()
-        rng_seed = cfg.seed
+        needed = _needed(stage_classes)
         triplets = [t for f in cfg.nli for t in data.read_triplets(f)] if "triplets" in needed else []
         pairs = [p for f in cfg.sts for p in data.read_sts(f)] if "pairs" in needed else []
         if cfg.nli_limit and len(triplets) > cfg.nli_limit:
-            triplets = random.Random(rng_seed).sample(triplets, cfg.nli_limit)
+            triplets = random.Random(cfg.seed).sample(triplets, cfg.nli_limit)
         if cfg.sts_limit and len(pairs) > cfg.sts_limit:
-            pairs = random.Random(rng_seed).sample(pairs, cfg.sts_limit)
+            pairs = random.Random(cfg.seed).sample(pairs, cfg.sts_limit)
         dev_file = cfg.sts_dev or (_default_sts_dev() if any(c.uses_default_dev for c in stage_classes) else None)
         dev = data.read_sts(dev_file) if dev_file else None
         sentences = distillation_text(cfg) if "sentences" in needed else []
@@ -55,6 +54,10 @@ class RecoveryInputs:
         return ([data_entry(f, "nli") for f in cfg.nli] + [data_entry(f, "sts") for f in cfg.sts]
                 + ([data_entry(self.dev_file, "sts-dev")] if self.dev_file else [])
                 + [data_entry(f, "distil") for f in cfg.distil])
+
+
+def _needed(stage_classes: Sequence[type]) -> set[str]:
+    return set().union(*(c.inputs for c in stage_classes))
 
 
 def distillation_text(cfg) -> list[str]:

@@ -36,19 +36,19 @@ class EvalData:
         return p if p.exists() else None
 
 
-def _encode(model, texts, batch_size=64):
+def encode(model, texts, batch_size=64):
     return model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
                         show_progress_bar=False)
 
 
-def _doc_vectors(doc_model, texts):
+def doc_vectors(doc_model, texts):
     """Passages embedded by the document model, cached on disk (the full model's vectors of a fixed
     passage set never change)."""
     from .train import teacher_embeddings
 
     sha = getattr(doc_model, "_sbsearch_sha", None) or ""
     if not sha:
-        return _encode(doc_model, texts)
+        return encode(doc_model, texts)
     vec = teacher_embeddings(doc_model, texts, sha, doc_model.max_seq_length, progress=False,
                              subdir="pruning-docvectors")
     return vec / np.linalg.norm(vec, axis=1, keepdims=True)
@@ -60,7 +60,7 @@ def sts_spearman(model, pairs) -> float:
 
     s1, s2, gold = zip(*pairs)
     uniq = list(dict.fromkeys(list(s1) + list(s2)))
-    vec = dict(zip(uniq, _encode(model, uniq)))
+    vec = dict(zip(uniq, encode(model, uniq)))
     cos = [float(np.dot(vec[a], vec[b])) for a, b in zip(s1, s2)]
     return float(spearmanr(cos, gold).correlation)
 
@@ -77,7 +77,7 @@ def nli_probe(model, train_pairs, test_pairs, limit: int | None = 5000, seed: in
     def features(pairs):
         p, h, _ = zip(*pairs)
         uniq = list(dict.fromkeys(list(p) + list(h)))
-        vec = dict(zip(uniq, _encode(model, uniq)))
+        vec = dict(zip(uniq, encode(model, uniq)))
         u = np.stack([vec[x] for x in p])
         v = np.stack([vec[x] for x in h])
         return np.hstack([u, v, np.abs(u - v), u * v])
@@ -93,9 +93,9 @@ def nli_probe(model, train_pairs, test_pairs, limit: int | None = 5000, seed: in
 def retrieval(model, rs: data.RetrievalSet, k: int = 100, passage_vectors=None) -> dict:
     """Embed passages and queries, rank documents (a document at its best passage), summarize().
     passage_vectors: already embedded passages (the asymmetric mode: documents by another model)."""
-    pv = _encode(model, rs.passages) if passage_vectors is None else passage_vectors
+    pv = encode(model, rs.passages) if passage_vectors is None else passage_vectors
     qids = list(rs.queries)
-    qv = _encode(model, [rs.queries[q] for q in qids])
+    qv = encode(model, [rs.queries[q] for q in qids])
     sims = qv @ pv.T
     rankings = {}
     for i, q in enumerate(qids):
@@ -117,13 +117,13 @@ def speed(model, sentences: list[str], batch_size: int = 32, seconds: float = 0.
     import torch
 
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
-    _encode(model, sentences[:batch_size], batch_size)
+    encode(model, sentences[:batch_size], batch_size)
     t0 = time.perf_counter()
-    _encode(model, sentences, batch_size)
+    encode(model, sentences, batch_size)
     return len(sentences) / (time.perf_counter() - t0)
 
 
-def _retrieval_set(name: str, ed: EvalData, once) -> data.RetrievalSet | None:
+def retrieval_set(name: str, ed: EvalData, once) -> data.RetrievalSet | None:
     if name == "stackfaq":
         f = ed.file("stackfaq/stackExchange-FAQ.json")
         return once("stackfaq", lambda: data.read_stackfaq(f)) if f else None
@@ -136,36 +136,3 @@ def speed_sentences(ed: EvalData, once) -> list[str]:
     f = ed.file("stsb/sts-test.csv")
     return once("speed_sents", lambda: [a for a, _, _ in data.read_sts(f)][:512] if f else
                 [f"a sentence of moderate length number {i} about search" for i in range(512)])
-
-
-def labelfree_estimate(model, rs: data.RetrievalSet, once, passage_vectors=None, reference: str = "full") -> dict:
-    """sbsearch.quality.labelfree's estimate of `model` against `reference` on the passages of `rs`, with
-    pseudo-queries cut from those passages (never the set's real queries). The reference's
-    vectors are cached on disk like the teacher's."""
-    estimate_from_encoders, pseudo_queries = host.labelfree().estimate_from_encoders, host.labelfree().pseudo_queries
-
-    def ref_model():
-        m, info = host.load_model(reference)
-        m._sbsearch_sha = info.weights_sha256() or ""
-        return m
-
-    ref = once(f"labelfree_ref_{reference}", ref_model)
-    queries = once(f"labelfree_queries_{rs.name}", lambda: pseudo_queries(rs.passages, rs.passage_doc))
-    ref_pv = once(f"labelfree_refvec_{reference}_{rs.name}", lambda: _doc_vectors(ref, rs.passages))
-    return estimate_from_encoders(lambda t: _doc_vectors(ref, t), lambda t: _encode(model, t), rs.passages,
-                                  rs.passage_doc, queries, reference_passage_vectors=ref_pv,
-                                  candidate_passage_vectors=passage_vectors, known_item=True)
-
-
-class Int8Model:
-    """A model's int8 ONNX export (sbsearch.embed.int8_export, sbsearch.embed.onnx_backend) with the encode() the suites call."""
-
-    def __init__(self, embedder):
-        self.embedder = embedder
-
-    @classmethod
-    def export(cls, model, tmp: Path) -> "Int8Model":
-        return cls(host.int8_embedder(model, tmp))
-
-    def encode(self, texts, **_ignored):
-        return self.embedder.encode(list(texts))

@@ -385,6 +385,17 @@ def remove_token(index_path: Path | None, token_id: str) -> None:
 
 # ------------------------------------------------------------------------------------------ pruning
 
+def prune_suites(value: str) -> tuple[str, ...]:
+    """`--eval` of `sbsearch prune` ("stsb,stackfaq", "all", "none"): pruning's suites and sbsearch's
+    own (int8, labelfree: model_choice.prune_suites)."""
+    from pruning.suites import parse_suites
+
+    from .model_choice.prune_suites import register
+
+    register()
+    return parse_suites(value)
+
+
 def prune(cfg, hooks=None) -> dict:
     """Cut a model and recover it (pruning.run) on text sbsearch reads for it: indexes, stores and
     folders of documents among cfg.distil become texts (pruning reads plain files only), and the

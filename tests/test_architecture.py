@@ -158,18 +158,16 @@ def test_only_the_store_writes_sql(module):
 
 
 # pruning is a library, text in and model out: it reaches sbsearch through pruning.host alone, and
-# through it only for what a model is there (loading, paths, the error type) and the measures its
-# evaluation shares with sbsearch. Where text comes from (stores, folders, the scanner) stays out.
+# through it only for what a model is there (loading, paths, the error type) and the retrieval
+# arithmetic its evaluation shares with sbsearch. Where text comes from (stores, folders, the
+# scanner) and the suites that measure sbsearch's own machinery (int8, labelfree) stay in sbsearch.
 PRUNING_DOOR = "pruning.host"
 PRUNING_MAY_USE = {
     "sbsearch": "the package itself (`from sbsearch import config`)",
     "sbsearch.errors": "the one error type every face reports in one line",
     "sbsearch.config": "where models, caches and the shared data sets live",
     "sbsearch.embed.models": "resolve and load a model (the base, the teacher; export loads like sbsearch)",
-    "sbsearch.embed.int8_export": "the int8 suite measures sbsearch's own int8 export",
-    "sbsearch.embed.onnx_backend": "the int8 suite runs the export as sbsearch serves it",
     "sbsearch.quality.metrics": "retrieval measures shared with `sbsearch eval`, so the numbers agree",
-    "sbsearch.quality.labelfree": "the label-free estimate the labelfree suite reports",
 }
 
 

@@ -69,3 +69,15 @@ def test_files_pass_through_and_other_databases_are_refused(tmp_path):
         text_source(str(tmp_path / "other.db"))
     with pytest.raises(SbsearchError, match="no index at"):
         text_source(str(tmp_path / "nothing" / "index.db"))
+
+
+def test_sbsearch_adds_its_own_suites_to_prunings():
+    """int8 and labelfree measure sbsearch's export and estimate: sbsearch registers them, in the
+    order `--eval all` always listed them."""
+    from sbsearch import app
+
+    assert app.prune_suites("all") == ("stsb", "sick", "nli", "stackfaq", "sample_docs", "size", "speed",
+                                       "int8", "labelfree")
+    assert app.prune_suites("stackfaq,int8") == ("stackfaq", "int8") and app.prune_suites("none") == ()
+    with pytest.raises(SbsearchError, match="unknown evaluation suite 'bogus'"):
+        app.prune_suites("stsb,bogus")

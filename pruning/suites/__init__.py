@@ -10,8 +10,6 @@ from __future__ import annotations
 from ..host import SbsearchError
 from .base import Suite, SuiteContext  # noqa: F401
 from .footprint import SizeSuite, SpeedSuite
-from .int8 import Int8Suite
-from .labelfree import LabelfreeSuite
 from .nli import NliSuite
 from .retrieval import SampleDocsSuite, StackFaqSuite
 from .sts import SickSuite, StsbSuite
@@ -24,9 +22,9 @@ SUITES: dict[str, type[Suite]] = {
     "sample_docs": SampleDocsSuite,
     "size": SizeSuite,
     "speed": SpeedSuite,
-    "int8": Int8Suite,
-    "labelfree": LabelfreeSuite,
 }
+# sbsearch registers two more when it evaluates (sbsearch.model_choice.prune_suites): int8 (the model
+# exported and served as sbsearch serves int8 models) and labelfree (sbsearch's label-free estimate).
 DEFAULT_SUITES = ("stsb", "sick", "stackfaq", "sample_docs", "size", "speed")
 
 

@@ -29,12 +29,12 @@ class SuiteContext:
             self.progress(msg)
 
     def retrieval_set(self, name: str):
-        return measures._retrieval_set(name, self.ed, self.once)
+        return measures.retrieval_set(name, self.ed, self.once)
 
     def own_passages(self, model, name: str, rs):
         """The measured model's passage vectors, shared by retrieval and the label-free estimate."""
         if name not in self.own:
-            self.own[name] = measures._encode(model, rs.passages)
+            self.own[name] = measures.encode(model, rs.passages)
         return self.own[name]
 
 

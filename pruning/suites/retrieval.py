@@ -18,7 +18,7 @@ class RetrievalSuite(Suite):
         out = {f"{name}_mrr10": round(r["mrr@10"], 4), f"{name}_recall10": round(r["recall@10"], 4),
                f"{name}_ndcg10": round(r["ndcg@10"], 4)}
         if ctx.doc_model is not None:
-            pv = ctx.once(f"{name}_docvec", lambda: measures._doc_vectors(ctx.doc_model, rs.passages))
+            pv = ctx.once(f"{name}_docvec", lambda: measures.doc_vectors(ctx.doc_model, rs.passages))
             out[f"{name}_asym_mrr10"] = round(measures.retrieval(model, rs, passage_vectors=pv)["mrr@10"], 4)
         return out
 

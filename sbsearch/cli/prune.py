@@ -32,7 +32,8 @@ SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'
 @click.option("--sts", multiple=True, help="STS file(s): STS-B's tab format, SICK, or sentence1/sentence2/score. Repeatable.")
 @click.option("--sts-dev", default=None, help="Pairs for the STS evaluator [default: shared STS-B dev when present].")
 @click.option("--distil", multiple=True, help="Text for distillation: text file(s), data files, a folder of documents, "
-              "an sbsearch index (folder with index.db). Repeatable. Default: the --nli/--sts sentences.")
+              "an sbsearch index (folder with index.db, or a postgresql:// store). Repeatable. "
+              "Default: the --nli/--sts sentences.")
 @click.option("--distil-limit", type=int, default=None,
               help="At most this many texts of --distil (sentences with --distil-split), a seeded random sample; "
                    "--sts-sentences and --distil-whole passages come on top.")
@@ -82,7 +83,6 @@ def prune(n_layers, distil_split, distil_whole, eval_suites, compare, no_resume,
     sbsearch prune --base full --layers 4 --stages distil --distil indexes/default --out mpnet-4-domain
     """
     from pruning.config import PruneConfig, RunHooks, split_setting
-    from pruning.suites import parse_suites
 
     from .. import app
 
@@ -94,7 +94,7 @@ def prune(n_layers, distil_split, distil_whole, eval_suites, compare, no_resume,
 
     try:
         cfg = PruneConfig(layers=n_layers, distil_split=split_setting(distil_split, distil_whole),
-                          evaluate=parse_suites(eval_suites), compare=("base", "cut") if compare else (),
+                          evaluate=app.prune_suites(eval_suites), compare=("base", "cut") if compare else (),
                           resume=not no_resume, **options)
         _quiet_libraries(progress)
         card = app.prune(cfg, RunHooks(progress=progress, say=say))

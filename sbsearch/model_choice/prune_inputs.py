@@ -62,7 +62,11 @@ def text_sources(specs: Sequence) -> list:
 
 
 def eval_data(sample_docs: str | Path | None = None):
-    """pruning's evaluation data (an EvalData), with sbsearch's folder reader for the sample_docs suite."""
+    """pruning's evaluation data (an EvalData), with sbsearch's folder reader for the sample_docs suite;
+    sbsearch's own suites (int8, labelfree) join the registry."""
     from pruning.evaluate import EvalData
 
+    from .prune_suites import register
+
+    register()
     return EvalData.default(sample_docs, read_folder=folder_chunks)
