@@ -23,7 +23,7 @@ RECIPE_SETTINGS = {name: dict(r.settings) for name, r in recipes.RECIPES.items()
 DEFAULTS = dict(recipes.DEFAULTS)
 DEFAULT_RECIPE = recipes.DEFAULT_RECIPE
 STAGE_NAMES = tuple(STAGES)
-STAGE_LR = {name: cls.lr for name, cls in STAGES.items()}
+STAGE_LR = {name: cls.default_lr for name, cls in STAGES.items()}
 TEACHER_STAGES = {name for name, cls in STAGES.items() if cls.needs_teacher}
 
 _HOOKS = {f.name for f in fields(RunHooks)}

@@ -102,7 +102,7 @@ class PruneConfig:
         return []
 
     def stage_lr(self, name: str) -> float:
-        return self.lr or stage_class(name).lr
+        return self.lr or stage_class(name).default_lr
 
     def layer_strategy(self) -> str | None:
         """The strategy recorded and used: explicit when layers are listed."""

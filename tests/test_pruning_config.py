@@ -96,7 +96,7 @@ def test_a_new_stage_is_one_class_and_one_registry_line(monkeypatch):
     @register
     class EchoStage(RecoveryStage):
         name = "echo"
-        lr = 3e-4
+        default_lr = 3e-4
         inputs = frozenset({"sentences"})
 
         @classmethod

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import ClassVar, Sequence
 
 
-
 class RecoveryStage:
     """One stage of a recovery plan. A subclass names itself, says which of the run's inputs it
     trains on (pruning.inputs.RecoveryInputs: "triplets", "pairs", "sentences"), whether it needs a
     teacher, and trains a model in place with train(), returning what the card records about it."""
 
     name: ClassVar[str]
-    lr: ClassVar[float] = 2e-5                 # its learning rate unless --lr is given
+    default_lr: ClassVar[float] = 2e-5         # its learning rate unless --lr is given
     inputs: ClassVar[frozenset[str]] = frozenset()
     needs_teacher: ClassVar[bool] = False
     # trains with the shared STS-B dev set as its evaluator when no --sts-dev is given
@@ -22,7 +21,7 @@ class RecoveryStage:
                  dev: list | None = None, teacher=None, teacher_sha: str = ""):
         self.rows = list(rows)
         self.epochs = epochs
-        self.lr = lr if lr is not None else type(self).lr
+        self.lr = lr if lr is not None else self.default_lr
         self.dev = dev
         self.teacher = teacher
         self.teacher_sha = teacher_sha

@@ -13,7 +13,7 @@ def distil_dataset(sentences, targets):
 
 class DistilStage(TrainerStage):
     name = "distil"
-    lr = 1e-4
+    default_lr = 1e-4
     inputs = frozenset({"sentences"})
     needs_teacher = True
 

@@ -9,7 +9,7 @@ from .base import RecoveryStage
 
 class HiddenStage(RecoveryStage):
     name = "hidden"
-    lr = 1e-4
+    default_lr = 1e-4
     inputs = frozenset({"sentences"})
     needs_teacher = True
 

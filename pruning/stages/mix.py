@@ -9,7 +9,7 @@ from .sts import sts_dataset
 
 class MixStage(TrainerStage):
     name = "mix"
-    lr = 1e-4
+    default_lr = 1e-4
     inputs = frozenset({"sentences", "pairs"})
     needs_teacher = True
 

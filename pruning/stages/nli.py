@@ -7,7 +7,7 @@ from .base import TrainerStage
 
 class NliStage(TrainerStage):
     name = "nli"
-    lr = 2e-5
+    default_lr = 2e-5
     inputs = frozenset({"triplets"})
 
     @classmethod

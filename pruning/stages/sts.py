@@ -14,7 +14,7 @@ def sts_dataset(pairs):
 
 class StsStage(TrainerStage):
     name = "sts"
-    lr = 2e-5
+    default_lr = 2e-5
     inputs = frozenset({"pairs"})
     uses_default_dev = True
 
