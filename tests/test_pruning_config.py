@@ -153,3 +153,18 @@ def test_a_new_suite_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
     out = ev.evaluate_model(split_words, ("words",), ev.EvalData(tmp_path, None), progress=said.append)
     assert out == {"words_per_text": 2.5} and said == ["counting words"]
     assert WordCountSuite.primary_metric in out
+
+
+def test_prune_keeps_every_keyword_it_took():
+    """pruning.api.prune's keywords before the split (main at df11d68), each still a PruneConfig or
+    a RunHooks field: the callers written against it (tune, the pruning table) keep working."""
+    from dataclasses import fields
+
+    from pruning.config import RunHooks
+
+    old = ("keep_layers nli sts sts_dev distil distil_limit distil_split sts_limit sts_sentences nli_limit teacher "
+           "stages recipe epochs batch_size lr max_length max_length_cap seed bf16 freeze_embeddings "
+           "group_by_length threads evaluate compare asymmetric resume force progress quiet say on_stage on_step").split()
+    known = {f.name for f in fields(PruneConfig)} | {f.name for f in fields(RunHooks)}
+    assert not set(old) - known
+    assert {f.name for f in fields(PruneConfig)} & {f.name for f in fields(RunHooks)} == set()  # no keyword is ambiguous
