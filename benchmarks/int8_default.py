@@ -37,9 +37,10 @@ KEYS = ("sample_docs_ndcg10", "stackfaq_ndcg10")
 def measure(name: str) -> dict:
     from pruning import evaluate as ev
     from sbsearch.embed.models import load_model
+    from sbsearch.model_choice.prune_inputs import eval_data
 
     model, _ = load_model(name)
-    m = ev.evaluate_model(model, ("stackfaq", "sample_docs", "int8"), ev.EvalData.default())
+    m = ev.evaluate_model(model, ("stackfaq", "sample_docs", "int8"), eval_data())
     return {k: m[k] for k in m if k.endswith("ndcg10") or k.endswith("mrr10")}
 
 

@@ -127,7 +127,7 @@ for n in (6, 4, 3, 2):
                  "(≤256 tokens) + 3k STS sentences, batch 32",
         "kw": {"stages": "hidden:1", "distil": SEARCHED, "sts": SHORT, "sts_sentences": 3000,
                "distil_split": "both", "distil_limit": 2000, "batch_size": 32, "max_length_cap": 256}}
-    # `sbsearch prune --recipe best` exactly as a user runs it (its settings: pruning.api.RECIPE_SETTINGS)
+    # `sbsearch prune --recipe best` exactly as a user runs it (its settings: pruning/recipes.py)
     ROWS[f"{n}-best"] = {"kind": "prune", "layers": n, "strategy": "alternate",
                          "label": f"{n} alternate: `--recipe best` (searched docs + STS-B train text)",
                          "kw": {"recipe": "best", "distil": SEARCHED, "sts": SHORT}}
@@ -187,10 +187,11 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
     are added to side_rows."""
     from pruning import api, evaluate as ev, layers
     from sbsearch.embed.models import load_model
+    from sbsearch.model_choice.prune_inputs import eval_data, text_sources
 
     row = ROWS[row_id]
     t0 = time.perf_counter()
-    ed = ev.EvalData.default()
+    ed = eval_data()
     if row["kind"] in ("base", "cut"):
         model, _ = load_model(row.get("model") or row.get("base", "full"))
         kept = None
@@ -208,12 +209,13 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
     if short_limit:  # searched documents in full + a sample of short sentences, as one text file in tmp
         from pruning import data
 
-        docs = data.read_sentences([s for s in kw["distil"] if s not in SHORT])
+        docs = data.read_sentences(text_sources([s for s in kw["distil"] if s not in SHORT]))
         short = data.read_sentences(SHORT, limit=short_limit, seed=42)
         tmpdir = tempfile.mkdtemp(prefix="pruning-table-")
         f = Path(tmpdir) / "distil.txt"
         f.write_text("\n".join(docs + short) + "\n")
         kw["distil"] = [str(f)]
+    kw["distil"] = text_sources(kw.get("distil", ()))  # sample_docs is a folder: sbsearch reads it for pruning
     out = Path(tempfile.mkdtemp(prefix=f"pruned-{row_id}-"))
 
     def on_stage(i: int, name: str, model, infos: list) -> None:
@@ -234,7 +236,7 @@ def run_row(row_id: str, suites, warm_teacher: bool, keep_dir: Path | None = Non
         kw.pop("strategy", None)
         card = api.prune(row.get("base", "full"), row["layers"], row["strategy"], str(out / "model"), evaluate=suites, compare=(), asymmetric=True,
                          progress=sys.stderr.isatty(), say=lambda s: print(f"  {s}", flush=True),
-                         on_stage=on_stage, **kw)
+                         on_stage=on_stage, eval_data=ed, **kw)
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -334,7 +336,9 @@ def remeasure(row_id: str, suites, keep_dir: Path | None, sample_docs: bool = Tr
         model, _ = load_model(row.get("model") or row.get("base", "full"))
         if row["kind"] == "cut":
             layers.cut_model(model, layers.choose_layers(layers.count_layers(model), row["layers"], row["strategy"]))
-    ed = ev.EvalData.default()
+    from sbsearch.model_choice.prune_inputs import eval_data
+
+    ed = eval_data()
     if not sample_docs:
         ed.sample_docs = None
     return ev.evaluate_model(model, suites, ed)
@@ -349,7 +353,10 @@ def speed_minilm(rounds: int = 3) -> dict:
     from sbsearch.embed.models import load_model
 
     sents = [a for a, _, _ in data.read_sts(shared("stsb/sts-test.csv"))][:256]
-    passages = data.read_sample_docs(REPO / "sample_docs").passages[:128]
+    from sbsearch.ingest.folder import folder_chunks
+    from sbsearch.model_choice.prune_suites import Int8Model
+
+    passages = data.read_sample_docs(REPO / "sample_docs", folder_chunks).passages[:128]
     tmp = Path(tempfile.mkdtemp(prefix="speed-minilm-"))
     models = {}
     try:
@@ -359,7 +366,7 @@ def speed_minilm(rounds: int = 3) -> dict:
                 layers.cut_model(m, layers.choose_layers(6, n, "top"))
             models[f"{n}"] = m
             (tmp / str(n)).mkdir()
-            models[f"{n}-int8"] = ev.Int8Model.export(m, tmp / str(n))
+            models[f"{n}-int8"] = Int8Model.export(m, tmp / str(n))
         runs: dict = {k: {"sentences": [], "passages": []} for k in models}
         for r in range(rounds):
             for k, m in models.items():

@@ -5,9 +5,13 @@ Everything returns plain Python lists/dicts; nothing here imports torch.
   read_sts(path)        -> [(sentence1, sentence2, score in 0..1)]   STS-B (headerless tab), SICK, tsv/csv/jsonl
   read_nli(path)        -> [(premise, hypothesis, label)]           SNLI, XNLI (0/1/2), SICK, tsv/csv/jsonl
   nli_triplets(pairs)   -> [(anchor, entailment, contradiction)]    one per premise group, for MNRL
-  read_sentences(paths) -> [text]                                   text files, data files, index.db, folders
+  read_sentences(specs) -> [text]                                   Texts (given by the caller), text and data files
   read_stackfaq(path)   -> RetrievalSet                              StackFAQ json: threads as documents
-  read_sample_docs(dir) -> RetrievalSet                              a folder of documents + queries.jsonl
+  read_sample_docs(dir, read_folder) -> RetrievalSet                 a folder of documents + queries.jsonl
+
+Text in, model out: pruning reads plain files only. Where other text comes from (an index, a
+PostgreSQL store, a folder of documents read and chunked like the indexer does) is the caller's
+business: sbsearch reads it and hands it over as Texts (sbsearch.model_choice.texts).
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import json
 import os
 import random
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from sbsearch.errors import SbsearchError
+from .host import SbsearchError
 
 LABELS = ("entailment", "neutral", "contradiction")
 _LABEL_ALIASES = {
@@ -54,6 +58,21 @@ def texts_hash(texts: list[str]) -> str:
         h.update(t.encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Texts:
+    """Text handed over by the caller instead of a file: `name` says where it came from (recorded
+    in the model card), `texts` are the passages themselves."""
+    name: str
+    texts: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        return texts_hash(list(self.texts))
+
+    def __str__(self) -> str:
+        return self.name
 
 
 def _check_file(path) -> Path:
@@ -276,13 +295,12 @@ def dedupe(texts: list[str], min_chars: int = 3) -> list[str]:
 def read_sentences(specs, limit: int | None = None, seed: int = 0, min_chars: int = 3,
                    split: bool = False) -> list[str]:
     """Unlabelled text for distillation, deduplicated in first-seen order. Each spec can be:
-    an STS/NLI data file (both sentence columns), an sbsearch index (index.db or its folder: the
-    chunks' text), a folder of documents (read and chunked like the indexer does), a StackFAQ json
-    (questions and answers, never the rephrasings), or any text file (one text per non-empty line).
-    split: cut everything into sentences first (see split_sentences)."""
+    Texts (passages given by the caller), an STS/NLI data file (both sentence columns), a StackFAQ
+    json (questions and answers, never the rephrasings), or any text file (one text per non-empty
+    line). split: cut everything into sentences first (see split_sentences)."""
     out: list[str] = []
-    for spec in ([specs] if isinstance(specs, (str, Path)) else specs):
-        out.extend(_sentences_from(str(spec)))
+    for spec in ([specs] if isinstance(specs, (str, Path, Texts)) else specs):
+        out.extend(spec.texts if isinstance(spec, Texts) else _sentences_from(str(spec)))
     if split:
         out = split_sentences(out)
     uniq = dedupe(out, min_chars)
@@ -290,7 +308,7 @@ def read_sentences(specs, limit: int | None = None, seed: int = 0, min_chars: in
         rng = random.Random(seed)
         uniq = rng.sample(uniq, limit)
     if not uniq:
-        raise SbsearchError(f"no text found in {', '.join(map(str, specs if not isinstance(specs, (str, Path)) else [specs]))}")
+        raise SbsearchError(f"no text found in {', '.join(map(str, specs if not isinstance(specs, (str, Path, Texts)) else [specs]))}")
     return uniq
 
 
@@ -301,12 +319,10 @@ def _sentences_from(spec: str) -> list[str]:
         return [str(v) for r in rows for k, v in r.items() if isinstance(v, str) and k.lower() in _S1 + _S2 + _TEXT]
     if not p.exists():
         raise SbsearchError(f"distillation source not found: {p}")
-    if p.is_dir():
-        if (p / "index.db").exists():
-            return _index_chunks(p / "index.db")
-        return [c for c, _ in document_chunks(p)]
-    if p.name.endswith(".db"):
-        return _index_chunks(p)
+    if p.is_dir() or p.suffix.lower() == ".db":
+        # folders of documents and indexes are read by sbsearch, which hands their text over as Texts
+        raise SbsearchError(f"{p}: not a text or data file (give a folder of documents or an index to "
+                            "`sbsearch prune --distil`, which reads them)")
     if p.suffix.lower() == ".json" and _looks_like_stackfaq(p):
         rs = read_stackfaq(p)
         return list(rs.corpus_texts)
@@ -318,21 +334,6 @@ def _sentences_from(spec: str) -> list[str]:
         if cols:
             return [str(r[i]) for r in rows for i in cols if i < len(r) and r[i]]
     return [ln for ln in p.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-
-
-def _index_chunks(db: Path) -> list[str]:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            rows = con.execute("SELECT text, heading FROM chunks ORDER BY id").fetchall()
-        except sqlite3.OperationalError:
-            rows = [(t, None) for (t,) in con.execute("SELECT text FROM chunks ORDER BY id").fetchall()]
-        con.close()
-    except sqlite3.Error as exc:
-        raise SbsearchError(f"{db}: cannot read chunks ({exc})") from None
-    from sbsearch.ingest.chunking import embedding_text
-
-    return [embedding_text(t, h) for t, h in rows if t]
 
 
 # ------------------------------------------------------------------------------------ retrieval sets
@@ -390,44 +391,13 @@ def read_stackfaq(path: str | Path) -> RetrievalSet:
     return RetrievalSet("stackfaq", passages, docs, queries, qrels, file_sha256(p))
 
 
-def document_chunks(root: Path, max_tokens: int = 200, overlap: int = 40, tokenizer_json: str | None = None,
-                    ignore: bool = True) -> list[tuple[str, str]]:
-    """(embedding text, relative path) for every chunk of every supported file under root, chunked
-    with sbsearch's own reader and chunker; .sbsearchignore patterns and hidden files are skipped."""
-    import fnmatch
-
-    from sbsearch.ingest.chunking import chunk_document, tokenizer_counter, word_counter
-    from sbsearch.errors import IngestError
-    from sbsearch.ingest import is_supported, load_document
-
-    root = Path(root)
-    patterns = []
-    if ignore and (root / ".sbsearchignore").exists():
-        patterns = [ln.strip() for ln in (root / ".sbsearchignore").read_text().splitlines()
-                    if ln.strip() and not ln.lstrip().startswith("#")]
-    count = tokenizer_counter(tokenizer_json) if tokenizer_json and Path(tokenizer_json).exists() else word_counter
-    out = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
-            continue
-        if any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat) for pat in patterns):
-            continue
-        if not is_supported(path) or path.name == "queries.jsonl":
-            continue
-        try:
-            doc = load_document(path)
-        except IngestError:
-            continue
-        for ch in chunk_document(doc, max_tokens, overlap, count):
-            out.append((ch.embedding_text(), rel))
-    return out
+FolderReader = Callable[[Path], "list[tuple[str, str]]"]  # folder -> (chunk text, relative path) per chunk
 
 
-def read_sample_docs(root: str | Path, queries_file: str | Path | None = None,
-                     tokenizer_json: str | None = None) -> RetrievalSet:
+def read_sample_docs(root: str | Path, read_folder: FolderReader, queries_file: str | Path | None = None) -> RetrievalSet:
     """A folder of documents with queries.jsonl ({"id", "query", "relevant": [paths]}): passages are
-    the indexer's chunks, relevance is per document (a document ranks at its best chunk)."""
+    the chunks `read_folder` gives (sbsearch's: the indexer's own), relevance is per document (a
+    document ranks at its best chunk)."""
     root = Path(root)
     qf = Path(queries_file) if queries_file else root / "queries.jsonl"
     if not qf.exists():
@@ -440,7 +410,7 @@ def read_sample_docs(root: str | Path, queries_file: str | Path | None = None,
         qid = str(row.get("id", n))
         queries[qid] = row["query"]
         qrels[qid] = {r: 1.0 for r in row.get("relevant", [])}
-    chunks = document_chunks(root, tokenizer_json=tokenizer_json)
+    chunks = read_folder(root)
     if not chunks:
         raise SbsearchError(f"{root}: no documents to search")
     return RetrievalSet("sample_docs", [c for c, _ in chunks], [d for _, d in chunks], queries, qrels,

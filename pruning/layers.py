@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sbsearch.errors import SbsearchError
+from .host import SbsearchError
 
 STRATEGIES = ("top", "bottom", "middle", "alternate", "explicit")
 

@@ -1,9 +1,5 @@
-"""Recovery training for a cut model, in stages that chain in any order.
-
-  nli     MultipleNegativesRankingLoss on (anchor, entailment, contradiction), no duplicates in a batch
-  sts     CoSENTLoss on (sentence1, sentence2, score 0..1); STS-B dev (or any pairs) as the evaluator
-  distil  MSELoss to a teacher's embeddings of unlabelled text (teacher vectors cached on disk)
-  mix     distil + sts in one run (round-robin batches), so STS tuning cannot drift from the teacher
+"""Recovery training for a cut model: the trainer the stages share (pruning.stages holds one module
+per stage: what it trains on and with which loss) and hidden-state distillation.
 
 Everything is sentence-transformers' own (losses, trainer, evaluators); this file only wires it up
 and applies the CPU speed-ups (sequence length fitted to the data, frozen word embeddings, bf16
@@ -16,14 +12,12 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sbsearch import config
-from sbsearch.errors import SbsearchError
-
 from .data import texts_hash
+from .host import SbsearchError, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -102,20 +96,6 @@ def _teacher_fingerprint(t_hf) -> tuple:
     return (getattr(t_hf.config, "_name_or_path", ""), t_hf.config.num_hidden_layers, sums)
 
 
-@dataclass
-class Stage:
-    name: str                         # nli | sts | distil | mix
-    rows: list = field(default_factory=list)       # triplets / pairs / sentences
-    dev: list | None = None           # sts: (s1, s2, score) pairs for the evaluator
-    epochs: float | None = None       # overrides TrainConfig
-    lr: float | None = None
-    extra_rows: list = field(default_factory=list)  # mix: the sts pairs (rows holds the distil sentences)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "rows": len(self.rows), "extra_rows": len(self.extra_rows),
-                "epochs": self.epochs, "lr": self.lr}
-
-
 def set_threads(n: int | None = None) -> int:
     import torch
 
@@ -165,7 +145,7 @@ def teacher_embeddings(teacher, texts: list[str], teacher_sha: str, max_length: 
                        batch_size: int = 64, progress: bool = True, subdir: str = "pruning-teacher") -> np.ndarray:
     """Teacher vectors for texts, cached in cache_dir()/pruning-teacher keyed by the text set's hash,
     the teacher's weights sha256 and the sequence length."""
-    cache = config.cache_dir() / subdir
+    cache = cache_dir() / subdir
     key = f"{teacher_sha[:16]}-{texts_hash(texts)[:16]}-L{max_length}.npy"
     path = cache / key
     if path.exists():
@@ -188,35 +168,10 @@ def teacher_embeddings(teacher, texts: list[str], teacher_sha: str, max_length: 
 
 # ------------------------------------------------------------------------------------ one stage
 
-def _dataset(stage: Stage, targets: np.ndarray | None):
-    from datasets import Dataset
-
-    if stage.name == "nli":
-        a, p, n = zip(*stage.rows)
-        return Dataset.from_dict({"anchor": list(a), "positive": list(p), "negative": list(n)})
-    if stage.name == "sts":
-        s1, s2, sc = zip(*stage.rows)
-        return Dataset.from_dict({"sentence1": list(s1), "sentence2": list(s2), "score": [float(x) for x in sc]})
-    if stage.name == "distil":
-        return Dataset.from_dict({"sentence": list(stage.rows), "label": targets})
-    raise SbsearchError(f"unknown stage {stage.name!r}")
-
-
-def stage_texts(stage: Stage) -> list[str]:
-    if stage.name == "distil":
-        return list(stage.rows)
-    if stage.name == "mix":
-        return list(stage.rows) + [t for row in stage.extra_rows for t in row[:2]]
-    return [t for row in stage.rows for t in row[:3] if isinstance(t, str)]
-
-
-def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha: str = "") -> dict:
-    """Run one stage in place on `model`; returns what the card records about it."""
+def train_stage(model, stage, cfg: TrainConfig, teacher=None, teacher_sha: str = "") -> dict:
+    """Run one stage (a pruning.stages.TrainerStage) in place on `model` with sentence-transformers'
+    trainer; returns what the card records about it."""
     import torch
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer import losses
-    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
     if not stage.rows:
         raise SbsearchError(f"stage {stage.name}: no training data")
@@ -224,56 +179,19 @@ def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha
     threads = set_threads(cfg.threads)
     seed_everything(cfg.seed)
     base_len = model.max_seq_length
-    texts = stage_texts(stage)
-    length = cfg.max_length or fitted_length(model, texts, min(cfg.max_length_cap, base_len))
+    length = cfg.max_length or fitted_length(model, stage.texts(), min(cfg.max_length_cap, base_len))
     info: dict = {"stage": stage.name, "max_length": length, "threads": threads, "bf16": cfg.bf16,
                   "frozen_embeddings": cfg.freeze_embeddings}
-
     # distillation targets first (the teacher runs at the same fitted length), cached on disk
-    targets = None
-    if stage.name in ("distil", "mix"):
-        if teacher is None:
-            raise SbsearchError(f"stage {stage.name} needs a teacher model")
-        t1 = time.perf_counter()
-        targets = teacher_embeddings(teacher, list(stage.rows), teacher_sha, length, progress=cfg.progress)
-        info["teacher_seconds"] = round(time.perf_counter() - t1, 1)
-        info["texts"] = len(stage.rows)
-
-    if stage.name == "mix":
-        train = {"distil": _dataset(Stage("distil", stage.rows), targets),
-                 "sts": _dataset(Stage("sts", stage.extra_rows), None)}
-        loss = {"distil": losses.MSELoss(model), "sts": losses.CoSENTLoss(model)}
-    else:
-        train = _dataset(stage, targets)
-        loss = {"nli": lambda: losses.MultipleNegativesRankingLoss(model),
-                "sts": lambda: losses.CoSENTLoss(model),
-                "distil": lambda: losses.MSELoss(model)}[stage.name]()
-
-    evaluator = None
-    if stage.dev:
-        s1, s2, sc = zip(*stage.dev)
-        evaluator = EmbeddingSimilarityEvaluator(list(s1), list(s2), list(sc), main_similarity="cosine",
-                                                 name="dev", write_csv=False)
+    targets = _teacher_targets(stage, teacher, teacher_sha, length, cfg, info) if stage.needs_teacher else None
+    train, loss = stage.dataset(targets), stage.loss(model)
+    evaluator = _dev_evaluator(stage.dev) if stage.dev else None
 
     freeze_embeddings(model, cfg.freeze_embeddings)
     model.max_seq_length = length
     epochs = stage.epochs if stage.epochs is not None else cfg.epochs
     lr = stage.lr if stage.lr is not None else cfg.lr
-    with tempfile.TemporaryDirectory(prefix="sbsearch-prune-") as tmp:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=cfg.batch_size,
-            learning_rate=lr, warmup_steps=cfg.warmup, seed=cfg.seed, data_seed=cfg.seed,
-            bf16=cfg.bf16, use_cpu=True, save_strategy="no", eval_strategy="no", report_to="none",
-            logging_steps=50, disable_tqdm=not cfg.progress, dataloader_num_workers=0,
-            batch_sampler=BatchSamplers.NO_DUPLICATES if stage.name == "nli" else
-            length_grouped_sampler() if cfg.group_by_length else BatchSamplers.BATCH_SAMPLER,
-        )
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss,
-                                             callbacks=[_LogLines(stage.name)] if (cfg.log_lines and not cfg.progress) else [])
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # it prints metric dicts on stdout (kept for --json)
-        result = trainer.train()
+    result = _run_trainer(model, stage, cfg, train, loss, epochs, lr)
     model.max_seq_length = base_len
     freeze_embeddings(model, False)
     for p in model.parameters():  # autocast never changes the stored weights, but make sure
@@ -286,6 +204,42 @@ def train_stage(model, stage: Stage, cfg: TrainConfig, teacher=None, teacher_sha
         info["dev_spearman"] = round(float(next((v for k, v in scores.items() if "spearman" in k), 0.0)), 4)
     info["seconds"] = round(time.perf_counter() - t0, 1)
     return info
+
+
+def _teacher_targets(stage, teacher, teacher_sha: str, length: int, cfg: TrainConfig, info: dict) -> np.ndarray:
+    if teacher is None:
+        raise SbsearchError(f"stage {stage.name} needs a teacher model")
+    t1 = time.perf_counter()
+    targets = teacher_embeddings(teacher, list(stage.rows), teacher_sha, length, progress=cfg.progress)
+    info["teacher_seconds"] = round(time.perf_counter() - t1, 1)
+    info["texts"] = len(stage.rows)
+    return targets
+
+
+def _dev_evaluator(dev):
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    s1, s2, sc = zip(*dev)
+    return EmbeddingSimilarityEvaluator(list(s1), list(s2), list(sc), main_similarity="cosine",
+                                        name="dev", write_csv=False)
+
+
+def _run_trainer(model, stage, cfg: TrainConfig, train, loss, epochs: float, lr: float):
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+
+    with tempfile.TemporaryDirectory(prefix="sbsearch-prune-") as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=cfg.batch_size,
+            learning_rate=lr, warmup_steps=cfg.warmup, seed=cfg.seed, data_seed=cfg.seed,
+            bf16=cfg.bf16, use_cpu=True, save_strategy="no", eval_strategy="no", report_to="none",
+            logging_steps=50, disable_tqdm=not cfg.progress, dataloader_num_workers=0,
+            batch_sampler=stage.batch_sampler(cfg),
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss,
+                                             callbacks=[_LogLines(stage.name)] if (cfg.log_lines and not cfg.progress) else [])
+        trainer.remove_callback(PrinterCallback)  # it prints metric dicts on stdout (kept for --json)
+        return trainer.train()
 
 
 def pooled_batches(order: list[int], lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -372,14 +326,15 @@ class RecoveryStopped(Exception):
     """Raised by an `on_step` callback to end a recovery early (nothing is saved)."""
 
 
-def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: list[int],
+def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
                        embedding_weight: float = 1.0, on_step=None) -> dict:
     """Distil every kept layer, token by token, plus the sentence embedding (TinyBERT-style).
 
     Why: sentence-embedding MSE gives the student one 768-d target per text; the teacher's hidden
     states give one per token per layer, so each minute of CPU carries many times more signal, and
     each kept layer is pulled back to where the next kept layer (and finally the pooling) expects
-    its input. The teacher runs alongside (no cache: its hidden states are too big to keep).
+    its input. The teacher runs alongside (its hidden states are too big to keep on disk; within one
+    process, sharing_teacher_outputs() keeps them for the next recovery on the same text).
 
     Loss per batch = Σ_layers mean_tokens ||s - t||² / mean_tokens ||t||²  (scale-free per layer)
                      + embedding_weight · mean ||ŝ - t̂||² over L2-normalised sentence embeddings.
@@ -387,9 +342,6 @@ def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: lis
     on_step(step, total_steps, model): called after every step with the model as it would encode
     (its own maximum length, eval mode), e.g. to estimate a partly recovered model; it may raise
     RecoveryStopped to end the recovery there."""
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
     from .layers import hf_model
 
     if not stage.rows:
@@ -400,106 +352,147 @@ def train_hidden_stage(model, stage: Stage, cfg: TrainConfig, teacher, kept: lis
     threads = set_threads(cfg.threads)
     seed_everything(cfg.seed)
     texts = list(stage.rows)
-    base_len = model.max_seq_length
-    length = cfg.max_length or fitted_length(model, texts, min(cfg.max_length_cap, base_len))
-    s_hf, t_hf = hf_model(model), hf_model(teacher)
-    t_layers = t_hf.config.num_hidden_layers
-    if len(kept) != s_hf.config.num_hidden_layers:
-        raise SbsearchError(f"stage hidden: {len(kept)} kept layers but the student has {s_hf.config.num_hidden_layers}")
-    targets = layer_targets(kept, t_layers)
+    length = cfg.max_length or fitted_length(model, texts, min(cfg.max_length_cap, model.max_seq_length))
+    s_layers = hf_model(model).config.num_hidden_layers
+    if len(kept) != s_layers:
+        raise SbsearchError(f"stage hidden: {len(kept)} kept layers but the student has {s_layers}")
+    targets = layer_targets(kept, hf_model(teacher).config.num_hidden_layers)
     epochs = stage.epochs if stage.epochs is not None else cfg.epochs
     lr = stage.lr if stage.lr is not None else cfg.lr
-
+    total_steps = max(1, int(round(-(-len(texts) // cfg.batch_size) * epochs)))
     # length-grouped batches, as in the other stages: on a CPU, padding is the waste
-    rng = np.random.default_rng(cfg.seed)
-    lengths = [len(t) for t in texts]
-    n_batches_epoch = -(-len(texts) // cfg.batch_size)
-    total_steps = max(1, int(round(n_batches_epoch * epochs)))
-
-    def batches():
-        while True:
-            bs = pooled_batches(rng.permutation(len(texts)).tolist(), lengths, cfg.batch_size)
-            for i in rng.permutation(len(bs)):
-                yield [texts[j] for j in bs[i]]
-
-    freeze_embeddings(model, cfg.freeze_embeddings)
-    model.max_seq_length = length
-    teacher_len = teacher.max_seq_length
-    teacher.max_seq_length = length
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total_steps), total_steps)
-    s_prev, t_prev = s_hf.config.output_hidden_states, t_hf.config.output_hidden_states
-    s_hf.config.output_hidden_states = t_hf.config.output_hidden_states = True
-    # Dropout stays off in the student too: the target is a deterministic function of the text, and
-    # with dropout the loss is mostly dropout noise (measured on a tiny model: training loss 0.2
-    # against an evaluation gap of 0.0005), which for one short epoch only slows the fit.
-    model.eval()
-    teacher.eval()
-    losses_seen: list[float] = []
-    progress = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=total_steps, desc="hidden distil", unit="step")
-    shared = _teacher_outputs
-    fingerprint = _teacher_fingerprint(t_hf) if shared is not None else None
-    try:
-        it = batches()
-        for step in range(total_steps):
-            batch = next(it)
-            feats = model.preprocess(batch)
-            with torch.no_grad():
-                if shared is None:
-                    t_out = teacher(dict(feats))
-                else:
-                    t_out = shared.get((fingerprint, length, tuple(batch)), lambda: teacher(dict(feats)))
-            s_out = model(dict(feats))
-            mask = feats["attention_mask"].unsqueeze(-1).float()
-            ntok = mask.sum()
-            loss = 0.0
-            for j, ti in enumerate(targets):
-                s_h = s_out["all_layer_embeddings"][j + 1]
-                t_h = t_out["all_layer_embeddings"][ti]
-                num = (((s_h - t_h) ** 2) * mask).sum() / ntok
-                den = ((t_h ** 2) * mask).sum() / ntok
-                loss = loss + num / den.clamp_min(1e-6)
-            s_e = torch.nn.functional.normalize(s_out["sentence_embedding"], dim=-1)
-            t_e = torch.nn.functional.normalize(t_out["sentence_embedding"], dim=-1)
-            loss = loss + embedding_weight * ((s_e - t_e) ** 2).sum(-1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            losses_seen.append(float(loss.detach()))
-            if on_step is not None:
-                model.max_seq_length = base_len
-                s_hf.config.output_hidden_states = s_prev
-                try:
-                    on_step(step + 1, total_steps, model)
-                finally:
-                    model.max_seq_length = length
-                    s_hf.config.output_hidden_states = True
-                    model.eval()
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{np.mean(losses_seen[-20:]):.4f}")
-            elif cfg.log_lines and ((step + 1) % max(1, total_steps // 10) == 0 or step + 1 == total_steps):
-                import sys
-
-                print(f"    hidden: step {step + 1}/{total_steps}, {time.perf_counter() - t0:.0f} s, "
-                      f"loss {np.mean(losses_seen[-20:]):.4f}", file=sys.stderr, flush=True)
-    finally:
-        if progress is not None:
-            progress.close()
-        s_hf.config.output_hidden_states, t_hf.config.output_hidden_states = s_prev, t_prev
-        model.max_seq_length = base_len
-        teacher.max_seq_length = teacher_len
-        freeze_embeddings(model, False)
-        model.eval()
+    batches = _grouped_text_batches(texts, cfg.batch_size, np.random.default_rng(cfg.seed))
+    run = _HiddenRun(model, teacher, targets, embedding_weight, length)
+    losses_seen = run.fit(batches, cfg, lr, total_steps, on_step, t0)
     return {"stage": stage.name, "max_length": length, "threads": threads, "frozen_embeddings": cfg.freeze_embeddings,
             "layer_targets": targets, "steps": total_steps, "epochs": epochs, "lr": lr, "batch_size": cfg.batch_size,
             "rows": len(texts), "texts": len(texts), "embedding_weight": embedding_weight,
             "train_loss": round(float(np.mean(losses_seen)), 5), "final_loss": round(float(np.mean(losses_seen[-20:])), 5),
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _grouped_text_batches(texts: list[str], batch_size: int, rng):
+    """Endless length-grouped batches of texts, reshuffled every pass."""
+    lengths = [len(t) for t in texts]
+    while True:
+        bs = pooled_batches(rng.permutation(len(texts)).tolist(), lengths, batch_size)
+        for i in rng.permutation(len(bs)):
+            yield [texts[j] for j in bs[i]]
+
+
+class _HiddenRun:
+    """The hidden-state distillation loop, with the student and teacher set up for it (their
+    length, hidden states on, eval mode) and put back afterwards, whatever happens."""
+
+    def __init__(self, model, teacher, targets: list[int], embedding_weight: float, length: int):
+        from .layers import hf_model
+
+        self.model, self.teacher, self.targets = model, teacher, targets
+        self.embedding_weight, self.length = embedding_weight, length
+        self.s_hf, self.t_hf = hf_model(model), hf_model(teacher)
+        self.base_len = model.max_seq_length
+        self.shared = _teacher_outputs  # sharing_teacher_outputs(): the teacher's outputs of earlier runs
+        self.fingerprint = _teacher_fingerprint(self.t_hf) if self.shared is not None else None
+
+    def fit(self, batches, cfg: TrainConfig, lr: float, total_steps: int, on_step, t0: float) -> list[float]:
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        model, teacher = self.model, self.teacher
+        freeze_embeddings(model, cfg.freeze_embeddings)
+        model.max_seq_length = self.length
+        teacher_len = teacher.max_seq_length
+        teacher.max_seq_length = self.length
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total_steps), total_steps)
+        self.s_prev, t_prev = self.s_hf.config.output_hidden_states, self.t_hf.config.output_hidden_states
+        self.s_hf.config.output_hidden_states = self.t_hf.config.output_hidden_states = True
+        # Dropout stays off in the student too: the target is a deterministic function of the text, and
+        # with dropout the loss is mostly dropout noise (measured on a tiny model: training loss 0.2
+        # against an evaluation gap of 0.0005), which for one short epoch only slows the fit.
+        model.eval()
+        teacher.eval()
+        losses_seen: list[float] = []
+        report = _StepReport(cfg, total_steps, t0)
+        try:
+            for step in range(total_steps):
+                loss = self.loss(next(batches))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                sched.step()
+                losses_seen.append(float(loss.detach()))
+                if on_step is not None:
+                    self.call_on_step(on_step, step + 1, total_steps)
+                report.step(step, losses_seen)
+        finally:
+            report.close()
+            self.s_hf.config.output_hidden_states, self.t_hf.config.output_hidden_states = self.s_prev, t_prev
+            model.max_seq_length = self.base_len
+            teacher.max_seq_length = teacher_len
+            freeze_embeddings(model, False)
+            model.eval()
+        return losses_seen
+
+    def loss(self, batch: list[str]):
+        import torch
+
+        feats = self.model.preprocess(batch)
+        with torch.no_grad():
+            if self.shared is None:
+                t_out = self.teacher(dict(feats))
+            else:
+                t_out = self.shared.get((self.fingerprint, self.length, tuple(batch)),
+                                        lambda: self.teacher(dict(feats)))
+        s_out = self.model(dict(feats))
+        mask = feats["attention_mask"].unsqueeze(-1).float()
+        ntok = mask.sum()
+        loss = 0.0
+        for j, ti in enumerate(self.targets):
+            s_h = s_out["all_layer_embeddings"][j + 1]
+            t_h = t_out["all_layer_embeddings"][ti]
+            num = (((s_h - t_h) ** 2) * mask).sum() / ntok
+            den = ((t_h ** 2) * mask).sum() / ntok
+            loss = loss + num / den.clamp_min(1e-6)
+        s_e = torch.nn.functional.normalize(s_out["sentence_embedding"], dim=-1)
+        t_e = torch.nn.functional.normalize(t_out["sentence_embedding"], dim=-1)
+        return loss + self.embedding_weight * ((s_e - t_e) ** 2).sum(-1).mean()
+
+    def call_on_step(self, on_step, step: int, total_steps: int) -> None:
+        """on_step sees the model as it encodes (its own length, its own hidden-state setting)."""
+        self.model.max_seq_length = self.base_len
+        self.s_hf.config.output_hidden_states = self.s_prev
+        try:
+            on_step(step, total_steps, self.model)
+        finally:
+            self.model.max_seq_length = self.length
+            self.s_hf.config.output_hidden_states = True
+            self.model.eval()
+
+
+class _StepReport:
+    """A progress bar on a terminal; else a line per 10% of the steps on stderr (log files)."""
+
+    def __init__(self, cfg: TrainConfig, total_steps: int, t0: float):
+        self.cfg, self.total_steps, self.t0 = cfg, total_steps, t0
+        self.bar = None
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total_steps, desc="hidden distil", unit="step")
+
+    def step(self, step: int, losses_seen: list[float]) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{np.mean(losses_seen[-20:]):.4f}")
+        elif self.cfg.log_lines and ((step + 1) % max(1, self.total_steps // 10) == 0 or step + 1 == self.total_steps):
+            import sys
+
+            print(f"    hidden: step {step + 1}/{self.total_steps}, {time.perf_counter() - self.t0:.0f} s, "
+                  f"loss {np.mean(losses_seen[-20:]):.4f}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

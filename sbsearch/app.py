@@ -381,3 +381,33 @@ def list_tokens(index_path: Path | None, user: str | None = None) -> list[dict]:
 def remove_token(index_path: Path | None, token_id: str) -> None:
     if not _writable_store(index_path).remove_token(token_id):
         raise SbsearchError(f"no token {token_id!r}")
+
+
+# ------------------------------------------------------------------------------------------ pruning
+
+def prune_suites(value: str) -> tuple[str, ...]:
+    """`--eval` of `sbsearch prune` ("stsb,stackfaq", "all", "none"): pruning's suites and sbsearch's
+    own (int8, labelfree: model_choice.prune_suites)."""
+    from pruning.suites import parse_suites
+
+    from .model_choice.prune_suites import register
+
+    register()
+    return parse_suites(value)
+
+
+def prune(cfg, hooks=None) -> dict:
+    """Cut a model and recover it (pruning.run) on text sbsearch reads for it: indexes, stores and
+    folders of documents among cfg.distil become texts (pruning reads plain files only), and the
+    sample_docs suite reads its folder with sbsearch's readers. Returns the model's card."""
+    from dataclasses import replace
+
+    from pruning.config import RunHooks
+    from pruning.run import run
+
+    from .model_choice.prune_inputs import eval_data, text_sources
+
+    hooks = hooks or RunHooks()
+    if hooks.eval_data is None:
+        hooks = replace(hooks, eval_data=eval_data())
+    return run(replace(cfg, distil=text_sources(cfg.distil)), hooks)

@@ -147,7 +147,7 @@ def test_no_import_cycles_between_rooms():
 SQL_MODULES = {"sbsearch.index.store", "sbsearch.index.sqlite_lexical", "sbsearch.index.pg_store"}
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("sbsearch")))
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_the_store_writes_sql(module):
     if module in SQL_MODULES:
         return
@@ -155,6 +155,37 @@ def test_only_the_store_writes_sql(module):
     sql = [node.value for node in ast.walk(tree)
            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value)]
     assert not sql, f"{module} writes SQL; add a method to sbsearch.index.store.Store instead: {sql}"
+
+
+# pruning is a library, text in and model out: it reaches sbsearch through pruning.host alone, and
+# through it only for what a model is there (loading, paths, the error type) and the retrieval
+# arithmetic its evaluation shares with sbsearch. Where text comes from (stores, folders, the
+# scanner) and the suites that measure sbsearch's own machinery (int8, labelfree) stay in sbsearch.
+PRUNING_DOOR = "pruning.host"
+PRUNING_MAY_USE = {
+    "sbsearch": "the package itself (`from sbsearch import config`)",
+    "sbsearch.errors": "the one error type every face reports in one line",
+    "sbsearch.config": "where models, caches and the shared data sets live",
+    "sbsearch.embed.models": "resolve and load a model (the base, the teacher; export loads like sbsearch)",
+    "sbsearch.quality.metrics": "retrieval measures shared with `sbsearch eval`, so the numbers agree",
+}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("pruning")))
+def test_pruning_reaches_sbsearch_only_through_its_door(module):
+    used = sorted(t for t in GRAPH[module] if t.startswith("sbsearch"))
+    if module == PRUNING_DOOR:
+        assert set(used) <= set(PRUNING_MAY_USE), f"{module} imports {set(used) - set(PRUNING_MAY_USE)}"
+    else:
+        assert not used, f"{module} imports {used}; go through {PRUNING_DOOR} (or hand pruning the data)"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("pruning")))
+def test_pruning_opens_no_database(module):
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+             for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
+    assert not names & {"sqlite3", "psycopg", "psycopg2"}, f"{module} opens a database; sbsearch hands it the text"
 
 
 def test_the_checker_sees_lazy_and_relative_imports():

@@ -30,8 +30,9 @@ def small_eval_data(tmp_path_factory) -> ev.EvalData:
     (root / "stackfaq").mkdir()
     (root / "stackfaq/stackExchange-FAQ.json").write_text(json.dumps(faq), encoding="utf-8")
     from sbsearch import config
+    from sbsearch.ingest.folder import folder_chunks
 
-    return ev.EvalData(root, config.PACKAGE_DIR.parent / "sample_docs", nli_train_limit=1500)
+    return ev.EvalData(root, config.PACKAGE_DIR.parent / "sample_docs", nli_train_limit=1500, read_folder=folder_chunks)
 
 
 def _scrambled(model):

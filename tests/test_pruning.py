@@ -164,30 +164,32 @@ def test_read_tiny_files(tiny_data, tmp_path):
 
 def test_distil_texts_both_keeps_passages_whole(tmp_path):
     from pruning.api import distil_texts
+    from sbsearch.model_choice.prune_inputs import text_source
 
     f = tmp_path / "docs"
     f.mkdir()
     long = ("The printer in room four jams on thick paper. Use the manual feed tray for card stock. "
             "Call facilities if the error light stays on.")
     (f / "a.txt").write_text(long + "\n")
-    whole = data.read_sentences([f])
-    split = distil_texts([str(f)], True, None, seed=0)
-    both = distil_texts([str(f)], "both", None, seed=0)
+    docs = text_source(str(f))  # sbsearch reads the folder; pruning gets its text
+    whole = data.read_sentences([docs])
+    split = distil_texts([docs], True, None, seed=0)
+    both = distil_texts([docs], "both", None, seed=0)
     assert len(split) == 3 and all(len(s.split()) < 12 for s in split)
     assert set(both) == set(split) | set(whole) and len(both) == len(split) + len(whole)
 
 
-def test_sentences_from_index_db(tmp_path):
-    import sqlite3
-
-    db = tmp_path / "idx" / "index.db"
-    db.parent.mkdir()
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE chunks (id INTEGER PRIMARY KEY, text TEXT, heading TEXT)")
-    con.executemany("INSERT INTO chunks (text, heading) VALUES (?, ?)", [("first chunk", "H"), ("second chunk", None)])
-    con.commit()
-    con.close()
-    assert data.read_sentences([db.parent]) == ["H first chunk", "second chunk"]
+def test_pruning_reads_plain_files_only(tmp_path):
+    """Folders and index files are sbsearch's to read (sbsearch.model_choice.prune_inputs): pruning
+    says so in one line instead of reading them its own way."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("some words here\n")
+    (tmp_path / "index.db").write_bytes(b"")
+    for spec in (tmp_path / "docs", tmp_path / "index.db"):
+        with pytest.raises(SbsearchError, match="not a text or data file"):
+            data.read_sentences([spec])
+    texts = data.Texts("handed over", ("first passage here", "second passage here", "first passage here"))
+    assert data.read_sentences([texts]) == ["first passage here", "second passage here"]
 
 
 @pytest.mark.parametrize("content,reader,message", [
@@ -252,7 +254,7 @@ def test_prune_nli_sts_end_to_end(tiny_bert, tiny_data, tmp_path):
 
 def test_prune_distil_resumes(tiny_bert, tiny_data, tmp_path, monkeypatch):
     """Interrupt after the first stage: the same call resumes after it; teacher vectors are cached."""
-    from pruning import api, train
+    from pruning import train
     from pruning.api import prune
 
     calls = []
@@ -264,7 +266,7 @@ def test_prune_distil_resumes(tiny_bert, tiny_data, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(model, stage, cfg, *a, **k)
 
-    monkeypatch.setattr(api, "train_stage", flaky)
+    monkeypatch.setattr(train, "train_stage", flaky)
     kwargs = dict(distil=[str(tiny_data["txt"])], sts=[str(tiny_data["sts"])], sts_dev=str(tiny_data["sts"]),
                   stages="distil,sts", batch_size=16, progress=False)
     with pytest.raises(KeyboardInterrupt):
@@ -480,20 +482,22 @@ def test_on_stage_sees_each_stage_model(tiny_bert, tiny_data, tmp_path):
 
 def test_distil_limit_samples_sentences_but_keeps_passages_and_extra(tmp_path):
     from pruning.api import distil_texts
+    from sbsearch.model_choice.prune_inputs import text_source
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
+    folder = tmp_path / "docs"
+    folder.mkdir()
     for i in range(3):
-        (docs / f"d{i}.txt").write_text(" ".join(f"Sentence {j} of memo {i} is about topic {j * i}." for j in range(6)) + "\n")
+        (folder / f"d{i}.txt").write_text(" ".join(f"Sentence {j} of memo {i} is about topic {j * i}." for j in range(6)) + "\n")
+    docs = text_source(str(folder))
     extra = [f"a short extra sentence number {k}" for k in range(7)]
-    every = distil_texts([str(docs)], "both", None, seed=1, extra=extra)
-    some = distil_texts([str(docs)], "both", 4, seed=1, extra=extra)
-    passages = data.read_sentences([str(docs)])
+    every = distil_texts([docs], "both", None, seed=1, extra=extra)
+    some = distil_texts([docs], "both", 4, seed=1, extra=extra)
+    passages = data.read_sentences([docs])
     assert len(every) == 18 + 7 + 3 and len(some) == 4 + 7 + 3
     assert set(passages) <= set(some) and set(extra) <= set(some)
-    assert some == distil_texts([str(docs)], "both", 4, seed=1, extra=extra)  # seeded
-    assert distil_texts([str(docs)], False, 2, seed=1) == random.Random(1).sample(passages, 2)
-    assert len(distil_texts([str(docs)], "both", 2, seed=1)) == 2 + 2  # whole passages are sampled too
+    assert some == distil_texts([docs], "both", 4, seed=1, extra=extra)  # seeded
+    assert distil_texts([docs], False, 2, seed=1) == random.Random(1).sample(passages, 2)
+    assert len(distil_texts([docs], "both", 2, seed=1)) == 2 + 2  # whole passages are sampled too
 
 
 def test_pruning_table_side_row_never_replaces_a_row_measured_by_its_own_command():

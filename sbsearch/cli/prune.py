@@ -1,6 +1,7 @@
 """`sbsearch prune`: cut a model's layers, recover it in stages, export it with its card.
 
-A thin layer over pruning.api.prune(); torch is imported only when the command runs.
+Options in, a PruneConfig out, app.prune() runs it (sbsearch reads --distil indexes and folders
+for pruning); torch is imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -19,21 +20,6 @@ RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to
 SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
 
 
-def _suites(value: str) -> tuple[str, ...]:
-    from pruning.evaluate import SUITES
-
-    v = value.strip().lower()
-    if v in ("", "none", "no"):
-        return ()
-    if v == "all":
-        return SUITES
-    items = tuple(s.strip() for s in v.split(",") if s.strip())
-    bad = [s for s in items if s not in SUITES]
-    if bad:
-        raise SbsearchError(f"unknown evaluation suite {bad[0]!r} (choose from {', '.join(SUITES)}, all, none)")
-    return items
-
-
 @click.command("prune")
 @click.option("--base", default="full", show_default=True, help="Model to cut: full, minilm, a model name or directory.")
 @click.option("--layers", "n_layers", type=int, default=None, help="Layers to keep (default 6; or the length of --keep-layers).")
@@ -46,7 +32,8 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--sts", multiple=True, help="STS file(s): STS-B's tab format, SICK, or sentence1/sentence2/score. Repeatable.")
 @click.option("--sts-dev", default=None, help="Pairs for the STS evaluator [default: shared STS-B dev when present].")
 @click.option("--distil", multiple=True, help="Text for distillation: text file(s), data files, a folder of documents, "
-              "an sbsearch index (folder with index.db). Repeatable. Default: the --nli/--sts sentences.")
+              "an sbsearch index (folder with index.db, or a postgresql:// store). Repeatable. "
+              "Default: the --nli/--sts sentences.")
 @click.option("--distil-limit", type=int, default=None,
               help="At most this many texts of --distil (sentences with --distil-split), a seeded random sample; "
                    "--sts-sentences and --distil-whole passages come on top.")
@@ -87,9 +74,7 @@ def _suites(value: str) -> tuple[str, ...]:
 @click.option("--out", required=True, help="Output directory, or a NAME (no slash) saved under the models folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, distil_limit, distil_split, distil_whole, sts_limit, sts_sentences, nli_limit, teacher, recipe, stages,
-          epochs, batch_size, lr, max_length, max_length_cap, seed, bf16, freeze_embeddings, group_by_length, threads, eval_suites,
-          compare, asymmetric, force, no_resume, out, as_json, quiet):
+def prune(n_layers, distil_split, distil_whole, eval_suites, compare, no_resume, as_json, quiet, **options):
     """Cut a Sentence-BERT model to fewer layers and recover it by fine-tuning.
 
     \b
@@ -97,35 +82,22 @@ def prune(base, n_layers, strategy, keep_layers, nli, sts, sts_dev, distil, dist
     sbsearch prune --base full --layers 6 --recipe paper --nli … --sts … --out mpnet-paper-6
     sbsearch prune --base full --layers 4 --stages distil --distil indexes/default --out mpnet-4-domain
     """
+    from pruning.config import PruneConfig, RunHooks, split_setting
+
+    from .. import app
+
+    progress = not quiet and sys.stderr.isatty()
+
+    def say(msg: str) -> None:
+        if not quiet:
+            click.echo(msg, err=True)
+
     try:
-        from pruning.layers import parse_layer_list
-
-        explicit = parse_layer_list(keep_layers) if keep_layers else None
-        if strategy == "explicit" and not explicit:
-            raise SbsearchError("--strategy explicit needs --keep-layers, e.g. --keep-layers 0,2,4")
-        if n_layers is None:
-            n_layers = len(explicit) if explicit else 6
-        if distil_whole:
-            if distil_split is False:
-                raise SbsearchError("--distil-whole keeps passages beside their sentences; it needs --distil-split")
-            distil_split = "both"
-        suites = _suites(eval_suites)
-        progress = not quiet and sys.stderr.isatty()
-
-        def say(msg: str) -> None:
-            if not quiet:
-                click.echo(msg, err=True)
-
+        cfg = PruneConfig(layers=n_layers, distil_split=split_setting(distil_split, distil_whole),
+                          evaluate=app.prune_suites(eval_suites), compare=("base", "cut") if compare else (),
+                          resume=not no_resume, **options)
         _quiet_libraries(progress)
-        from pruning.api import prune as run_prune
-
-        card = run_prune(
-            base, n_layers, strategy, out, keep_layers=explicit, nli=nli, sts=sts, sts_dev=sts_dev, distil=distil,
-            distil_limit=distil_limit, distil_split=distil_split, sts_limit=sts_limit, sts_sentences=sts_sentences, nli_limit=nli_limit, teacher=teacher, stages=stages, recipe=recipe, epochs=epochs,
-            batch_size=batch_size, lr=lr, max_length=max_length, max_length_cap=max_length_cap, seed=seed,
-            bf16=bf16, freeze_embeddings=freeze_embeddings, group_by_length=group_by_length, threads=threads, evaluate=suites,
-            compare=("base", "cut") if compare else (), asymmetric=asymmetric, resume=not no_resume, force=force,
-            progress=progress, say=say)
+        card = app.prune(cfg, RunHooks(progress=progress, say=say))
     except SbsearchError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

@@ -28,7 +28,6 @@ what the probe would have decided.
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -39,9 +38,10 @@ import numpy as np
 from ..embed.models import INT8_SUFFIX, resolve, split_spec
 from ..errors import SbsearchError
 from ..index.location import open_store
-from ..index.store import Store, now, write_chunks_file
+from ..index.store import Store, now
 from ..progress import NullProgress
 from ..quality import labelfree
+from .prune_inputs import index_texts
 
 
 LABEL = "est. nDCG@10 (label-free)"
@@ -363,10 +363,8 @@ def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[
                         exhaustive=options.exhaustive, teacher=teacher)
     from pruning.train import sharing_teacher_outputs
 
-    with tempfile.TemporaryDirectory(prefix="sbsearch-tune-") as scratch, sharing_teacher_outputs() as shared:
-        # the text to distil on: the store's chunks, copied once to a file of their own (the index itself
-        # is written to while tuning, and may be a PostgreSQL store)
-        source = str(write_chunks_file(Path(scratch) / "chunks.db", store.chunk_texts_with_headings()))
+    with sharing_teacher_outputs() as shared:
+        source = index_texts(store)  # the text to distil on: the index's chunks, as the index embeds them
         tried: dict[int, tuple[Candidate, tuple | None]] = {}
 
         def try_one(n: int) -> bool:
@@ -394,7 +392,7 @@ def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[
     return result
 
 
-def _try_candidate(index_path, store: Store, judged: _Judged, n: int, total: int, source: str,
+def _try_candidate(index_path, store: Store, judged: _Judged, n: int, total: int, source,
                    options: TuneOptions, timer: _Timer, say, progress) -> tuple[Candidate, tuple | None]:
     """Cut the teacher to n layers and recover it (or stop at a hopeless probe), embed the index with
     it and estimate it; a rejected candidate leaves nothing in the index. Returns the candidate and

@@ -1,0 +1,32 @@
+"""stsb and sick: Spearman correlation of cosine similarity with the gold scores."""
+
+from __future__ import annotations
+
+from .. import data, measures
+from .base import Suite, SuiteContext
+
+
+class StsbSuite(Suite):
+    name = "stsb"
+    primary_metric = "stsb_test"
+
+    def __call__(self, model, ctx: SuiteContext) -> dict | None:
+        f = ctx.ed.file("stsb/sts-test.csv")
+        if f is None:
+            return None
+        ctx.say("STS-B test")
+        return {"stsb_test": round(measures.sts_spearman(model, ctx.once("stsb", lambda: data.read_sts(f))), 4)}
+
+
+class SickSuite(Suite):
+    name = "sick"
+    primary_metric = "sick_r"
+
+    def __call__(self, model, ctx: SuiteContext) -> dict | None:
+        f = ctx.ed.file("sick/SICK_train.txt")
+        if f is None:
+            return None
+        ctx.say("SICK-R")
+        trial = ctx.ed.file("sick/SICK_trial.txt")
+        pairs = ctx.once("sick", lambda: data.read_sts(f) + (data.read_sts(trial) if trial else []))
+        return {"sick_r": round(measures.sts_spearman(model, pairs), 4)}
