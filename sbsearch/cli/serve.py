@@ -71,7 +71,7 @@ def serve(index_path, model, host, port, workers, threads, auth_mode, public, tr
     os.environ["SBSEARCH_SERVE_SETTINGS"] = settings.to_json()
     shown = index_path
     if shared:
-        from ..index.pg_store import display_url
+        from ..index.store.pg import display_url
 
         shown = display_url(index_path)
     click.echo(f"serving {shown} on http://{host}:{port} ({'public' if public else auth_mode} sign-in)", err=True)

@@ -10,9 +10,9 @@ from .store import Store
 
 
 def open_store(location: Path | str, create: bool = False):
-    """A Store (index folder) or a PgStore (postgresql:// URL); both have the same public methods."""
+    """A SqliteStore (index folder) or a PgStore (postgresql:// URL); both implement store.IndexStore."""
     if is_store_url(location):
-        from .pg_store import PgStore
+        from .store.pg import PgStore
 
         return PgStore(location, create=create)
     return Store(Path(location), create=create)
