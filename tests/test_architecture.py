@@ -161,6 +161,17 @@ def test_only_the_store_writes_sql(module):
     assert not sql, f"{module} writes SQL; add a method to the stores (sbsearch.index.store.IndexStore) instead: {sql}"
 
 
+# What the faces (the terminal and the web) may import of the index: the value a filter is; the
+# stores, where an index lives and the indexer are reached through sbsearch.app
+FACE_MAY_IMPORT_FROM_INDEX = {"sbsearch.index.filters"}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if room(m) in ("cli", "web")))
+def test_the_faces_reach_the_store_only_through_app(module):
+    reached = sorted(t for t in GRAPH[module] if room(t) == "index" and t not in FACE_MAY_IMPORT_FROM_INDEX)
+    assert not reached, f"{module} imports {reached}; ask sbsearch.app instead"
+
+
 def test_the_checker_sees_lazy_and_relative_imports():
     assert "sbsearch.embed.models" in GRAPH["sbsearch.index.indexer"]  # relative, two dots
     assert "sbsearch.embed.int8_export" in GRAPH["sbsearch.embed.models"]  # inside a function
