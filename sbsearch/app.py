@@ -20,16 +20,12 @@ from .progress import Progress
 def local_files_dir(location: Path | str) -> Path:
     """Where a command writes files of an index (charts, a BEIR corpus as files): the index folder,
     or for a PostgreSQL store a folder of this machine's sbsearch home."""
-    if config.is_store_url(location):
-        return config.home() / "store-files" / config.model_key(location.rsplit("@", 1)[-1])
-    return Path(location)
+    return config.IndexLocation.of(location).files_dir
 
 
 def index_path_or_default(index_path: Path | str | None) -> Path | str:
     """An index folder, or a postgresql:// URL as given (--store)."""
-    if config.is_store_url(index_path):
-        return index_path
-    return Path(index_path) if index_path is not None else config.default_index_path()
+    return config.IndexLocation.of(index_path).value
 
 
 # ------------------------------------------------------------------------------------------ indexing
@@ -92,7 +88,7 @@ def migrate(index_path: Path | None, target: str, progress: Progress | None = No
     """Copy an index folder into an empty PostgreSQL store, nothing re-embedded."""
     from .index.migrate import migrate as run_migrate
 
-    if not config.is_store_url(target):
+    if not config.IndexLocation.of(target).shared:
         raise SbsearchError(f"--to takes a postgresql:// URL, not {target!r}")
     return run_migrate(index_path_or_default(index_path), target, progress=progress)
 
@@ -244,9 +240,8 @@ def default_search_model(index_path: Path) -> str | None:
     from .index.location import open_store
     from .search import model_for_index
 
-    if config.is_store_url(index_path):
-        return model_for_index(open_store(index_path), None)
-    return model_for_index(open_store(index_path), None) if (index_path / "index.db").exists() else None
+    location = config.IndexLocation.of(index_path)
+    return model_for_index(open_store(location), None) if location.exists() else None
 
 
 def compare(model_a: str | None, model_b: str, queries: Path | None = None, paths: list[Path] = (),
@@ -385,15 +380,6 @@ def remove_token(index_path: Path | None, token_id: str) -> None:
 
 # ------------------------------------------------------------------------------------------ serving
 
-def display_location(location: Path | str) -> str:
-    """An index as messages name it: its folder, or its PostgreSQL URL without the password."""
-    if config.is_store_url(location):
-        from .index.store.pg import display_url
-
-        return display_url(location)
-    return str(location)
-
-
 def prepare_serving(index_path: Path | str) -> tuple[str, int]:
     """Before serving: the index's schema brought up to date (session keys), the key that signs
     session cookies and CSRF tokens (made once per index and kept in it, so every worker and every
@@ -419,8 +405,8 @@ class ServedIndex:
     def __init__(self, location: Path | str):
         from .index.location import open_store
 
-        self.location = location
-        self._store = open_store(location)
+        self.location = config.IndexLocation.of(location)
+        self._store = open_store(self.location)
 
     @property
     def generation(self) -> int:
@@ -457,11 +443,7 @@ class ServedIndex:
 
         store = self._store
         counts = store.visible_counts(DocumentFilter().for_reader(groups))
-        if config.is_store_url(self.location):
-            name = str(store.path).rsplit("/", 1)[-1].split("?")[0]
-        else:
-            name = Path(self.location).name
-        summary = {"index": name, "generation": store.generation, **counts,
+        summary = {"index": self.location.name, "generation": store.generation, **counts,
                    "default_model": store.get_meta("default_model"),
                    "models": [{"name": m["name"], "dim": m["dim"], "layers": m["layers"]} for m in store.models()]}
         last = store.runs(1)

@@ -136,10 +136,10 @@ class ServerState:
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
-        from ..config import is_store_url
+        from ..config import IndexLocation
 
         # an index folder, or a PostgreSQL store's URL as given
-        self.index_path = settings.index_path if is_store_url(settings.index_path) else Path(settings.index_path)
+        self.index_path = IndexLocation.of(settings.index_path).value
         self.limiter = anyio.CapacityLimiter(max(1, settings.search_threads))
         self._local = threading.local()
         self._embedder = None

@@ -8,9 +8,9 @@ import math
 import re
 from typing import Iterable
 
-from ....lexical import index_text, name_text
+from ....lexical import index_text
 from ...filters import DocumentFilter
-from ..tokens import LEXICAL_WEIGHTS, lexical_disagreements, lexical_tokens, match_phrases, relpath_of
+from ..tokens import LEXICAL_WEIGHTS, lexical_disagreements, lexical_name, lexical_tokens, match_phrases
 from .access import filter_sql
 from .schema import LEXICAL_FORMAT
 
@@ -28,7 +28,6 @@ COLUMN_LABELS = ("D", "B", "C")
 # computed first (lexical_search), the ranking in one statement: the rows matching any phrase
 # (through the GIN index), the positions of the query's tokens in them, the phrases' occurrences.
 BM25_K1, BM25_B = 1.2, 0.75
-
 WEIGHT_SQL = (f"max(CASE o.w WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
               f"ELSE {LEXICAL_WEIGHTS[0]} END)")
 
@@ -205,7 +204,7 @@ class LexicalMixin:
                     self.set_meta("lexical_format", LEXICAL_FORMAT)
                     return added
                 cur.executemany("INSERT INTO lexical (chunk_id, tsv, ntok) VALUES (%s, %s::tsvector, %s)",
-                                lexical_rows([(r["id"], r["text"], r["heading"], name_text(relpath_of(r["path"], r["root"])))
+                                lexical_rows([(r["id"], r["text"], r["heading"], lexical_name(r["path"], r["root"]))
                                               for r in rows]))
                 self._count_lexical([r["id"] for r in rows], 1)
                 added += len(rows)

@@ -3,10 +3,9 @@ PgStore.upgrade_schema), and the constants of its lock and its HNSW indexes."""
 
 from __future__ import annotations
 
-import re
+from ....config import display_url  # noqa: F401 (part of this package's interface)
 
 SCHEMA = "sbsearch"
-
 SCHEMA_VERSION = "1"
 
 # Any constant: the advisory lock that makes one writer per database
@@ -19,9 +18,7 @@ LEXICAL_FORMAT = "fts5-tokens"
 
 # HNSW build parameters (pgvector's defaults) and the search breadth used for a top-k
 HNSW_M = 16
-
 HNSW_EF_CONSTRUCTION = 64
-
 MIN_EF_SEARCH = 100
 
 # The most memory an HNSW build asks for (SET LOCAL maintenance_work_mem, this build only)
@@ -63,8 +60,3 @@ SCHEMA_SQL = [
     "last_used TEXT)",
     "CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER, first_at DOUBLE PRECISION)",
 ]
-
-
-def display_url(url: str) -> str:
-    """The URL without its password, for messages and `status`."""
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", url)
