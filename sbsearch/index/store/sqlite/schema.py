@@ -114,7 +114,8 @@ def _fill_lexical(db: sqlite_utils.Database, batch: int = 2000) -> int:
         if not rows:
             return added
         db.conn.executemany("INSERT INTO lexical (rowid, body, heading, name) VALUES (?, ?, ?, ?)",
-                            [lexical_row(r["id"], r["text"], r["heading"], lexical_name(r["path"], r["root"])) for r in rows])
+                            [lexical_row(r["id"], r["text"], r["heading"], lexical_name(r["path"], r["root"]))
+                             for r in rows])
         added += len(rows)
         last = rows[-1]["id"]
 
