@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class ReadOutcome:
     attachments of unsupported types (skipped); "gone": deleted since the scan, as if never seen;
     "kept": unreadable now (permissions, a file being replaced), its indexed version stays (error)."""
 
-    kind: str
+    kind: Literal["read", "gone", "kept"]
     path: str
     document: NewDocument | None = None
     attachments: list[NewDocument] = field(default_factory=list)
