@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -20,7 +20,8 @@ class NewChunk:
     end: int | None = None
 
     def columns(self) -> dict:
-        return asdict(self)
+        """The chunks table's columns (all but id, doc_id and ord, which the store sets)."""
+        return dict(self.__dict__)
 
 
 @dataclass
