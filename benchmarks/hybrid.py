@@ -46,7 +46,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from sbsearch import config  # noqa: E402
 from sbsearch.index.filters import DocumentFilter  # noqa: E402
 from sbsearch.index.indexer import Indexer  # noqa: E402
-from sbsearch.index.store import Store, now  # noqa: E402
+from sbsearch.index.store import NewChunk, NewDocument, Store, now  # noqa: E402
 from sbsearch.quality.evaluation import QuerySet, beir_corpus_folder, evaluate, load_query_set  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
 
@@ -167,10 +167,10 @@ def build_scale_index(path: Path, n_chunks: int, rare_share: float = 0.001) -> t
             for c in range(10):
                 text = " ".join(rng.choice(pool) for _ in range(rng.randint(3, 6)))
                 sha = f"{d}-{c}"
-                chunks.append({"text": text, "heading": None, "page": None, "start": 0, "end": len(text), "text_sha": sha})
+                chunks.append(NewChunk(text=text, text_sha=sha, start=0, end=len(text)))
                 by_sha[sha] = block[(d - start) * 10 + c].astype(np.float32).tobytes()
-            docs.append({"path": f"/corpus/{folder}/doc-{d:06d}.txt", "root": "/corpus", "sha256": str(d),
-                         "mtime": 1.7e9, "size": 1, "format": "txt", "status": "ok", "chunks": chunks})
+            docs.append(NewDocument(path=f"/corpus/{folder}/doc-{d:06d}.txt", root="/corpus", sha256=str(d),
+                                    mtime=1.7e9, size=1, format="txt", status="ok", chunks=chunks))
         store.publish(docs, [], {model: by_sha})
     store.checkpoint(truncate=True)  # as the end of an index run does (passively)
     print(f"[scale] {n_chunks} chunks stored in {time.perf_counter() - t:.0f} s", flush=True)

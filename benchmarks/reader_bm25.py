@@ -12,7 +12,7 @@ of whole searches (query encoding included) in hybrid and lexical mode, for thre
 - `one percent`: group rare.
 
 Each is measured with the lexical side as sbsearch computes it now (statistics of the reader's
-chunks: sbsearch.index.sqlite_lexical) and as it did before (FTS5's bm25() over the whole table,
+chunks: sbsearch.index.store.sqlite.reader_lexical) and as it did before (FTS5's bm25() over the whole table,
 the statistics of every chunk: the leak of issue #26), interleaved query by query so the machine's
 noise falls on both alike. Writes benchmarks/results/reader_bm25.json; appends the table to
 docs/BENCHMARKS.md (not with --no-write).

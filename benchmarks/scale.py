@@ -35,6 +35,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from report import publish  # noqa: E402
 from sbsearch.index import Indexer  # noqa: E402
 from sbsearch.index.location import open_store  # noqa: E402
+from sbsearch.index.store import NewChunk, NewDocument  # noqa: E402
 from sbsearch.index.migrate import migrate  # noqa: E402
 from sbsearch.quality.evaluation import evaluate, load_query_set  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
@@ -74,11 +75,9 @@ def synthetic(location, model: str, dim: int, n: int, centres: np.ndarray, info:
             sha = f"{d}-{c}"
             vectors[sha] = v.tobytes()
             text = " ".join(pool[i] for i in rng.integers(len(pool), size=int(rng.integers(3, 7))))
-            chunks.append({"text": text, "page": None, "heading": None, "location": None,
-                           "start": 0, "end": 0, "text_sha": sha})
-        docs.append({"path": f"/synthetic/doc{d}.txt", "root": "/synthetic", "sha256": str(d), "mtime": 0.0,
-                     "size": 0, "format": "txt", "encoding": "utf-8", "status": "ok", "error": None,
-                     "parent": None, "access": None, "chunks": chunks})
+            chunks.append(NewChunk(text=text, text_sha=sha, start=0, end=0))
+        docs.append(NewDocument(path=f"/synthetic/doc{d}.txt", root="/synthetic", sha256=str(d), mtime=0.0, size=0,
+                                format="txt", encoding="utf-8", status="ok", chunks=chunks))
         if len(docs) == 1000:
             store.publish(docs, [], {model: vectors})
             docs, vectors = [], {}

@@ -20,16 +20,12 @@ from .progress import Progress
 def local_files_dir(location: Path | str) -> Path:
     """Where a command writes files of an index (charts, a BEIR corpus as files): the index folder,
     or for a PostgreSQL store a folder of this machine's sbsearch home."""
-    if config.is_store_url(location):
-        return config.home() / "store-files" / config.model_key(location.rsplit("@", 1)[-1])
-    return Path(location)
+    return config.IndexLocation.of(location).files_dir
 
 
 def index_path_or_default(index_path: Path | str | None) -> Path | str:
     """An index folder, or a postgresql:// URL as given (--store)."""
-    if config.is_store_url(index_path):
-        return index_path
-    return Path(index_path) if index_path is not None else config.default_index_path()
+    return config.IndexLocation.of(index_path).value
 
 
 # ------------------------------------------------------------------------------------------ indexing
@@ -92,7 +88,7 @@ def migrate(index_path: Path | None, target: str, progress: Progress | None = No
     """Copy an index folder into an empty PostgreSQL store, nothing re-embedded."""
     from .index.migrate import migrate as run_migrate
 
-    if not config.is_store_url(target):
+    if not config.IndexLocation.of(target).shared:
         raise SbsearchError(f"--to takes a postgresql:// URL, not {target!r}")
     return run_migrate(index_path_or_default(index_path), target, progress=progress)
 
@@ -244,9 +240,8 @@ def default_search_model(index_path: Path) -> str | None:
     from .index.location import open_store
     from .search import model_for_index
 
-    if config.is_store_url(index_path):
-        return model_for_index(open_store(index_path), None)
-    return model_for_index(open_store(index_path), None) if (index_path / "index.db").exists() else None
+    location = config.IndexLocation.of(index_path)
+    return model_for_index(open_store(location), None) if location.exists() else None
 
 
 def compare(model_a: str | None, model_b: str, queries: Path | None = None, paths: list[Path] = (),
@@ -411,3 +406,95 @@ def prune(cfg, hooks=None) -> dict:
     if hooks.eval_data is None:
         hooks = replace(hooks, eval_data=eval_data())
     return run(replace(cfg, distil=text_sources(cfg.distil)), hooks)
+
+
+# ------------------------------------------------------------------------------------------ serving
+
+def prepare_serving(index_path: Path | str) -> tuple[str, int]:
+    """Before serving: the index's schema brought up to date (session keys), the key that signs
+    session cookies and CSRF tokens (made once per index and kept in it, so every worker and every
+    restart accepts what it issued), and how many documents have no access rules (readable by all)."""
+    import secrets
+
+    from .index.location import open_store
+
+    store = open_store(index_path)
+    store.upgrade_schema()
+    key = store.get_meta("session_secret")
+    if not key:
+        key = secrets.token_urlsafe(32)
+        store.set_meta("session_secret", key)
+    return key, store.documents_without_access()
+
+
+class ServedIndex:
+    """What the web face asks of an index, on one connection of its own (a server keeps one per
+    worker thread): who a user is, sign-in bookkeeping (sbsearch.web.auth), what a reader may see.
+    The web face reaches the store only through this."""
+
+    def __init__(self, location: Path | str):
+        from .index.location import open_store
+
+        self.location = config.IndexLocation.of(location)
+        self._store = open_store(self.location)
+
+    @property
+    def generation(self) -> int:
+        return self._store.generation
+
+    def has_documents_without_access(self) -> bool:
+        """Documents indexed without access rules (readable by every reader); cheap per request."""
+        return self._store.any_document_without_access()
+
+    # users, sessions, tokens and failed sign-ins (sbsearch.web.auth asks these)
+    def user(self, name: str) -> dict | None:
+        return self._store.user(name)
+
+    def reset_session_key(self, name: str) -> str | None:
+        return self._store.reset_session_key(name)
+
+    def token(self, token_id: str) -> dict | None:
+        return self._store.token(token_id)
+
+    def login_failures(self, key: str, window_s: float) -> int:
+        return self._store.login_failures(key, window_s)
+
+    def record_login_failure(self, key: str, window_s: float) -> None:
+        self._store.record_login_failure(key, window_s)
+
+    def clear_login_failures(self, key: str) -> None:
+        self._store.clear_login_failures(key)
+
+    # what a reader may see
+    def status_for(self, groups) -> dict:
+        """The index as a reader of these groups may see it: its name (never its folder or URL),
+        their documents and chunks, its models, when it was last indexed."""
+        from .index.filters import DocumentFilter
+
+        store = self._store
+        counts = store.visible_counts(DocumentFilter().for_reader(groups))
+        summary = {"index": self.location.name, "generation": store.generation, **counts,
+                   "default_model": store.get_meta("default_model"),
+                   "models": [{"name": m["name"], "dim": m["dim"], "layers": m["layers"]} for m in store.models()]}
+        last = store.runs(1)
+        summary["last_indexed"] = last[0]["ended"] if last else None
+        return summary
+
+    def readable_document(self, doc_id: int, groups) -> dict | None:
+        """A document's row, if a reader of these groups may read it."""
+        from .index.filters import DocumentFilter
+
+        return self._store.document(doc_id, DocumentFilter().for_reader(groups))
+
+    def link_targets(self, path: str) -> set[str] | None:
+        """The other paths by which the indexer found and checked this file's bytes (a symbolic
+        link's target, a hard link's names); None when what the index keeps of them is unreadable."""
+        import json
+
+        from .index.indexer import LINK_NAMES_META
+
+        try:
+            names = json.loads(self._store.get_meta(LINK_NAMES_META) or "{}").get(path, [])
+        except ValueError:
+            return None
+        return {name for name, _ in names}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,7 +45,67 @@ def cpu_threads() -> int:
 
 def is_store_url(location) -> bool:
     """A PostgreSQL URL (the shared store) rather than an index folder."""
+    if isinstance(location, IndexLocation):
+        return location.shared
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def display_url(url: str) -> str:
+    """A PostgreSQL URL without its password, for messages and `status`."""
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+@dataclass(frozen=True)
+class IndexLocation:
+    """Where an index lives: a folder (SQLite + FAISS, the embedded default) or a PostgreSQL URL
+    (pgvector, shared by many search servers). What differs between the two (how it is named in
+    messages and on the status page, whether it exists, where files of it are written on this
+    machine) is answered here, once; `value` is what the layers below take (a Path or the URL)."""
+
+    folder: Path | None = None
+    url: str | None = None
+
+    @classmethod
+    def of(cls, location: "IndexLocation | Path | str | None") -> "IndexLocation":
+        """From what a user or a caller gave: a postgresql:// URL, a folder, or None (the default index)."""
+        if isinstance(location, IndexLocation):
+            return location
+        if location is None:
+            return cls(folder=default_index_path())
+        if is_store_url(location):
+            return cls(url=location)
+        return cls(folder=Path(location))
+
+    @property
+    def shared(self) -> bool:
+        """A PostgreSQL store."""
+        return self.url is not None
+
+    @property
+    def value(self) -> Path | str:
+        return self.url if self.url is not None else self.folder
+
+    def exists(self) -> bool:
+        """An index folder that holds an index; a URL is asked only when opened (True)."""
+        return self.shared or (self.folder / "index.db").exists()
+
+    @property
+    def display(self) -> str:
+        """For messages: the folder, or the URL without its password."""
+        return display_url(self.url) if self.shared else str(self.folder)
+
+    @property
+    def name(self) -> str:
+        """For a reader (the status page): the folder's name, or the database's (never where it is)."""
+        return self.display.rsplit("/", 1)[-1].split("?")[0] if self.shared else self.folder.name
+
+    @property
+    def files_dir(self) -> Path:
+        """Where a command writes files of the index (charts, a BEIR corpus as files): the index
+        folder, or for a PostgreSQL store a folder of this machine's sbsearch home."""
+        if self.shared:
+            return home() / "store-files" / model_key(self.url.rsplit("@", 1)[-1])
+        return self.folder
 
 
 def default_index_path() -> Path:

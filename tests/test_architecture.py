@@ -143,18 +143,33 @@ def test_no_import_cycles_between_rooms():
     assert _cycles(rooms) == []
 
 
-# The stores: SQLite (the embedded default) and PostgreSQL + pgvector (the shared one)
-SQL_MODULES = {"sbsearch.index.store", "sbsearch.index.sqlite_lexical", "sbsearch.index.pg_store"}
+# The stores: SQLite (the embedded default) and PostgreSQL + pgvector (the shared one), every module of the package
+STORE_PACKAGE = "sbsearch.index.store"
+
+
+def _in_store(module: str) -> bool:
+    return module == STORE_PACKAGE or module.startswith(STORE_PACKAGE + ".")
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_the_store_writes_sql(module):
-    if module in SQL_MODULES:
+    if _in_store(module):
         return
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     sql = [node.value for node in ast.walk(tree)
            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value)]
-    assert not sql, f"{module} writes SQL; add a method to sbsearch.index.store.Store instead: {sql}"
+    assert not sql, f"{module} writes SQL; add a method to the stores (sbsearch.index.store.IndexStore) instead: {sql}"
+
+
+# What the faces (the terminal and the web) may import of the index: the value a filter is; the
+# stores, where an index lives and the indexer are reached through sbsearch.app
+FACE_MAY_IMPORT_FROM_INDEX = {"sbsearch.index.filters"}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if room(m) in ("cli", "web")))
+def test_the_faces_reach_the_store_only_through_app(module):
+    reached = sorted(t for t in GRAPH[module] if room(t) == "index" and t not in FACE_MAY_IMPORT_FROM_INDEX)
+    assert not reached, f"{module} imports {reached}; ask sbsearch.app instead"
 
 
 # pruning is a library, text in and model out: it reaches sbsearch through pruning.host alone, and

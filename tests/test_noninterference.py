@@ -22,8 +22,8 @@ from sbsearch import app
 from sbsearch.embed.fake import FakeEmbedder
 from sbsearch.index.filters import DocumentFilter
 from sbsearch.index.indexer import Indexer
-from sbsearch.index.sqlite_lexical import ReaderLexicalSearch
 from sbsearch.index.store import LEXICAL_TABLE, LEXICAL_WEIGHTS, lexical_tokens
+from sbsearch.index.store.sqlite.reader_lexical import ReaderLexicalSearch
 from sbsearch.lexical import match_expression, query_terms
 from sbsearch.search import Searcher
 
@@ -196,7 +196,7 @@ def test_bm25_over_every_row_equals_fts5_bm25_bit_for_bit(rows, q):
     fts5 = sorted(((rowid, -score) for rowid, score in db.execute(
         f"SELECT rowid, bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ?", [match])),
         key=lambda hit: (-hit[1], hit[0]))
-    from sbsearch.index.sqlite_lexical import match_phrases
+    from sbsearch.index.store.tokens import match_phrases
 
     phrases = match_phrases(match)
     tokens = lexical_tokens([(text, None, None) for text, _ in phrases])
@@ -207,7 +207,7 @@ def test_bm25_over_every_row_equals_fts5_bm25_bit_for_bit(rows, q):
 
 @pytest.mark.parametrize("blob,total", [(b"\x06\x01\x02", 9), (b"\x81\x00\x05", 133), (b"", 0), (b"\x00\x00\x00", 0)])
 def test_docsize_varints(blob, total):
-    from sbsearch.index.sqlite_lexical import decode_sizes
+    from sbsearch.index.store.sqlite.reader_lexical import decode_sizes
 
     assert decode_sizes(blob) == total
 

@@ -22,7 +22,7 @@ from sbsearch.errors import SbsearchError
 from sbsearch.index import Indexer
 from sbsearch.index.filters import DocumentFilter
 from sbsearch.index.location import open_store
-from sbsearch.index.pg_store import display_url
+from sbsearch.index.store.pg import display_url
 from sbsearch.search import Searcher
 
 SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"

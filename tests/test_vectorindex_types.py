@@ -19,7 +19,7 @@ from sbsearch.vectors import faiss_index
 from sbsearch.cli import cli
 from sbsearch.errors import SbsearchError
 from sbsearch.search import Searcher
-from sbsearch.index.store import Store
+from sbsearch.index.store import NewChunk, NewDocument, Store
 
 MODEL = "synthetic-test-model"
 DIM = 48
@@ -59,21 +59,20 @@ def add_docs(store: Store, vecs: np.ndarray, first_doc: int, publish: bool = Tru
     docs = []
     for d in range(0, len(vecs), 10):
         n = first_doc + d // 10
-        chunks = [{"text": f"passage {n}-{i}", "text_sha": f"sha-{n}-{i}"} for i in range(len(vecs[d:d + 10]))]
-        docs.append({"path": f"/docs/doc{n}.txt", "root": "/docs", "sha256": str(n), "status": "ok", "chunks": chunks})
-    by_sha = {c["text_sha"]: v.tobytes() for c, v in zip((c for d in docs for c in d["chunks"]), vecs)}
+        chunks = [NewChunk(text=f"passage {n}-{i}", text_sha=f"sha-{n}-{i}") for i in range(len(vecs[d:d + 10]))]
+        docs.append(NewDocument(path=f"/docs/doc{n}.txt", root="/docs", sha256=str(n), status="ok", chunks=chunks))
+    by_sha = {c.text_sha: v.tobytes() for c, v in zip((c for d in docs for c in d.chunks), vecs)}
     if publish:
         return store.publish(docs, [], {MODEL: by_sha})
     db = store.db
     with db.atomic():
         for doc in docs:
-            doc_id = db["documents"].insert({k: v for k, v in doc.items() if k != "chunks"}
-                                            | {"n_chunks": len(doc["chunks"])}).last_pk
-            for i, ch in enumerate(doc["chunks"]):
+            doc_id = db["documents"].insert(doc.columns() | {"n_chunks": len(doc.chunks)}).last_pk
+            for i, ch in enumerate(doc.chunks):
                 cur = db.execute("INSERT INTO chunks (doc_id, ord, text, text_sha) VALUES (?, ?, ?, ?)",
-                                 [doc_id, i, ch["text"], ch["text_sha"]])
+                                 [doc_id, i, ch.text, ch.text_sha])
                 db.execute("INSERT INTO embeddings (chunk_id, model, vector) VALUES (?, ?, ?)",
-                           [cur.lastrowid, MODEL, by_sha[ch["text_sha"]]])
+                           [cur.lastrowid, MODEL, by_sha[ch.text_sha]])
         store.set_meta("generation", str(store.generation + 1))
     store.rebuild_lexical()  # an index run writes the lexical rows with the chunks
     return None

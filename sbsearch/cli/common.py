@@ -60,9 +60,9 @@ def index_option(f):
     @functools.wraps(f)
     def with_store(*args, store: str | None = None, **kwargs):
         if store:
-            from ..config import is_store_url
+            from ..config import IndexLocation
 
-            if not is_store_url(store):
+            if not IndexLocation.of(store).shared:
                 raise click.BadParameter(f"{store!r} is not a postgresql:// URL", param_hint="--store")
             kwargs["index_path"] = store
         return f(*args, **kwargs)

@@ -45,15 +45,16 @@ def serve(index_path, model, host, port, workers, threads, auth_mode, public, tr
     import uvicorn
 
     from .. import app
+    from ..config import IndexLocation
     from ..web.auth import AuthSettings
     from ..web.protocol import HeaderTimeoutProtocol
-    from ..web.server import ServeSettings, prepare_index
+    from ..web.server import ServeSettings
 
-    index_path = app.index_path_or_default(index_path)
-    shared = isinstance(index_path, str)  # a PostgreSQL store (--store)
-    if not shared and not (index_path / "index.db").exists():
+    location = IndexLocation.of(index_path)
+    index_path, shared = location.value, location.shared  # shared: a PostgreSQL store (--store)
+    if not location.exists():
         raise click.ClickException(f"no index at {index_path} (run `sbsearch index DIR` first)")
-    secret_key, unrestricted = prepare_index(index_path)
+    secret_key, unrestricted = app.prepare_serving(index_path)
     if unrestricted and not all_may_read:
         # fail closed: documents without resolved readers would be open to every reader
         raise click.ClickException(
@@ -69,12 +70,7 @@ def serve(index_path, model, host, port, workers, threads, auth_mode, public, tr
         "public" if public else auth_mode, secret_key, list(trusted_proxies), user_header,
         groups_header, secure_cookies), threads, all_may_read, list(allowed_hosts), header_timeout)
     os.environ["SBSEARCH_SERVE_SETTINGS"] = settings.to_json()
-    shown = index_path
-    if shared:
-        from ..index.pg_store import display_url
-
-        shown = display_url(index_path)
-    click.echo(f"serving {shown} on http://{host}:{port} ({'public' if public else auth_mode} sign-in)", err=True)
+    click.echo(f"serving {location.display} on http://{host}:{port} ({'public' if public else auth_mode} sign-in)", err=True)
     # proxy_headers=False: uvicorn would otherwise rewrite the client address from X-Forwarded-For
     # for any loopback peer before sbsearch sees it; sbsearch decides on the socket's peer itself
     # (sbsearch.web.auth.client_address). No uvicorn timeout covers a request's headers: the

@@ -24,8 +24,9 @@ import queue
 import stat
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from ..progress import NullProgress, Progress
 from ..vectors import open_vector_index
 from .language import MODEL_REASON_META, LetterCount, choose_model, sample_indices
 from .location import open_store
+from .store import NewChunk, NewDocument, relpath_of
 
 # Chosen by benchmarks/chunking.py (docs/BENCHMARKS.md, "Chunk size and overlap"): 200 word pieces
 # without overlap ranked as well as 200/40 and 128/x on sample_docs and StackFAQ, with fewer
@@ -82,6 +84,27 @@ class IndexSummary:
         return dict(self.__dict__)
 
 
+@dataclass
+class ReadOutcome:
+    """What reading a new or changed file gave the run (Indexer._read), one of three kinds:
+    "read": its row (document, with its chunks; failed, with the reason), its attachments' rows,
+    embedding_texts (text_sha -> the text a model embeds, for every chunk of them) and the
+    attachments of unsupported types (skipped); "gone": deleted since the scan, as if never seen;
+    "kept": unreadable now (permissions, a file being replaced), its indexed version stays (error)."""
+
+    kind: Literal["read", "gone", "kept"]
+    path: str
+    document: NewDocument | None = None
+    attachments: list[NewDocument] = field(default_factory=list)
+    embedding_texts: dict[str, str] = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def read(cls, document: NewDocument, embedding_texts: dict[str, str] | None = None) -> "ReadOutcome":
+        return cls("read", document.path, document, embedding_texts=dict(embedding_texts or {}))
+
+
 def text_sha(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
@@ -92,8 +115,6 @@ def _access_json(rules, path: str, root: str | None, names: list | None = None) 
     other names); the readers are those that the rules of every one of them allow."""
     if rules is None:
         return None
-    from .store import relpath_of
-
     relpaths = [relpath_of(path, root)] + [relpath_of(name, name_root) for name, name_root in names or []]
     return json.dumps(rules.groups_for_all(relpaths))
 
@@ -345,7 +366,7 @@ class Indexer:
         removed = [p for p, row in known.items() if _under(p, roots) and p not in files and row.parent not in files]
         summary.removed = len(removed)
 
-        new_docs: list[dict] = []
+        new_docs: list[NewDocument] = []
         self._touched: dict[str, float] = {}
         self._registered = False
         # Vectors for identical text already in the index (any model) are reused as they are;
@@ -355,44 +376,42 @@ class Indexer:
         unseen: dict[str, str] = {}  # text_sha -> text, not yet looked up in the index or embedded
         n_chunks = 0
         self.progress.start("reading files", len(files))
-        for path_str, row, old_attachments, doc in self._read_ahead(files, known, attachments_of, max_tokens,
-                                                                    overlap, count):
+        for path_str, row, old_attachments, outcome in self._read_ahead(files, known, attachments_of, max_tokens,
+                                                                        overlap, count):
             self.progress.advance(1)
-            if doc is None:
+            if outcome is None:
                 summary.unchanged += 1
                 continue
-            if doc.get("gone"):
+            if outcome.kind == "gone":
                 gone = ([path_str] if row is not None else []) + old_attachments
                 removed += gone
                 summary.removed += len(gone)
                 continue
-            if doc.get("keep"):
+            if outcome.kind == "kept":
                 summary.failed += 1
-                summary.failures.append({"path": path_str, "error": doc["error"] + " (previous version kept)"})
+                summary.failures.append({"path": path_str, "error": outcome.error + " (previous version kept)"})
                 continue
-            attachments = doc.pop("attachments")
-            summary.skipped_files += doc.pop("skipped")
-            stale = [p for p in old_attachments if p not in {a["path"] for a in attachments}]
+            summary.skipped_files += outcome.skipped
+            stale = [p for p in old_attachments if p not in {a.path for a in outcome.attachments}]
             removed += stale
             summary.removed += len(stale)
             root = _root_of(path_str, roots)
-            for d in [doc] + attachments:
-                d["root"] = root
+            for d in [outcome.document] + outcome.attachments:
+                d.root = root
                 # attachments: their message's readers
-                d["access"] = _access_json(rules, path_str, root, self._names.get(path_str))
+                d.access = _access_json(rules, path_str, root, self._names.get(path_str))
                 new_docs.append(d)
-                for c in d["chunks"]:
-                    text = c.pop("_embed")
+                for c in d.chunks:
                     n_chunks += 1
-                    if c["text_sha"] not in mine:
-                        unseen[c["text_sha"]] = text
-                if d["status"] == "failed":
+                    if c.text_sha not in mine:
+                        unseen[c.text_sha] = outcome.embedding_texts[c.text_sha]
+                if d.status == "failed":
                     summary.failed += 1
-                    summary.failures.append({"path": d["path"], "error": d["error"]})
+                    summary.failures.append({"path": d.path, "error": d.error})
                     continue
-                if d["error"]:
-                    summary.warnings.append({"path": d["path"], "warning": d["error"]})
-                if d["path"] in known:
+                if d.error:
+                    summary.warnings.append({"path": d.path, "warning": d.error})
+                if d.path in known:
                     summary.updated += 1
                 else:
                     summary.added += 1
@@ -404,7 +423,7 @@ class Indexer:
         self._preloaded.clear()
         summary.chunks_reused = n_chunks - summary.chunks_embedded
         link_names = self._save_link_names(removed)
-        self._apply_access_changes(rules, {d["path"] for d in new_docs} | set(removed), link_names)
+        self._apply_access_changes(rules, {d.path for d in new_docs} | set(removed), link_names)
 
         backfill = [(cid, embedding_text(text, heading))
                     for cid, text, heading in store.chunks_without_vectors(self.model_name)]
@@ -526,15 +545,13 @@ class Indexer:
         if changes:
             self.store.set_document_access(changes)
 
-    def _read(self, path: Path, row, attachment_rows: list, max_tokens: int, overlap: int, count) -> dict | None:
-        """The document row (with chunks) for a new or changed file, with its attachments' rows
-        under "attachments"; None when unchanged."""
-        base = {"path": str(path), "root": "", "sha256": None, "mtime": None, "size": None,
-                "format": path.suffix.lower().lstrip("."), "encoding": None, "status": "failed",
-                "error": None, "chunks": [], "parent": None, "attachments": [], "skipped": []}
+    def _read(self, path: Path, row, attachment_rows: list, max_tokens: int, overlap: int,
+              count) -> ReadOutcome | None:
+        """What a new or changed file gives this run (ReadOutcome); None when unchanged."""
+        base = NewDocument(path=str(path), root="", format=path.suffix.lower().lstrip("."), status="failed")
         try:
             names, real, st = self._other_names(path)
-            base.update(mtime=st.st_mtime, size=st.st_size)
+            base = replace(base, mtime=st.st_mtime, size=st.st_size)
             if st.st_size > self.max_file_bytes:
                 raise IngestError(f"file too large ({st.st_size / (1 << 20):.0f} MB > "
                                   f"{self.max_file_bytes / (1 << 20):.0f} MB; see --max-file-mb)")
@@ -543,31 +560,34 @@ class Indexer:
             # names its indexed bytes were decided on
             self._names[str(path)] = names
         except IngestError as exc:
-            return {**base, "error": str(exc)}
+            return ReadOutcome.read(replace(base, error=str(exc)))
         except FileNotFoundError:
             if path.is_symlink():
-                return {**base, "error": "cannot read: broken symbolic link"}
-            return {"gone": True, "path": str(path)}  # deleted since the scan: as if never seen
+                return ReadOutcome.read(replace(base, error="cannot read: broken symbolic link"))
+            return ReadOutcome("gone", str(path))  # deleted since the scan: as if never seen
         except OSError as exc:
             error = f"cannot read: {exc.strerror or exc}"
             if row is not None and row.status == "ok":
                 # Unreadable for now (permissions, a file being replaced): keep what is indexed.
-                return {"keep": True, "path": str(path), "error": error}
-            return {**base, "error": error}
+                return ReadOutcome("kept", str(path), error=error)
+            return ReadOutcome.read(replace(base, error=error))
         digest = sha256_bytes(data)
-        base.update(sha256=digest, size=len(data))
+        base = replace(base, sha256=digest, size=len(data))
         if row is not None and row.sha256 == digest and not self._ocr_became_available([row, *attachment_rows]):
             if row.mtime != st.st_mtime:  # touched, not changed: --modified-after must see the new date
                 for p in [str(path)] + [a.path for a in attachment_rows]:
                     self._touched[p] = st.st_mtime
             return None
-        doc, result = self._load(path, data, base, max_tokens, overlap, count)
+        doc, document, texts = self._load(path, data, base, max_tokens, overlap, count)
+        result = ReadOutcome.read(document, texts)
         for attachment in doc.attachments if doc is not None else []:
             inner = Path(f"{path}#{attachment.name}")
             if not is_supported(inner):
-                result["skipped"].append({"path": str(inner), "error": f"unsupported file type {inner.suffix or '(none)'}"})
+                result.skipped.append({"path": str(inner), "error": f"unsupported file type {inner.suffix or '(none)'}"})
                 continue
-            result["attachments"].append(self._attachment_row(inner, attachment, result, max_tokens, overlap, count))
+            row, texts = self._attachment_row(inner, attachment, document, max_tokens, overlap, count)
+            result.attachments.append(row)
+            result.embedding_texts.update(texts)
         return result
 
     def _other_names(self, path: Path) -> tuple[list[list[str]], str, os.stat_result]:
@@ -600,34 +620,38 @@ class Indexer:
         """A file read while OCR was missing is read again, unchanged, once OCR is there."""
         return self.read_options.ocr.available and any(r.error and OCR_UNAVAILABLE in r.error for r in rows)
 
-    def _attachment_row(self, path: Path, attachment: Attachment, message: dict, max_tokens: int, overlap: int,
-                        count) -> dict:
-        base = {"path": str(path), "root": "", "sha256": None, "mtime": message["mtime"], "size": None,
-                "format": path.suffix.lower().lstrip("."), "encoding": None, "status": "failed", "error": None,
-                "chunks": [], "parent": message["path"]}
+    def _attachment_row(self, path: Path, attachment: Attachment, message: NewDocument, max_tokens: int,
+                        overlap: int, count) -> tuple[NewDocument, dict[str, str]]:
+        """An attachment's row and its chunks' embedding texts (text_sha -> text)."""
+        base = NewDocument(path=str(path), root="", mtime=message.mtime, format=path.suffix.lower().lstrip("."),
+                           status="failed", parent=message.path)
         if attachment.data is None:
-            return {**base, "error": attachment.error}
-        base.update(sha256=sha256_bytes(attachment.data), size=len(attachment.data))
-        doc, row = self._load(path, attachment.data, base, max_tokens, overlap, count)
+            return replace(base, error=attachment.error), {}
+        base = replace(base, sha256=sha256_bytes(attachment.data), size=len(attachment.data))
+        doc, row, texts = self._load(path, attachment.data, base, max_tokens, overlap, count)
         if doc is not None and doc.attachments:
             note = f"{len(doc.attachments)} attachment(s) inside this attachment not read (one level is read)"
-            row["error"] = "; ".join(filter(None, [row["error"], note]))
-        return row
+            row.error = "; ".join(filter(None, [row.error, note]))
+        return row, texts
 
-    def _load(self, path: Path, data: bytes, base: dict, max_tokens: int, overlap: int, count):
-        """(Document or None, the document row with its chunks, or with the reason it failed)."""
+    def _load(self, path: Path, data: bytes, base: NewDocument, max_tokens: int, overlap: int,
+              count) -> tuple:
+        """(Document or None, the document row with its chunks or with the reason it failed, the
+        chunks' embedding texts: text_sha -> text)."""
         try:
-            pre = self._preloaded.pop(base["path"], None)
-            doc = pre[1] if pre is not None and pre[0] == base["sha256"] else load_document(path, data, self.read_options)
+            pre = self._preloaded.pop(base.path, None)
+            doc = pre[1] if pre is not None and pre[0] == base.sha256 else load_document(path, data, self.read_options)
             chunks = chunk_document(doc, max_tokens, overlap, count)
         except IngestError as exc:
-            return None, {**base, "error": str(exc)}
+            return None, replace(base, error=str(exc)), {}
         except Exception as exc:  # noqa: BLE001 - a loader bug on one hostile file must not stop the run
-            return None, {**base, "error": f"could not read file ({type(exc).__name__}: {exc})"[:300]}
-        rows = []
+            return None, replace(base, error=f"could not read file ({type(exc).__name__}: {exc})"[:300]), {}
+        rows, texts = [], {}
         for ch in chunks:
             etext = ch.embedding_text()
-            rows.append({"text": ch.text, "page": ch.page, "heading": ch.heading, "location": ch.location,
-                         "start": ch.start, "end": ch.end, "text_sha": text_sha(etext), "_embed": etext})
-        return doc, {**base, "format": doc.format, "encoding": doc.encoding, "status": "ok",
-                     "error": "; ".join(doc.warnings) or None, "chunks": rows}
+            sha = text_sha(etext)
+            texts[sha] = etext
+            rows.append(NewChunk(text=ch.text, text_sha=sha, page=ch.page, heading=ch.heading, location=ch.location,
+                                 start=ch.start, end=ch.end))
+        return doc, replace(base, format=doc.format, encoding=doc.encoding, status="ok",
+                            error="; ".join(doc.warnings) or None, chunks=rows), texts

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import is_store_url
-from .store import Store
+from ..config import IndexLocation
+from .store import IndexStore, Store
 
 
-def open_store(location: Path | str, create: bool = False):
-    """A Store (index folder) or a PgStore (postgresql:// URL); both have the same public methods."""
-    if is_store_url(location):
-        from .pg_store import PgStore
+def open_store(location: IndexLocation | Path | str, create: bool = False) -> IndexStore:
+    """A SqliteStore (index folder) or a PgStore (postgresql:// URL); both implement store.IndexStore."""
+    location = IndexLocation.of(location)
+    if location.shared:
+        from .store.pg import PgStore
 
-        return PgStore(location, create=create)
-    return Store(Path(location), create=create)
+        return PgStore(location.url, create=create)
+    return Store(location.folder, create=create)

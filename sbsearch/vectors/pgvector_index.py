@@ -2,7 +2,7 @@
 
 The vectors and their index are written in the indexer's own publish transaction, so there is
 nothing derived to update, rebuild lazily or keep in step by generation: every search reads the
-index of its own snapshot. The SQL is the store's (index/pg_store.py); this module only asks it.
+index of its own snapshot. The SQL is the store's (index/store/pg/); this module only asks it.
 """
 
 from __future__ import annotations

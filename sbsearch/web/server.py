@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import secrets
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -137,21 +136,19 @@ class ServerState:
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
-        from ..config import is_store_url
+        from ..config import IndexLocation
 
         # an index folder, or a PostgreSQL store's URL as given
-        self.index_path = settings.index_path if is_store_url(settings.index_path) else Path(settings.index_path)
+        self.index_path = IndexLocation.of(settings.index_path).value
         self.limiter = anyio.CapacityLimiter(max(1, settings.search_threads))
         self._local = threading.local()
         self._embedder = None
         self._embedder_lock = threading.Lock()
 
-    def store(self):
+    def store(self) -> use_cases.ServedIndex:
         """This thread's connection to the index (SbsearchError when there is no index)."""
-        from ..index.location import open_store
-
         if getattr(self._local, "store", None) is None:
-            self._local.store = open_store(self.index_path)
+            self._local.store = use_cases.ServedIndex(self.index_path)
         return self._local.store
 
     def searcher(self):
@@ -189,7 +186,7 @@ def _client(state: ServerState, request: Request) -> str:
 def _reader(state: ServerState, request: Request) -> auth.Reader | None:
     settings = state.settings.auth
     store = state.store()
-    if not state.settings.all_may_read_everything and store.any_document_without_access():
+    if not state.settings.all_may_read_everything and store.has_documents_without_access():
         # fail closed: a re-index without rules (--access none) while serving opens nothing
         raise HTTPException(503, "this index has documents without access rules; re-index with --access, "
                                  "or restart the server with --all-may-read-everything")
@@ -370,14 +367,7 @@ def create_app(settings: ServeSettings) -> Starlette:
                             headers=SECURITY_HEADERS)
 
     def _status(reader: auth.Reader) -> dict:
-        store = state.store()
-        counts = store.visible_counts(DocumentFilter().for_reader(reader.groups))
-        summary = {"index": store.path.rsplit("/", 1)[-1].split("?")[0] if isinstance(state.index_path, str) else state.index_path.name, "generation": store.generation, **counts,
-                   "default_model": store.get_meta("default_model"),
-                   "models": [{"name": m["name"], "dim": m["dim"], "layers": m["layers"]} for m in store.models()]}
-        last = store.runs(1)
-        summary["last_indexed"] = last[0]["ended"] if last else None
-        return summary
+        return state.store().status_for(reader.groups)
 
     async def api_status(request: Request) -> Response:
         reader = await who(request)
@@ -396,7 +386,7 @@ def create_app(settings: ServeSettings) -> Starlette:
         from ..hashing import sha256_bytes
 
         store = state.store()
-        row = store.document(doc_id, DocumentFilter().for_reader(reader.groups))
+        row = store.readable_document(doc_id, reader.groups)
         if row is None or row["status"] != "ok" or not row.get("sha256") or row.get("size") is None:
             return None
         path = Path(row["path"])
@@ -407,13 +397,8 @@ def create_app(settings: ServeSettings) -> Starlette:
             return None
         if not (real == root or real.startswith(root.rstrip(os.sep) + os.sep)):
             # a symbolic link into another indexed folder: only the target the indexer checked
-            from ..index.indexer import LINK_NAMES_META
-
-            try:
-                names = json.loads(store.get_meta(LINK_NAMES_META) or "{}").get(row["path"], [])
-            except ValueError:
-                return None
-            if real not in {name for name, _ in names}:
+            targets = store.link_targets(row["path"])
+            if targets is None or real not in targets:
                 return None
         try:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -558,25 +543,3 @@ def app_from_env() -> Starlette:
     """The uvicorn factory: settings come from the environment, so every worker process builds
     the same app (`sbsearch serve` sets it)."""
     return create_app(ServeSettings.from_json(os.environ["SBSEARCH_SERVE_SETTINGS"]))
-
-
-def ensure_secret_key(index_path: Path) -> str:
-    """The key that signs session cookies, made once per index and kept in it, so every worker and
-    every restart accepts the sessions it issued."""
-    return prepare_index(index_path)[0]
-
-
-def prepare_index(index_path: Path | str) -> tuple[str, int]:
-    """Before serving: the index's schema brought up to date (session keys), the key that signs
-    session cookies and CSRF tokens (made once per index and kept in it, so every worker and every
-    restart accepts what it issued), and how many documents have no access rules (readable by all)."""
-    from ..index.location import open_store
-
-    store = open_store(index_path)
-    store.upgrade_schema()
-    key = store.get_meta("session_secret")
-    if not key:
-        key = secrets.token_urlsafe(32)
-        store.set_meta("session_secret", key)
-    return key, store.documents_without_access()
-

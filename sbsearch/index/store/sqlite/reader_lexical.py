@@ -12,22 +12,13 @@ that starts with it (sbsearch.lexical makes prefixes only of single CJK characte
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from ..lexical.bm25 import Collection, rank
-from .filters import DocumentFilter
+from ....lexical.bm25 import Collection, rank
+from ...filters import DocumentFilter
 
-_FTS_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
 # Different readers (group sets) whose statistics a store keeps at once
 SCOPES_KEPT = 32
-
-
-def match_phrases(match: str) -> list[tuple[str, bool]]:
-    """The quoted phrases of a match expression of sbsearch.lexical ("a" OR "b c" OR "d"*), each
-    with whether it is a prefix."""
-    return [(p.replace('""', '"'), bool(prefix)) for p, prefix in _FTS_TERM.findall(match)]
 
 
 def decode_sizes(blob: bytes) -> int:

@@ -1,0 +1,211 @@
+"""The PostgreSQL store's lexical index: a weighted tsvector per chunk of the FTS5 tokens
+(store.tokens), ranked by FTS5's BM25 in SQL, with the statistics BM25 needs kept beside it."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Iterable
+
+from ....lexical import index_text
+from ...filters import DocumentFilter
+from ..tokens import LEXICAL_WEIGHTS, lexical_disagreements, lexical_name, lexical_tokens, match_phrases
+from .access import filter_sql
+from .schema import LEXICAL_FORMAT
+
+# tsvector limits: a lexeme under 2 KB, positions up to 16383
+MAX_LEXEME_BYTES, MAX_POSITION = 2046, 16383
+
+# The weight label of each column of a lexical row (body, heading, name) in its tsvector, and the
+# BM25 weight it stands for (LEXICAL_WEIGHTS, as the SQLite store gives FTS5's bm25())
+COLUMN_LABELS = ("D", "B", "C")
+
+# BM25 exactly as FTS5's bm25() computes it: k1 = 1.2, b = 0.75; a phrase's idf is
+# ln((N - n + 0.5) / (n + 0.5)), at least 1e-6, n the rows holding the phrase (from lexical_df for
+# one token, else counted through the GIN index); its frequency in a row is the column-weighted count
+# of its occurrences; a row's length is its token count (ntok). The idfs and the mean row length are
+# computed first (lexical_search), the ranking in one statement: the rows matching any phrase
+# (through the GIN index), the positions of the query's tokens in them, the phrases' occurrences.
+BM25_K1, BM25_B = 1.2, 0.75
+WEIGHT_SQL = (f"max(CASE o.w WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
+              f"ELSE {LEXICAL_WEIGHTS[0]} END)")
+
+BM25_SQL = (
+    "WITH p AS MATERIALIZED (SELECT x.i, x.toks, x.prefix, x.idf "
+    "FROM jsonb_to_recordset(%s::jsonb) AS x(i int, toks text[], prefix boolean, idf float8)), "
+    "k AS MATERIALIZED (SELECT p.i, t.tok, t.j, cardinality(p.toks) AS len, p.prefix AND t.j = cardinality(p.toks) AS pre "
+    "FROM p CROSS JOIN LATERAL unnest(p.toks) WITH ORDINALITY t(tok, j)), "
+    # the query's tokens in each row that matches (through the GIN index): without prefixes, the
+    # row's tsvector less every other lexeme (ts_delete, in C: a row's other lexemes never become
+    # SQL rows), else every lexeme, filtered
+    "occ AS MATERIALIZED (SELECT l.chunk_id, l.ntok, u.lexeme, pw.pos, pw.w FROM lexical l {join} CROSS JOIN LATERAL "
+    "(SELECT v.lexeme, v.positions, v.weights FROM unnest(CASE WHEN cardinality(%s::text[]) = 0 "
+    "THEN ts_delete(l.tsv, tsvector_to_array(ts_delete(l.tsv, %s::text[]))) ELSE l.tsv END) v "
+    "WHERE v.lexeme = ANY(%s::text[]) OR v.lexeme LIKE ANY(%s::text[])) u "
+    "CROSS JOIN LATERAL unnest(u.positions, u.weights) pw(pos, w) WHERE l.tsv @@ %s::tsquery {where}), "
+    # an occurrence of a phrase: a start position from which each of its tokens follows the one before
+    f"hits AS (SELECT o.chunk_id, o.ntok, k.i, {WEIGHT_SQL} AS f FROM k JOIN occ o "
+    "ON o.lexeme = k.tok OR (k.pre AND starts_with(o.lexeme, k.tok)) "
+    "GROUP BY o.chunk_id, o.ntok, k.i, k.len, o.pos - k.j HAVING count(DISTINCT k.j) = k.len), "
+    "tf AS (SELECT h.chunk_id, h.ntok, h.i, sum(h.f) AS tf FROM hits h GROUP BY h.chunk_id, h.ntok, h.i) "
+    f"SELECT tf.chunk_id, sum(p.idf * tf.tf * {BM25_K1 + 1} / (tf.tf + {BM25_K1} * "
+    f"(1 - {BM25_B} + {BM25_B} * tf.ntok / %s::float8))) AS r FROM tf JOIN p ON p.i = tf.i "
+    "GROUP BY tf.chunk_id ORDER BY r DESC, tf.chunk_id LIMIT %s")
+
+
+def _lexeme(token: str) -> str:
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector_literal(columns: list[list[str]]) -> tuple[str, int]:
+    """A lexical row as a tsvector literal (each token at its position, labelled by its column; a
+    gap between columns, so that no phrase spans two) and its token count."""
+    positions: dict[str, list[str]] = {}
+    base = 0
+    for tokens, label in zip(columns, COLUMN_LABELS):
+        for i, token in enumerate(tokens):
+            if len(token.encode()) <= MAX_LEXEME_BYTES:
+                positions.setdefault(token, []).append(f"{min(base + i + 1, MAX_POSITION)}{label}")
+        base += len(tokens) + 1
+    return " ".join(f"{_lexeme(t)}:{','.join(p)}" for t, p in positions.items()), sum(len(c) for c in columns)
+
+
+def lexical_rows(rows: list[tuple[int, str | None, str | None, str]]) -> list[tuple[int, str, int]]:
+    """(chunk id, tsvector literal, token count) of (chunk id, text, heading, file name) rows."""
+    tokens = lexical_tokens([(index_text(text), index_text(heading), name) for _, text, heading, name in rows])
+    return [(row[0], *tsvector_literal(columns)) for row, columns in zip(rows, tokens)]
+
+
+def query_phrases(match: str) -> list[dict]:
+    """The phrases of an FTS5 match expression of sbsearch.lexical (quoted phrases joined by OR, a
+    phrase of one CJK character searched as a prefix), each with its FTS5 tokens and tsquery."""
+    phrases = match_phrases(match)
+    tokens = lexical_tokens([(p, None, None) for p, _ in phrases])
+    out = []
+    for (_, prefix), (toks, _, _) in zip(phrases, tokens):
+        toks = [t for t in toks if len(t.encode()) <= MAX_LEXEME_BYTES]
+        if toks:
+            q = " <-> ".join(map(_lexeme, toks)) + (":*" if prefix else "")
+            out.append({"i": len(out), "q": q, "toks": toks, "prefix": prefix})
+    return out
+
+
+class LexicalMixin:
+    """Lexical search and its upkeep, over self.conn."""
+
+    def has_lexical(self) -> bool:
+        """False for an index whose lexical rows are of an older format (the next `sbsearch index`
+        or `sbsearch check --repair` rebuilds them)."""
+        return self.get_meta("lexical_format") == LEXICAL_FORMAT
+
+    def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score, higher is better) of the best `limit` chunks matching an FTS5
+        expression of sbsearch.lexical, among the chunks of documents that pass the filter."""
+        phrases = query_phrases(match)
+        if not phrases:
+            return []
+        # BM25's statistics: those of the chunks the filter's reader may read (all chunks when it
+        # names no reader), so that documents a reader cannot read never move their scores
+        reader = DocumentFilter(groups=doc_filter.groups) if doc_filter is not None and doc_filter.groups is not None else None
+        rows, length = self.lexical_collection(reader)
+        n = max(float(rows), 1.0)
+        mean_length = max(float(length), 1.0) / n
+        singles = [p["toks"][0] for p in phrases if len(p["toks"]) == 1 and not p["prefix"]]
+        df = self.token_row_counts(singles) if singles and reader is None else {}
+        scope, scope_params = filter_sql(reader)
+        for p in phrases:
+            if reader is None and len(p["toks"]) == 1 and not p["prefix"]:
+                hits = df.get(p["toks"][0], 0)
+            elif reader is None:  # a phrase of several tokens, or a prefix: the rows that hold it
+                hits = self._value("SELECT count(*) FROM lexical WHERE tsv @@ %s::tsquery", [p["q"]])
+            else:
+                hits = self._value("SELECT count(*) FROM lexical l JOIN chunks c ON c.id = l.chunk_id JOIN documents d "
+                                   f"ON d.id = c.doc_id WHERE l.tsv @@ %s::tsquery AND {scope}", [p["q"], *scope_params])
+            p["idf"] = max(math.log((n - hits + 0.5) / (hits + 0.5)), 1e-6)
+        where, params = filter_sql(doc_filter)
+        join = "" if where == "TRUE" else "JOIN chunks c ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id"
+        sql = BM25_SQL.format(join=join, where="" if where == "TRUE" else f"AND {where}")
+        any_phrase = " | ".join(f"({p['q']})" for p in phrases)
+        exact = sorted({t for p in phrases for t in (p["toks"][:-1] if p["prefix"] else p["toks"])})
+        prefixes = [re.sub(r"([%_\\])", r"\\\1", p["toks"][-1]) + "%" for p in phrases if p["prefix"]]
+        return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(
+            sql, [json.dumps(phrases), prefixes, exact, exact, prefixes, any_phrase, *params, mean_length, limit])]
+
+    def lexical_collection(self, reader: DocumentFilter | None) -> tuple[int, int]:
+        """(lexical rows, their tokens together) of the chunks a reader may read (reader: a filter
+        of groups alone; None: every chunk), kept per generation and group set."""
+        if reader is None:
+            stats = {r["key"]: int(r["value"]) for r in self._rows(
+                "SELECT key, value FROM meta WHERE key IN ('lexical_rows', 'lexical_length')")}
+            return stats.get("lexical_rows", 0), stats.get("lexical_length", 0)
+        cache = self.__dict__.setdefault("_collections", {})
+        key = (self.state, tuple(sorted(set(reader.groups))))
+        if key not in cache:
+            if len(cache) >= 32:
+                cache.clear()
+            where, params = filter_sql(reader)
+            row = self._rows("SELECT count(*) AS n, coalesce(sum(l.ntok), 0) AS total FROM lexical l JOIN chunks c "
+                             f"ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id WHERE {where}", params)[0]
+            cache[key] = (int(row["n"]), int(row["total"]))
+        return cache[key]
+
+    def token_row_counts(self, tokens: Iterable[str], reader: DocumentFilter | None = None) -> dict[str, int]:
+        """How many chunks hold each index token (its document frequency, kept in lexical_df): the
+        same FTS5 tokens as the SQLite store's. reader: only the chunks a reader may read
+        (a filter of groups alone), counted through the GIN index."""
+        if reader is None:
+            return {r["lexeme"]: r["ndoc"] for r in self._rows(
+                "SELECT lexeme, ndoc FROM lexical_df WHERE lexeme = ANY(%s)", [list(set(tokens))])}
+        where, params = filter_sql(reader)
+        return {token: self._value("SELECT count(*) FROM lexical l JOIN chunks c ON c.id = l.chunk_id JOIN documents d "
+                                   f"ON d.id = c.doc_id WHERE l.tsv @@ %s::tsquery AND {where}", [_lexeme(token), *params])
+                for token in set(tokens)}
+
+    def _count_lexical(self, chunk_ids: list[int], sign: int) -> None:
+        """Add (sign 1) or take away (-1, before they are deleted) these chunks' lexical rows in the
+        BM25 statistics: document frequencies, rows, total length."""
+        self.conn.execute(
+            "INSERT INTO lexical_df (lexeme, ndoc) SELECT u.lexeme, %s * count(*) FROM lexical l, unnest(l.tsv) u "
+            "WHERE l.chunk_id = ANY(%s) GROUP BY u.lexeme "
+            "ON CONFLICT (lexeme) DO UPDATE SET ndoc = lexical_df.ndoc + EXCLUDED.ndoc", [sign, chunk_ids])
+        if sign < 0:
+            self.conn.execute("DELETE FROM lexical_df WHERE ndoc <= 0")
+        row = self.conn.execute("SELECT count(*) AS n, coalesce(sum(ntok), 0) AS total FROM lexical "
+                                "WHERE chunk_id = ANY(%s)", [chunk_ids]).fetchone()
+        self.set_meta("lexical_rows", str(int(self.get_meta("lexical_rows", "0")) + sign * row["n"]))
+        self.set_meta("lexical_length", str(int(self.get_meta("lexical_length", "0")) + sign * int(row["total"])))
+
+    def lexical_summary(self) -> dict | None:
+        return {"rows": self._value("SELECT count(*) FROM lexical"),
+                "size_bytes": self._value("SELECT pg_total_relation_size('lexical')"),
+                "engine": "PostgreSQL full text"}
+
+    def lexical_problems(self) -> list[str]:
+        if not self.has_lexical():
+            return ["the lexical index is of an older format (made by an older sbsearch)"]
+        missing = self._value("SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM lexical)")
+        extra = self._value("SELECT count(*) FROM lexical WHERE chunk_id NOT IN (SELECT id FROM chunks)")
+        return lexical_disagreements(missing, extra)
+
+    def rebuild_lexical(self, batch: int = 2000) -> int:
+        """Write the lexical index anew from the chunks, in one transaction; returns its rows."""
+        added, last = 0, -1
+        with self.atomic(), self.conn.cursor() as cur:
+            self.conn.execute("ALTER TABLE lexical ADD COLUMN IF NOT EXISTS ntok INTEGER NOT NULL DEFAULT 0")
+            self.conn.execute("DELETE FROM lexical")
+            self.conn.execute("DELETE FROM lexical_df")
+            self.set_meta("lexical_rows", "0")
+            self.set_meta("lexical_length", "0")
+            while True:
+                rows = self._rows("SELECT c.id, c.text, c.heading, d.path, d.root FROM chunks c JOIN documents d "
+                                  "ON d.id = c.doc_id WHERE c.id > %s ORDER BY c.id LIMIT %s", [last, batch])
+                if not rows:
+                    self.set_meta("lexical_format", LEXICAL_FORMAT)
+                    return added
+                cur.executemany("INSERT INTO lexical (chunk_id, tsv, ntok) VALUES (%s, %s::tsvector, %s)",
+                                lexical_rows([(r["id"], r["text"], r["heading"], lexical_name(r["path"], r["root"]))
+                                              for r in rows]))
+                self._count_lexical([r["id"] for r in rows], 1)
+                added += len(rows)
+                last = rows[-1]["id"]
