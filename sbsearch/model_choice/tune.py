@@ -298,6 +298,14 @@ class _Judged:
     probe_queries: list[int]  # indices into queries
     speed_texts: list[str]
 
+    def teacher_embedder(self):
+        """The teacher in fp32, loaded once for every candidate's speed-up."""
+        if getattr(self, "_teacher_embedder", None) is None:
+            from ..embed import make_embedder
+
+            self._teacher_embedder = make_embedder(resolve(self.teacher))
+        return self._teacher_embedder
+
     def estimate(self, cand_queries: np.ndarray, cand_passages: np.ndarray) -> dict:
         return labelfree.estimate_from_vectors(self.query_mat, cand_queries, self.passages_mat, cand_passages,
                                                self.passage_doc, self.queries)
@@ -433,7 +441,7 @@ def _try_candidate(index_path, store: Store, judged: _Judged, n: int, total: int
     timer.lap("candidates", t)
     t = time.perf_counter()
     ok = passes(est, options.keep_pct)
-    speedup = _speedup(make_embedder(resolve(judged.teacher)), cand_embedder, judged.speed_texts)
+    speedup = _speedup(judged.teacher_embedder(), cand_embedder, judged.speed_texts)
     timer.lap("speed", t)
     cand = Candidate(name, n, est, speedup, card["seconds"]["training"], ok, "chosen" if ok else "rejected",
                      verdict.get("why", ""), probes)
