@@ -32,7 +32,7 @@ esac
 TUNED=$(default_model)
 
 step "3. the label-free estimate against the labelled truth: $TUNED against $BASE, then against full (12 layers)"
-QUICK=(--queries sample_docs/queries.jsonl --latency-queries 20 --throughput-chunks 64 --no-memory)
+QUICK=(--queries sample_docs/queries.jsonl --latency-queries 10 --throughput-chunks 32 --no-memory)
 if [ "$TUNED" != "$BASE" ]; then  # tune chose a model (else the index kept its own)
   $SB compare --a "$TUNED" --b "$BASE" "${QUICK[@]}"
 fi
