@@ -51,7 +51,7 @@ def run_demo(clone: Path, home: Path, log: Path) -> dict:
     durations = []
     for i, (start, name) in enumerate(steps):
         end = steps[i + 1][0] if i + 1 < len(steps) else took
-        durations.append({"step": name.split(":")[0], "seconds": None if end is None else end - start})
+        durations.append({"step": name.split(":")[0].split(" (")[0], "seconds": None if end is None else end - start})
     return {"exit": proc.returncode, "demo_seconds": took, "wall_seconds_with_setup": round(wall, 1),
             "steps": durations, "log": str(log), "load_after": [round(x, 2) for x in os.getloadavg()],
             "tune_lines": [ln for ln in text.splitlines() if ln.startswith(("minilm-tuned", "default search model",
@@ -85,7 +85,7 @@ def render(rec: dict) -> str:
     lines = [f"### demo_time.py — {rec['when']} (README command 1 from a fresh clone of {rec['commit']})", "",
              f"`.venv/bin/python benchmarks/demo_time.py` · {rec['machine']} · load average before "
              f"{rec['load_before'][0]:.1f}. Seconds on the demo's own clock (after setup).", "",
-             "| run | exit | demo s | " + " | ".join(s["step"] for s in rec["cold"]["steps"]) + " |",
+             "| run | exit | demo s | " + " | ".join(" ".join(s["step"].split()[:3]) for s in rec["cold"]["steps"]) + " |",
              "|---|---|---|" + "---|" * len(rec["cold"]["steps"])]
     for name in ("cold", "warm"):
         r = rec[name]

@@ -53,7 +53,8 @@ def compare(paths, model_a, model_b, queries, index_path, chart, no_memory, late
     c.print(compare_table(result))
     h = result["headline"]
     c.print(f"{shown(result['a'])}: {shown(h['quality_metric'])} {h['quality_pct']:.1f}% of {shown(result['b'])}"
-            + (f", encodes {h['speedup']:.2f}x as fast" if h.get("speedup") else "") + f" · chart: {shown(result['chart'])}")
+            + (f", encodes {h['speedup']:.2f}x as fast" if h.get("speedup") else ""))
+    c.print(f"chart: {shown(result['chart'])}", soft_wrap=True)  # a path is not cut into lines
     est = result.get("tune_estimate")
     if est:
         lo, hi = est.get("interval_pct") or (est["estimate_pct"], est["estimate_pct"])

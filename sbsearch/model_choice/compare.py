@@ -21,8 +21,8 @@ from ..index.indexer import Indexer
 from ..index.store import Store, now
 from ..ingest.chunking import embedding_text
 from ..progress import NullProgress, Progress
-from ..quality.evaluation import QuerySet, document_rankings, evaluate
-from ..quality.metrics import overlap_at_k
+from ..quality.evaluation import QuerySet, document_rankings
+from ..quality.metrics import overlap_at_k, summarize
 from ..search import Searcher, split_mode
 
 QUALITY_KEYS = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
@@ -134,8 +134,8 @@ def compare(index_path: Path, model_a: str, model_b: str, query_set: QuerySet | 
     progress.message("ranking the queries with both models")
     rankings = {n: document_rankings(s, qs, 10) for n, s in searchers.items()}
     if qs.labelled:
-        for n, s in searchers.items():
-            result["models"][n]["quality"] = evaluate(s, qs)
+        for n in searchers:  # evaluate()'s numbers, from the rankings just made (not ranked twice)
+            result["models"][n]["quality"] = summarize(rankings[n], qs.qrels)
     result["agreement"] = agreement(rankings[model_a], rankings[model_b])
 
     progress.message("timing both models")
