@@ -24,7 +24,8 @@ def test_the_command_reference_is_the_clis_own_help():
 
 def slug(heading: str) -> str:
     """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    # emphasis marks go; an underscore inside a word (demo_time.py, sample_docs) stays, as on GitHub
+    text = re.sub(r"[`*]|(?<!\w)_|_(?!\w)", "", heading.strip().lower())
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
