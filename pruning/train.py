@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from . import teacher_outputs
 from .data import texts_hash
 from .host import SbsearchError, cache_dir
 
@@ -37,73 +38,6 @@ class TrainConfig:
     group_by_length: bool = True     # sts/distil batches of similar length (NLI keeps no-duplicate batches)
     progress: bool = True            # a progress bar (on a terminal)
     log_lines: bool = True           # without a bar, a line per 10% of the steps on stderr (log files)
-
-
-class TeacherOutputs:
-    """The teacher's outputs of each batch of a hidden-state stage, kept between recoveries that share
-    a teacher and a text: `sbsearch tune` recovers several cuts of one model on one index's chunks, in
-    the same batches (the same seed), and from the second cut on the teacher's forward passes (40-50%
-    of a step's arithmetic) are read back instead of recomputed. The values are those a recomputation
-    gives, bit for bit. Bounded: past max_bytes, batches are recomputed."""
-
-    def __init__(self, max_bytes: int = 2 << 30):
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.hits = self.misses = 0
-        self._outputs: dict = {}
-
-    def get(self, key, compute):
-        if key in self._outputs:
-            self.hits += 1
-            return self._outputs[key]
-        self.misses += 1
-        out = compute()
-        kept = {"all_layer_embeddings": tuple(out["all_layer_embeddings"]),
-                "sentence_embedding": out["sentence_embedding"]}
-        size = sum(t.numel() * t.element_size() for t in kept["all_layer_embeddings"])
-        if self.bytes + size <= self.max_bytes:
-            self._outputs[key] = kept
-            self.bytes += size
-        return kept
-
-
-_teacher_outputs: TeacherOutputs | None = None
-
-
-def _default_share_bytes() -> int:
-    """A quarter of the machine's memory, at most 4 GiB: the teacher's hidden states of sample_docs'
-    140 batches take ~2.5 GiB (7 layers of 384 floats per token); 2 GiB held 116 of them."""
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = 8 << 30
-    return min(4 << 30, ram // 4)
-
-
-class sharing_teacher_outputs:
-    """`with sharing_teacher_outputs() as shared:` every hidden-state stage inside reuses the teacher
-    outputs of the batches an earlier one computed (TeacherOutputs)."""
-
-    def __init__(self, max_bytes: int | None = None):
-        self.shared = TeacherOutputs(_default_share_bytes() if max_bytes is None else max_bytes)
-
-    def __enter__(self) -> TeacherOutputs:
-        global _teacher_outputs
-        self._previous, _teacher_outputs = _teacher_outputs, self.shared
-        return self.shared
-
-    def __exit__(self, *exc) -> None:
-        global _teacher_outputs
-        _teacher_outputs = self._previous
-
-
-def _teacher_fingerprint(t_hf) -> tuple:
-    """Which teacher: its name and a checksum of weights of its first and last layer."""
-    import torch
-
-    with torch.no_grad():
-        sums = tuple(float(p.double().sum()) for p in (next(t_hf.parameters()), list(t_hf.parameters())[-1]))
-    return (getattr(t_hf.config, "_name_or_path", ""), t_hf.config.num_hidden_layers, sums)
 
 
 def set_threads(n: int | None = None) -> int:
@@ -401,8 +335,8 @@ class _HiddenRun:
         self.embedding_weight, self.length = embedding_weight, length
         self.s_hf, self.t_hf = hf_model(model), hf_model(teacher)
         self.base_len = model.max_seq_length
-        self.shared = _teacher_outputs  # sharing_teacher_outputs(): the teacher's outputs of earlier runs
-        self.fingerprint = _teacher_fingerprint(self.t_hf) if self.shared is not None else None
+        self.shared = teacher_outputs.active()  # sharing_teacher_outputs(): the teacher's outputs of earlier runs
+        self.fingerprint = teacher_outputs.fingerprint(self.t_hf) if self.shared is not None else None
 
     def fit(self, batches, cfg: TrainConfig, lr: float, total_steps: int, on_step, t0: float) -> list[float]:
         import torch

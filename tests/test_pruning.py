@@ -531,7 +531,7 @@ def test_shared_teacher_outputs_give_the_same_models_and_skip_the_teachers_passe
     from sentence_transformers import SentenceTransformer
 
     from pruning.api import prune
-    from pruning.train import sharing_teacher_outputs
+    from pruning.teacher_outputs import sharing_teacher_outputs
 
     def run(out: str, layers: int) -> dict:
         return prune(str(tiny_bert), layers, "alternate", str(tmp_path / out), distil=[str(tiny_data["txt"])],

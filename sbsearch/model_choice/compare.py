@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import SbsearchError
 from ..index.indexer import Indexer
-from ..index.store import Store, now
+from ..index.store import IndexStore as Store, now  # either store: the protocol both implement
 from ..ingest.chunking import embedding_text
 from ..progress import NullProgress, Progress
 from ..quality.evaluation import QuerySet, document_rankings

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import SbsearchError
 from ..index.indexer import Indexer
 from ..index.location import open_store
-from ..index.store import Store, now
+from ..index.store import IndexStore as Store, now  # either store: the protocol both implement
 from ..progress import NullProgress, Progress
 from ..quality import labelfree
 from ..quality.evaluation import QuerySet, evaluate

@@ -38,7 +38,7 @@ import numpy as np
 from ..embed.models import INT8_SUFFIX, resolve, split_spec
 from ..errors import SbsearchError
 from ..index.location import open_store
-from ..index.store import Store, now
+from ..index.store import IndexStore as Store, now  # either store: the protocol both implement
 from ..progress import NullProgress
 from ..quality import labelfree
 from .prune_inputs import index_texts
@@ -369,7 +369,7 @@ def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[
     timer.lap("reference", t)
     result = TuneResult(str(store.path), judge, options.keep_pct, None, pseudo_queries=len(judged.queries),
                         exhaustive=options.exhaustive, teacher=teacher)
-    from pruning.train import sharing_teacher_outputs
+    from pruning.teacher_outputs import sharing_teacher_outputs
 
     with sharing_teacher_outputs() as shared:
         source = index_texts(store)  # the text to distil on: the index's chunks, as the index embeds them
