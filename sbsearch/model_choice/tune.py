@@ -233,11 +233,6 @@ def reference_models(store: Store, reference: str | None) -> tuple[str, str]:
     return judge, teacher
 
 
-def reference_name(store: Store, reference: str | None) -> str:
-    """The fp32 model tune cuts (the teacher of reference_models)."""
-    return reference_models(store, reference)[1]
-
-
 def stored_corpus(store: Store, model: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """A model's stored vectors with their chunk ids, and each chunk's text and document path, in
     the same order: what the label-free estimate ranks, with no model run."""
@@ -297,10 +292,11 @@ class _Judged:
     probe_rows: np.ndarray  # indices into passages
     probe_queries: list[int]  # indices into queries
     speed_texts: list[str]
+    _teacher_embedder: object = field(default=None, repr=False)
 
     def teacher_embedder(self):
         """The teacher in fp32, loaded once for every candidate's speed-up."""
-        if getattr(self, "_teacher_embedder", None) is None:
+        if self._teacher_embedder is None:
             from ..embed import make_embedder
 
             self._teacher_embedder = make_embedder(resolve(self.teacher))

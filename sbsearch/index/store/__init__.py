@@ -15,11 +15,10 @@ from .base import now
 from .protocol import IndexStore
 from .rows import DocumentRow, NewChunk, NewDocument
 from .sqlite import SqliteStore
-from .sqlite.export import write_chunks_file
 from .sqlite.schema import DB_NAME, LEXICAL_TABLE
 from .tokens import LEXICAL_WEIGHTS, lexical_tokens, relpath_of
 
 Store = SqliteStore
 
 __all__ = ["DB_NAME", "LEXICAL_TABLE", "LEXICAL_WEIGHTS", "DocumentRow", "IndexStore", "NewChunk", "NewDocument",
-           "SqliteStore", "Store", "lexical_tokens", "now", "relpath_of", "write_chunks_file"]
+           "SqliteStore", "Store", "lexical_tokens", "now", "relpath_of"]

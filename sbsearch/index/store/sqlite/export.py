@@ -1,24 +1,8 @@
-"""What leaves a SQLite store as rows: every table for `sbsearch migrate`, and chunks as a small
-SQLite file for the pruning tools."""
+"""What leaves a SQLite store as rows: every table, for `sbsearch migrate`."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-from typing import Iterable, Iterator
-
-
-def write_chunks_file(path: Path, rows: Iterable[tuple[int, str, str | None]]) -> Path:
-    """(chunk id, text, heading) rows as a SQLite file with the `chunks` table of an index, which
-    the pruning tools read as distillation text: a PostgreSQL store's chunks, for `sbsearch tune`."""
-    con = sqlite3.connect(path)
-    try:
-        with con:
-            con.execute("CREATE TABLE chunks (id INTEGER PRIMARY KEY, text TEXT, heading TEXT)")
-            con.executemany("INSERT INTO chunks (id, text, heading) VALUES (?, ?, ?)", rows)
-    finally:
-        con.close()
-    return path
+from typing import Iterator
 
 
 class ExportMixin:
