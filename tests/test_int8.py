@@ -126,7 +126,38 @@ def test_an_int8_export_that_does_not_reproduce_its_model_is_refused(tmp_path, m
         for p in scrambled.parameters():
             p.copy_(p[torch.randperm(p.shape[0])] if p.dim() else p)
     real_verify = int8_export._verify
-    monkeypatch.setattr(int8_export, "_verify", lambda model, i, d: real_verify(minilm, i, d))
+    monkeypatch.setattr(int8_export, "_verify", lambda model, i, d, **kw: real_verify(minilm, i, d, **kw))
     with pytest.raises(SbsearchError, match="does not reproduce the model"):
         int8_export.export_int8(scrambled, info, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_onnx_fp32_variant_reproduces_torch_and_serves_without_torch(tmp_path):
+    """NAME-onnx: the same model on ONNX Runtime in fp32 — built ahead by `models --build`, the
+    vectors torch gives (Japanese included), and a query process that never imports torch."""
+    r = CliRunner().invoke(cli, ["models", "--build", "minilm-onnx"])
+    assert r.exit_code == 0 and r.output.startswith("minilm-onnx: ready"), r.output
+    info = resolve("minilm-onnx")
+    assert info.kind == "onnx" and info.on_onnx_runtime and info.layers == 6
+    # fp32 weights: about the size of the torch model's, not int8's quarter
+    assert info.weights_file.stat().st_size > 0.9 * resolve("minilm").weights_file.stat().st_size
+    onnx = make_embedder("minilm-onnx")
+    assert type(onnx).__name__ == "OnnxEmbedder"
+    cos = (make_embedder("minilm").encode(SENTENCES) * onnx.encode(SENTENCES)).sum(1)
+    assert cos.min() >= 0.9999, cos
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Parking\n\nStaff park in garage B, level two.")
+    assert CliRunner().invoke(cli, ["index", str(docs), "--model", "minilm-onnx"]).exit_code == 0
+    code = ("import sys; from sbsearch.cli import cli\n"
+            "try:\n    cli(['query', 'where do I park', '--json'])\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "garage B" in proc.stdout
+
+
+def test_models_build_of_an_unknown_model_is_one_line_and_fails():
+    r = CliRunner().invoke(cli, ["models", "--build", "no-such-model-onnx"])
+    assert r.exit_code != 0
+    assert r.output.strip().count("\n") == 0 and "unknown model" in r.output, r.output

@@ -25,11 +25,21 @@ def status(index_path, n_runs, as_json):
 
 
 @click.command()
+@click.option("--build", "build", multiple=True, metavar="NAME",
+              help="Make NAME ready now (assemble, convert or export it into the cache) rather than on first "
+                   "use; repeatable. scripts/setup.sh builds the default model and full-onnx.")
 @json_option
-def models(as_json):
+def models(build, as_json):
     """Models available offline, with the headline numbers of pruned models' cards."""
     from .. import app, config
 
+    if build:
+        built = app.build_models(list(build))
+        if as_json:
+            echo_json(built)
+        for row in [] if as_json else built:
+            click.echo(f"{row['name']}: ready ({row['seconds']:g} s) in {row['path']}")
+        return
     rows = app.models()
     if as_json:
         echo_json(rows)
@@ -38,4 +48,5 @@ def models(as_json):
 
     c = console()
     c.print(models_table(rows, config.models_dir()))
-    c.print("Any model name + '-int8' (e.g. minilm-int8) is its int8 ONNX variant, built on first use.")
+    c.print("Any model name + '-int8' (e.g. minilm-int8) is its int8 ONNX variant, + '-onnx' (e.g. full-onnx) "
+            "the same model in fp32 on ONNX Runtime; each is built on first use, or by `sbsearch models --build NAME`.")

@@ -47,7 +47,7 @@ def make_embedder(name: str | ModelInfo) -> Embedder:
         from .fake import FakeEmbedder
 
         return FakeEmbedder(info)
-    if info.kind == "int8":
+    if info.on_onnx_runtime:
         from .onnx_backend import OnnxEmbedder
 
         return OnnxEmbedder(info)

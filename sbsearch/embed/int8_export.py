@@ -44,9 +44,10 @@ VERIFY_TEXTS = ["How do I claim travel expenses after a business trip?",
                 "The VPN client disconnects every few minutes on home Wi-Fi.",
                 "Pool cars must be returned with a full tank.", "Two."]
 MIN_COSINE = 0.95
+MIN_COSINE_FP32 = 0.9999  # an fp32 export computes what torch computes, up to rounding
 
 
-def _verify(model, info, export_dir: Path) -> None:
+def _verify(model, info, export_dir: Path, quantized: bool = True) -> None:
     """Refuse an export that does not reproduce its model. Dynamic int8 quantisation of
     all-mpnet-base-v2 with onnxruntime 1.32 gives cosine ~0.1 to fp32 (per-tensor ~0.7): a model
     that answers at random must never be saved and served as if it were the model."""
@@ -57,14 +58,15 @@ def _verify(model, info, export_dir: Path) -> None:
 
     # documents on both sides: the fp32 model with its document prompt, as OnnxEmbedder.encode
     fp32 = np.asarray(model.encode_document(VERIFY_TEXTS, normalize_embeddings=True, convert_to_numpy=True))
-    int8 = OnnxEmbedder(ModelInfo(info.name + "-int8", export_dir, "int8")).encode(VERIFY_TEXTS)
-    cos = float((fp32 * int8).sum(1).min())
-    if cos < MIN_COSINE:
-        raise SbsearchError(f"the int8 export of {info.name!r} does not reproduce the model (cosine to fp32 "
-                            f"{cos:.2f} < {MIN_COSINE}); not saved: use {info.name!r} in fp32")
+    exported = OnnxEmbedder(ModelInfo(info.name + "-export", export_dir, "int8" if quantized else "onnx"))
+    cos = float((fp32 * exported.encode(VERIFY_TEXTS)).sum(1).min())
+    floor, what = (MIN_COSINE, "int8") if quantized else (MIN_COSINE_FP32, "fp32 ONNX")
+    if cos < floor:
+        raise SbsearchError(f"the {what} export of {info.name!r} does not reproduce the model (cosine to torch "
+                            f"{cos:.4f} < {floor}); not saved: use {info.name!r}")
 
 
-# Part of the cache key of an export (models._resolve_int8): raised when the export itself changes,
+# Part of the cache key of an export (models._resolve_export): raised when the export itself changes,
 # so existing caches are rebuilt rather than served as they were.
 EXPORT_VERSION = 2
 FUSED_MODEL_TYPES = {"bert": "bert"}  # Hugging Face model_type -> onnxruntime.transformers model type
@@ -154,7 +156,7 @@ def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = 
                         if k in ("query", "document") and v},
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-        _verify(model, info, tmp)
+        _verify(model, info, tmp, quantized=quantize)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

@@ -13,6 +13,7 @@ from ..hashing import cached_sha256
 # trained on many languages (multilingual-e5 reads about 100, Japanese, Chinese and Korean among them).
 MULTILINGUAL = "multilingual"
 CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
+ONNX_KINDS = frozenset({"int8", "onnx"})  # ModelInfo.kind of the exports that ONNX Runtime encodes
 
 
 def reads_cjk(languages) -> bool:
@@ -25,13 +26,18 @@ def reads_cjk(languages) -> bool:
 class ModelInfo:
     name: str
     path: Path
-    kind: str  # builtin | local | path
+    kind: str  # builtin | local | path; int8 | onnx (ONNX Runtime exports); fake
     description: str = ""
     expected_sha256: str | None = None
     card: dict = field(default_factory=dict)  # pruning.json, when the model was made by `sbsearch prune`
     # the languages its vectors mean something for (see MULTILINGUAL); () when not known, which
     # counts as English only
     languages: tuple[str, ...] = ()
+
+    @property
+    def on_onnx_runtime(self) -> bool:
+        """An ONNX export (NAME-int8, NAME-onnx): encoded by ONNX Runtime, never by torch."""
+        return self.kind in ONNX_KINDS
 
     @property
     def reads_cjk(self) -> bool:

@@ -2,7 +2,7 @@
 The directories are written by int8_export.
 
 Layout of an int8 model directory:
-    model_quantized.onnx   int8 weights, fp32 activations (dynamic quantization)
+    model_quantized.onnx   int8 weights, fp32 activations (dynamic quantization); fp32 for NAME-onnx
     tokenizer.json         the base model's fast tokenizer
     config.json            the base's Hugging Face config (layers, hidden size)
     pruning.json           the base's card, when it has one

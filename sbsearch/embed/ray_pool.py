@@ -116,7 +116,7 @@ class RayEmbedder:
         # short texts alike). The ONNX runtime forms token-budgeted batches of similar length
         # (onnx_backend.token_batches); torch (sentence-transformers) sorts within parts of 4
         # batches in input order. An actor encodes each unit it gets on its own.
-        if self.info.kind == "int8":
+        if self.info.on_onnx_runtime:
             # lengths with the prompt the actors' OnnxEmbedder prepends, so the batches are its own
             prompt = self._prompts()[0 if query else 1]
             units = token_batches([len(e.ids) for e in self._tokenizer().encode_batch([prompt + t for t in texts])],

@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..embed.models import INT8_SUFFIX, resolve, split_spec
+from ..embed.models import INT8_SUFFIX, base_of_export, resolve, split_spec
 from ..errors import SbsearchError
 from ..index.location import open_store
 from ..index.store import IndexStore as Store, now  # either store: the protocol both implement
@@ -229,7 +229,7 @@ def reference_models(store: Store, reference: str | None) -> tuple[str, str]:
     if not name:
         raise SbsearchError("the index has no default model yet; run `sbsearch index DIR` first")
     judge = split_spec(name)[1]
-    teacher = judge[: -len(INT8_SUFFIX)] if judge.endswith(INT8_SUFFIX) else judge
+    teacher = base_of_export(judge)
     return judge, teacher
 
 
