@@ -1,6 +1,7 @@
 """How long README command 1 (`bash scripts/demo.sh`) takes on this machine, from a fresh clone:
-cold (a new clone, no virtual environment, no model cache: every model is converted on first use)
-and warm (the same clone again: its venv and model cache present, a new index), setup excluded,
+cold (a new clone, no virtual environment, no model cache: setup converts the default model and
+full-onnx, tune exports its int8 model) and warm (the same clone again: its venv and model cache
+present, a new index), setup excluded,
 as the demo itself counts it. The target (issue: the main job ≤ 10 minutes on 2 cores) is on the
 demo's own clock, which starts after scripts/setup.sh.
 

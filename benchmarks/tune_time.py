@@ -110,8 +110,19 @@ def cold_queries(index: Path, env: dict, rounds: int = 3) -> dict:
             "note": "a fresh `python -c` process: interpreter start, imports, model load, one query"}
 
 
-def labelled(index: Path, beir: Path, models: list[str], home: Path) -> dict:
-    """Labelled nDCG@10 of each model (vector mode) for StackFAQ's queries on this index."""
+def labelled_models(judge: str, run: dict) -> list[str]:
+    """The models whose labelled nDCG@10 sets tune's estimates beside the truth: the judge, every
+    candidate recovered (its estimate is a share of the judge's) and the int8 variant tune built."""
+    names = [judge] + [c["name"] for c in run["candidates"] if c["status"] != "skipped"]
+    names += [(run.get("int8") or {}).get("name"), run.get("served")]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def labelled(index: Path, roots: list[Path], beir: Path, models: list[str], home: Path) -> dict:
+    """Labelled nDCG@10 of each model (vector mode) for StackFAQ's queries on this index; a model
+    the index holds no vectors of (a rejected candidate) embeds it first (`sbsearch index -m`)."""
+    for m in models:
+        sbsearch(["index", *roots, "-i", index, "-m", m, "-q"], env_for(home))  # vectors exist: no-op
     os.environ["SBSEARCH_HOME"] = str(home)
     from sbsearch.quality.evaluation import evaluate, load_query_set
     from sbsearch.search import Searcher
@@ -121,19 +132,6 @@ def labelled(index: Path, beir: Path, models: list[str], home: Path) -> dict:
     for m in models:
         out[m] = round(evaluate(Searcher(index, m, mode="vector"), qs)["ndcg@10"], 4)
     return {"queries": len(qs.queries), "ndcg@10": out}
-
-
-def child_old(config: dict) -> None:
-    """The exhaustive order through the API, probes observed (run in its own process)."""
-    os.environ["SBSEARCH_HOME"] = config["home"]
-    from sbsearch.model_choice.tune import tune
-
-    t = time.perf_counter()
-    result = tune(Path(config["index"]), keep_pct=config["keep"], exhaustive=True, observe=(0.1, 0.25, 0.5),
-                  say=lambda s: print(s, file=sys.stderr, flush=True))
-    out = result.as_dict()
-    out["wall_seconds"] = round(time.perf_counter() - t, 1)
-    print(json.dumps(out))
 
 
 def summary(run: dict) -> dict:
@@ -186,11 +184,13 @@ def markdown(rec: dict) -> str:
     lines = [f"### `sbsearch tune --keep 97` on {rec['chunks']:,} chunks (benchmarks/tune_time.py, {rec['when']})", "",
              f"Index: {rec['documents']:,} documents, {rec['chunks']:,} chunks (every StackFAQ answer, plus documents "
              "of 24 consecutive STS-B/SNLI sentences, read at run time from the shared data), indexed with the default "
-             f"model ({rec['index_default']}, {rec['index_seconds']:.0f} s). Reference: MiniLM-L6. A candidate passes "
+             f"model ({rec['index_default']}, " + (f"{rec['index_seconds']:.0f} s" if rec.get("index_seconds") else
+                                                  "indexed by an earlier run in the same work folder") + "). Judge: the index's own model, from its stored vectors; "
+             "teacher: its fp32 form (MiniLM-L6). A candidate passes "
              "when the lower end of its estimate's 90% interval (bootstrap over the 200 pseudo-queries, 1,000 "
              f"resamples) reaches 97%. Machine: {rec['machine']}.", "",
-             "| run | minutes | chosen | served (default) | candidates: est. % of MiniLM-L6 [90% interval] |",
-             "|---|---|---|---|---|", row("new: probe at 25%, skip hopeless, int8", new)]
+             f"| run | minutes | chosen | served (default) | candidates: est. % of {rec['index_default']} [90% interval] |",
+             "|---|---|---|---|---|", row("bisecting the layer counts, probe at 25%, int8", new)]
     if rec.get("old"):
         old = rec["old"]
         lines.append(row(f"old: exhaustive order (probes observed: {old['probe_seconds'] / 60:.1f} min, "
@@ -220,8 +220,9 @@ def markdown(rec: dict) -> str:
                  f"(before tune, with {rec['index_default']}: {rec['cold_query_before']['seconds_median']:.2f} s).")
     lab = rec.get("labelled")
     if lab:
-        ref = lab["ndcg@10"].get("minilm")
-        parts = [f"{m} {v:.3f}" + (f" ({100 * v / ref:.1f}% of minilm)" if ref and m != "minilm" else "")
+        judge = rec["index_default"]
+        ref = lab["ndcg@10"].get(judge)
+        parts = [f"{m} {v:.3f}" + (f" ({100 * v / ref:.1f}% of {judge})" if ref and m != judge else "")
                  for m, v in lab["ndcg@10"].items()]
         lines.append(f"Labelled nDCG@10 on this index ({lab['queries']} StackFAQ queries, vector mode): " + ", ".join(parts)
                      + ". " + rec.get("labelled_note", ""))
@@ -270,6 +271,8 @@ def main() -> None:
                     help="KEEP:LAYERS, e.g. 94:4: one more tune run, on a copy of the new run's index (its "
                          "reference vectors already built), merged into the existing record as `also`: the "
                          "path that serves an int8 model when --keep 97 chooses nothing")
+    ap.add_argument("--after-tune", action="store_true",
+                    help="keep the work folder's tune run (tune-new.json); measure only what follows it")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--child-old", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -283,8 +286,9 @@ def main() -> None:
     roots, beir = build_corpus(work, args.chunks)
     base = work / "index-base"
     home = work / "home-base"
-    # a run updates the parts it measures; the others (--also, --old, checks) stay as recorded
-    rec: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    # --also and --skip-new add to the recorded run; a new run starts a new record (what an earlier one
+    # measured with another tune stays in docs/BENCHMARKS.md)
+    rec: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() and (args.also or args.skip_new) else {}
     if args.also:
         also_run(rec, args.also, work, beir, roots)
         rec["when_also"] = time.strftime("%Y-%m-%d %H:%M")
@@ -303,22 +307,20 @@ def main() -> None:
     if not args.skip_new:
         rec["cold_query_before"] = cold_queries(base, env_for(home))
         index = work / "index-new"
-        shutil.rmtree(index, ignore_errors=True)
-        shutil.copytree(base, index)
         nhome = work / "home-new"
-        shutil.rmtree(nhome, ignore_errors=True)
-        proc, secs = sbsearch(["tune", "-i", index, "--keep", args.keep, "--json", "-q"], env_for(nhome),
-                              log=work / "tune-new.log")
-        run = json.loads(proc.stdout)
-        rec["new"] = summary(run) | {"wall_seconds": round(secs, 1)}
+        if args.after_tune:  # the tune run of this work folder, kept: measure what follows it
+            rec["new"] = json.loads((work / "tune-new.json").read_text())
+        else:
+            shutil.rmtree(index, ignore_errors=True)
+            shutil.copytree(base, index)
+            shutil.rmtree(nhome, ignore_errors=True)
+            proc, secs = sbsearch(["tune", "-i", index, "--keep", args.keep, "--json", "-q"], env_for(nhome),
+                                  log=work / "tune-new.log")
+            rec["new"] = summary(json.loads(proc.stdout)) | {"wall_seconds": round(secs, 1)}
+            (work / "tune-new.json").write_text(json.dumps(rec["new"], indent=1))
         print(json.dumps(rec["new"], indent=1), flush=True)
         rec["cold_query"] = cold_queries(index, env_for(nhome))
-        models = ["minilm", "minilm-int8"] + ([run["chosen"], run["served"]] if run["chosen"] else [])
-        models = list(dict.fromkeys(m for m in models if m))
-        if "minilm-int8" not in [m for m in models]:
-            models.append("minilm-int8")
-        sbsearch(["index", *roots, "-i", index, "-m", "minilm-int8", "-q"], env_for(nhome))  # vectors exist: no-op
-        rec["labelled"] = labelled(index, beir, models, nhome)
+        rec["labelled"] = labelled(index, roots, beir, labelled_models(rec["index_default"], rec["new"]), nhome)
         rec["labelled_note"] = ("The estimate's interval covers the draw of pseudo-queries from the whole index; "
                                 "the labelled share is measured on the StackFAQ part only (1,249 queries), so the two "
                                 "need not agree.")
@@ -359,9 +361,7 @@ def also_run(rec: dict, spec: str, work: Path, beir: Path, roots: list[Path]) ->
                           "command": "sbsearch tune " + " ".join(map(str, args[3:]))}
     print(json.dumps(out, indent=1), flush=True)
     out["cold_query"] = cold_queries(index, env_for(home))
-    models = list(dict.fromkeys(["minilm", "minilm-int8"] + [m for m in (run["chosen"], run["served"]) if m]))
-    sbsearch(["index", *roots, "-i", index, "-m", "minilm-int8", "-q"], env_for(home))  # vectors exist: no-op
-    out["labelled"] = labelled(index, beir, models, home)
+    out["labelled"] = labelled(index, roots, beir, labelled_models(rec["index_default"], summary(run)), home)
     rec["also"] = out
 
 

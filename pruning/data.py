@@ -402,7 +402,7 @@ def read_sample_docs(root: str | Path, read_folder: FolderReader, queries_file: 
     qf = Path(queries_file) if queries_file else root / "queries.jsonl"
     if not qf.exists():
         raise SbsearchError(f"no queries file {qf}")
-    queries, qrels = {}, {}
+    queries, qrels, kinds = {}, {}, {}
     for n, line in enumerate(qf.read_text(encoding="utf-8").splitlines()):
         if not line.strip():
             continue
@@ -410,8 +410,45 @@ def read_sample_docs(root: str | Path, read_folder: FolderReader, queries_file: 
         qid = str(row.get("id", n))
         queries[qid] = row["query"]
         qrels[qid] = {r: 1.0 for r in row.get("relevant", [])}
+        kinds[qid] = row.get("kind", "")
     chunks = read_folder(root)
     if not chunks:
         raise SbsearchError(f"{root}: no documents to search")
     return RetrievalSet("sample_docs", [c for c, _ in chunks], [d for _, d in chunks], queries, qrels,
-                        file_sha256(qf))
+                        file_sha256(qf), extra={"kinds": kinds})
+
+
+def only_kind(rs: RetrievalSet, kind: str, name: str) -> RetrievalSet:
+    """The same passages, with only the questions of one kind (queries.jsonl's "kind")."""
+    kinds = rs.extra.get("kinds", {})
+    keep = [q for q in rs.queries if kinds.get(q) == kind]
+    if not keep:
+        raise SbsearchError(f"{rs.name}: no questions of kind {kind!r}")
+    return RetrievalSet(name, rs.passages, rs.passage_doc, {q: rs.queries[q] for q in keep},
+                        {q: rs.qrels[q] for q in keep}, rs.source_sha256, {"kind": kind})
+
+
+def read_jsquad(path: str | Path, questions: int | None = 1000, seed: int = 0) -> RetrievalSet:
+    """JSQuAD (SQuAD v1 JSON) as retrieval: every paragraph ("title [SEP] text") a document, a question's
+    one relevant document the paragraph holding its answer; a fixed random sample of the questions
+    (as benchmarks/japanese.py draws it: sorted ids, random.Random(seed).sample)."""
+    p = _check_file(path)
+    try:
+        articles = json.loads(p.read_text(encoding="utf-8"))["data"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SbsearchError(f"{p}: not a SQuAD-style json (data[].paragraphs[]): {exc}") from None
+    passages, docs, queries, qrels = [], [], {}, {}
+    for article in articles:
+        for par in article["paragraphs"]:
+            doc = f"p{len(passages):04d}"
+            title, _, text = par["context"].partition(" [SEP] ")
+            passages.append(f"{title}\n\n{text}")
+            docs.append(doc)
+            for qa in par["qas"]:
+                queries[qa["id"]] = qa["question"]
+                qrels[qa["id"]] = {doc: 1.0}
+    ids = sorted(queries)
+    if questions is not None and questions < len(ids):
+        ids = sorted(random.Random(seed).sample(ids, questions))
+    return RetrievalSet("jsquad", passages, docs, {q: queries[q] for q in ids}, {q: qrels[q] for q in ids},
+                        file_sha256(p))

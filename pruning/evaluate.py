@@ -17,7 +17,8 @@ def evaluate_model(model, suites=DEFAULT_SUITES, ed: EvalData | None = None, cac
     """Run the requested suites whose data exists; returns {metric: value} plus 'skipped'.
     With doc_model, retrieval is also measured asymmetrically (*_asym_mrr10): passages embedded by
     doc_model (e.g. the full model, once at indexing time), queries by `model`."""
-    ctx = SuiteContext(ed or EvalData.default(), cache if cache is not None else {}, progress, doc_model)
+    ctx = SuiteContext(ed or EvalData.default(), cache if cache is not None else {}, progress, doc_model,
+                       requested=tuple(suites))
     out: dict = {}
     skipped = []
     for spec in suites:

@@ -14,6 +14,7 @@ from .host import SbsearchError, shared_data_dir
 # what each input needs from the caller, said when a stage of the plan lacks it
 MISSING = {
     "triplets": "stage nli needs --nli FILE (premise/hypothesis/label or anchor/positive/negative)",
+    "nli_pairs": "stage nli-softmax needs --nli FILE (premise/hypothesis/label)",
     "pairs": "stage sts needs --sts FILE (sentence pairs with a score)",
 }
 
@@ -25,13 +26,15 @@ class RecoveryInputs:
     dev: list | None = None
     dev_file: str | Path | None = None
     sentences: list[str] = field(default_factory=list)
+    nli_pairs: list = field(default_factory=list)  # (premise, hypothesis, label) as read
 
     @staticmethod
     def check(cfg, stage_classes: Sequence[type]) -> None:
         """Refuse a plan whose stages lack their data (before the model is even resolved)."""
         needed = _needed(stage_classes)
-        if "triplets" in needed and not cfg.nli:
-            raise SbsearchError(MISSING["triplets"])
+        for wanted in ("triplets", "nli_pairs"):
+            if wanted in needed and not cfg.nli:
+                raise SbsearchError(MISSING[wanted])
         if "pairs" in needed and not cfg.sts:
             raise SbsearchError(MISSING["pairs"])
 
@@ -39,6 +42,13 @@ class RecoveryInputs:
     def read(cls, cfg, stage_classes: Sequence[type]) -> "RecoveryInputs":
         needed = _needed(stage_classes)
         triplets = [t for f in cfg.nli for t in data.read_triplets(f)] if "triplets" in needed else []
+        if "triplets" in needed and not triplets:
+            raise SbsearchError(f"{', '.join(map(str, cfg.nli))}: no (premise, entailment, contradiction) triplet "
+                                "(no premise has both); stage nli-softmax trains on its labelled pairs "
+                                "(--recipe paper-softmax)")
+        nli_pairs = [p for f in cfg.nli for p in data.read_nli(f)] if "nli_pairs" in needed else []
+        if cfg.nli_limit and len(nli_pairs) > cfg.nli_limit:
+            nli_pairs = random.Random(cfg.seed).sample(nli_pairs, cfg.nli_limit)
         pairs = [p for f in cfg.sts for p in data.read_sts(f)] if "pairs" in needed else []
         if cfg.nli_limit and len(triplets) > cfg.nli_limit:
             triplets = random.Random(cfg.seed).sample(triplets, cfg.nli_limit)
@@ -47,7 +57,7 @@ class RecoveryInputs:
         dev_file = cfg.sts_dev or (_default_sts_dev() if any(c.uses_default_dev for c in stage_classes) else None)
         dev = data.read_sts(dev_file) if dev_file else None
         sentences = distillation_text(cfg) if "sentences" in needed else []
-        return cls(triplets, pairs, dev, dev_file, sentences)
+        return cls(triplets, pairs, dev, dev_file, sentences, nli_pairs)
 
     def entries(self, cfg) -> list[dict]:
         """The card's "data": every file (or handed-over text) with its role and sha256."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import data, host
 from .host import dedupe, summarize
+from .prompts import prompt_of
 
 
 @dataclass
@@ -36,9 +37,13 @@ class EvalData:
         return p if p.exists() else None
 
 
-def encode(model, texts, batch_size=64):
-    return model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                        show_progress_bar=False)
+def encode(model, texts, batch_size=64, role: str | None = None):
+    """Normalised vectors of texts, with the model's prompt for `role` ("query", "document") when it has
+    one: an E5 model ranks as it was trained to only with them. STS pairs are symmetric and take the
+    query prompt on both sides, as E5 does."""
+    prompt = prompt_of(model, role) if role else ""
+    return model.encode([prompt + t for t in texts] if prompt else list(texts), batch_size=batch_size,
+                        convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
 
 
 def doc_vectors(doc_model, texts):
@@ -48,8 +53,9 @@ def doc_vectors(doc_model, texts):
 
     sha = getattr(doc_model, "_sbsearch_sha", None) or ""
     if not sha:
-        return encode(doc_model, texts)
-    vec = teacher_embeddings(doc_model, texts, sha, doc_model.max_seq_length, progress=False,
+        return encode(doc_model, texts, role="document")
+    prompt = prompt_of(doc_model, "document")
+    vec = teacher_embeddings(doc_model, [prompt + t for t in texts], sha, doc_model.max_seq_length, progress=False,
                              subdir="pruning-docvectors")
     return vec / np.linalg.norm(vec, axis=1, keepdims=True)
 
@@ -60,7 +66,7 @@ def sts_spearman(model, pairs) -> float:
 
     s1, s2, gold = zip(*pairs)
     uniq = list(dict.fromkeys(list(s1) + list(s2)))
-    vec = dict(zip(uniq, encode(model, uniq)))
+    vec = dict(zip(uniq, encode(model, uniq, role="query")))
     cos = [float(np.dot(vec[a], vec[b])) for a, b in zip(s1, s2)]
     return float(spearmanr(cos, gold).correlation)
 
@@ -77,7 +83,7 @@ def nli_probe(model, train_pairs, test_pairs, limit: int | None = 5000, seed: in
     def features(pairs):
         p, h, _ = zip(*pairs)
         uniq = list(dict.fromkeys(list(p) + list(h)))
-        vec = dict(zip(uniq, encode(model, uniq)))
+        vec = dict(zip(uniq, encode(model, uniq, role="query")))
         u = np.stack([vec[x] for x in p])
         v = np.stack([vec[x] for x in h])
         return np.hstack([u, v, np.abs(u - v), u * v])
@@ -93,9 +99,9 @@ def nli_probe(model, train_pairs, test_pairs, limit: int | None = 5000, seed: in
 def retrieval(model, rs: data.RetrievalSet, k: int = 100, passage_vectors=None) -> dict:
     """Embed passages and queries, rank documents (a document at its best passage), summarize().
     passage_vectors: already embedded passages (the asymmetric mode: documents by another model)."""
-    pv = encode(model, rs.passages) if passage_vectors is None else passage_vectors
+    pv = encode(model, rs.passages, role="document") if passage_vectors is None else passage_vectors
     qids = list(rs.queries)
-    qv = encode(model, [rs.queries[q] for q in qids])
+    qv = encode(model, [rs.queries[q] for q in qids], role="query")
     sims = qv @ pv.T
     rankings = {}
     for i, q in enumerate(qids):
@@ -123,13 +129,24 @@ def speed(model, sentences: list[str], batch_size: int = 32, seconds: float = 0.
     return len(sentences) / (time.perf_counter() - t0)
 
 
+# sample_docs' Japanese questions that share few characters with their answers (queries.jsonl's kind):
+# where a model's Japanese semantics, not shared words, must find the document
+SAMPLE_DOCS_JA_KIND = "japanese-paraphrase"
+
+
 def retrieval_set(name: str, ed: EvalData, once) -> data.RetrievalSet | None:
     if name == "stackfaq":
         f = ed.file("stackfaq/stackExchange-FAQ.json")
         return once("stackfaq", lambda: data.read_stackfaq(f)) if f else None
+    if name == "jsquad":
+        f = ed.file("jglue/jsquad-valid.json")
+        return once("jsquad", lambda: data.read_jsquad(f)) if f else None
     if ed.sample_docs is None or ed.read_folder is None:
         return None
-    return once("sample_docs", lambda: data.read_sample_docs(ed.sample_docs, ed.read_folder))
+    whole = once("sample_docs", lambda: data.read_sample_docs(ed.sample_docs, ed.read_folder))
+    if name == "sample_docs_ja":
+        return once(name, lambda: data.only_kind(whole, SAMPLE_DOCS_JA_KIND, name))
+    return whole
 
 
 def speed_sentences(ed: EvalData, once) -> list[str]:

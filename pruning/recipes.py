@@ -4,7 +4,8 @@ A recipe is data: its stages ("name" or "name:epochs"; a stage with its own epoc
 whatever --epochs says) and the settings it fills in where the caller left them unset. Adding a
 recipe is one entry here; its stages must be registered in pruning.stages.
 
-"paper" is Shelke et al.: NLI (1 epoch) then STS (2 epochs, as in issue #3's reference measurement).
+"paper" is Shelke et al.: NLI (1 epoch) then STS (2 epochs, as in issue #3's reference measurement);
+"paper-softmax" the same with NLI as Sentence-BERT's classifier (for NLI data without triplets).
 "best" is the default when both --nli and --sts are given: the fastest recipe measured to keep
 retrieval close to the full model (docs/PRUNING.md).
 """
@@ -45,6 +46,9 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({
         "strategy": "alternate", "distil_split": "both", "distil_limit": 12000, "sts_sentences": 3000,
         "batch_size": 32, "max_length_cap": 256})),
     "paper": Recipe(("nli", "sts:2"), MappingProxyType({"strategy": "top"})),
+    # the paper's plan where NLI data yields no triplets (JGLUE's JNLI: one hypothesis per premise):
+    # NLI by Sentence-BERT's softmax classifier over every labelled pair, then STS ×2
+    "paper-softmax": Recipe(("nli-softmax", "sts:2"), MappingProxyType({"strategy": "top"})),
     "nli": Recipe(("nli",)),
     "sts": Recipe(("sts",)),
     "distil": Recipe(("distil",)),

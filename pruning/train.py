@@ -18,6 +18,7 @@ import numpy as np
 
 from . import teacher_outputs
 from .data import texts_hash
+from .prompts import prompt_of
 from .host import SbsearchError, cache_dir
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,9 @@ def _run_trainer(model, stage, cfg: TrainConfig, train, loss, epochs: float, lr:
             bf16=cfg.bf16, use_cpu=True, save_strategy="no", eval_strategy="no", report_to="none",
             logging_steps=50, disable_tqdm=not cfg.progress, dataloader_num_workers=0,
             batch_sampler=stage.batch_sampler(cfg),
+            # pairs are symmetric: a model trained with prompts (E5) reads both sides as queries, as it
+            # is evaluated; None for models without prompts (MiniLM, mpnet): unchanged
+            prompts=prompt_of(model, "query") or None,
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss,
                                              callbacks=[_LogLines(stage.name)] if (cfg.log_lines and not cfg.progress) else [])
@@ -295,7 +299,9 @@ def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
     t0 = time.perf_counter()
     threads = set_threads(cfg.threads)
     seed_everything(cfg.seed)
-    texts = list(stage.rows)
+    # the documents searched, as the model reads them: with its document prompt (E5's "passage: "),
+    # teacher and student alike
+    texts = [prompt_of(model, "document") + t for t in stage.rows]
     length = cfg.max_length or fitted_length(model, texts, min(cfg.max_length_cap, model.max_seq_length))
     s_layers = hf_model(model).config.num_hidden_layers
     if len(kept) != s_layers:

@@ -77,7 +77,7 @@ def test_sbsearch_adds_its_own_suites_to_prunings():
     from sbsearch import app
 
     assert app.prune_suites("all") == ("stsb", "sick", "nli", "stackfaq", "sample_docs", "size", "speed",
-                                       "int8", "labelfree")
+                                       "jsts", "jsquad", "sample_docs_ja", "int8", "labelfree")
     assert app.prune_suites("stackfaq,int8") == ("stackfaq", "int8") and app.prune_suites("none") == ()
     with pytest.raises(SbsearchError, match="unknown evaluation suite 'bogus'"):
         app.prune_suites("stsb,bogus")

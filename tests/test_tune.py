@@ -368,3 +368,34 @@ def test_footer_shows_the_stored_estimate_with_its_interval_and_the_runtime_of_i
     old = footer(_Answer({"quality_metric": tune_mod.LABEL, "quality_pct": 97.2, "speedup": 1.53},
                          model="minilm-tuned-4"))
     assert "1.5x faster than minilm" in old and "97.2% of minilm · (tune of" in old and "interval" not in old
+
+
+@pytest.mark.slow
+def test_tune_on_a_japanese_index_cuts_the_multilingual_model_and_serves_it(tmp_path):
+    """Issue #27, part 4: a Japanese index gets e5-small (int8) by its language; tune judges against
+    it, cuts its fp32 form (with E5's prompts), serves the chosen cut, and Japanese questions are
+    answered by that cut's vectors with the footer's estimate."""
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS / "ja", docs / "ja")
+    index = tmp_path / "idx"
+    invoke("index", docs, "-i", index, "-q")
+    # e5-small, or its int8 variant where that measured free (sbsearch/embed/int8_quality.json)
+    base = json.loads(invoke("status", "-i", index, "--json"))["default_model"]
+    assert base in ("e5-small", "e5-small-int8"), base
+    out = json.loads(invoke("tune", "-i", index, "--layers", "3", "--distil-limit", "100", "--keep", "1",
+                            "--json", "-q"))
+    assert out["reference"] == base and out["teacher"] == "e5-small"
+    assert out["chosen"] == "e5-small-tuned-3", out
+    est = out["candidates"][0]["estimate"]
+    assert 1 <= est["estimate_pct"] <= 100 and est["interval_pct"][0] <= est["estimate_pct"]
+    served = out["served"]
+    assert served in ("e5-small-tuned-3", "e5-small-tuned-3-int8")
+    assert json.loads(invoke("status", "-i", index, "--json"))["default_model"] == served
+    from sbsearch.embed.models import resolve
+
+    card = resolve("e5-small-tuned-3").card
+    assert card["kept_layers"] and len(card["kept_layers"]) == 3
+    assert resolve("e5-small-tuned-3").reads_cjk  # it reads what its base reads: Japanese counts by meaning
+    table = invoke("query", "-i", index, "在宅勤務を申請するには")
+    assert f"model: {served} (3 of 12 layers)" in table and "est. nDCG@10 (label-free)" in table
+    assert "ja/" in table

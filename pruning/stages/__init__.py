@@ -13,10 +13,12 @@ from .distil import DistilStage
 from .hidden import HiddenStage
 from .mix import MixStage
 from .nli import NliStage
+from .nli_softmax import NliSoftmaxStage
 from .sts import StsStage
 
 STAGES: dict[str, type[RecoveryStage]] = {
     "nli": NliStage,
+    "nli-softmax": NliSoftmaxStage,
     "sts": StsStage,
     "distil": DistilStage,
     "mix": MixStage,

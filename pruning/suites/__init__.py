@@ -11,8 +11,8 @@ from ..host import SbsearchError
 from .base import Suite, SuiteContext  # noqa: F401
 from .footprint import SizeSuite, SpeedSuite
 from .nli import NliSuite
-from .retrieval import SampleDocsSuite, StackFaqSuite
-from .sts import SickSuite, StsbSuite
+from .retrieval import JsquadSuite, SampleDocsJaSuite, SampleDocsSuite, StackFaqSuite
+from .sts import JstsSuite, SickSuite, StsbSuite
 
 SUITES: dict[str, type[Suite]] = {
     "stsb": StsbSuite,
@@ -22,6 +22,10 @@ SUITES: dict[str, type[Suite]] = {
     "sample_docs": SampleDocsSuite,
     "size": SizeSuite,
     "speed": SpeedSuite,
+    # Japanese (JGLUE in the shared data; sample_docs' Japanese questions)
+    "jsts": JstsSuite,
+    "jsquad": JsquadSuite,
+    "sample_docs_ja": SampleDocsJaSuite,
 }
 # sbsearch registers two more when it evaluates (sbsearch.model_choice.prune_suites): int8 (the model
 # exported and served as sbsearch serves int8 models) and labelfree (sbsearch's label-free estimate).

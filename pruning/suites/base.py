@@ -18,6 +18,18 @@ class SuiteContext:
     progress: Callable[[str], None] | None = None
     doc_model: object | None = None
     own: dict = field(default_factory=dict)  # this model's passage vectors by set name
+    requested: tuple[str, ...] = ()  # the suites of this evaluation, as given ("name" or "name:argument")
+
+    # the retrieval sets a suite that measures "every retrieval set" (int8, labelfree) covers when the
+    # evaluation names none of them: those two, as before the Japanese sets existed
+    DEFAULT_RETRIEVAL_SETS = ("stackfaq", "sample_docs")
+    RETRIEVAL_SETS = ("stackfaq", "sample_docs", "jsquad", "sample_docs_ja")
+
+    @property
+    def retrieval_sets_measured(self) -> tuple[str, ...]:
+        """The retrieval sets this evaluation asked for (e.g. int8 measures its export on each)."""
+        asked = tuple(n for n in self.RETRIEVAL_SETS if n in {s.partition(":")[0] for s in self.requested})
+        return asked or self.DEFAULT_RETRIEVAL_SETS
 
     def once(self, key, fn):
         if key not in self.cache:
@@ -34,7 +46,7 @@ class SuiteContext:
     def own_passages(self, model, name: str, rs):
         """The measured model's passage vectors, shared by retrieval and the label-free estimate."""
         if name not in self.own:
-            self.own[name] = measures.encode(model, rs.passages)
+            self.own[name] = measures.encode(model, rs.passages, role="document")
         return self.own[name]
 
 

@@ -1,4 +1,4 @@
-"""stackfaq and sample_docs: retrieval (MRR, recall, nDCG at 10), documents ranked at their best
+"""stackfaq, sample_docs, and the Japanese jsquad and sample_docs_ja: retrieval (MRR, recall, nDCG at 10), documents ranked at their best
 passage; with a document model, also asymmetrically (documents by it, queries by the model)."""
 
 from __future__ import annotations
@@ -31,3 +31,15 @@ class StackFaqSuite(RetrievalSuite):
 class SampleDocsSuite(RetrievalSuite):
     name = "sample_docs"
     primary_metric = "sample_docs_mrr10"
+
+
+class JsquadSuite(RetrievalSuite):
+    """JSQuAD valid: 1,000 Japanese Wikipedia questions over its 1,145 paragraphs."""
+    name = "jsquad"
+    primary_metric = "jsquad_ndcg10"
+
+
+class SampleDocsJaSuite(RetrievalSuite):
+    """sample_docs' Japanese paraphrased questions, over all of sample_docs (English too)."""
+    name = "sample_docs_ja"
+    primary_metric = "sample_docs_ja_ndcg10"

@@ -1,4 +1,4 @@
-"""stsb and sick: Spearman correlation of cosine similarity with the gold scores."""
+"""stsb, sick and the Japanese jsts: Spearman correlation of cosine similarity with the gold scores."""
 
 from __future__ import annotations
 
@@ -30,3 +30,16 @@ class SickSuite(Suite):
         trial = ctx.ed.file("sick/SICK_trial.txt")
         pairs = ctx.once("sick", lambda: data.read_sts(f) + (data.read_sts(trial) if trial else []))
         return {"sick_r": round(measures.sts_spearman(model, pairs), 4)}
+
+
+class JstsSuite(Suite):
+    """JGLUE's JSTS valid (Japanese STS, scores 0-5): the Japanese figure the paper's method reports."""
+    name = "jsts"
+    primary_metric = "jsts_valid"
+
+    def __call__(self, model, ctx: SuiteContext) -> dict | None:
+        f = ctx.ed.file("jglue/jsts-valid.jsonl")
+        if f is None:
+            return None
+        ctx.say("JSTS valid")
+        return {"jsts_valid": round(measures.sts_spearman(model, ctx.once("jsts", lambda: data.read_sts(f))), 4)}

@@ -16,8 +16,10 @@ from ..errors import SbsearchError
 RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to the base on 1,500 sentences "
                "of --distil, its passages whole and 3,000 sentences of --sts; ~15 min for mpnet-6 here), "
                "best-long (every sentence of --distil; ~22 min, better retrieval), paper (nli → sts:2, "
-               "Shelke et al.; top layers), nli, sts, distil, hidden, distil-nli-sts (distil → nli → sts:2)")
-SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'"
+               "Shelke et al.; top layers), paper-softmax (nli-softmax → sts:2: NLI data without triplets, e.g. JNLI), "
+               "nli, sts, distil, hidden, distil-nli-sts (distil → nli → sts:2)")
+SUITE_HELP = ("stsb, sick, nli, stackfaq, sample_docs, size, speed; Japanese: jsts, jsquad, sample_docs_ja; "
+              "'all'; 'none'")
 
 
 @click.command("prune")
@@ -49,7 +51,7 @@ SUITE_HELP = "stsb, sick, nli, stackfaq, sample_docs, size, speed; 'all'; 'none'
 @click.option("--nli-limit", type=int, default=None, help="At most this many NLI triplets (random sample).")
 @click.option("--teacher", default=None, help="Teacher for distillation [default: the base model].")
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
-@click.option("--stages", default=None, help="Explicit stages among nli, sts, distil, mix, hidden, e.g. hidden,sts:2 (name[:epochs]); overrides --recipe.")
+@click.option("--stages", default=None, help="Explicit stages among nli, nli-softmax, sts, distil, mix, hidden, e.g. hidden,sts:2 (name[:epochs]); overrides --recipe.")
 @click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage (unless name:epochs).")
 @click.option("--batch-size", type=click.IntRange(2, 4096), default=None, help="[default: 32]")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 2e-5 for nli/sts, 1e-4 for distil].")

