@@ -16,6 +16,13 @@ Index types, chosen at build time from the number of vectors (numbers in docs/BE
   approximate index is not worth it and the build falls back to exact.
 - "hnsw": IndexIDMap2(IndexHNSWFlat), only on request (SBSEARCH_INDEX_TYPE=hnsw), tuned the same way
   with efSearch.
+- "ivf-binary" and "ivf-sq8" (quantised.py): IVF lists of codes instead of vectors (binary: one sign
+  bit per dimension, 48 bytes at 384-d; SQ8: one byte per dimension), each search asking for
+  `factor` times the results wanted and rescoring those candidates exactly with their stored float
+  vectors. nprobe and factor are tuned together at build time on the rescored results. The
+  automatic choice takes them once the collection's float32 vectors would pass
+  FLOAT_INDEX_MAX_BYTES in a searcher's memory: binary first, then SQ8, then the float IVF, the
+  first that reaches RECALL_TARGET (measured numbers below and in docs/SCALING.md).
 
 Why IVF and not HNSW by default (measured on this machine, 2 cores): at 100k 768-d vectors an IVF
 build took 3 s against 34 s for HNSW (M=32), and both answer a single query far below the query
@@ -698,11 +705,12 @@ def search_allowed(store: VectorSource, model: str, index, vecs: np.ndarray, k: 
         return np.zeros((len(vecs), 0), dtype=np.float32), np.zeros((len(vecs), 0), dtype=np.int64)
     if len(allowed) <= EXACT_FILTER_MAX:
         return _exact_among(store, model, vecs, k, allowed)
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
     kind = kind_of(index)
     if kind in QUANTISED:
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
-    elif kind == "ivf":
+        found = index.search(np.asarray(vecs, dtype=np.float32), k, allowed=np.ascontiguousarray(allowed, dtype=np.int64))
+        return found if not (found[1] < 0).any() else _exact_among(store, model, vecs, k, allowed)
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    if kind == "ivf":
         params = faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(index).nprobe)
     elif kind == "hnsw":
         inner = faiss.downcast_index(index.index if hasattr(index, "id_map") else index)

@@ -28,6 +28,7 @@ QUANTISED = (SQ8, BINARY)
 # rescoring; a larger nprobe costs more codes scanned).
 RESCORE_FACTORS = {SQ8: (2, 4, 8, 16), BINARY: (4, 8, 16, 32, 64)}
 QUERY_BLOCK = 64  # queries rescored together (bounds the candidate vectors held at once)
+MIN_DEPTH = 10  # a search for fewer results still rescores factor x this many candidates
 
 
 def _faiss():
@@ -99,21 +100,31 @@ class RescoredIndex:
     def remove_ids(self, ids: np.ndarray) -> int:
         return self.inner.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
 
-    def candidates(self, vecs: np.ndarray, n: int, params=None) -> np.ndarray:
-        """The inner index's top-n ids per query (-1 where it has fewer)."""
-        if params is None:
+    def candidates(self, vecs: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The inner index's top-n ids per query (-1 where it has fewer), among `allowed` (sorted
+        ids) if given: SQ8 through an IDSelector; IndexBinaryIVF takes none, so it is asked for as
+        many more candidates as the filter leaves out, and those not allowed are dropped."""
+        if allowed is None:
             return self.inner.search(self.encode(vecs), n)[1]
-        return self.inner.search(self.encode(vecs), n, params=params)[1]
+        faiss = _faiss()
+        if self.kind == SQ8:
+            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(allowed), nprobe=self.nprobe)
+            return self.inner.search(self.encode(vecs), n, params=params)[1]
+        wider = min(self.ntotal, n * max(1, -(-self.ntotal // max(1, len(allowed)))))
+        cand = self.inner.search(self.encode(vecs), wider)[1]
+        return np.where(np.isin(cand, allowed), cand, -1)
 
-    def search(self, vecs: np.ndarray, k: int, params=None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vecs: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids): max(k, MIN_DEPTH) x factor candidates (the depth the recall was
+        measured at, even for a small k), rescored exactly; -1 / -inf where fewer were found."""
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         k = min(k, self.ntotal)
-        n = min(self.ntotal, max(k, k * self.factor))
+        n = min(self.ntotal, max(k, MIN_DEPTH) * self.factor)
         scores = np.full((len(vecs), k), -np.inf, dtype=np.float32)
         ids = np.full((len(vecs), k), -1, dtype=np.int64)
         for s in range(0, len(vecs), QUERY_BLOCK):
             block = vecs[s:s + QUERY_BLOCK]
-            scores[s:s + len(block)], ids[s:s + len(block)] = self.rescore(block, self.candidates(block, n, params), k)
+            scores[s:s + len(block)], ids[s:s + len(block)] = self.rescore(block, self.candidates(block, n, allowed), k)
         return scores, ids
 
     def rescore(self, vecs: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +144,9 @@ class RescoredIndex:
         known = (cand >= 0) & (got_ids[pos] == cand)
         cand_scores = np.where(known, np.take_along_axis(exact, pos, 1), -np.inf)
         for j in range(len(vecs)):
-            row = np.unique(cand[j][known[j]], return_index=True)[1]  # a duplicate id counts once
-            top = row[np.argsort(-cand_scores[j][row], kind="stable")[:k]]
-            scores[j, :len(top)], ids[j, :len(top)] = cand_scores[j][top], cand[j][top]
+            row_ids, row_scores = cand[j][known[j]], cand_scores[j][known[j]]
+            first = np.unique(row_ids, return_index=True)[1]  # a duplicate id counts once
+            row_ids, row_scores = row_ids[first], row_scores[first]
+            top = np.argsort(-row_scores, kind="stable")[:k]
+            scores[j, :len(top)], ids[j, :len(top)] = row_scores[top], row_ids[top]
         return scores, ids
