@@ -148,11 +148,13 @@ def test_filtered_search_ranks_only_allowed_chunks(tmp_path, forced, monkeypatch
     ids, mat = stored(store)
     allowed = np.sort(ids[::3])
     index = faiss_index.load(store, base.MODEL, DIM)
-    queries = clustered(20, seed=3)
+    queries = mat[1::3][:40]  # stored vectors that are not allowed themselves
     scores, got = faiss_index.search_allowed(store, base.MODEL, index, queries, 10, allowed)
     assert set(got.ravel().tolist()) <= set(allowed.tolist())
     exact = queries @ mat[np.isin(ids, allowed)].T
-    assert (scores[:, 0] <= exact.max(1) + 1e-5).all() and (scores[:, 0] >= np.sort(exact, 1)[:, -3] - 1e-5).all()
+    kth = np.sort(exact, 1)[:, -10:-9] - 1e-5
+    assert (scores <= exact.max(1, keepdims=True) + 1e-5).all()
+    assert (scores >= kth).mean() >= 0.95  # recall@10 among the allowed chunks
 
 
 @both

@@ -302,8 +302,10 @@ def _tune_rescored(index: RescoredIndex, values: list[int], queries: np.ndarray,
     best = 0.0
     for factor in RESCORE_FACTORS[index.kind]:
         index.factor = factor
-        nprobe, recall = _tune(index, index.kind, values, queries, query_ids, exact)
+        # one measurement at the most lists allowed tells whether this factor can pass at all
+        nprobe, recall = _tune(index, index.kind, values[-1:], queries, query_ids, exact)
         if nprobe is not None:
+            nprobe, recall = _tune(index, index.kind, values, queries, query_ids, exact)
             return {"nprobe": nprobe, "factor": factor}, recall
         best = max(best, recall)
     return None, best
