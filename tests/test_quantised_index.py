@@ -105,7 +105,8 @@ def test_fewer_candidates_than_tuned_miss_the_target(tmp_path, forced):
     factors = RESCORE_FACTORS[forced]
     if m["params"]["factor"] != factors[0]:  # a smaller factor missed even at the most lists allowed
         index.factor = factors[factors.index(m["params"]["factor"]) - 1]
-        index.nprobe = max(1, int(m["params"]["nlist"] * faiss_index.IVF_MAX_PROBE_FRACTION))
+        fraction = faiss_index.BINARY_MAX_PROBE_FRACTION if forced == BINARY else faiss_index.IVF_MAX_PROBE_FRACTION
+        index.nprobe = max(1, int(m["params"]["nlist"] * fraction))
         assert brute_force_recall(index, ids, mat, sample) < faiss_index.RECALL_TARGET
 
 

@@ -72,6 +72,11 @@ IVF_LISTS_PER_SQRT_N = 1.0
 IVF_TRAIN_PER_LIST = 50  # k-means sample; the recall measurement, not the k-means, guards quality
 IVF_KMEANS_ITERS = 10
 IVF_MAX_PROBE_FRACTION = 0.25  # needing to scan more than this of the lists: use exact search
+# Binary codes are 32x smaller than float vectors, so scanning twice the share of lists still reads
+# 16x fewer bytes than the float IVF at its limit; their Hamming lists also split the collection
+# less well than float k-means (1M vectors: nprobe 161 of 1,000 against 13 for the float IVF at
+# the same recall), which is what the wider limit is for.
+BINARY_MAX_PROBE_FRACTION = 0.5
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
 HNSW_MAX_EF = 1024
@@ -346,7 +351,8 @@ def _new_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: in
         index = RescoredIndex(kind, new_index(kind, dim, nlist), *rescore_from)
         index.inner.cp.niter = IVF_KMEANS_ITERS
         index.train(train)
-    return index, {"nlist": nlist}, _doublings(1, max(1, int(nlist * IVF_MAX_PROBE_FRACTION)))
+    fraction = BINARY_MAX_PROBE_FRACTION if kind == BINARY else IVF_MAX_PROBE_FRACTION
+    return index, {"nlist": nlist}, _doublings(1, max(1, int(nlist * fraction)))
 
 
 def _build_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: int,
