@@ -173,10 +173,13 @@ def truncate(path):
 
 
 def flip_middle(path):
-    data = bytearray(path.read_bytes())
-    for i in range(len(data) // 2, len(data) // 2 + 64):
-        data[i] ^= 0xFF
-    path.write_bytes(bytes(data))
+    """64 bytes in the middle inverted in place (no truncation: this process may have the file
+    memory-mapped, and a mapped file that shrinks kills its reader with SIGBUS)."""
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size // 2)
+        middle = f.read(64)
+        f.seek(path.stat().st_size // 2)
+        f.write(bytes(b ^ 0xFF for b in middle))
 
 
 @both
