@@ -9,9 +9,11 @@ product with the query, reading their float32 vectors from the store (`vectors_f
 scores returned are always the true cosine similarities, and the recall measured at build time
 (faiss_index._build_approx) is that of the rescored results. nprobe and factor are both tuned there.
 
-Why the mean is taken off before the signs: sentence embeddings share a direction (MiniLM's mean
-vector has norm ~0.3-0.4), so raw signs of some dimensions are nearly constant and carry no
-information; centred signs split every dimension about evenly.
+Why the mean is taken off before the signs: sentence embeddings share a direction (the mean of the
+minilm-int8 embeddings of the shared STS-B and SNLI sentences has norm 0.18), so a few dimensions
+(1.8% there) have the same sign in over 70% of the vectors and say little; centred, none does.
+On those 40,887 sentences, exact Hamming search rescored from 4x the candidates found 0.9465 of
+the cosine top 10 with centred signs against 0.936 with raw ones (10x: 0.9875 against 0.9835).
 """
 
 from __future__ import annotations
