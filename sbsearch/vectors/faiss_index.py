@@ -24,7 +24,7 @@ Index types, chosen at build time from the number of vectors (numbers in docs/BE
   FLOAT_INDEX_MAX_BYTES in a searcher's memory: binary first, then SQ8, then the float IVF, the
   first that reaches RECALL_TARGET. Measured at 1M 384-d vectors (real MiniLM embeddings, perturbed;
   benchmarks/quantised.py, docs/SCALING.md): ivf-binary nprobe 161/1000, factor 4: 54 MB file,
-  113 MB resident in the search process, p50 2.3 ms, held-out recall@10 0.991; ivf-sq8 375 MB,
+  113 MB resident in the search process, p50 2.3-4.4 ms (two runs), held-out recall@10 0.991; ivf-sq8 375 MB,
   405 MB, 3.9 ms, 0.982; float IVF 1,474 MB, 1,385 MB, 4.6 ms, 0.982; exact 1,472 MB, 143 ms.
 
 Why IVF and not HNSW by default (measured on this machine, 2 cores): at 100k 768-d vectors an IVF
