@@ -162,11 +162,10 @@ def test_search_parameter_comes_from_meta_not_the_file(tmp_path, low_threshold):
     faiss_index.build(store, MODEL, DIM)
     m = meta(store)
     assert m["params"]["nprobe"] > 1, "the data needs more than one list per query for this test"
-    path = str(faiss_index.current_file(store, MODEL))
-    raw = faiss.read_index(path)
+    raw = faiss.read_index(str(faiss_index.current_file(store, MODEL)))
     faiss.extract_index_ivf(raw).nprobe = 1
-    faiss.write_index(raw, path)  # the file now persists nprobe=1
-    assert faiss.extract_index_ivf(faiss.read_index(path)).nprobe == 1
+    faiss_index._write(store, MODEL, raw, store.generation)  # the file now persists nprobe=1
+    assert faiss.extract_index_ivf(faiss.read_index(str(faiss_index.current_file(store, MODEL)))).nprobe == 1
     index = faiss_index.load_generation(store, MODEL, DIM, store.generation)
     assert faiss.extract_index_ivf(index).nprobe == m["params"]["nprobe"]
 

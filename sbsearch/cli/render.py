@@ -90,19 +90,21 @@ def side_by_side(a: list[Result], b: list[Result], name_a: str, name_b: str, que
 # ------------------------------------------------------------------------------------------ status, check, models
 
 def vector_index_summary(f: dict | None) -> str:
-    """e.g. "ivf nlist=316 nprobe=8 · recall@10 0.995 (measured at 100,000)"."""
+    """e.g. "ivf-binary nlist=316 nprobe=8 factor=16 · recall@10 0.995 (measured at 100,000) · 5.2 MB in memory"."""
     if not f:
         return "not built yet"
     params = " ".join(f"{k}={v}" for k, v in (f.get("params") or {}).items())
     text = f"{f['type']} {params}".strip()
     if f["type"] == "exact":
         text += " · recall@10 1"
-        if f.get("fallback"):
-            text += f" (fallback: {f['fallback']})"
     elif f.get("recall_at_10") is not None:
         text += f" · recall@10 {f['recall_at_10']:.3f}"
         if f.get("measured_at_count") is not None:
             text += f" (measured at {f['measured_at_count']:,})"
+    if f.get("fallback"):
+        text += f" (fallback: {f['fallback']})"
+    if f.get("memory_bytes") is not None:
+        text += f" · {human_bytes(f['memory_bytes'])} in memory"
     if not f.get("current"):
         text += f" · generation {f.get('generation')}, rebuilt by the next query"
     return text

@@ -16,6 +16,16 @@ Index types, chosen at build time from the number of vectors (numbers in docs/BE
   approximate index is not worth it and the build falls back to exact.
 - "hnsw": IndexIDMap2(IndexHNSWFlat), only on request (SBSEARCH_INDEX_TYPE=hnsw), tuned the same way
   with efSearch.
+- "ivf-binary" and "ivf-sq8" (quantised.py): IVF lists of codes instead of vectors (binary: one sign
+  bit per dimension, 48 bytes at 384-d; SQ8: one byte per dimension), each search asking for
+  `factor` times the results wanted and rescoring those candidates exactly with their stored float
+  vectors. nprobe and factor are tuned together at build time on the rescored results. The
+  automatic choice takes them once the collection's float32 vectors would pass
+  FLOAT_INDEX_MAX_BYTES in a searcher's memory: binary first, then SQ8, then the float IVF, the
+  first that reaches RECALL_TARGET. Measured at 1M 384-d vectors (real MiniLM embeddings, perturbed;
+  benchmarks/quantised.py, docs/SCALING.md): ivf-binary nprobe 161/1000, factor 4: 54 MB file,
+  113 MB resident in the search process, p50 2.3-4.4 ms (two runs), held-out recall@10 0.991; ivf-sq8 375 MB,
+  405 MB, 3.9 ms, 0.982; float IVF 1,474 MB, 1,385 MB, 4.6 ms, 0.982; exact 1,472 MB, 143 ms.
 
 Why IVF and not HNSW by default (measured on this machine, 2 cores): at 100k 768-d vectors an IVF
 build took 3 s against 34 s for HNSW (M=32), and both answer a single query far below the query
@@ -35,6 +45,7 @@ import json
 import math
 import os
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +53,7 @@ import numpy as np
 from ..config import model_key
 from ..errors import SbsearchError
 from .protocol import VectorSource
+from .quantised import BINARY, QUANTISED, RESCORE_FACTORS, SQ8, RescoredIndex, kind_of_inner, new_index
 
 FAISS_DIR = "faiss"  # beside the index's database
 
@@ -63,6 +75,11 @@ IVF_LISTS_PER_SQRT_N = 1.0
 IVF_TRAIN_PER_LIST = 50  # k-means sample; the recall measurement, not the k-means, guards quality
 IVF_KMEANS_ITERS = 10
 IVF_MAX_PROBE_FRACTION = 0.25  # needing to scan more than this of the lists: use exact search
+# Binary codes are 32x smaller than float vectors, so scanning twice the share of lists still reads
+# 16x fewer bytes than the float IVF at its limit; their Hamming lists also split the collection
+# less well than float k-means (1M vectors: nprobe 161 of 1,000 against 13 for the float IVF at
+# the same recall), which is what the wider limit is for.
+BINARY_MAX_PROBE_FRACTION = 0.5
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
 HNSW_MAX_EF = 1024
@@ -72,8 +89,14 @@ HNSW_MAX_EF = 1024
 # collection and the file is rebuilt and measured again.
 REBUILD_GROWTH = 1.5
 REBUILD_CHURN = 0.5
+# Quantised types (quantised.py). An automatic choice quantises once the float32 vectors of the
+# collection would take more than this (n x dim x 4 bytes) in the searcher's memory; it tries the
+# types in AUTO_QUANTISED in turn (the smallest codes first) and keeps the first that reaches
+# RECALL_TARGET after rescoring.
+FLOAT_INDEX_MAX_BYTES = 1 << 30
+AUTO_QUANTISED = (BINARY, SQ8)
 
-KINDS = ("exact", "ivf", "hnsw")
+KINDS = ("exact", "ivf", "hnsw") + QUANTISED
 ENV_TYPE = "SBSEARCH_INDEX_TYPE"
 
 
@@ -108,17 +131,35 @@ def current_file(store: VectorSource, model: str) -> Path | None:
 # ------------------------------------------------------------------------------ choosing a type
 
 def requested_kind() -> str:
-    """$SBSEARCH_INDEX_TYPE: exact, ivf, hnsw, or auto (the default: chosen from the count)."""
+    """$SBSEARCH_INDEX_TYPE: one of KINDS, or auto (the default: chosen from the count)."""
     value = (os.environ.get(ENV_TYPE) or "auto").strip().lower()
     if value not in KINDS + ("auto",):
-        raise SbsearchError(f"{ENV_TYPE}={value!r}: expected one of exact, ivf, hnsw, auto")
+        raise SbsearchError(f"{ENV_TYPE}={value!r}: expected one of {', '.join(KINDS)}, auto")
     return value
 
 
-def choose_kind(n: int, requested: str | None = None) -> str:
+def choose_kind(n: int, requested: str | None = None, dim: int | None = None) -> str:
+    """The type for n vectors of `dim` dimensions: exact up to EXACT_UP_TO, the float IVF while its
+    vectors take at most FLOAT_INDEX_MAX_BYTES, quantised (AUTO_QUANTISED[0]) above."""
     requested = requested or requested_kind()
-    kind = requested if requested != "auto" else ("exact" if n <= EXACT_UP_TO else "ivf")
+    if requested != "auto":
+        kind = requested
+    elif n <= EXACT_UP_TO:
+        kind = "exact"
+    else:
+        kind = AUTO_QUANTISED[0] if dim and n * dim * 4 > FLOAT_INDEX_MAX_BYTES else "ivf"
     return "exact" if n < APPROX_MIN else kind
+
+
+def _attempts(kind: str, requested: str) -> list[str]:
+    """The approximate types a build tries in turn until one reaches the recall target (exact
+    search after them all): an automatic quantised choice goes on to the larger codes, then to the
+    float IVF; a type asked for by name is tried alone."""
+    if kind == "exact":
+        return []
+    if requested == "auto" and kind in AUTO_QUANTISED:
+        return [*AUTO_QUANTISED[AUTO_QUANTISED.index(kind):], "ivf"]
+    return [kind]
 
 
 def _kind(meta: dict) -> str:
@@ -138,7 +179,10 @@ def _new_exact(dim: int):
 
 def _set_search_param(index, kind: str, params: dict) -> None:
     faiss = _faiss()
-    if kind == "ivf" and params.get("nprobe"):
+    if kind in QUANTISED:
+        index.nprobe = int(params.get("nprobe") or index.nprobe)
+        index.factor = int(params.get("factor") or index.factor)
+    elif kind == "ivf" and params.get("nprobe"):
         faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
     elif kind == "hnsw" and params.get("efSearch"):
         inner = faiss.downcast_index(index.index if hasattr(index, "id_map") else index)
@@ -146,8 +190,13 @@ def _set_search_param(index, kind: str, params: dict) -> None:
 
 
 def kind_of(index) -> str:
-    """The type ("exact", "ivf", "hnsw") of a FAISS index object."""
+    """The type (one of KINDS) of a FAISS index object, or of a quantised index with its rescoring."""
     faiss = _faiss()
+    if isinstance(index, RescoredIndex):
+        return index.kind
+    quantised = kind_of_inner(index)
+    if quantised:
+        return quantised
     if faiss.try_extract_index_ivf(index) is not None:
         return "ivf"
     inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
@@ -155,12 +204,14 @@ def kind_of(index) -> str:
 
 
 def index_ids(index) -> np.ndarray:
-    """Every id an index holds, whatever its type (IndexIDMap2 keeps them in id_map; an IVF index
-    keeps them in its inverted lists, as its own ids)."""
+    """Every id an index holds, whatever its type (IndexIDMap2 keeps them in id_map; an IVF index,
+    float, scalar-quantised or binary, keeps them in its inverted lists, as its own ids)."""
     faiss = _faiss()
+    if isinstance(index, RescoredIndex):
+        index = index.inner
     if hasattr(index, "id_map"):
         return faiss.vector_to_array(index.id_map)
-    ivf = faiss.extract_index_ivf(index)
+    ivf = index if isinstance(index, faiss.IndexBinaryIVF) else faiss.extract_index_ivf(index)
     invlists = ivf.invlists
     parts = []
     for lst in range(ivf.nlist):
@@ -229,7 +280,7 @@ def _tune(index, kind: str, values: list[int], queries: np.ndarray, query_ids: n
           exact: tuple[np.ndarray, np.ndarray]) -> tuple[int | None, float]:
     """The smallest search parameter among `values` (increasing; bisected between the last failing
     and the first passing one) whose recall@10 reaches RECALL_TARGET; (None, best recall) if none."""
-    name = "nprobe" if kind == "ivf" else "efSearch"
+    name = _param_name(kind)
     measured: dict[int, float] = {}
 
     def recall(v: int) -> float:
@@ -252,6 +303,26 @@ def _tune(index, kind: str, values: list[int], queries: np.ndarray, query_ids: n
     return None, max(measured.values())
 
 
+def _tune_rescored(index: RescoredIndex, values: list[int], queries: np.ndarray, query_ids: np.ndarray,
+                   exact: tuple[np.ndarray, np.ndarray]) -> tuple[dict | None, float]:
+    """The smallest rescoring factor, and with it the smallest nprobe, whose rescored recall@10
+    reaches RECALL_TARGET: ({"factor", "nprobe"}, recall), or (None, best recall) if none does."""
+    best = 0.0
+    for factor in RESCORE_FACTORS[index.kind]:
+        index.factor = factor
+        # one measurement at the most lists allowed tells whether this factor can pass at all
+        nprobe, recall = _tune(index, index.kind, values[-1:], queries, query_ids, exact)
+        if nprobe is not None:
+            nprobe, recall = _tune(index, index.kind, values, queries, query_ids, exact)
+            return {"nprobe": nprobe, "factor": factor}, recall
+        best = max(best, recall)
+    return None, best
+
+
+def _param_name(kind: str) -> str:
+    return "efSearch" if kind == "hnsw" else "nprobe"
+
+
 def _doublings(start: int, stop: int) -> list[int]:
     out, v = [], start
     while v < stop:
@@ -262,43 +333,58 @@ def _doublings(start: int, stop: int) -> list[int]:
 
 # ------------------------------------------------------------------------------ build
 
-def _build_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: int) -> tuple[object | None, dict]:
-    """Train (IVF), fill and tune an approximate index from all (ids, matrix) batches, which it
-    consumes (each batch is freed once it is in the index, so memory stays near one copy).
-    Returns (None, info) when the recall target cannot be reached at a worthwhile cost."""
+def _new_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: int, rng: np.random.Generator,
+                rescore_from: tuple[VectorSource, str] | None) -> tuple[object, dict, list[int]]:
+    """An empty (trained, for the IVF types) index of `kind`, its fixed parameters and the values
+    of its search parameter to try. A quantised index rescores from `rescore_from` (store, model)."""
     faiss = _faiss()
+    total = sum(len(ids) for ids, _ in batches)
+    if kind == "hnsw":
+        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        return (faiss.IndexIDMap2(inner), {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION},
+                _doublings(16, HNSW_MAX_EF))
+    nlist = _ivf_nlist(total)
+    _, train = _gather(batches, np.sort(rng.choice(total, min(total, IVF_TRAIN_PER_LIST * nlist), replace=False)))
+    if kind == "ivf":
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = IVF_KMEANS_ITERS
+        index.train(train)
+    else:
+        index = RescoredIndex(kind, new_index(kind, dim, nlist), *rescore_from)
+        index.inner.cp.niter = IVF_KMEANS_ITERS
+        index.train(train)
+    fraction = BINARY_MAX_PROBE_FRACTION if kind == BINARY else IVF_MAX_PROBE_FRACTION
+    return index, {"nlist": nlist}, _doublings(1, max(1, int(nlist * fraction)))
+
+
+def _build_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: int,
+                  rescore_from: tuple[VectorSource, str] | None = None) -> tuple[object | None, dict]:
+    """Train (IVF types), fill and tune an approximate index from all (ids, matrix) batches, which
+    it consumes (each batch is freed once it is in the index, so memory stays near one copy).
+    A quantised kind rescores from `rescore_from` (store, model), and its rescored recall is what
+    is measured. Returns (None, info) when the recall target cannot be reached at a worthwhile cost."""
     total = sum(len(ids) for ids, _ in batches)
     if total < APPROX_MIN:  # fewer than counted (a writer in between): not worth an approximate index
         return None, {"fallback": f"{total} vectors are too few for {kind}"}
     rng = np.random.default_rng(RECALL_SEED)
     query_ids, queries = _gather(batches, np.sort(rng.choice(total, min(RECALL_QUERIES, total), replace=False)))
-    if kind == "ivf":
-        nlist = _ivf_nlist(total)
-        _, train = _gather(batches, np.sort(rng.choice(total, min(total, IVF_TRAIN_PER_LIST * nlist), replace=False)))
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter = IVF_KMEANS_ITERS
-        index.train(train)
-        del train
-        params = {"nlist": nlist}
-        values = _doublings(1, max(1, int(nlist * IVF_MAX_PROBE_FRACTION)))
-    else:
-        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index = faiss.IndexIDMap2(inner)
-        params = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
-        values = _doublings(16, HNSW_MAX_EF)
+    index, params, values = _new_approx(kind, batches, dim, rng, rescore_from)
     exact = _ExactTopK(queries, RECALL_K + 1)
     while batches:
         ids, mat = batches.pop(0)
         exact.add(ids, mat)
         index.add_with_ids(mat, ids)
-    value, recall = _tune(index, kind, values, queries, query_ids, exact.result())
-    name = "nprobe" if kind == "ivf" else "efSearch"
-    if value is None:
-        return None, {"fallback": f"{kind} reached recall@10 {recall:.3f} < {RECALL_TARGET} at {name} "
-                                  f"{values[-1]} ({params}); exact search instead"}
-    params[name] = value
+    name = _param_name(kind)
+    if kind in QUANTISED:
+        tuned, recall = _tune_rescored(index, values, queries, query_ids, exact.result())
+        tried = f"{name} {values[-1]}, factor {RESCORE_FACTORS[kind][-1]}"
+    else:
+        value, recall = _tune(index, kind, values, queries, query_ids, exact.result())
+        tuned, tried = ({name: value} if value is not None else None), f"{name} {values[-1]}"
+    if tuned is None:
+        return None, {"fallback": f"{kind} reached recall@10 {recall:.3f} < {RECALL_TARGET} at {tried} ({params})"}
+    params.update(tuned)
     _set_search_param(index, kind, params)
     return index, {"params": params, "recall_at_10": round(recall, 4), "recall_queries": len(query_ids)}
 
@@ -309,16 +395,20 @@ def build(store: VectorSource, model: str, dim: int) -> object:
     t0 = time.perf_counter()
     generation = store.generation
     requested = requested_kind()
-    kind = choose_kind(store.vector_count(model), requested)
+    kind = choose_kind(store.vector_count(model), requested, dim)
     info: dict = {"chosen_by": "auto" if requested == "auto" else f"{ENV_TYPE}={requested}"}
-    index = None
-    if kind != "exact":
-        index, measured = _build_approx(kind, list(store.vectors(model)), dim)
-        info.update(measured)
-        if index is None:
-            kind = "exact"
+    index, missed = None, []
+    for attempt in _attempts(kind, requested):
+        index, measured = _build_approx(attempt, list(store.vectors(model)), dim, (store, model))
+        if index is not None:
+            info.update(measured)
+            kind = attempt
+            break
+        missed.append(measured["fallback"])
+    if missed:
+        info["fallback"] = "; ".join(missed)
     if index is None:
-        index = _new_exact(dim)
+        kind, index = "exact", _new_exact(dim)
         for ids, mat in store.vectors(model):
             index.add_with_ids(mat, ids)
         info.update(params={}, recall_at_10=1.0, recall_queries=0)
@@ -329,18 +419,70 @@ def build(store: VectorSource, model: str, dim: int) -> object:
 
 
 _BUILD_FIELDS = ("type", "params", "recall_at_10", "recall_queries", "measured_at_count", "changed_since_build",
-                 "build_seconds", "chosen_by", "fallback")
+                 "build_seconds", "chosen_by", "fallback", "centre")
+_ENDS = 1 << 16  # bytes at each end of a file covered by the check made at every load
+# A file up to this size is checksummed in full when a searcher loads it (about 0.3 s a GB), so a
+# damaged quantised file (1M vectors: 48 MB binary, 400 MB SQ8) is rebuilt rather than searched;
+# a larger one has its size and ends compared at load, and its whole checksum by `check`.
+FULL_CHECK_AT_LOAD_MAX = 1 << 30
 
 
 def _describe(index) -> str:
     faiss = _faiss()
+    if isinstance(index, RescoredIndex):
+        return f"{type(index.inner).__name__} + exact rescoring from the store"
     if hasattr(index, "id_map"):
         return f"IndexIDMap2({type(faiss.downcast_index(index.index)).__name__})"
     return f"{type(index).__name__}(IndexFlatIP)"
 
 
-def _write(store: VectorSource, model: str, index, generation: int, info: dict | None = None) -> None:
+def _write_file(index, path: Path) -> None:
     faiss = _faiss()
+    inner = index.inner if isinstance(index, RescoredIndex) else index
+    if isinstance(inner, faiss.IndexBinary):
+        faiss.write_index_binary(inner, str(path))
+    else:
+        faiss.write_index(inner, str(path))
+
+
+def _crc32(path: Path, ends_only: bool) -> int:
+    """CRC-32 of a file, or of its first and last _ENDS bytes only (cheap enough for every load)."""
+    crc = 0
+    with open(path, "rb") as f:
+        if ends_only:
+            size = os.fstat(f.fileno()).st_size
+            crc = zlib.crc32(f.read(_ENDS), crc)
+            f.seek(max(0, size - _ENDS))
+            return zlib.crc32(f.read(_ENDS), crc)
+        while block := f.read(1 << 22):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _file_facts(path: Path) -> dict:
+    """What the meta records of a written file, so that a truncated, damaged or swapped file (one of
+    another generation under this name) is told apart from the one the meta describes."""
+    return {"file_bytes": path.stat().st_size, "file_crc32": _crc32(path, False), "file_ends_crc32": _crc32(path, True)}
+
+
+def _file_problem(path: Path, meta: dict, full: bool) -> str | None:
+    """What is wrong with the file against the facts its meta recorded (None: nothing seen). The
+    size and the ends are compared on every load (a memory-mapped file shorter than its lists
+    would crash the reader); `full` compares the checksum of the whole file (check)."""
+    try:
+        size = path.stat().st_size
+        if "file_bytes" in meta and size != meta["file_bytes"]:
+            return f"truncated or replaced ({size:,} bytes, its meta says {meta['file_bytes']:,})"
+        if "file_ends_crc32" in meta and _crc32(path, True) != meta["file_ends_crc32"]:
+            return "corrupt or replaced (its checksum differs from its meta's)"
+        if full and "file_crc32" in meta and _crc32(path, False) != meta["file_crc32"]:
+            return "corrupt or replaced (its checksum differs from its meta's)"
+    except OSError:
+        return "missing"
+    return None
+
+
+def _write(store: VectorSource, model: str, index, generation: int, info: dict | None = None) -> None:
     index_file, meta_file = _index_path(store, model, generation), _meta_path(store, model)
     index_file.parent.mkdir(parents=True, exist_ok=True)
     previous = current_file(store, model)
@@ -348,12 +490,16 @@ def _write(store: VectorSource, model: str, index, generation: int, info: dict |
         old = _read_meta(store, model) or {}
         info = {k: old[k] for k in _BUILD_FIELDS if k in old}
     tmp = index_file.with_suffix(f".tmp{os.getpid()}")
-    faiss.write_index(index, str(tmp))
+    _write_file(index, tmp)
+    facts = _file_facts(tmp)
     os.replace(tmp, index_file)
     kind = kind_of(index)  # the object written is the truth, whatever `info` carried over
+    centre = getattr(index, "centre", None)
     meta = {"model": model, "generation": generation, "file": index_file.name, "count": int(index.ntotal),
             "dim": int(index.d), "faiss": _describe(index), "exact_up_to": EXACT_UP_TO,
-            **{k: v for k, v in info.items() if v is not None}, "type": kind}
+            **{k: v for k, v in info.items() if v is not None}, "type": kind, **facts}
+    if centre is not None:
+        meta["centre"] = [float(x) for x in centre]
     tmp_meta = meta_file.with_suffix(f".tmp{os.getpid()}")
     tmp_meta.write_text(json.dumps(meta))
     os.replace(tmp_meta, meta_file)
@@ -374,14 +520,18 @@ def _read_meta(store: VectorSource, model: str) -> dict | None:
 
 
 def describe(store: VectorSource, model: str) -> dict | None:
-    """What `sbsearch status` shows of a model's FAISS file, from its meta JSON (no FAISS import)."""
+    """What `sbsearch status` shows of a model's FAISS file, from its meta JSON (no FAISS import).
+    memory_bytes is what a searcher holds of it: the whole file (flat and HNSW files are read into
+    memory, IVF lists memory-mapped and shared by searchers; a quantised file holds codes, not
+    vectors: the rescoring reads its few candidates' vectors from the store)."""
     meta = _read_meta(store, model)
     if not meta:
         return None
     return {"type": _kind(meta), "params": meta.get("params", {}), "recall_at_10": meta.get("recall_at_10"),
             "measured_at_count": meta.get("measured_at_count"), "count": meta.get("count"),
             "generation": meta.get("generation"), "current": meta.get("generation") == store.generation,
-            "exact_up_to": meta.get("exact_up_to"), "fallback": meta.get("fallback")}
+            "exact_up_to": meta.get("exact_up_to"), "fallback": meta.get("fallback"),
+            "memory_bytes": meta.get("file_bytes"), "file_bytes": meta.get("file_bytes")}
 
 
 # ------------------------------------------------------------------------------ update / load
@@ -389,14 +539,14 @@ def describe(store: VectorSource, model: str) -> dict | None:
 def _rebuild_reason(meta: dict, n_after: int, changed: int, removing: bool) -> str | None:
     """Why an incremental update should rebuild (re-choose the type, re-train, re-measure) instead."""
     kind = _kind(meta)
-    wanted = choose_kind(n_after)
+    wanted = choose_kind(n_after, dim=meta.get("dim"))
     measured = meta.get("measured_at_count") or meta.get("count") or 0
     drifted = (n_after > measured * REBUILD_GROWTH or n_after < measured / REBUILD_GROWTH
                or changed > REBUILD_CHURN * measured)
-    if kind == "exact" and meta.get("fallback") and wanted != "exact":
-        # The approximate index missed the recall target at this collection: try again only once
-        # the collection has changed enough, not on every run.
-        return f"{n_after} vectors since exact fallback at {measured}" if drifted else None
+    if meta.get("fallback") and wanted != kind:
+        # The wanted type missed the recall target at this collection (the file is what the build
+        # fell back to): try again only once the collection has changed enough, not on every run.
+        return f"{n_after} vectors since the fallback to {kind} at {measured}" if drifted else None
     if wanted != kind:
         return f"{n_after} vectors call for {wanted} (file is {kind})"
     if kind == "hnsw" and removing:
@@ -419,7 +569,7 @@ def update(store: VectorSource, model: str, dim: int, previous_generation: int, 
     index = None
     if meta and meta.get("generation") == previous_generation and meta.get("dim") == dim:
         try:
-            index = _faiss().read_index(str(current_file(store, model)))
+            index = _open(store, model, meta, current_file(store, model), shared=False)
         except RuntimeError:
             index = None
     if index is None:
@@ -439,8 +589,8 @@ def update(store: VectorSource, model: str, dim: int, previous_generation: int, 
         return
     info = {k: meta[k] for k in _BUILD_FIELDS if k in meta}
     info.update(type=_kind(meta), changed_since_build=changed)
-    if info["type"] == "exact" and choose_kind(n_after) == "exact":
-        info.pop("fallback", None)  # exact is now the choice, not a fallback
+    if choose_kind(n_after, dim=dim) == info["type"]:
+        info.pop("fallback", None)  # the type is now the choice, not a fallback
     _write(store, model, index, generation, info)
 
 
@@ -462,18 +612,43 @@ def _read_shared(path: str):
         return faiss.read_index(path)
 
 
+def _read_file(path: Path, kind: str, shared: bool):
+    """The raw FAISS object in `path`, read by the reader of `kind` (binary indexes have their own).
+    RuntimeError when FAISS cannot read it."""
+    faiss = _faiss()
+    if kind == BINARY:
+        return faiss.read_index_binary(str(path))  # small (48 bytes a vector at 384-d): read whole
+    return _read_shared(str(path)) if shared else faiss.read_index(str(path))
+
+
+def _open(store: VectorSource, model: str, meta: dict, path: Path, shared: bool):
+    """The usable index in `path` as its meta describes it: checked against the meta's record of
+    the file, of the meta's type and count, a quantised one wrapped with its rescoring, its search
+    parameters applied. RuntimeError for anything that does not match (the caller rebuilds)."""
+    kind = _kind(meta)
+    problem = _file_problem(path, meta, full=meta.get("file_bytes", 0) <= FULL_CHECK_AT_LOAD_MAX)
+    if problem:
+        raise RuntimeError(problem)
+    index = _read_file(path, kind, shared)
+    if kind_of(index) != kind or ("count" in meta and index.ntotal != meta["count"]):
+        raise RuntimeError(f"{path.name} is not the {kind} index of {meta.get('count')} vectors its meta describes")
+    if kind in QUANTISED:
+        index = RescoredIndex(kind, index, store, model, meta.get("centre"))
+    # nprobe / efSearch are persisted by write_index in FAISS 1.15, but the meta is the record
+    # of what was measured: apply it rather than depend on the file format.
+    _set_search_param(index, kind, meta.get("params") or {})
+    return index
+
+
 def load_generation(store: VectorSource, model: str, dim: int, generation: int):
-    """The FAISS index of exactly `generation`, or None if the current file is of another one."""
+    """The FAISS index of exactly `generation`, or None if the current file is of another one (or
+    damaged: the caller rebuilds it)."""
     meta = _read_meta(store, model)
     if meta and meta.get("generation") == generation and meta.get("dim") == dim and meta.get("file"):
         try:
-            index = _read_shared(str(faiss_dir(store) / meta["file"]))
+            return _open(store, model, meta, faiss_dir(store) / meta["file"], shared=True)
         except RuntimeError:
             return None
-        # nprobe / efSearch are persisted by write_index in FAISS 1.15, but the meta is the record
-        # of what was measured: apply it rather than depend on the file format.
-        _set_search_param(index, _kind(meta), meta.get("params") or {})
-        return index
     return None
 
 
@@ -541,8 +716,11 @@ def search_allowed(store: VectorSource, model: str, index, vecs: np.ndarray, k: 
         return np.zeros((len(vecs), 0), dtype=np.float32), np.zeros((len(vecs), 0), dtype=np.int64)
     if len(allowed) <= EXACT_FILTER_MAX:
         return _exact_among(store, model, vecs, k, allowed)
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
     kind = kind_of(index)
+    if kind in QUANTISED:
+        found = index.search(np.asarray(vecs, dtype=np.float32), k, allowed=np.ascontiguousarray(allowed, dtype=np.int64))
+        return found if not (found[1] < 0).any() else _exact_among(store, model, vecs, k, allowed)
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
     if kind == "ivf":
         params = faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(index).nprobe)
     elif kind == "hnsw":
@@ -558,16 +736,19 @@ def search_allowed(store: VectorSource, model: str, index, vecs: np.ndarray, k: 
 
 def verify(store: VectorSource, model: str, dim: int, chunk_ids: set[int]) -> str:
     """"ok", or what is wrong with the model's FAISS file against the ids stored in SQLite:
-    "missing", "stale (…)", "unreadable", a wrong dimension or type, duplicate or disagreeing ids."""
-    faiss = _faiss()
+    "missing", "stale (…)", truncated or corrupt (against the size and checksum its meta recorded),
+    "unreadable", a wrong dimension or type, duplicate or disagreeing ids."""
     meta = _read_meta(store, model)
     index_file = current_file(store, model)
     if meta is None or index_file is None or not index_file.exists():
         return "missing"
     if meta.get("generation") != store.generation:
         return f"stale (generation {meta.get('generation')} of {store.generation})"
+    problem = _file_problem(index_file, meta, full=True)
+    if problem:
+        return problem
     try:
-        index = faiss.read_index(str(index_file))
+        index = _read_file(index_file, _kind(meta), shared=False)
     except RuntimeError:
         return "unreadable"
     if index.d != dim:

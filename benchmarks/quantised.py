@@ -1,0 +1,197 @@
+"""Quantised vector indexes (ivf-sq8, ivf-binary, each with exact rescoring) against exact and the
+float IVF, as sbsearch builds and searches them, at a size given on the command line:
+
+    .venv/bin/python benchmarks/quantised.py --n 1000000 [--kinds exact ivf ivf-sq8 ivf-binary] [--queries 200] [--no-write]
+
+Vectors: real MiniLM (minilm-int8) embeddings of the English sentences of the shared STS-B and SNLI
+files (encoded once, cached under $SBSEARCH_CACHE), each stored vector one of them perturbed along
+the embeddings' own directions (a random combination of 32 centred real embeddings, so the noise
+has their spectrum rather than a uniform one) and normalised again; held-out queries are drawn
+the same way and are not stored. A real SQLite store holds them (benchmarks/ann.py's bulk insert).
+
+Per type: `faiss_index.build` forced with SBSEARCH_INDEX_TYPE, timed (SQLite read and recall tuning
+included); then a fresh search process opens the store as a searcher does and reports its resident
+memory (VmRSS) before loading the index and after the queries, the FAISS file's size, and the
+p50/p95 of one query at a time through FaissVectorIndex.search (quantised: candidates, their
+vectors read from SQLite, rescoring) and through Searcher.search_vectors (that plus the chunk rows),
+and recall@10 of the answers against exact search over all stored vectors.
+Writes benchmarks/results/quantised.json (the run's rows merged by N and type); prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+from ann import MODEL, make_store  # noqa: E402
+from sbsearch import config  # noqa: E402
+from sbsearch.vectors import faiss_index  # noqa: E402
+
+K = 10
+RESULTS = REPO / "benchmarks" / "results" / "quantised.json"
+NOISE = 0.6  # perturbation scale: a stored vector keeps cosine ~0.85 with the sentence it came from
+
+
+def real_embeddings() -> np.ndarray:
+    """minilm-int8 embeddings of the shared English sentence pool (cached: ~2 min to encode)."""
+    from hybrid import sentence_pool
+
+    cache = config.cache_dir() / "bench" / "pool-minilm-int8.npy"
+    if cache.exists():
+        return np.load(cache)
+    from sbsearch.embed import make_embedder
+
+    pool, embedder = sentence_pool(), make_embedder("minilm-int8")
+    vecs = np.vstack([np.asarray(embedder.encode(pool[s:s + 512]), dtype=np.float32) for s in range(0, len(pool), 512)])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vecs)
+    return vecs
+
+
+def perturbed(real: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n unit vectors, each a real embedding moved along a random mix of 32 other (centred) real
+    embeddings, i.e. along directions the model actually uses."""
+    rng = np.random.default_rng(seed)
+    centred = real - real.mean(axis=0)
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    for s in range(0, n, 100_000):
+        m = min(100_000, n - s)
+        mix = rng.standard_normal((m, 32)).astype(np.float32) / np.sqrt(32)
+        v = real[rng.integers(len(real), size=m)] + NOISE * (mix @ centred[rng.integers(len(real), size=32)])
+        out[s:s + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def exact_top(queries: np.ndarray, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k (scores, chunk ids) of each query over all vectors (chunk ids start at 1)."""
+    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), k), dtype=np.int64)
+    for s in range(0, len(vecs), 200_000):
+        sc = np.concatenate([best_s, queries @ vecs[s:s + 200_000].T], axis=1)
+        ids = np.concatenate([best_i, np.broadcast_to(np.arange(s, s + min(200_000, len(vecs) - s)) + 1,
+                                                       (len(queries), min(200_000, len(vecs) - s)))], axis=1)
+        top = np.argpartition(-sc, k - 1, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(sc, top, 1), np.take_along_axis(ids, top, 1)
+    order = np.argsort(-best_s, axis=1)
+    return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
+
+
+SEARCH_CHILD = r"""
+import json, sys, time
+import numpy as np
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+path, model, queries_file, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+from sbsearch.search import Searcher
+queries = np.load(queries_file)
+searcher = Searcher(path, model=model, embedder=None)
+store, vi = searcher.store, searcher.vector_index
+before = rss_mb()
+t = time.perf_counter()
+vi.load()
+load_s = time.perf_counter() - t
+gen = store.generation
+def one(q):
+    with store.snapshot():
+        return vi.search(q[None], k, gen)
+for q in queries[:20]:
+    one(q); searcher.search_vectors(q[None], k)
+index_ms, search_ms, got = [], [], []
+for q in queries:
+    t = time.perf_counter(); s, i = one(q); index_ms.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter(); searcher.search_vectors(q[None], k); search_ms.append((time.perf_counter() - t) * 1000)
+    got.append((s[0].tolist(), i[0].tolist()))
+print(json.dumps({"rss_before_mb": before, "rss_after_mb": rss_mb(), "load_s": load_s,
+                  "index_p50_ms": float(np.percentile(index_ms, 50)), "index_p95_ms": float(np.percentile(index_ms, 95)),
+                  "search_p50_ms": float(np.percentile(search_ms, 50)), "search_p95_ms": float(np.percentile(search_ms, 95)),
+                  "got": got}))
+"""
+
+
+def measure(store, dim: int, kind: str, queries_file: Path, gold) -> dict:
+    os.environ[faiss_index.ENV_TYPE] = kind
+    t = time.perf_counter()
+    faiss_index.build(store, MODEL, dim)
+    build_s = time.perf_counter() - t
+    os.environ.pop(faiss_index.ENV_TYPE)
+    meta = faiss_index._read_meta(store, MODEL)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", SEARCH_CHILD, str(store.path), MODEL, str(queries_file), str(K + 1)],
+                         capture_output=True, text=True, env=env, check=True)
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    got = child.pop("got")
+    scores = np.array([s for s, _ in got], dtype=np.float32)
+    ids = np.array([i for _, i in got], dtype=np.int64)
+    row = {"asked": kind, "type": meta["type"], "params": meta.get("params", {}), "fallback": meta.get("fallback"),
+           "build_s": round(build_s, 1), "recall_at_build": meta.get("recall_at_10"),
+           "recall_held_out": round(faiss_index.recall_at_k((scores, ids), gold, None, K), 4),
+           "file_mb": round(meta["file_bytes"] / 2**20, 1), **{k: round(v, 2) for k, v in child.items()}}
+    print(f"  {kind}: {row}", flush=True)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| N | type | parameters | build s | file MB | search process RSS MB: before load / after queries | "
+             "index p50 / p95 ms | search_vectors p50 / p95 ms | recall@10 at build / held-out |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items()) or "–"
+        lines.append(f"| {r['n']:,} | {r['type']} | {params} | {r['build_s']:.0f} | {r['file_mb']:.0f} | "
+                     f"{r['rss_before_mb']:.0f} / {r['rss_after_mb']:.0f} | {r['index_p50_ms']:.2f} / {r['index_p95_ms']:.2f} | "
+                     f"{r['search_p50_ms']:.2f} / {r['search_p95_ms']:.2f} | {r['recall_at_build']:.3f} / "
+                     f"{r['recall_held_out']:.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--kinds", nargs="+", default=["exact", "ivf", "ivf-sq8", "ivf-binary"])
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    t_all = time.perf_counter()
+    real = real_embeddings()
+    vecs = perturbed(real, args.n, seed=0)
+    queries = perturbed(real, args.queries, seed=1)
+    gold = exact_top(queries, vecs, K + 1)
+    work = Path(tempfile.mkdtemp(prefix="sbsearch-quantised-"))
+    try:
+        t = time.perf_counter()
+        store = make_store(work / "idx", vecs)
+        print(f"store of {args.n:,} vectors: {time.perf_counter() - t:.0f} s", flush=True)
+        del vecs
+        np.save(work / "queries.npy", queries)
+        rows = [{"n": args.n, "dim": real.shape[1], **measure(store, real.shape[1], kind, work / "queries.npy", gold)}
+                for kind in args.kinds]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    cmd = " ".join(["python", "benchmarks/quantised.py", *sys.argv[1:]])
+    print(f"\n`{cmd}` · {platform.machine()}, {os.cpu_count()} cores (shared) · {len(real):,} real minilm-int8 "
+          f"embeddings perturbed · {args.queries} held-out queries · run {time.perf_counter() - t_all:.0f} s\n")
+    print(table(rows))
+    if not args.no_write:
+        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+        old["runs"] = [r for r in old["runs"] if (r["n"], r["asked"]) not in {(x["n"], x["asked"]) for x in rows}]
+        old["runs"] += [{**r, "command": cmd, "date": time.strftime("%Y-%m-%d %H:%M"),
+                         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)"} for r in rows]
+        RESULTS.write_text(json.dumps(old, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
