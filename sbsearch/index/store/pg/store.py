@@ -32,7 +32,9 @@ from .documents import DocumentsMixin
 from .imports import ImportMixin
 from .lexical import LexicalMixin
 from .runs import RunsMixin
-from .schema import LEXICAL_FORMAT, SCHEMA, SCHEMA_SQL, SCHEMA_VERSION, WRITER_LOCK_KEY, display_url
+from ..vector_codec import STORED_ENCODING
+from .schema import (LEXICAL_FORMAT, PENDING_ENCODING_KEY, SCHEMA, SCHEMA_SQL, SCHEMA_VERSION, WRITER_LOCK_KEY,
+                     display_url)
 from .vectors import VectorsMixin
 
 
@@ -90,12 +92,13 @@ class PgStore(DocumentsMixin, VectorsMixin, LexicalMixin, AccessMixin, RunsMixin
                 return
             for statement in SCHEMA_SQL:
                 self.conn.execute(statement)
-            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s)",
-                              [SCHEMA_VERSION, LEXICAL_FORMAT])
+            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s), "
+                              "(%s, %s)", [SCHEMA_VERSION, LEXICAL_FORMAT, PENDING_ENCODING_KEY, STORED_ENCODING])
 
     def upgrade_schema(self) -> None:
-        """What was added since a store was made (as the SQLite store's migration m006): users.session_key
-        and the partial index of documents without access rules."""
+        """What was added since a store was made (as the SQLite store's migrations m006 and m007):
+        users.session_key, the partial index of documents without access rules, compact pending vectors."""
+        self._compact_pending()
         has = self._value("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
                           "AND table_name = 'users' AND column_name = 'session_key'", [SCHEMA])
         if not has:
