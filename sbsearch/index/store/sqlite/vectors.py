@@ -115,7 +115,9 @@ class VectorsMixin:
         # The pending vectors were a second copy of the run's vectors: give their pages back to the
         # file system instead of leaving them free inside index.db (a no-op in an index whose
         # auto_vacuum is not INCREMENTAL, i.e. one not migrated yet; schema.m008_reclaim_space).
-        self.db.execute("PRAGMA incremental_vacuum")
+        # Python's sqlite3 steps this pragma once per call, and each step frees one page.
+        for _ in range(self.db.execute("PRAGMA freelist_count").fetchone()[0]):
+            self.db.execute("PRAGMA incremental_vacuum")
 
     def add_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> int:
         """Back-fill vectors of existing chunks for a model; one transaction."""
