@@ -256,6 +256,96 @@ def measure_corpus(corpus: str, folder: Path, work: Path, before_code: Path, do_
     return r, q
 
 
+SYNTHETIC_BUILD = """
+import sys, numpy as np
+from pathlib import Path
+from sbsearch.index.store import NewChunk, NewDocument, Store
+n, path = int(sys.argv[1]), Path(sys.argv[2])
+rng = np.random.default_rng(0)
+words = np.array("travel hotel flight expense claim receipt vpn password laptop printer office parking kitchen "
+                 "holiday leave policy manager approval portal badge firmware release backup meeting".split())
+store = Store(path, create=True)
+store.register_model("synthetic", "-", None, 384, 6, 6)
+for start in range(0, n, 5000):  # one run per 5,000 chunks: pending vectors first, then publish
+    vecs = rng.normal(size=(min(5000, n - start), 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    docs, by_sha = [], {}
+    for d in range(0, len(vecs), 5):
+        k = start + d
+        chunks = [NewChunk(text=" ".join(rng.choice(words, 60)), text_sha=f"{k + i:064x}") for i in range(5)]
+        docs.append(NewDocument(path=f"/docs/{k // 5}.txt", root="/docs", sha256=str(k), status="ok", chunks=chunks))
+        by_sha.update({c.text_sha: v.tobytes() for c, v in zip(chunks, vecs[d:d + 5])})
+    store.save_pending("synthetic", by_sha)
+    store.publish(docs, [], {"synthetic": by_sha})
+store.checkpoint(truncate=True)
+"""
+
+
+def migration_cost(work: Path, before_code: Path, n: int) -> dict:
+    """A synthetic float32 index of n chunks (one model, 384-d, written by the before code as its
+    runs write: pending vectors, then publish), migrated in place: each step's seconds and the
+    bytes of index.db and its WAL after it."""
+    from sbsearch.index.store.sqlite.schema import migrations, sqlite_utils
+
+    index = work / f"synthetic-{n}"
+    shutil.rmtree(index, ignore_errors=True)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", SYNTHETIC_BUILD, str(n), str(index)], check=True,
+                   env={**os.environ, "PYTHONPATH": str(before_code)}, cwd=str(before_code))
+    out: dict = {"chunks": n, "build_s": round(time.perf_counter() - t, 1)}
+
+    def sizes() -> dict:
+        wal = index / "index.db-wal"
+        return {"index_db": (index / "index.db").stat().st_size, "wal": wal.stat().st_size if wal.exists() else 0}
+
+    out["before"] = sizes()
+    db = sqlite_utils.Database(sqlite3.connect(str(index / "index.db"), isolation_level=None))
+    t = time.perf_counter()
+    migrations.apply(db, stop_before="m008_reclaim_space")
+    out["m007_convert_s"] = round(time.perf_counter() - t, 2)
+    out["after_convert"] = sizes()
+    # m008's steps one by one, to see the WAL at its largest (before the checkpoint)
+    t = time.perf_counter()
+    db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    db.execute("VACUUM")
+    out["m008_vacuum_s"] = round(time.perf_counter() - t, 2)
+    out["after_vacuum_before_checkpoint"] = sizes()
+    t = time.perf_counter()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    out["m008_checkpoint_s"] = round(time.perf_counter() - t, 2)
+    out["after_vacuum"] = sizes()
+    db.close()
+    return out
+
+
+def pg_components(index: Path) -> dict:
+    """Bytes per chunk of the PostgreSQL store an index folder becomes (`sbsearch migrate` into a
+    fresh pgserver database): every relation of the schema (heap, TOAST, indexes: HNSW included)."""
+    import pgserver
+    import psycopg
+
+    data = Path(tempfile.mkdtemp(prefix="sbsearch-storage-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        url = server.get_uri()
+        subprocess.run([sys.executable, "-m", "sbsearch", "migrate", "-i", str(index), "--to", url], check=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("VACUUM ANALYZE")
+            chunks = con.execute("SELECT count(*) FROM sbsearch.chunks").fetchone()[0]
+            rows = con.execute(
+                "SELECT c.relname, c.relkind, pg_relation_size(c.oid), coalesce(pg_relation_size(c.reltoastrelid), 0) "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'sbsearch' "
+                "AND c.relkind IN ('r', 'i') ORDER BY 3 DESC").fetchall()
+    finally:
+        server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
+    relations = {name: {"kind": kind, "bytes": size + toast, "per_chunk": round((size + toast) / chunks)}
+                 for name, kind, size, toast in rows}
+    total = sum(r["bytes"] for r in relations.values())
+    return {"chunks": chunks, "relations": relations, "total_per_chunk": round(total / chunks)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before-code", type=Path, default=Path("/work/main"),
@@ -263,9 +353,26 @@ def main() -> None:
     ap.add_argument("--work", type=Path, help="folder for corpora and indexes (default: a temporary one)")
     ap.add_argument("--no-quality", action="store_true")
     ap.add_argument("--report", action="store_true", help="print the tables of the last results file")
+    ap.add_argument("--migration-chunks", type=int, default=0, metavar="N",
+                    help="only: the cost of migrating a synthetic float32 index of N chunks, added to the results")
+    ap.add_argument("--pg", action="store_true",
+                    help="only: the PostgreSQL store of the 'new' StackFAQ index of --work (pgserver), added to the results")
     args = ap.parse_args()
     if args.report:
         print(table(json.loads(RESULTS.read_text())))
+        return
+    if args.migration_chunks:
+        result = json.loads(RESULTS.read_text())
+        work = args.work or Path(tempfile.mkdtemp(prefix="sbsearch-storage-"))
+        result["migration_cost"] = migration_cost(work, args.before_code, args.migration_chunks)
+        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["migration_cost"], indent=1))
+        return
+    if args.pg:
+        result = json.loads(RESULTS.read_text())
+        result["postgresql"] = pg_components(args.work / "stackfaq-1000-new")
+        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["postgresql"], indent=1))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="sbsearch-storage-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -169,6 +169,16 @@ def test_the_cli_migrates_an_old_index_in_place_without_a_model_run(fake_index):
     assert sum(o[0] == n[0] for o, n in zip(old.values(), new.values())) >= len(QUERIES) - 1
 
 
+def test_check_finds_a_vector_of_the_wrong_length(fake_index):
+    with sqlite3.connect(fake_index / "index.db") as con:
+        con.execute("UPDATE embeddings SET vector = substr(vector, 1, 20) WHERE rowid = (SELECT min(rowid) FROM embeddings)")
+    result = invoke("check", "-i", fake_index, "--json", ok=False)
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["vector_encoding"] == "int8"
+    assert any("1 stored vectors are not 64-d int8" in p for p in report["problems"])
+
+
 def test_pending_vectors_of_a_stopped_run_are_migrated_and_still_reused(fake_index):
     make_float32_index(fake_index)
     pending = unit_rows(3, 64, seed=3)

@@ -44,6 +44,11 @@ def check_encoding(encoding: str | None) -> str:
     return encoding
 
 
+def blob_length(dim: int, encoding: str) -> int:
+    """The bytes of one stored dim-d vector."""
+    return {FLOAT32: 4 * dim, FLOAT16: 2 * dim, INT8: dim + 4}[encoding]
+
+
 def encode_matrix(mat: np.ndarray, encoding: str) -> list[bytes]:
     """One blob per row of a float32 matrix."""
     mat = np.ascontiguousarray(mat, dtype=np.float32)

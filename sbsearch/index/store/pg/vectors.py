@@ -177,6 +177,10 @@ class VectorsMixin:
     def pending_count(self) -> int:
         return self._value("SELECT count(*) FROM pending_vectors")
 
+    def malformed_vector_count(self, model: str, dim: int) -> int:
+        return self._value("SELECT count(*) FROM embeddings WHERE model = %s AND public.vector_dims(vector) != %s",
+                           [model, int(dim)])
+
     def vector_encoding(self) -> str:
         """The stored vectors are pgvector's float32 (see the module's docstring)."""
         return FLOAT32

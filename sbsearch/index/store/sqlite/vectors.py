@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..vector_codec import ENCODING_KEY, check_encoding, decode, decode_matrix, encode, encode_matrix
+from ..vector_codec import ENCODING_KEY, blob_length, check_encoding, decode, decode_matrix, encode, encode_matrix
 
 # The encoding read in the same statement as the vectors: a migration committed between two
 # statements can never make one decode with the other's encoding.
@@ -93,6 +93,11 @@ class VectorsMixin:
                                 "JOIN embeddings e ON e.chunk_id = c.id WHERE c.text_sha IN ({marks})", shas):
             out.setdefault(r["model"], {})[r["text_sha"]] = decode(r["vector"], check_encoding(r["encoding"])).tobytes()
         return out
+
+    def malformed_vector_count(self, model: str, dim: int) -> int:
+        """A model's stored vectors whose bytes are no dim-d vector of this index's encoding."""
+        return self.db.execute("SELECT count(*) FROM embeddings WHERE model = ? AND length(vector) != ?",
+                               [model, blob_length(dim, self.vector_encoding())]).fetchone()[0]
 
     def vector_encoding(self) -> str:
         """How this index keeps its vectors (vector_codec); what its writes use."""
