@@ -16,10 +16,6 @@ WRITER_LOCK_KEY = 0x5B5EA2C1
 # lexical index until `check --repair` or the next `index` rebuilds it.
 LEXICAL_FORMAT = "fts5-tokens"
 
-# The meta key naming how pending_vectors keeps its vectors (vector_codec; absent: float32, a
-# store made before it existed); embeddings.vector is pgvector's float32 in every store.
-PENDING_ENCODING_KEY = "pending_vector_encoding"
-
 # HNSW build parameters (pgvector's defaults) and the search breadth used for a top-k
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64

@@ -32,9 +32,7 @@ from .documents import DocumentsMixin
 from .imports import ImportMixin
 from .lexical import LexicalMixin
 from .runs import RunsMixin
-from ..vector_codec import STORED_ENCODING
-from .schema import (LEXICAL_FORMAT, PENDING_ENCODING_KEY, SCHEMA, SCHEMA_SQL, SCHEMA_VERSION, WRITER_LOCK_KEY,
-                     display_url)
+from .schema import LEXICAL_FORMAT, SCHEMA, SCHEMA_SQL, SCHEMA_VERSION, WRITER_LOCK_KEY, display_url
 from .vectors import VectorsMixin
 
 
@@ -92,13 +90,12 @@ class PgStore(DocumentsMixin, VectorsMixin, LexicalMixin, AccessMixin, RunsMixin
                 return
             for statement in SCHEMA_SQL:
                 self.conn.execute(statement)
-            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s), "
-                              "(%s, %s)", [SCHEMA_VERSION, LEXICAL_FORMAT, PENDING_ENCODING_KEY, STORED_ENCODING])
+            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s)",
+                              [SCHEMA_VERSION, LEXICAL_FORMAT])
 
     def upgrade_schema(self) -> None:
-        """What was added since a store was made (as the SQLite store's migrations m006 and m007):
-        users.session_key, the partial index of documents without access rules, compact pending vectors."""
-        self._compact_pending()
+        """What was added since a store was made (as the SQLite store's migration m006): users.session_key
+        and the partial index of documents without access rules."""
         has = self._value("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
                           "AND table_name = 'users' AND column_name = 'session_key'", [SCHEMA])
         if not has:

@@ -3,8 +3,9 @@ the nearest chunks to a query, the model registry, and the pending vectors of a 
 
 The stored vectors stay float32 (pgvector's `vector`): HNSW searches that column, and the
 pgvector of pgserver (0.6) has no `halfvec` to index (0.7 added it); an HNSW index over a
-decoded int8 column would hold float32 copies anyway. The pending vectors, bytes HNSW never
-reads, are kept in the SQLite store's compact encoding (vector_codec, meta PENDING_ENCODING_KEY)."""
+decoded int8 column would hold float32 copies anyway. The pending vectors stay float32 too: a
+vector that waited in int8 would be published a little off the one a clean run stores, and
+this store keeps float32 (docs/SCALING.md, "What an index folder holds, per chunk")."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..vector_codec import FLOAT32, STORED_ENCODING, check_encoding, decode, encode, recode
-from .schema import HNSW_BUILD_MEMORY_MB, HNSW_EF_CONSTRUCTION, HNSW_M, MIN_EF_SEARCH, PENDING_ENCODING_KEY, SCHEMA
+from ..vector_codec import FLOAT32
+from .schema import HNSW_BUILD_MEMORY_MB, HNSW_EF_CONSTRUCTION, HNSW_M, MIN_EF_SEARCH, SCHEMA
 
 
 def _array(vector) -> np.ndarray:
@@ -148,31 +149,12 @@ class VectorsMixin:
     def vectors_by_text(self, text_shas: Iterable[str]) -> dict[str, dict[str, bytes]]:
         out: dict[str, dict[str, bytes]] = {}
         shas = list(set(text_shas))
-        for r in self._rows("SELECT text_sha, model, vector, (SELECT value FROM meta WHERE key = %s) AS encoding "
-                            "FROM pending_vectors WHERE text_sha = ANY(%s)", [PENDING_ENCODING_KEY, shas]):
-            vector = decode(bytes(r["vector"]), check_encoding(r["encoding"]))
-            out.setdefault(r["model"], {})[r["text_sha"]] = vector.tobytes()
+        for r in self._rows("SELECT text_sha, model, vector FROM pending_vectors WHERE text_sha = ANY(%s)", [shas]):
+            out.setdefault(r["model"], {})[r["text_sha"]] = bytes(r["vector"])
         for r in self._rows("SELECT c.text_sha, e.model, e.vector FROM chunks c JOIN embeddings e ON e.chunk_id = c.id "
                             "WHERE c.text_sha = ANY(%s)", [shas]):
             out.setdefault(r["model"], {})[r["text_sha"]] = _array(r["vector"]).tobytes()
         return out
-
-    def _compact_pending(self) -> None:
-        """Pending vectors of a store made before their encoding was recorded: converted in one
-        transaction (a kill leaves them float32, and the next upgrade converts them again)."""
-        if self.get_meta(PENDING_ENCODING_KEY) == STORED_ENCODING:
-            return
-        with self.atomic():
-            self.conn.execute("LOCK TABLE pending_vectors IN EXCLUSIVE MODE")  # no save_pending in between
-            source = check_encoding(self.get_meta(PENDING_ENCODING_KEY))
-            if source == STORED_ENCODING:
-                return
-            rows = self._rows("SELECT model, text_sha, vector FROM pending_vectors")
-            with self.conn.cursor() as cur:
-                cur.executemany("UPDATE pending_vectors SET vector = %s WHERE model = %s AND text_sha = %s",
-                                [(recode(bytes(r["vector"]), source, STORED_ENCODING), r["model"], r["text_sha"])
-                                 for r in rows])
-            self.set_meta(PENDING_ENCODING_KEY, STORED_ENCODING)
 
     def pending_count(self) -> int:
         return self._value("SELECT count(*) FROM pending_vectors")
@@ -187,11 +169,9 @@ class VectorsMixin:
 
     def save_pending(self, model: str, vectors: dict[str, bytes]) -> None:
         with self.atomic(), self.conn.cursor() as cur:
-            encoding = check_encoding(self.get_meta(PENDING_ENCODING_KEY))
             cur.executemany("INSERT INTO pending_vectors (model, text_sha, vector) VALUES (%s, %s, %s) "
                             "ON CONFLICT (model, text_sha) DO UPDATE SET vector = EXCLUDED.vector",
-                            [(model, sha, encode(np.frombuffer(v, dtype=np.float32), encoding))
-                             for sha, v in vectors.items()])
+                            [(model, sha, v) for sha, v in vectors.items()])
 
     def _clear_pending(self) -> None:
         self.conn.execute("DELETE FROM pending_vectors")
