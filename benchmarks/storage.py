@@ -299,6 +299,15 @@ def migration_cost(work: Path, before_code: Path, n: int) -> dict:
         return {"index_db": (index / "index.db").stat().st_size, "wal": wal.stat().st_size if wal.exists() else 0}
 
     out["before"] = sizes()
+    # the same runs written by this sbsearch (int8, each publish giving its pending pages back)
+    new_index = work / f"synthetic-{n}-new"
+    shutil.rmtree(new_index, ignore_errors=True)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", SYNTHETIC_BUILD, str(n), str(new_index)], check=True,
+                   env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=str(REPO))
+    out["new_build_s"] = round(time.perf_counter() - t, 1)
+    out["new_index_db"] = (new_index / "index.db").stat().st_size
+    shutil.rmtree(new_index, ignore_errors=True)
     db = sqlite_utils.Database(sqlite3.connect(str(index / "index.db"), isolation_level=None))
     t = time.perf_counter()
     migrations.apply(db, stop_before="m008_reclaim_space")
