@@ -42,6 +42,7 @@ from ..vectors import open_vector_index
 from .language import MODEL_REASON_META, LetterCount, choose_model, sample_indices
 from .location import open_store
 from .store import NewChunk, NewDocument, relpath_of
+from .store.vector_codec import FLOAT32
 
 # Chosen by benchmarks/chunking.py (docs/BENCHMARKS.md, "Chunk size and overlap"): 200 word pieces
 # without overlap ranked as well as 200/40 and 128/x on sample_docs and StackFAQ, with fewer
@@ -468,7 +469,7 @@ class Indexer:
         added_ids = [cid for cid, sha in added if sha in mine] + list(backfill_vecs)
         if not added_ids:
             return [], None
-        if self.store.vector_encoding() != "float32":
+        if self.store.vector_encoding() != FLOAT32:
             ids, mat = self.store.vectors_for_ids(self.model_name, np.asarray(added_ids, dtype=np.int64))
             return [int(i) for i in ids], mat
         vecs = [np.frombuffer(mine[sha], dtype=np.float32) for cid, sha in added if sha in mine]

@@ -83,8 +83,8 @@ def decode_matrix(blobs: Sequence[bytes], encoding: str) -> np.ndarray:
         return np.zeros((0, 0), dtype=np.float32)
     buf = b"".join(blobs)
     n = len(blobs)
-    if encoding == FLOAT32:
-        return np.frombuffer(buf, dtype=np.float32).reshape(n, -1)
+    if encoding == FLOAT32:  # a copy: callers may write into it, as into every decoded matrix
+        return np.frombuffer(buf, dtype=np.float32).reshape(n, -1).copy()
     if encoding == FLOAT16:
         return np.frombuffer(buf, dtype="<f2").reshape(n, -1).astype(np.float32)
     raw = np.frombuffer(buf, dtype=np.uint8).reshape(n, -1)
