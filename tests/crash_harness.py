@@ -20,6 +20,7 @@ import numpy as np
 from sbsearch.config import is_store_url
 from sbsearch.index.location import open_store
 from sbsearch.index.store import Store
+from sbsearch.index.store.vector_codec import decode
 
 WORDS = ("travel hotel flight expense claim receipt vpn password laptop printer office parking kitchen "
          "holiday leave policy manager approval portal badge firmware release backup meeting").split()
@@ -72,10 +73,12 @@ def snapshot(location, model: str):
         return docs, rows
     store = Store(location)
     docs = sorted((r["path"], r["sha256"], r["status"]) for r in store.db.query("SELECT * FROM documents"))
-    rows = list(store.db.query(
-        "SELECT d.path, c.ord, c.text, e.vector, l.body FROM chunks c JOIN documents d ON d.id = c.doc_id "
-        "LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model = ? LEFT JOIN lexical l ON l.rowid = c.id "
-        "ORDER BY d.path, c.ord", [model]))
+    encoding = store.vector_encoding()
+    rows = [{**r, "vector": None if r["vector"] is None else decode(r["vector"], encoding).tobytes()}
+            for r in store.db.query(
+                "SELECT d.path, c.ord, c.text, e.vector, l.body FROM chunks c JOIN documents d ON d.id = c.doc_id "
+                "LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.model = ? LEFT JOIN lexical l ON l.rowid = c.id "
+                "ORDER BY d.path, c.ord", [model])]
     store.close()
     return docs, rows
 

@@ -20,6 +20,7 @@ from sbsearch.cli import cli
 from sbsearch.errors import SbsearchError
 from sbsearch.search import Searcher
 from sbsearch.index.store import NewChunk, NewDocument, Store
+from sbsearch.index.store.vector_codec import encode
 
 MODEL = "synthetic-test-model"
 DIM = 48
@@ -71,8 +72,9 @@ def add_docs(store: Store, vecs: np.ndarray, first_doc: int, publish: bool = Tru
             for i, ch in enumerate(doc.chunks):
                 cur = db.execute("INSERT INTO chunks (doc_id, ord, text, text_sha) VALUES (?, ?, ?, ?)",
                                  [doc_id, i, ch.text, ch.text_sha])
-                db.execute("INSERT INTO embeddings (chunk_id, model, vector) VALUES (?, ?, ?)",
-                           [cur.lastrowid, MODEL, by_sha[ch.text_sha]])
+                db.execute("INSERT INTO embeddings (chunk_id, model, vector) VALUES (?, ?, ?)",  # as the store keeps it
+                           [cur.lastrowid, MODEL, encode(np.frombuffer(by_sha[ch.text_sha], np.float32),
+                                                         store.vector_encoding())])
         store.set_meta("generation", str(store.generation + 1))
     store.rebuild_lexical()  # an index run writes the lexical rows with the chunks
     return None

@@ -114,8 +114,9 @@ def print_status(c, info: dict, history: bool) -> None:
     """`sbsearch status`: the index line, models, last runs (all columns with --runs), failed files."""
     from rich.table import Table
 
+    per_chunk = f" ({human_bytes(info['size_bytes'] / info['chunks'])} per chunk)" if info["chunks"] else ""
     c.print(f"[bold]index[/bold] {shown(info['index'])} · generation {info['generation']} · "
-            f"{human_bytes(info['size_bytes'])}")
+            f"{human_bytes(info['size_bytes'])}{per_chunk} · vectors stored as {info.get('vector_encoding', 'float32')}")
     c.print(f"documents {info['documents']} ({info['documents_ok']} ok, {info['documents_failed']} failed) · "
             f"chunks {info['chunks']} · default model {shown(info['default_model'])}"
             + (f" ({shown(info['model_reason'])})" if info.get("model_reason") else ""))

@@ -47,6 +47,10 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
         if info["vectors"] < n_chunks:
             problems.append(f"{name}: {n_chunks - info['vectors']} chunks have no vector "
                             f"(run `sbsearch index DIR --model {name}`)")
+        malformed = store.malformed_vector_count(name, row["dim"])
+        if malformed:
+            problems.append(f"{name}: {malformed} stored vectors are not {row['dim']}-d {store.vector_encoding()} "
+                            f"(damaged; `sbsearch index DIR --model {name} --reembed` embeds them again)")
         vector_index = open_vector_index(store, name, row["dim"])
         faiss_state = vector_index.verify(store.vector_ids(name))
         info["faiss"] = faiss_state
@@ -68,6 +72,7 @@ def check(index_path: Path, repair: bool = False, verify_models: bool = True) ->
         models.append(info)
     return {"index": str(store.path), "generation": store.generation, "sqlite": integrity,
             "documents": len(store.documents()), "chunks": n_chunks, "lexical": store.lexical_summary(),
+            "vector_encoding": store.vector_encoding(),
             "orphan_attachments": orphan_attachments,
             "models": models,
             "problems": problems, "repaired": repaired, "ok": not problems}

@@ -55,7 +55,7 @@ def filter_where(doc_filter: DocumentFilter | None, relpath: str, mark: str, glo
 
 class StoreBase:
     """A store provides get_meta/set_meta, model_row, models, chunk_count, vector_counts,
-    lexical_summary, disk_bytes, runs, _insert_model, _document_totals and _document_lists."""
+    lexical_summary, disk_bytes, vector_encoding, runs, _insert_model, _document_totals and _document_lists."""
 
     @property
     def generation(self) -> int:
@@ -114,6 +114,7 @@ class StoreBase:
             "model_reason": self.get_meta("model_reason"),  # why a new index got it (index/language.py)
             "lexical": self.lexical_summary(),
             "size_bytes": self.disk_bytes(),  # of the store (FAISS files are not the SQLite store's)
+            "vector_encoding": self.vector_encoding(),
             "last_runs": self.runs(runs),
             **self._document_lists(),
         }

@@ -1,5 +1,11 @@
 """The PostgreSQL store's vectors (pgvector): a model's stored vectors and its partial HNSW index,
-the nearest chunks to a query, the model registry, and the pending vectors of a run."""
+the nearest chunks to a query, the model registry, and the pending vectors of a run.
+
+The stored vectors stay float32 (pgvector's `vector`): HNSW searches that column, and the
+pgvector of pgserver (0.6) has no `halfvec` to index (0.7 added it); an HNSW index over a
+decoded int8 column would hold float32 copies anyway. The pending vectors stay float32 too: a
+vector that waited in int8 would be published a little off the one a clean run stores, and
+this store keeps float32 (docs/SCALING.md, "What an index folder holds, per chunk")."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..vector_codec import FLOAT32
 from .schema import HNSW_BUILD_MEMORY_MB, HNSW_EF_CONSTRUCTION, HNSW_M, MIN_EF_SEARCH, SCHEMA
 
 
@@ -151,6 +158,14 @@ class VectorsMixin:
 
     def pending_count(self) -> int:
         return self._value("SELECT count(*) FROM pending_vectors")
+
+    def malformed_vector_count(self, model: str, dim: int) -> int:
+        return self._value("SELECT count(*) FROM embeddings WHERE model = %s AND public.vector_dims(vector) != %s",
+                           [model, int(dim)])
+
+    def vector_encoding(self) -> str:
+        """The stored vectors are pgvector's float32 (see the module's docstring)."""
+        return FLOAT32
 
     def save_pending(self, model: str, vectors: dict[str, bytes]) -> None:
         with self.atomic(), self.conn.cursor() as cur:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
+import numpy as np
+
 from ..rows import DocumentRow, NewChunk, NewDocument
+from ..vector_codec import encode
 from .schema import lexical_row
 
 
@@ -89,15 +92,17 @@ class DocumentsMixin:
         return removed_ids
 
     def _publish_sink(self, new_docs: list[NewDocument]) -> "_Sink":
-        return _Sink(self.db)
+        return _Sink(self.db, self.vector_encoding())
 
 
 class _Sink:
     """publish's rows, one INSERT each: SQLite hands out the ids (a chunk's AUTOINCREMENT id is
-    never reused, so a stale FAISS file can never point at new text)."""
+    never reused, so a stale FAISS file can never point at new text). Vectors are written in the
+    index's encoding."""
 
-    def __init__(self, db):
+    def __init__(self, db, vector_encoding: str):
         self.db = db
+        self.vector_encoding = vector_encoding
 
     def document(self, doc: NewDocument, indexed_at: str) -> int:
         return self.db["documents"].insert({**doc.columns(), "n_chunks": len(doc.chunks),
@@ -111,7 +116,8 @@ class _Sink:
                         lexical_row(chunk_id, text, heading, name))
 
     def vector(self, model: str, chunk_id: int, vector: bytes) -> None:
-        self.db["embeddings"].insert({"chunk_id": chunk_id, "model": model, "vector": vector})
+        blob = encode(np.frombuffer(vector, dtype=np.float32), self.vector_encoding)
+        self.db["embeddings"].insert({"chunk_id": chunk_id, "model": model, "vector": blob})
 
     def flush(self) -> None:
         """Every row is written already."""

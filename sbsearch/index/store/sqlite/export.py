@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from ..vector_codec import ENCODING_KEY, FLOAT32, recode
+
 
 class ExportMixin:
-    """Rows of the exported tables, over self.db."""
+    """Rows of the exported tables, over self.db. Vectors leave as float32 bytes, whatever this
+    index's encoding (the receiving store keeps them its own way); the encoding's meta row stays."""
 
     EXPORTED = ("meta", "models", "documents", "chunks", "embeddings", "runs", "compares", "users", "tokens")
 
@@ -23,4 +26,13 @@ class ExportMixin:
             last = rows[-1].pop("_rowid")
             for r in rows[:-1]:
                 r.pop("_rowid")
-            yield rows
+            yield self._exported(table, rows)
+
+    def _exported(self, table: str, rows: list[dict]) -> list[dict]:
+        if table == "meta":
+            return [r for r in rows if r["key"] != ENCODING_KEY]
+        if table == "embeddings":
+            encoding = self.vector_encoding()
+            for r in rows:
+                r["vector"] = recode(r["vector"], encoding, FLOAT32)
+        return rows

@@ -2,7 +2,8 @@
 their function names: never rename one), the FTS5 table of the lexical index and how it is filled.
 
 Layout of an index directory:
-    index.db                            documents, chunks, embeddings per (chunk, model), models,
+    index.db                            documents, chunks, embeddings per (chunk, model) in the
+                                        encoding meta `vector_encoding` names (vector_codec), models,
                                         runs, compares, and `lexical`: the FTS5 (BM25) index of
                                         the chunks, written in the same transactions (SQLite)
     faiss/<model-key>-g<generation>.faiss  a model's vector index of one generation, derived from
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from ....lexical import index_text
 from ..tokens import LEXICAL_TOKENIZER, lexical_name
+from ..vector_codec import ENCODING_KEY, STORED_ENCODING, check_encoding, decode_matrix, encode_matrix
 
 
 def _import_sqlite_utils():
@@ -158,3 +160,49 @@ def m006_session_keys(db: sqlite_utils.Database) -> None:
     # documents without access rules (readable by every reader): found at once on every request, so
     # that a server run without --all-may-read-everything refuses to answer while there are any
     db.execute("CREATE INDEX documents_access_null ON documents (id) WHERE access IS NULL")
+
+
+def _recode_table(db: sqlite_utils.Database, table: str, source: str, target: str, batch: int = 5000) -> int:
+    """Rewrite every vector of a table from one encoding to another, in rowid order; how many."""
+    done, last = 0, -1
+    while True:
+        rows = db.execute(f"SELECT rowid, vector FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                          [last, batch]).fetchall()
+        if not rows:
+            return done
+        by_length: dict[int, list[tuple[int, bytes]]] = {}
+        for rowid, blob in rows:
+            by_length.setdefault(len(blob), []).append((rowid, blob))
+        for same in by_length.values():  # one model's vectors: decoded and encoded as one matrix
+            blobs = encode_matrix(decode_matrix([b for _, b in same], source), target)
+            db.conn.executemany(f"UPDATE {table} SET vector = ? WHERE rowid = ?",
+                                [(blob, rowid) for (rowid, _), blob in zip(same, blobs)])
+        done += len(rows)
+        last = rows[-1][0]
+
+
+@migrations()
+def m007_compact_vectors(db: sqlite_utils.Database) -> None:
+    # Vectors kept once, compactly: int8 with a scale per vector (vector_codec), a quarter of
+    # float32. Existing vectors are converted as they are (no model runs), stored and pending
+    # alike, in this migration's one transaction: a kill leaves the float32 index as it was, and
+    # the next open converts it again. A new index records the encoding and starts with it.
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [ENCODING_KEY]).fetchone()
+    source = check_encoding(row[0] if row else None)
+    if source != STORED_ENCODING:
+        for table in ("embeddings", "pending_vectors"):
+            _recode_table(db, table, source, STORED_ENCODING)
+    db["meta"].upsert({"key": ENCODING_KEY, "value": STORED_ENCODING}, pk="key")
+
+
+@migrations(transactional=False)
+def m008_reclaim_space(db: sqlite_utils.Database) -> None:
+    # Give free pages back (the float32 vectors just replaced; the pending vectors every run
+    # deleted after publishing) and switch the file to incremental auto-vacuum, so that each
+    # publish returns its pending vectors' pages from now on (SqliteStore._clear_pending).
+    # VACUUM writes the whole database once (its size again in a temporary file and in the WAL,
+    # until the checkpoint that follows); it is one transaction of its own: a kill leaves the
+    # database as it was before it, and the next open runs it again.
+    db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
