@@ -4,6 +4,8 @@ embedding table, which layer pruning does not touch").
 
     .venv/bin/python benchmarks/vocab_trim.py            # measure, write benchmarks/results/vocab_trim.json
     .venv/bin/python benchmarks/vocab_trim.py --no-write
+    .venv/bin/python benchmarks/vocab_trim.py --quality   # also: trim e5-small to the "+ English" set
+                                                          # (single characters kept) and evaluate it
 
 The model's SentencePiece vocabulary (XLM-R's, 250,002 pieces) is read from the converted e5-small
 tokenizer. Kept sets, each a superset of the one before (plus the special tokens):
@@ -16,6 +18,11 @@ StackFAQ's rephrasings, STS-B test. For each kept set: its size, the embedding t
 fp32 and int8, and per held-out set the share of tokens outside it and of questions with any token
 outside it (a trimmed tokenizer would cut those into other, kept pieces: a changed input, not lost
 text). Nothing of the data is written into the repository: only counts.
+
+--quality trims the model (pruning.vocab.trim_vocabulary) to the largest kept set, every one-character
+piece kept too, and measures it with the suites of benchmarks/pruning_japanese.py (JSTS valid, JSQuAD,
+sample_docs' Japanese questions, STS-B test, StackFAQ, sample_docs); the untrimmed model's numbers are
+that table's `e5` row when it has one, else measured here.
 """
 
 from __future__ import annotations
@@ -67,9 +74,41 @@ def sources() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     return kept, held
 
 
+QUALITY_SUITES = ("jsts", "jsquad", "sample_docs_ja", "stsb", "stackfaq", "sample_docs", "size")
+
+
+def quality(model_dir: Path, kept_texts: list[str]) -> dict:
+    """The model trimmed to kept_texts' pieces (single characters kept), measured beside the untrimmed one."""
+    import tempfile
+
+    from pruning import evaluate as ev
+    from pruning.vocab import trim_vocabulary
+    from sbsearch.embed.models import load_model
+    from sbsearch.model_choice.prune_inputs import eval_data
+
+    ed = eval_data()
+    with tempfile.TemporaryDirectory(prefix="vocab-trim-") as tmp:
+        info = trim_vocabulary(model_dir, kept_texts, Path(tmp) / "trimmed")
+        print(f"trimmed: {info}", flush=True)
+        trimmed, _ = load_model(str(Path(tmp) / "trimmed"))
+        info["trimmed"] = ev.evaluate_model(trimmed, QUALITY_SUITES, ed)
+        info["model_mb_fp32_trimmed"] = round((Path(tmp) / "trimmed" / "model.safetensors").stat().st_size / 1e6, 1)
+    table = REPO / "benchmarks" / "results" / "pruning_japanese.json"
+    base_row = json.loads(table.read_text()).get("e5") if table.exists() else None
+    if base_row:
+        info["untrimmed"], info["untrimmed_source"] = base_row["metrics"], f"pruning_japanese.json e5 ({base_row['when']})"
+    else:
+        info["untrimmed"], info["untrimmed_source"] = ev.evaluate_model(load_model("e5-small")[0], QUALITY_SUITES, ed), "here"
+    keys = ("jsts_valid", "jsquad_ndcg10", "sample_docs_ja_ndcg10", "stsb_test", "stackfaq_ndcg10", "sample_docs_ndcg10")
+    info["delta"] = {k: round(info["trimmed"][k] - info["untrimmed"][k], 4) for k in keys
+                     if k in info["trimmed"] and k in info["untrimmed"]}
+    return info
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--quality", action="store_true", help="also trim the model and evaluate it")
     args = ap.parse_args()
     from tokenizers import Tokenizer
 
@@ -105,6 +144,11 @@ def main() -> None:
            "vocab": vocab, "dim": dim, "embedding_mb_fp32_full": round(vocab * dim * 4 / 1e6, 1),
            "model_mb_fp32": round((model_dir / "model.safetensors").stat().st_size / 1e6, 1),
            "rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
+    if args.quality:
+        prompted = [("passage: " if name == "documents" else "query: ") + t for name, texts in kept_src.items()
+                    for t in texts]
+        rec["quality"] = quality(model_dir, prompted)
+        print(json.dumps(rec["quality"]["delta"]), flush=True)
     if not args.no_write:
         RESULTS.write_text(json.dumps(rec, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in rec.items() if k != "rows"}))
