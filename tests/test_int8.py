@@ -77,17 +77,23 @@ def test_int8_through_index_query_compare(tmp_path):
     assert result["models"]["minilm-int8"]["cost"]["disk_mb"] < result["models"]["minilm"]["cost"]["disk_mb"]
 
 
-def test_int8_query_does_not_import_torch(tmp_path):
+def answered_without_torch(tmp_path, model: str) -> str:
+    """Index one document with `model`, then query it in a fresh process that must not import torch;
+    that process's output."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("# Parking\n\nStaff park in garage B, level two.")
-    assert CliRunner().invoke(cli, ["index", str(docs), "--model", "minilm-int8"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["index", str(docs), "--model", model]).exit_code == 0
     code = ("import sys; from sbsearch.cli import cli\n"
             "try:\n    cli(['query', 'where do I park', '--json'])\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "garage B" in proc.stdout
+    return proc.stdout
+
+
+def test_int8_query_does_not_import_torch(tmp_path):
+    assert "garage B" in answered_without_torch(tmp_path, "minilm-int8")
 
 
 def test_asymmetric_mode_queries_by_one_model_documents_by_another(tmp_path):
@@ -145,16 +151,7 @@ def test_onnx_fp32_variant_reproduces_torch_and_serves_without_torch(tmp_path):
     assert type(onnx).__name__ == "OnnxEmbedder"
     cos = (make_embedder("minilm").encode(SENTENCES) * onnx.encode(SENTENCES)).sum(1)
     assert cos.min() >= 0.9999, cos
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.md").write_text("# Parking\n\nStaff park in garage B, level two.")
-    assert CliRunner().invoke(cli, ["index", str(docs), "--model", "minilm-onnx"]).exit_code == 0
-    code = ("import sys; from sbsearch.cli import cli\n"
-            "try:\n    cli(['query', 'where do I park', '--json'])\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "garage B" in proc.stdout
+    assert "garage B" in answered_without_torch(tmp_path, "minilm-onnx")
 
 
 def test_models_build_of_an_unknown_model_is_one_line_and_fails():
