@@ -151,8 +151,9 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 # An ONNX Runtime variant of a model, by the suffix of its name: (cache folder, int8 or not, kind).
 # NAME-int8 is the dynamic int8 export; NAME-onnx the same graph in fp32 (the same vectors as torch,
-# verified at export, and a process that never imports torch: all-mpnet-base-v2 encoded sample_docs'
-# chunks 1.25x as fast as on torch on this machine, whose int8 export is refused by its check).
+# verified at export, and a process that never imports torch; all-mpnet-base-v2, whose int8 export is
+# refused by its check, embedded sample_docs in the demo's compare in about half torch's time:
+# benchmarks/demo_time.py, docs/BENCHMARKS.md).
 EXPORT_VARIANTS = {INT8_SUFFIX: ("int8", True), ONNX_SUFFIX: ("onnx", False)}
 
 
