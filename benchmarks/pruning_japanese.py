@@ -112,6 +112,7 @@ def render(results: dict) -> str:
             f"{share(m, 'jsquad_ndcg10')} / {share(m, 'sample_docs_ja_ndcg10')}",
             "–" if m.get("sentences_per_s") is None else f"{m['sentences_per_s']:.0f}",
             "–" if m.get("mb") is None else f"{m['mb']:.0f}", f"{r.get('minutes', 0):.1f} |"]))
+    notes = [f"- {results[r]['label']}: {results[r]['note']}." for r in ROWS if r in results and results[r].get("note")]
     missing = [r for r in ROWS if r not in results]
     cmds = "\n".join(f"- `{results[r]['command']}` ({results[r]['when']})" for r in ROWS if r in results)
     return (f"{START}\n### multilingual-e5-small cut to 6, 4 and 3 layers, in Japanese "
@@ -120,7 +121,7 @@ def render(results: dict) -> str:
             "Queries carry E5's `query: ` prompt, documents `passage: `, STS pairs `query: ` on both sides, in "
             "training as in evaluation. *sent/s* is each row's own measurement (STS-B test sentences, batch 32) "
             "on a machine shared with other work: compare speeds within one interleaved run, not across rows.\n\n"
-            + "\n".join(lines) + "\n\n"
+            + "\n".join(lines) + "\n\n" + ("Notes:\n\n" + "\n".join(notes) + "\n\n" if notes else "")
             + (("Not measured yet: " + ", ".join(f"`{r}`" for r in missing) + ".\n\n") if missing else "")
             + "Commands:\n\n" + cmds + f"\n{END}")
 
