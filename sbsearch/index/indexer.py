@@ -42,7 +42,7 @@ from ..vectors import open_vector_index
 from .language import MODEL_REASON_META, LetterCount, choose_model, sample_indices
 from .location import open_store
 from .store import NewChunk, NewDocument, relpath_of
-from .store.vector_codec import FLOAT32
+from .store.vector_codec import decode_matrix, encode_matrix
 
 # Chosen by benchmarks/chunking.py (docs/BENCHMARKS.md, "Chunk size and overlap"): 200 word pieces
 # without overlap ranked as well as 200/40 and 128/x on sample_docs and StackFAQ, with fewer
@@ -463,17 +463,15 @@ class Indexer:
 
     def _added_vectors(self, added: list[tuple[int, str]], mine: dict[str, bytes],
                        backfill_vecs: dict[int, np.ndarray]) -> tuple[list[int], np.ndarray | None]:
-        """(chunk ids, vectors) a run added, for the vector index: as the store keeps them, so that
-        a patched index holds what a rebuild from the store would (int8 is a little off the
-        embedder's float32, which the store keeping float32 returns as it is)."""
+        """(chunk ids, vectors) a run added, for the vector index, as the store keeps them (through
+        its encoding and back: int8 is a little off the embedder's float32), so that a patched index
+        holds what a rebuild from the store would."""
         added_ids = [cid for cid, sha in added if sha in mine] + list(backfill_vecs)
         if not added_ids:
             return [], None
-        if self.store.vector_encoding() != FLOAT32:
-            ids, mat = self.store.vectors_for_ids(self.model_name, np.asarray(added_ids, dtype=np.int64))
-            return [int(i) for i in ids], mat
         vecs = [np.frombuffer(mine[sha], dtype=np.float32) for cid, sha in added if sha in mine]
-        return added_ids, np.vstack(vecs + list(backfill_vecs.values()))
+        encoding = self.store.vector_encoding()
+        return added_ids, decode_matrix(encode_matrix(np.vstack(vecs + list(backfill_vecs.values())), encoding), encoding)
 
     def _choose_model(self, files: dict[str, Path]) -> None:
         """The model of a new index by the language of a sample of its files (language.py). The
