@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -67,25 +66,19 @@ SETS = ("jsquad", "jsts", "sample_docs:ja-paraphrase", "sample_docs:ja-original"
 # ------------------------------------------------------------------------------------------ sets
 
 def jsquad_set(work: Path, n_questions: int) -> tuple[Path, QuerySet, dict]:
-    data = json.loads((config.shared_data_dir() / "jglue" / "jsquad-valid.json").read_text(encoding="utf-8"))
+    """JSQuAD as pruning's jsquad suite reads it (pruning.data.read_jsquad), each paragraph written as
+    a file to be indexed."""
+    from pruning.data import read_jsquad
+
+    path = config.shared_data_dir() / "jglue" / "jsquad-valid.json"
+    rs = read_jsquad(path, questions=n_questions)
     folder = work / "jsquad"
     folder.mkdir(parents=True, exist_ok=True)
-    questions: dict[str, str] = {}
-    qrels: dict[str, dict[str, float]] = {}
-    n_par = 0
-    for article in data["data"]:
-        for par in article["paragraphs"]:
-            pid = f"p{n_par:04d}"
-            n_par += 1
-            title, _, text = par["context"].partition(" [SEP] ")
-            (folder / f"{pid}.txt").write_text(f"{title}\n\n{text}\n", encoding="utf-8")
-            for qa in par["qas"]:
-                questions[qa["id"]] = qa["question"]
-                qrels[qa["id"]] = {pid: 1.0}
-    ids = sorted(questions)
-    chosen = sorted(random.Random(0).sample(ids, min(n_questions, len(ids))))
-    qs = QuerySet({q: questions[q] for q in chosen}, {q: qrels[q] for q in chosen}, "stem", "JSQuAD valid")
-    return folder, qs, {"documents": n_par, "questions_total": len(ids), "questions_used": len(chosen)}
+    for pid, passage in zip(rs.passage_doc, rs.passages):
+        (folder / f"{pid}.txt").write_text(passage + "\n", encoding="utf-8")
+    total = len(read_jsquad(path, questions=None).queries)
+    qs = QuerySet(rs.queries, rs.qrels, "stem", "JSQuAD valid")
+    return folder, qs, {"documents": len(rs.passages), "questions_total": total, "questions_used": len(rs.queries)}
 
 
 def jsts_set(work: Path) -> tuple[Path, QuerySet, dict]:

@@ -20,8 +20,8 @@ class SuiteContext:
     own: dict = field(default_factory=dict)  # this model's passage vectors by set name
     requested: tuple[str, ...] = ()  # the suites of this evaluation, as given ("name" or "name:argument")
 
-    # the retrieval sets a suite that measures "every retrieval set" (int8, labelfree) covers when the
-    # evaluation names none of them: those two, as before the Japanese sets existed
+    # the retrieval sets the int8 suite measures its export on when the evaluation names none of them:
+    # those two, as before the Japanese sets existed
     DEFAULT_RETRIEVAL_SETS = ("stackfaq", "sample_docs")
     RETRIEVAL_SETS = ("stackfaq", "sample_docs", "jsquad", "sample_docs_ja")
 
