@@ -65,7 +65,7 @@ def test_int8_through_index_query_compare(tmp_path):
     runner = CliRunner()
     r = runner.invoke(cli, ["index", str(docs), "--model", "minilm-int8", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["chunks_embedded"] > 5
+    assert json.loads(r.stdout)["chunks_embedded"] > 5
     r = runner.invoke(cli, ["query", "vpn keeps disconnecting", "--json", "-k", "1"])
     top = json.loads(r.output.splitlines()[0])
     assert r.exit_code == 0 and "vpn" in top["text"].lower(), top
