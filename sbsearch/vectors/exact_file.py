@@ -107,7 +107,10 @@ def read(path: Path):
     """The IndexIDMap2(IndexFlatIP) in `path`. RuntimeError for a file that is not one whole file
     of this form (as FAISS raises for its own)."""
     faiss = _faiss()
-    data = np.fromfile(path, dtype=np.uint8)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise RuntimeError(f"{path.name}: {exc.strerror or exc}") from exc
     if len(data) < _HEADER.itemsize:
         raise RuntimeError(f"{path.name}: shorter than its header")
     header = data[:_HEADER.itemsize].view(_HEADER)[0]

@@ -645,8 +645,8 @@ def _read_shared(path: str):
 
 
 def _read_file(path: Path, kind: str, shared: bool):
-    """The raw FAISS object in `path`, read by the reader of `kind` (binary indexes have their own).
-    RuntimeError when FAISS cannot read it."""
+    """The raw FAISS object in `path`, read by the reader of `kind` (binary indexes have their own)
+    or, for an int8 exact file, by exact_file. RuntimeError when the file cannot be read."""
     faiss = _faiss()
     if path.suffix == f".{EXACT_INT8}":
         return exact_file.read(path)  # decoded into memory: the same as a flat file read
