@@ -6,8 +6,10 @@ the compact vectors cost in nDCG@10.
 1. Bytes. Each corpus is indexed three ways: "before", by the sbsearch at --before-code (a
    checkout from before compact vectors: float32 in index.db, no incremental vacuum), in a process
    of its own; "migrated", a copy of that index opened by this sbsearch as a writer, which migrates
-   it in place (m007 converts the vectors, m008 vacuums; timed, no model runs); "new", indexed
-   from scratch by this sbsearch. For each: bytes per chunk of every table and index of index.db
+   it in place (m007 converts the vectors, m008 vacuums; timed, no model runs), its FAISS files
+   then rebuilt from the migrated vectors as the first run that changes a document rebuilds a file
+   of the version before (the bytes of the file it replaced are kept as "faiss_as_left"); "new",
+   indexed from scratch by this sbsearch. For each: bytes per chunk of every table and index of index.db
    (SQLite's dbstat: pages, so each row's share of its page's unused bytes counts), grouped (the
    vectors, chunk text, the FTS5 shadow tables, documents, the rest), the free pages, the WAL and
    the faiss/ folder. Corpora: sample_docs/ (the model sbsearch picks) and StackFAQ answers, 1,000
@@ -19,8 +21,13 @@ the compact vectors cost in nDCG@10.
    rephrasings; relevant: that thread's answers) with minilm-int8, and JSQuAD valid (1,145
    Japanese paragraphs, 1,000 questions; benchmarks/japanese.py's set) with e5-small-int8.
 
-Writes benchmarks/results/storage.json; docs/SCALING.md ("What an index folder holds, per chunk")
-quotes it.
+3. Loading an exact index (--exact-load N): a searcher's load of an exact index of N synthetic
+   384-d vectors (int8 values, as a SQLite store holds them), from a float32 FAISS file (as written
+   before int8 exact files) and from its int8 file: median seconds of 15 loads, page cache warm.
+
+Writes benchmarks/results/storage.json (a full run keeps the sections of the --migration-chunks,
+--pg and --exact-load runs already there); docs/SCALING.md ("What an index folder holds, per
+chunk") quotes it.
 """
 
 from __future__ import annotations
@@ -79,6 +86,27 @@ def migrate_copy(before: Path, target: Path) -> float:
     t = time.perf_counter()
     Store(target, create=True).close()
     return time.perf_counter() - t
+
+
+def rewrite_faiss(index: Path) -> int:
+    """Rebuild every model's FAISS file of a migrated index from its vectors, as the first run that
+    changes a document does with an exact file of the version before, and remove that file, as the
+    run after it does (a write keeps the previous generation's file one write longer, for a reader
+    that may be opening it). The bytes of faiss/ as the migration left it."""
+    from sbsearch.index.store import Store
+    from sbsearch.vectors import faiss_index, open_vector_index
+
+    folder = index / "faiss"
+    as_left = sum(p.stat().st_size for p in folder.glob("*") if p.is_file())
+    store = Store(index)
+    for row in store.models():
+        open_vector_index(store, row["name"], row["dim"]).build()
+    current = {faiss_index.current_file(store, row["name"]).name for row in store.models()}
+    store.close()
+    for p in folder.iterdir():
+        if p.suffix in (".faiss", ".int8") and p.name not in current:
+            p.unlink()
+    return as_left
 
 
 def float16_copy(before: Path, target: Path) -> None:
@@ -192,7 +220,13 @@ def table(result: dict) -> str:
             lines.append(f"| {g} | " + " | ".join(f"{r[k]['per_chunk']['groups'][g]:,}" for k in kinds) + " |")
         lines.append("| **index.db** | " + " | ".join(f"**{r[k]['per_chunk']['index_db']:,}**" for k in kinds) + " |")
         lines.append("| **folder** | " + " | ".join(f"**{r[k]['per_chunk']['folder']:,}**" for k in kinds) + " |")
+        lines.append("| folder, share of before | " + " | ".join(
+            f"{r[k]['folder_bytes'] / r['before']['folder_bytes']:.1%}" for k in kinds) + " |")
         lines.append(f"migration: {r['migration_s']} s")
+        if "faiss_as_left" in r:
+            lines.append(f"migrated: faiss/ as the migration left it (the version before's file): "
+                         f"{round(r['faiss_as_left'] / max(1, r['migrated']['chunks'])):,} bytes per chunk, "
+                         "until a run that changes a document rebuilds it")
     if result.get("quality"):
         lines.append("\n| set | model | queries | nDCG@10 float32 | float16 (Δ) | int8 (Δ) |")
         lines.append("|---|---|---:|---:|---:|---:|")
@@ -236,6 +270,7 @@ def measure_corpus(corpus: str, folder: Path, work: Path, before_code: Path, do_
     model = MODELS[corpus]
     r: dict = {"before_index_s": round(index_with(before_code, folder, idx["before"], model), 1)}
     r["migration_s"] = round(migrate_copy(idx["before"], idx["migrated"]), 2)
+    r["faiss_as_left"] = rewrite_faiss(idx["migrated"])
     kinds = ("before", "migrated") if corpus == "jsquad" else ("before", "migrated", "new")  # (e5 is slow)
     if "new" in kinds:
         r["new_index_s"] = round(index_with(REPO, folder, idx["new"], model), 1)
@@ -327,6 +362,58 @@ def migration_cost(work: Path, before_code: Path, n: int) -> dict:
     return out
 
 
+class _Vectors:
+    """The little of a store that building an exact index reads (faiss_index's VectorSource)."""
+
+    def __init__(self, path: Path, ids, mat):
+        self.path, self.ids, self.mat, self.generation = path, ids, mat, 1
+
+    def vectors(self, model: str):
+        yield self.ids, self.mat
+
+    def vector_count(self, model: str) -> int:
+        return len(self.ids)
+
+
+def exact_load(work: Path, n: int, repeats: int = 15) -> dict:
+    """Median seconds of a searcher's load (faiss_index.load_generation: meta, size and checksum
+    checks, reading) of an exact index of n 384-d vectors, from a float32 FAISS file and from its
+    int8 file; the two answer the same queries with the same scores and ids."""
+    import faiss
+    import numpy as np
+    from sbsearch.index.store.vector_codec import INT8, decode_matrix, encode_matrix
+    from sbsearch.vectors import faiss_index
+
+    rng = np.random.default_rng(0)
+    mat = rng.normal(size=(n, 384)).astype(np.float32)
+    mat = decode_matrix(encode_matrix(mat / np.linalg.norm(mat, axis=1, keepdims=True), INT8), INT8)
+    folder = work / f"exact-load-{n}"
+    shutil.rmtree(folder, ignore_errors=True)
+    source = _Vectors(folder, np.arange(1, n + 1, dtype=np.int64), mat)
+    faiss_index.build(source, "synthetic", 384)
+    meta_file = faiss_index._meta_path(source, "synthetic")
+    int8_meta = json.loads(meta_file.read_text())
+    old = faiss_index.faiss_dir(source) / int8_meta["file"].replace(".int8", ".faiss")
+    faiss.write_index(faiss_index.load_generation(source, "synthetic", 384, 1), str(old))
+    float32_meta = {k: v for k, v in int8_meta.items() if k != "file_format"} | {"file": old.name} \
+        | faiss_index._file_facts(old)
+    out: dict = {"vectors": n, "dim": 384}
+    loaded = {}
+    for label, meta in (("float32_faiss", float32_meta), ("int8", int8_meta)):
+        meta_file.write_text(json.dumps(meta))
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            loaded[label] = faiss_index.load_generation(source, "synthetic", 384, 1)
+            times.append(time.perf_counter() - t)
+        out[label] = {"file_bytes": meta["file_bytes"], "load_s_median": round(sorted(times)[repeats // 2], 4)}
+    queries = mat[:100] + 0.01
+    out["same_answers"] = all(np.array_equal(a, b) for a, b in
+                              zip(loaded["float32_faiss"].search(queries, 10), loaded["int8"].search(queries, 10)))
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
 def pg_components(index: Path) -> dict:
     """Bytes per chunk of the PostgreSQL store an index folder becomes (`sbsearch migrate` into a
     fresh pgserver database): every relation of the schema (heap, TOAST, indexes: HNSW included)."""
@@ -364,6 +451,9 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="print the tables of the last results file")
     ap.add_argument("--migration-chunks", type=int, default=0, metavar="N",
                     help="only: the cost of migrating a synthetic float32 index of N chunks, added to the results")
+    ap.add_argument("--exact-load", type=int, default=0, metavar="N",
+                    help="only: seconds to load an exact index of N vectors from a float32 and an int8 file, "
+                         "added to the results")
     ap.add_argument("--pg", action="store_true",
                     help="only: the PostgreSQL store of the 'new' StackFAQ index of --work (pgserver), added to the results")
     args = ap.parse_args()
@@ -377,6 +467,13 @@ def main() -> None:
         RESULTS.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps(result["migration_cost"], indent=1))
         return
+    if args.exact_load:
+        result = json.loads(RESULTS.read_text())
+        work = args.work or Path(tempfile.mkdtemp(prefix="sbsearch-storage-"))
+        result["exact_load"] = exact_load(work, args.exact_load)
+        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["exact_load"], indent=1))
+        return
     if args.pg:
         result = json.loads(RESULTS.read_text())
         result["postgresql"] = pg_components(args.work / "stackfaq-1000-new")
@@ -389,6 +486,9 @@ def main() -> None:
                                    capture_output=True, text=True).stdout.strip()
     result: dict = {"command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), "before_commit": before_commit,
                     "machine": platform.machine(), "sqlite": sqlite3.sqlite_version, "bytes": {}, "quality": {}}
+    if RESULTS.exists():  # measured by their own options, not by this run: kept
+        previous = json.loads(RESULTS.read_text())
+        result.update({k: previous[k] for k in ("migration_cost", "postgresql", "exact_load") if k in previous})
     for corpus, folder in corpus_folders(work, not args.no_quality).items():
         r, q = measure_corpus(corpus, folder, work, args.before_code, not args.no_quality)
         result["bytes"][corpus] = r

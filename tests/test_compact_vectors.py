@@ -1,6 +1,7 @@
 """Vectors kept once and compactly (issue #30): int8 with a scale per vector in the SQLite store's
 bytes (vector_codec), float32 out of every read; an index made before (float32) read as it is and
-migrated in place without a model run (migrations m007, m008); a migration killed halfway leaves
+migrated in place without a model run (migrations m007, m008), its float32 exact FAISS file
+searched as it is until a change rebuilds it as an int8 file; a migration killed halfway leaves
 the float32 index searchable; PostgreSQL keeps float32 (what its HNSW index searches) and takes a
 migrated index's vectors as float32."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,6 +29,7 @@ from sbsearch.index.store import Store
 from sbsearch.index.store import vector_codec as codec
 from sbsearch.index.store.sqlite import schema
 from sbsearch.search import Searcher
+from sbsearch.vectors import faiss_index
 
 SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
 QUERIES = ["vpn password reset", "travel expenses hotel", "printer toner", "parking badge"]
@@ -170,6 +173,59 @@ def test_the_cli_migrates_an_old_index_in_place_without_a_model_run(fake_index):
     assert sum(o[0] == n[0] for o, n in zip(old.values(), new.values())) >= len(QUERIES) - 1
 
 
+def make_previous_faiss_file(folder: Path, model: str = "fake") -> Path:
+    """Replace a model's exact FAISS file by what the version before int8 FAISS files wrote: a
+    float32 FAISS file of the stored vectors (`-g<generation>.faiss`), a meta without `file_format`."""
+    import faiss
+
+    store = Store(folder)
+    meta = faiss_index._read_meta(store, model)
+    assert meta["type"] == "exact" and meta["file_format"] == "int8"
+    parts = list(store.vectors(model))
+    old = faiss.IndexIDMap2(faiss.IndexFlatIP(meta["dim"]))
+    old.add_with_ids(np.vstack([m for _, m in parts]), np.concatenate([i for i, _ in parts]))
+    path = faiss_index.faiss_dir(store) / meta["file"].replace(".int8", ".faiss")
+    faiss.write_index(old, str(path))
+    (faiss_index.faiss_dir(store) / meta["file"]).unlink()
+    meta = {k: v for k, v in meta.items() if k != "file_format"} | {"file": path.name} | faiss_index._file_facts(path)
+    faiss_index._meta_path(store, model).write_text(json.dumps(meta))
+    store.close()
+    return path
+
+
+def test_an_index_of_before_int8_faiss_files_is_searched_and_its_file_rewritten_by_the_next_change(tmp_path):
+    """An index made before (float32 store, float32 exact FAISS file): queries and check as they
+    were; a run that changes nothing migrates the store and keeps the file; the first run that
+    changes a document rebuilds the file from the store, as an int8 file of a quarter the bytes."""
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS, docs)
+    folder = tmp_path / "idx"
+    invoke("index", docs, "-i", folder, "-m", "fake", "-q")
+    make_float32_index(folder)
+    legacy = make_previous_faiss_file(folder)
+    float32_bytes = legacy.stat().st_size
+
+    def answers():
+        return {q: [r.chunk_id for r in res]
+                for q, res in zip(QUERIES, Searcher(folder, "fake").search_many(QUERIES, k=5, mode="vector"))}
+
+    before = answers()
+    assert json.loads(invoke("check", "-i", folder, "--json").output)["ok"]
+    invoke("index", docs, "-i", folder, "-m", "fake", "-q")  # nothing changed: migrates the store only
+    assert Store(folder).vector_encoding() == codec.INT8 and legacy.exists()
+    assert answers() == before, "the float32 file is still the one searched"
+    assert json.loads(invoke("check", "-i", folder, "--json").output)["ok"]
+    (docs / "new-note.txt").write_text("A new note about the parking badge office opening hours.\n")
+    invoke("index", docs, "-i", folder, "-m", "fake", "-q")
+    store = Store(folder)
+    meta = faiss_index._read_meta(store, "fake")
+    assert meta["file_format"] == "int8" and meta["generation"] == store.generation
+    assert meta["file_bytes"] < float32_bytes / 3
+    after = answers()
+    assert sum(before[q][0] == after[q][0] for q in QUERIES) >= len(QUERIES) - 1
+    assert json.loads(invoke("check", "-i", folder, "--json").output)["ok"]
+
+
 def test_check_finds_a_vector_of_the_wrong_length(fake_index):
     with sqlite3.connect(fake_index / "index.db") as con:
         con.execute("UPDATE embeddings SET vector = substr(vector, 1, 20) WHERE rowid = (SELECT min(rowid) FROM embeddings)")
@@ -271,8 +327,6 @@ def test_a_new_index_with_a_real_model_searches_like_float32(tmp_path):
     compact = {q: [r.chunk_id for r in res] for q, res in
                zip(QUERIES, Searcher(folder, "minilm-int8").search_many(QUERIES, k=5, mode="vector"))}
     make_float32_index(folder)
-    import shutil
-
     shutil.rmtree(folder / "faiss")  # rebuilt from the float32 vectors
     full = {q: [r.chunk_id for r in res] for q, res in
             zip(QUERIES, Searcher(folder, "minilm-int8").search_many(QUERIES, k=5, mode="vector"))}

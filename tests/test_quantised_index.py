@@ -1,6 +1,7 @@
 """Quantised index types (ivf-sq8, ivf-binary) with exact rescoring, against exact search, on a real
 SQLite store and real FAISS: recall, ids, deletes, generations, damaged files, check and
-check --repair, a killed build, and the real CLI.
+check --repair, a killed build, and the real CLI. The exact type's int8 file goes through the
+damaged-file and killed-build tests too.
 
 Vectors are clustered unit vectors put straight into the store (see test_vectorindex_types.py);
 128-d, because one sign bit per dimension of a 48-d vector says too little to rank anything."""
@@ -59,6 +60,8 @@ def ok(store) -> dict:
 
 
 both = pytest.mark.parametrize("forced", QUANTISED, indirect=True)
+# the exact type's file (int8 codes, exact_file.py) goes through the same damage and kill tests
+with_exact = pytest.mark.parametrize("forced", QUANTISED + ("exact",), indirect=True)
 
 
 @both
@@ -184,11 +187,12 @@ def flip_middle(path):
         f.write(bytes(b ^ 0xFF for b in middle))
 
 
-@both
+@with_exact
 @pytest.mark.parametrize("damage", ["truncated", "corrupt", "previous generation"])
 def test_damaged_file_is_found_by_check_repaired_and_rebuilt_at_load(tmp_path, forced, damage):
     store = built(tmp_path)
     path = faiss_index.current_file(store, base.MODEL)
+    assert path.suffix == (".int8" if forced == "exact" else ".faiss")
     if damage == "previous generation":
         previous = path.read_bytes()
         gen, removed, _ = remove_docs(store, ["/docs/doc0.txt"])
@@ -237,7 +241,7 @@ while True:
 """
 
 
-@both
+@with_exact
 def test_kill_9_during_builds_leaves_a_searchable_index(tmp_path, forced):
     store = built(tmp_path)
     ids, mat = stored(store)

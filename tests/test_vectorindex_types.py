@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -15,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from sbsearch.index import maintenance
-from sbsearch.vectors import faiss_index
+from sbsearch.vectors import exact_file, faiss_index
 from sbsearch.cli import cli
 from sbsearch.errors import SbsearchError
 from sbsearch.search import Searcher
 from sbsearch.index.store import NewChunk, NewDocument, Store
-from sbsearch.index.store.vector_codec import encode
+from sbsearch.index.store.vector_codec import decode_matrix, encode, encode_matrix
 
 MODEL = "synthetic-test-model"
 DIM = 48
@@ -337,3 +338,166 @@ def test_status_shows_type_and_measured_recall(tmp_path, low_threshold):
     out = CliRunner().invoke(cli, ["status", "-i", str(store.path)], env={"COLUMNS": "200"})
     assert out.exit_code == 0 and "ivf nlist=" in out.output
     assert re.search(r"recall@10 (0\.99\d|1\.000) \(measured at 4,000\)", out.output), out.output
+
+
+# ------------------------------------------------------------------------------ the exact type's int8 file
+
+def exact_reference(ids: np.ndarray, mat: np.ndarray):
+    """What an exact index was before int8 files: a float32 IndexFlatIP of the same vectors."""
+    ref = faiss.IndexIDMap2(faiss.IndexFlatIP(mat.shape[1]))
+    ref.add_with_ids(mat, ids)
+    return ref
+
+
+def from_file(store: Store):
+    """The index as a searcher reads it from its file (not the object a build returned)."""
+    index = faiss_index.load_generation(store, MODEL, DIM, store.generation)
+    assert index is not None, "the current file did not load"
+    return index
+
+
+def same_answers(index, ref, queries: np.ndarray, k: int = 20) -> bool:
+    """Scores and ids equal bit for bit."""
+    (s1, i1), (s2, i2) = index.search(queries, k), ref.search(queries, k)
+    return np.array_equal(s1, s2) and np.array_equal(i1, i2)
+
+
+def as_previous_version(store: Store, vectors: np.ndarray | None = None) -> Path:
+    """The current exact file replaced by what the version before int8 files wrote: a float32 FAISS
+    file `<model>-g<generation>.faiss`, a meta without `file_format`. Its vectors: the store's, or
+    `vectors` (as embedded: an index made before the store was int8)."""
+    m = meta(store)
+    ids, mat = stored(store)
+    path = faiss_index.faiss_dir(store) / f"{Path(m['file']).stem}.faiss"
+    faiss.write_index(exact_reference(ids, mat if vectors is None else vectors), str(path))
+    faiss_index.current_file(store, MODEL).unlink()
+    old = {k: v for k, v in m.items() if k != "file_format"} | {"file": path.name} | faiss_index._file_facts(path)
+    faiss_index._meta_path(store, MODEL).write_text(json.dumps(old))
+    return path
+
+
+def as_stored(vecs: np.ndarray, store: Store) -> np.ndarray:
+    """Vectors as the store keeps them (what the indexer hands to update)."""
+    encoding = store.vector_encoding()
+    return decode_matrix(encode_matrix(vecs, encoding), encoding)
+
+
+def test_exact_file_is_int8_and_answers_like_a_float32_flat_index(tmp_path, low_threshold):
+    store = make_store(tmp_path / "idx", clustered(1500))
+    faiss_index.build(store, MODEL, DIM)
+    m = meta(store)
+    assert m["type"] == "exact" and m["file_format"] == "int8" and m["file"].endswith(".int8")
+    # 8 + 4 + d bytes a vector (id, scale, codes), against 4·d + 8 for the float32 file
+    assert m["file_bytes"] == 24 + 1500 * exact_file.row_bytes(DIM)
+    assert faiss_index.current_file(store, MODEL).stat().st_size == m["file_bytes"]
+    ids, mat = stored(store)
+    index = from_file(store)
+    assert faiss_index.kind_of(index) == "exact" and index.ntotal == 1500
+    assert np.array_equal(index.index.reconstruct_n(0, 1500), mat), "the vectors, bit for bit"
+    assert np.array_equal(faiss_index.index_ids(index), ids)
+    assert same_answers(index, exact_reference(ids, mat), clustered(50, seed=3))
+    # filtered search (an id selector on the flat index) as well
+    allowed = np.sort(ids[::2])
+    got = faiss_index.search_allowed(store, MODEL, index, clustered(5, seed=4), 10, allowed)
+    want = faiss_index.search_allowed(store, MODEL, exact_reference(ids, mat), clustered(5, seed=4), 10, allowed)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    d = faiss_index.describe(store, MODEL)
+    assert d["file_format"] == "int8" and d["memory_bytes"] == 1500 * (4 * DIM + 8)
+    assert maintenance.check(store.path, verify_models=False)["ok"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "header", "not this format"])
+def test_int8_file_reader_refuses_a_file_that_is_not_whole(tmp_path, low_threshold, damage):
+    """Without its meta's checksums: the file's own header and size."""
+    store = make_store(tmp_path / "idx", clustered(1100))
+    faiss_index.build(store, MODEL, DIM)
+    path = faiss_index.current_file(store, MODEL)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[:-7])
+    elif damage == "header":
+        path.write_bytes(data[:16] + (10**6).to_bytes(8, "little") + data[24:])  # a count it does not hold
+    else:
+        faiss.write_index(exact_reference(*stored(store)), str(path))  # a FAISS file under the name
+    with pytest.raises(RuntimeError, match="int8 exact index file|shorter than its header"):
+        exact_file.read(path)
+
+
+def test_exact_update_patches_the_int8_file_across_generations(tmp_path, low_threshold):
+    store = make_store(tmp_path / "idx", clustered(1500))
+    faiss_index.build(store, MODEL, DIM)
+    built = meta(store)
+    new = clustered(200, seed=5)
+    removed_all: set[int] = set()
+    for step in range(2):
+        gen, removed, _ = remove_docs(store, [f"/docs/doc{step * 10 + d}.txt" for d in range(5)])
+        faiss_index.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
+        removed_all.update(removed)
+        gen, _, added = add_docs(store, new[step * 100:(step + 1) * 100], first_doc=1000 + step * 10)
+        faiss_index.update(store, MODEL, DIM, gen - 1, gen, [], [c for c, _ in added],
+                           as_stored(new[step * 100:(step + 1) * 100], store))
+        m = meta(store)
+        assert m["generation"] == store.generation and m["file"].endswith(".int8")
+        assert m["file_format"] == "int8" and m["build_seconds"] == built["build_seconds"], "patched, not rebuilt"
+    assert meta(store)["count"] == 1500 - 100 + 200 and meta(store)["changed_since_build"] == 300
+    ids, mat = stored(store)
+    index = from_file(store)
+    ref = exact_reference(ids, mat)
+    queries = np.vstack([clustered(1500)[:100], new])  # removed vectors and added ones among them
+    _, got = index.search(queries, 10)
+    assert not removed_all & set(got.ravel().tolist())
+    # a patched file answers as one rebuilt from the store (the order of equal scores aside)
+    scores, _ = ref.search(queries, 10)
+    assert np.array_equal(index.search(queries, 10)[0], scores)
+    assert set(faiss_index.index_ids(index).tolist()) == set(ids.tolist())
+    assert len(list(faiss_index.faiss_dir(store).glob("*.int8"))) == 2  # the current and the previous
+    assert maintenance.check(store.path, verify_models=False)["ok"]
+
+
+def test_vectors_not_of_int8_form_are_kept_in_a_float32_file(tmp_path, low_threshold):
+    store = make_store(tmp_path / "idx", clustered(1200))
+    faiss_index.build(store, MODEL, DIM)
+    raw = clustered(30, seed=6)  # as embedded, not through the store's int8: not this file's form
+    gen, _, added = add_docs(store, raw, first_doc=500)
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, [], [c for c, _ in added], raw)
+    m = meta(store)
+    assert m["file_format"] == "faiss" and m["file"].endswith(".faiss") and m["type"] == "exact"
+    index = from_file(store)
+    assert np.array_equal(np.vstack([index.reconstruct(int(c)) for c, _ in added]), raw), "nothing rounded"
+    assert maintenance.check(store.path, verify_models=False)["ok"]
+
+
+def test_an_exact_file_of_the_previous_version_loads_and_the_next_update_rebuilds_it(tmp_path, low_threshold):
+    embedded = clustered(1500)
+    store = make_store(tmp_path / "idx", embedded)
+    faiss_index.build(store, MODEL, DIM)
+    ids, _ = stored(store)
+    legacy = as_previous_version(store, embedded)  # float32, the vectors as embedded
+    assert faiss_index.describe(store, MODEL)["file_format"] is None
+    # searched as it is: its own vectors, so its own answers
+    index = from_file(store)
+    assert same_answers(index, exact_reference(ids, embedded), clustered(50, seed=3))
+    report = maintenance.check(store.path, verify_models=False)
+    assert report["ok"] and report["models"][0]["faiss"] == "ok"
+    # the next update rebuilds it from the store, as an int8 file
+    gen, removed, _ = remove_docs(store, ["/docs/doc0.txt"])
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
+    m = meta(store)
+    assert m["file_format"] == "int8" and m["measured_at_count"] == 1490 and m["changed_since_build"] == 0
+    ids, mat = stored(store)
+    assert same_answers(from_file(store), exact_reference(ids, mat), clustered(50, seed=3))
+    assert legacy.exists()  # kept one generation (a reader may be opening it), then removed
+    gen, removed, _ = remove_docs(store, ["/docs/doc1.txt"])
+    faiss_index.update(store, MODEL, DIM, gen - 1, gen, removed, [], None)
+    assert not legacy.exists() and not list(faiss_index.faiss_dir(store).glob("*.faiss"))
+    assert meta(store)["file_format"] == "int8" and maintenance.check(store.path, verify_models=False)["ok"]
+
+
+def test_removing_the_index_removes_files_of_both_formats(tmp_path, low_threshold):
+    store = make_store(tmp_path / "idx", clustered(1100))
+    faiss_index.build(store, MODEL, DIM)
+    as_previous_version(store)
+    faiss_index.build(store, MODEL, DIM)  # .int8 beside the .faiss of the same generation
+    assert {p.suffix for p in faiss_index.faiss_dir(store).iterdir()} == {".faiss", ".int8", ".json"}
+    faiss_index.remove_files(store, MODEL)
+    assert not list(faiss_index.faiss_dir(store).iterdir())

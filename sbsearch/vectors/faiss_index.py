@@ -6,6 +6,12 @@ Each FAISS file holds one generation of the index and is never modified once wri
 A reader therefore never pairs the metadata of one generation with the vectors of another. A file
 that is missing, unreadable or stale is rebuilt from SQLite without touching the model.
 
+An exact index is written as `<model-key>-g<generation>.int8` instead (exact_file.py): its vectors
+in the int8 form the store keeps them in, a quarter of the float32 file, decoded into the same
+IndexFlatIP at load. Where its vectors are not of that form (a store of float32 vectors) it is
+written as a FAISS file, as every exact index was before; such a file from an older version is
+searched as it is, and the next update rebuilds it from the store (meta `file_format`).
+
 Index types, chosen at build time from the number of vectors (numbers in docs/BENCHMARKS.md,
 `benchmarks/ann.py`); all use inner product on L2-normalised vectors, i.e. cosine similarity:
 
@@ -52,6 +58,7 @@ import numpy as np
 
 from ..config import model_key
 from ..errors import SbsearchError
+from . import exact_file
 from .protocol import VectorSource
 from .quantised import BINARY, QUANTISED, RESCORE_FACTORS, SQ8, RescoredIndex, kind_of_inner, new_index
 
@@ -119,8 +126,20 @@ def _meta_path(store: VectorSource, model: str) -> Path:
     return faiss_dir(store) / f"{model_key(model)}.json"
 
 
-def _index_path(store: VectorSource, model: str, generation: int) -> Path:
-    return faiss_dir(store) / f"{model_key(model)}-g{generation}.faiss"
+# How a file is written, recorded in the meta as `file_format` and in the file's suffix: "faiss" by
+# FAISS's own writer (every type; every file of a version before file_format), "int8" by exact_file
+# (the exact type whose vectors are the store's int8 vectors decoded).
+FAISS_FILE, EXACT_INT8 = "faiss", exact_file.SUFFIX.lstrip(".")
+FILE_FORMATS = (FAISS_FILE, EXACT_INT8)
+
+
+def _index_path(store: VectorSource, model: str, generation: int, file_format: str = FAISS_FILE) -> Path:
+    return faiss_dir(store) / f"{model_key(model)}-g{generation}.{file_format}"
+
+
+def _generation_files(store: VectorSource, model: str) -> list[Path]:
+    """Every generation's file of a model, whatever its format."""
+    return [p for fmt in FILE_FORMATS for p in faiss_dir(store).glob(f"{model_key(model)}-g*.{fmt}")]
 
 
 def current_file(store: VectorSource, model: str) -> Path | None:
@@ -436,13 +455,17 @@ def _describe(index) -> str:
     return f"{type(index).__name__}(IndexFlatIP)"
 
 
-def _write_file(index, path: Path) -> None:
+def _write_file(index, path: Path) -> str:
+    """Write the index to `path` in the smallest format that keeps it exactly; which (FILE_FORMATS)."""
     faiss = _faiss()
     inner = index.inner if isinstance(index, RescoredIndex) else index
     if isinstance(inner, faiss.IndexBinary):
         faiss.write_index_binary(inner, str(path))
-    else:
-        faiss.write_index(inner, str(path))
+        return FAISS_FILE
+    if exact_file.write(inner, path):  # writes an exact index of int8 vectors, nothing else
+        return EXACT_INT8
+    faiss.write_index(inner, str(path))
+    return FAISS_FILE
 
 
 def _crc32(path: Path, ends_only: bool) -> int:
@@ -483,21 +506,23 @@ def _file_problem(path: Path, meta: dict, full: bool) -> str | None:
 
 
 def _write(store: VectorSource, model: str, index, generation: int, info: dict | None = None) -> None:
-    index_file, meta_file = _index_path(store, model, generation), _meta_path(store, model)
-    index_file.parent.mkdir(parents=True, exist_ok=True)
+    meta_file = _meta_path(store, model)
+    meta_file.parent.mkdir(parents=True, exist_ok=True)
     previous = current_file(store, model)
     if info is None:  # a file written as it is (tests): keep what the current meta says of it
         old = _read_meta(store, model) or {}
         info = {k: old[k] for k in _BUILD_FIELDS if k in old}
-    tmp = index_file.with_suffix(f".tmp{os.getpid()}")
-    _write_file(index, tmp)
+    tmp = _index_path(store, model, generation).with_suffix(f".tmp{os.getpid()}")
+    file_format = _write_file(index, tmp)
+    index_file = _index_path(store, model, generation, file_format)
     facts = _file_facts(tmp)
     os.replace(tmp, index_file)
     kind = kind_of(index)  # the object written is the truth, whatever `info` carried over
     centre = getattr(index, "centre", None)
     meta = {"model": model, "generation": generation, "file": index_file.name, "count": int(index.ntotal),
             "dim": int(index.d), "faiss": _describe(index), "exact_up_to": EXACT_UP_TO,
-            **{k: v for k, v in info.items() if v is not None}, "type": kind, **facts}
+            **{k: v for k, v in info.items() if v is not None}, "type": kind, "file_format": file_format,
+            **facts}
     if centre is not None:
         meta["centre"] = [float(x) for x in centre]
     tmp_meta = meta_file.with_suffix(f".tmp{os.getpid()}")
@@ -506,7 +531,7 @@ def _write(store: VectorSource, model: str, index, generation: int, info: dict |
     # Keep the current and the previous file (a reader may be about to open it); older ones go.
     # A reader that already opened a removed file keeps reading it: Linux frees it on close.
     keep = {index_file.name, previous.name if previous else None}
-    for old in faiss_dir(store).glob(f"{model_key(model)}-g*.faiss"):
+    for old in _generation_files(store, model):
         if old.name not in keep:
             old.unlink(missing_ok=True)
 
@@ -523,15 +548,19 @@ def describe(store: VectorSource, model: str) -> dict | None:
     """What `sbsearch status` shows of a model's FAISS file, from its meta JSON (no FAISS import).
     memory_bytes is what a searcher holds of it: the whole file (flat and HNSW files are read into
     memory, IVF lists memory-mapped and shared by searchers; a quantised file holds codes, not
-    vectors: the rescoring reads its few candidates' vectors from the store)."""
+    vectors: the rescoring reads its few candidates' vectors from the store), except for an int8
+    exact file, decoded into float32 vectors and their ids."""
     meta = _read_meta(store, model)
     if not meta:
         return None
+    memory = meta.get("file_bytes")
+    if meta.get("file_format") == EXACT_INT8 and meta.get("count") is not None and meta.get("dim"):
+        memory = meta["count"] * (4 * meta["dim"] + 8)
     return {"type": _kind(meta), "params": meta.get("params", {}), "recall_at_10": meta.get("recall_at_10"),
             "measured_at_count": meta.get("measured_at_count"), "count": meta.get("count"),
             "generation": meta.get("generation"), "current": meta.get("generation") == store.generation,
             "exact_up_to": meta.get("exact_up_to"), "fallback": meta.get("fallback"),
-            "memory_bytes": meta.get("file_bytes"), "file_bytes": meta.get("file_bytes")}
+            "memory_bytes": memory, "file_bytes": meta.get("file_bytes"), "file_format": meta.get("file_format")}
 
 
 # ------------------------------------------------------------------------------ update / load
@@ -539,6 +568,9 @@ def describe(store: VectorSource, model: str) -> dict | None:
 def _rebuild_reason(meta: dict, n_after: int, changed: int, removing: bool) -> str | None:
     """Why an incremental update should rebuild (re-choose the type, re-train, re-measure) instead."""
     kind = _kind(meta)
+    if kind == "exact" and "file_format" not in meta:
+        # float32, and holding the vectors as embedded, not as the (int8) store keeps them now
+        return "an exact file of a version before int8 files: rebuilt once, from the store's vectors"
     wanted = choose_kind(n_after, dim=meta.get("dim"))
     measured = meta.get("measured_at_count") or meta.get("count") or 0
     drifted = (n_after > measured * REBUILD_GROWTH or n_after < measured / REBUILD_GROWTH
@@ -613,9 +645,11 @@ def _read_shared(path: str):
 
 
 def _read_file(path: Path, kind: str, shared: bool):
-    """The raw FAISS object in `path`, read by the reader of `kind` (binary indexes have their own).
-    RuntimeError when FAISS cannot read it."""
+    """The raw FAISS object in `path`, read by the reader of `kind` (binary indexes have their own)
+    or, for an int8 exact file, by exact_file. RuntimeError when the file cannot be read."""
     faiss = _faiss()
+    if path.suffix == f".{EXACT_INT8}":
+        return exact_file.read(path)  # decoded into memory: the same as a flat file read
     if kind == BINARY:
         return faiss.read_index_binary(str(path))  # small (48 bytes a vector at 384-d): read whole
     return _read_shared(str(path)) if shared else faiss.read_index(str(path))
@@ -659,7 +693,7 @@ def newer_than(store: VectorSource, model: str, generation: int) -> bool:
 
 def remove_files(store: VectorSource, model: str) -> None:
     _meta_path(store, model).unlink(missing_ok=True)
-    for p in faiss_dir(store).glob(f"{model_key(model)}-g*.faiss"):
+    for p in _generation_files(store, model):
         p.unlink(missing_ok=True)
 
 
