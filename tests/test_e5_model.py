@@ -241,12 +241,17 @@ def test_int8_variant(engine):
     meta = json.loads((int8.info.path / META_FILE).read_text())
     assert meta["prompts"] == {"query": "query: ", "document": "passage: "}
     assert meta["fused_attention_layers"] == 12  # ONNX Runtime's optimizer fuses BERT attention
+    # only the word-embedding table is int8 (models.INT8_SCOPE): the layers stay fp32
+    assert meta["quantization"] == "int8 word-embedding table; transformer layers fp32"
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(int8.info.path / "model_quantized.onnx"), load_external_data=False).graph.node}
+    assert "QEmbedLayerNormalization" in ops and "MatMulInteger" not in ops and "QAttention" not in ops, ops
     for texts in (JAPANESE, ENGLISH):
         q = (int8.encode_query(texts) * fp32.encode_query(texts)).sum(1)
         d = (int8.encode(texts) * fp32.encode(texts)).sum(1)
-        # measured: median 0.995-0.996, min 0.993 (ja and en, queries and passages)
-        assert statistics.median(q) >= 0.98 and statistics.median(d) >= 0.98, (q, d)
-        assert q.min() >= 0.95 and d.min() >= 0.95, (q, d)
+        assert statistics.median(q) >= 0.99 and statistics.median(d) >= 0.99, (q, d)
+        assert q.min() >= 0.97 and d.min() >= 0.97, (q, d)
     assert resolve("e5-small-int8").weights_file.stat().st_size < 0.4 * resolve("e5-small").weights_file.stat().st_size
 
 

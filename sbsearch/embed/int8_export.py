@@ -88,7 +88,14 @@ def _fuse(fp32: Path, config, out: Path) -> int:
     return n
 
 
-def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = True) -> Path:
+# What dynamic int8 quantises: "all" (every MatMul, the fused attention and the embedding table) or
+# "embeddings" (the word-embedding table only; the transformer layers stay fp32).
+QUANTIZE_OPS = {"all": None, "embeddings": ["EmbedLayerNormalization", "Gather"]}
+QUANTIZE_NOTES = {"all": "dynamic int8, per-channel weights",
+                  "embeddings": "int8 word-embedding table; transformer layers fp32"}
+
+
+def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = True, scope: str = "all") -> Path:
     """Export a loaded SentenceTransformer `model` (from models.load_model, with its ModelInfo) to an
     int8 ONNX directory at out_dir (atomically). fuse=False and quantize=False write the variants
     that benchmarks/indexing.py compares (the unfused int8 graph; fp32 on ONNX Runtime)."""
@@ -136,7 +143,8 @@ def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = 
         if quantize:
             # DefaultTensorType: shape inference cannot type the outputs of the fused contrib operators
             quantize_dynamic(str(graph), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
-                             per_channel=True, extra_options={"DefaultTensorType": 1})
+                             per_channel=scope == "all", op_types_to_quantize=QUANTIZE_OPS[scope],
+                             extra_options={"DefaultTensorType": 1})
         else:
             os.replace(graph, tmp / ONNX_FILE)
         for f in (fp32, fused):
@@ -149,7 +157,7 @@ def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = 
             "pooling": _pooling_mode(info.path), "normalize": True,
             "max_seq_length": int(model.max_seq_length), "dim": int(model.get_embedding_dimension()),
             "onnx_sha256": sha256_file(tmp / ONNX_FILE),
-            "quantization": "dynamic int8, per-channel weights" if quantize else "none (fp32)",
+            "quantization": QUANTIZE_NOTES[scope] if quantize else "none (fp32)",
             "fused_attention_layers": n_fused, "export_version": EXPORT_VERSION,
             # the prompts the fp32 model applies (E5's "query: " / "passage: "), applied by OnnxEmbedder
             "prompts": {k: v for k, v in (getattr(model, "prompts", None) or {}).items()
