@@ -85,6 +85,56 @@ def run(row_id: str) -> dict:
     return table.run_row(row_id, SUITES, warm_teacher=False)
 
 
+SPEED_KEY = "_speed_by_layers"  # not a row: the interleaved speed run, shared by rows of a layer count
+
+
+def speed_by_layers(rounds: int = 3, n_texts: int = 128) -> dict:
+    """Passages/s of e5-small and its cuts to 6, 4 and 3 layers, in torch and in int8 (every layer
+    quantised, as the rows' int8 columns), plus the shipped e5-small-int8 (embedding table only),
+    in rounds that take turns in one process on the same JSQuAD paragraphs (`passage: ` prompt).
+    Recovery does not change a model's speed, so untrained cuts stand for every row of their size."""
+    import tempfile
+
+    from pruning import layers, measures
+    from pruning.data import read_jsquad
+    from sbsearch.embed import make_embedder
+    from sbsearch.embed.int8_export import export_int8
+    from sbsearch.embed.model_info import ModelInfo
+    from sbsearch.embed.models import load_model
+    from sbsearch.embed.onnx_backend import OnnxEmbedder
+
+    texts = ["passage: " + p for p in read_jsquad(jglue("jsquad-valid.json"), questions=None).passages[:n_texts]]
+    encoders = {}
+    with tempfile.TemporaryDirectory(prefix="e5-speed-") as tmp:
+        for n in (12, 6, 4, 3):
+            model, info = load_model("e5-small")
+            if n < 12:
+                layers.cut_model(model, layers.choose_layers(12, n, "alternate"))
+            encoders[f"torch {n}"] = (lambda m: lambda: measures.speed(m, texts))(model)
+            onnx = OnnxEmbedder(ModelInfo(f"e5-{n}-int8", export_int8(model, info, Path(tmp) / f"int8-{n}"), "int8"))
+            encoders[f"int8 {n}"] = (lambda e: lambda: _rate(e.encode_as_given, texts))(onnx)
+        shipped = make_embedder("e5-small-int8")
+        encoders["e5-small-int8 12 (embeddings int8)"] = lambda: _rate(shipped.encode_as_given, texts)
+        runs: dict[str, list[float]] = {k: [] for k in encoders}
+        for r in range(rounds):
+            for k, run_one in encoders.items():
+                runs[k].append(run_one())
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in runs.items()), flush=True)
+    med = {k: sorted(v)[len(v) // 2] for k, v in runs.items()}
+    return {"passages_per_s": {k: round(v, 2) for k, v in med.items()},
+            "vs_12_same_runtime": {k: round(v / med[k.split()[0] + " 12"], 2) for k, v in med.items() if k[0] in "ti"},
+            "rounds": rounds, "passages": len(texts),
+            "command": ".venv/bin/python benchmarks/pruning_japanese.py --speed-by-layers",
+            "when": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def _rate(encode, texts: list[str]) -> float:
+    encode(texts[:8])  # warm-up
+    t0 = time.perf_counter()
+    encode(texts)
+    return len(texts) / (time.perf_counter() - t0)
+
+
 def load() -> dict:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
@@ -114,6 +164,14 @@ def render(results: dict) -> str:
             "–" if m.get("mb") is None else f"{m['mb']:.0f}", f"{r.get('minutes', 0):.1f} |"]))
     notes = [f"- {results[r]['label']}: {results[r]['note']}." for r in ROWS if r in results and results[r].get("note")]
     missing = [r for r in ROWS if r not in results]
+    speed = results.get(SPEED_KEY)
+    if speed:
+        cells = ", ".join(f"{k} {v:.1f}/s ({speed['vs_12_same_runtime'].get(k, 0):.2f}x)" if k in
+                          speed["vs_12_same_runtime"] else f"{k} {v:.1f}/s"
+                          for k, v in speed["passages_per_s"].items())
+        notes.append(f"- Encode speed by layer count, {speed['passages']} JSQuAD paragraphs, {speed['rounds']} "
+                     f"interleaved rounds in one process, median (x: against 12 layers in the same runtime): "
+                     f"{cells}. `{speed['command']}` ({speed['when']}).")
     cmds = "\n".join(f"- `{results[r]['command']}` ({results[r]['when']})" for r in ROWS if r in results)
     return (f"{START}\n### multilingual-e5-small cut to 6, 4 and 3 layers, in Japanese "
             "(benchmarks/pruning_japanese.py)\n\n"
@@ -141,6 +199,7 @@ def main() -> None:
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--rerun", action="store_true", help="run rows that already have results again")
     ap.add_argument("--render", action="store_true", help="only rewrite the table in docs/PRUNING.md")
+    ap.add_argument("--speed-by-layers", action="store_true", help="the interleaved speed run (torch and int8)")
     args = ap.parse_args()
     if args.list:
         for rid, r in ROWS.items():
@@ -155,6 +214,9 @@ def main() -> None:
 
     offline_environment()
     set_threads()
+    if args.speed_by_layers:
+        speed = speed_by_layers()
+        RESULTS.write_text(json.dumps({**load(), SPEED_KEY: speed}, indent=1, ensure_ascii=False) + "\n")
     for rid in [] if args.render else ids:
         if rid in load() and not args.rerun:
             print(f"{rid}: already measured (use --rerun)")
