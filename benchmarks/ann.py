@@ -36,6 +36,7 @@ from report import publish  # noqa: E402
 from sbsearch.vectors import faiss_index  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
 from sbsearch.index.store import Store, now  # noqa: E402
+from sbsearch.index.store.vector_codec import encode_matrix  # noqa: E402
 
 MODEL = "bench-synthetic"
 K = 10
@@ -81,6 +82,15 @@ def uniform(n: int, dim: int, seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _embedding_rows(vecs: np.ndarray, encoding: str, block: int = 100_000):
+    """(chunk id, model, blob) of each vector in the encoding the store keeps (int8 since the
+    compact store: a float32 blob would be read as int8 codes of the wrong length), encoded a
+    block at a time."""
+    for s in range(0, len(vecs), block):
+        for j, blob in enumerate(encode_matrix(vecs[s:s + block], encoding)):
+            yield s + j + 1, MODEL, blob
+
+
 def make_store(path: Path, vecs: np.ndarray) -> Store:
     """N chunks in N/10 documents with their vectors, bulk-inserted (what an indexing run leaves)."""
     store = Store(path, create=True)
@@ -94,7 +104,7 @@ def make_store(path: Path, vecs: np.ndarray) -> Store:
         conn.executemany("INSERT INTO chunks (id, doc_id, ord, text, text_sha) VALUES (?, ?, ?, ?, ?)",
                          ((i + 1, i // 10 + 1, i % 10, f"synthetic passage {i}", str(i)) for i in range(len(vecs))))
         conn.executemany("INSERT INTO embeddings (chunk_id, model, vector) VALUES (?, ?, ?)",
-                         ((i + 1, MODEL, vecs[i].tobytes()) for i in range(len(vecs))))
+                         _embedding_rows(vecs, store.vector_encoding()))
         store.set_meta("generation", "1")
         store.set_meta("default_model", MODEL)
     return store

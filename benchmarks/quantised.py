@@ -2,6 +2,7 @@
 float IVF, as sbsearch builds and searches them, at a size given on the command line:
 
     .venv/bin/python benchmarks/quantised.py --n 1000000 [--kinds exact ivf ivf-sq8 ivf-binary] [--queries 200] [--no-write]
+    .venv/bin/python benchmarks/quantised.py --n 1000000 --build-only   # the builds' time and peak memory only
 
 Vectors: real MiniLM (minilm-int8) embeddings of the English sentences of the shared STS-B and SNLI
 files (encoded once, cached under $SBSEARCH_CACHE), each stored vector one of them perturbed along
@@ -9,13 +10,17 @@ the embeddings' own directions (a random combination of 32 centred real embeddin
 has their spectrum rather than a uniform one) and normalised again; held-out queries are drawn
 the same way and are not stored. A real SQLite store holds them (benchmarks/ann.py's bulk insert).
 
-Per type: `faiss_index.build` forced with SBSEARCH_INDEX_TYPE, timed (SQLite read and recall tuning
-included); then a fresh search process opens the store as a searcher does and reports its resident
+Per type: `faiss_index.build` forced with SBSEARCH_INDEX_TYPE, run in a process of its own that
+does nothing else (opens the store, builds), timed (SQLite read and recall tuning included), with
+its peak resident memory (VmHWM) and its resident memory before the build; then a fresh search process opens the store as a searcher does and reports its resident
 memory (VmRSS) before loading the index and after the queries, the FAISS file's size, and the
 p50/p95 of one query at a time through FaissVectorIndex.search (quantised: candidates, their
 vectors read from SQLite, rescoring) and through Searcher.search_vectors (that plus the chunk rows),
 and recall@10 of the answers against exact search over all stored vectors.
 Writes benchmarks/results/quantised.json (the run's rows merged by N and type); prints the table.
+--build-only skips the search process and writes benchmarks/results/quantised_build.json instead,
+its rows merged by N, type and the commit of the code that built (so that two versions of the
+build can be compared on the same vectors).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from sbsearch.vectors import faiss_index  # noqa: E402
 
 K = 10
 RESULTS = REPO / "benchmarks" / "results" / "quantised.json"
+BUILD_RESULTS = REPO / "benchmarks" / "results" / "quantised_build.json"
 NOISE = 0.6  # perturbation scale: a stored vector keeps cosine ~0.85 with the sentence it came from
 
 
@@ -123,13 +129,52 @@ print(json.dumps({"rss_before_mb": before, "rss_after_mb": rss_mb(), "load_s": l
 """
 
 
-def measure(store, dim: int, kind: str, queries_file: Path, gold) -> dict:
-    os.environ[faiss_index.ENV_TYPE] = kind
-    t = time.perf_counter()
-    faiss_index.build(store, MODEL, dim)
-    build_s = time.perf_counter() - t
-    os.environ.pop(faiss_index.ENV_TYPE)
+# The build alone, in a process that does nothing else: its peak resident memory is the build's
+# (plus the interpreter, numpy, FAISS and the open store, reported apart as rss_before_build_mb).
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over an exec, so a child started from this
+# process (holding the vectors) would report the parent's size.
+BUILD_CHILD = r"""
+import json, sys, time
+def rss_mb(field="VmRSS"):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+path, model, dim = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import faiss, numpy
+from sbsearch.index.store import Store
+from sbsearch.vectors import faiss_index
+store = Store(path)
+before = rss_mb()
+t = time.perf_counter()
+faiss_index.build(store, model, dim)
+print(json.dumps({"build_s": time.perf_counter() - t, "rss_before_build_mb": before,
+                  "build_peak_rss_mb": rss_mb("VmHWM")}))
+"""
+
+
+def build(store, dim: int, kind: str) -> dict:
+    """Build `kind` in a child process: {build_s, rss_before_build_mb, build_peak_rss_mb}."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), faiss_index.ENV_TYPE: kind}
+    out = subprocess.run([sys.executable, "-c", BUILD_CHILD, str(store.path), MODEL, str(dim)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+        sys.exit(f"the build of {kind} failed:\n{out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def built_row(store, dim: int, kind: str) -> dict:
+    """What a build of `kind` gave: the type it chose, its parameters, time, memory, file, recall."""
+    b = build(store, dim, kind)
     meta = faiss_index._read_meta(store, MODEL)
+    print(f"  {kind}: built {meta['type']} in {b['build_s']:.0f} s, peak RSS {b['build_peak_rss_mb']:.0f} MB", flush=True)
+    return {"asked": kind, "type": meta["type"], "params": meta.get("params", {}), "fallback": meta.get("fallback"),
+            "build_s": round(b["build_s"], 1), "rss_before_build_mb": round(b["rss_before_build_mb"]),
+            "build_peak_rss_mb": round(b["build_peak_rss_mb"]), "recall_at_build": meta.get("recall_at_10"),
+            "file_mb": round(meta["file_bytes"] / 2**20, 1)}
+
+
+def measure(store, dim: int, kind: str, queries_file: Path, gold) -> dict:
+    row = built_row(store, dim, kind)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", SEARCH_CHILD, str(store.path), MODEL, str(queries_file), str(K + 1)],
                          capture_output=True, text=True, env=env, check=True)
@@ -137,25 +182,53 @@ def measure(store, dim: int, kind: str, queries_file: Path, gold) -> dict:
     got = child.pop("got")
     scores = np.array([s for s, _ in got], dtype=np.float32)
     ids = np.array([i for _, i in got], dtype=np.int64)
-    row = {"asked": kind, "type": meta["type"], "params": meta.get("params", {}), "fallback": meta.get("fallback"),
-           "build_s": round(build_s, 1), "recall_at_build": meta.get("recall_at_10"),
-           "recall_held_out": round(faiss_index.recall_at_k((scores, ids), gold, None, K), 4),
-           "file_mb": round(meta["file_bytes"] / 2**20, 1), **{k: round(v, 2) for k, v in child.items()}}
+    row.update(recall_held_out=round(faiss_index.recall_at_k((scores, ids), gold, None, K), 4),
+               **{k: round(v, 2) for k, v in child.items()})
     print(f"  {kind}: {row}", flush=True)
     return row
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| N | type | parameters | build s | file MB | search process RSS MB: before load / after queries | "
-             "index p50 / p95 ms | search_vectors p50 / p95 ms | recall@10 at build / held-out |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| N | type | parameters | build s | build peak RSS MB | file MB | search process RSS MB: before load / after "
+             "queries | index p50 / p95 ms | search_vectors p50 / p95 ms | recall@10 at build / held-out |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         params = " ".join(f"{k}={v}" for k, v in r["params"].items()) or "–"
-        lines.append(f"| {r['n']:,} | {r['type']} | {params} | {r['build_s']:.0f} | {r['file_mb']:.0f} | "
-                     f"{r['rss_before_mb']:.0f} / {r['rss_after_mb']:.0f} | {r['index_p50_ms']:.2f} / {r['index_p95_ms']:.2f} | "
+        lines.append(f"| {r['n']:,} | {r['type']} | {params} | {r['build_s']:.0f} | {r['build_peak_rss_mb']:,} | "
+                     f"{r['file_mb']:.0f} | {r['rss_before_mb']:.0f} / {r['rss_after_mb']:.0f} | "
+                     f"{r['index_p50_ms']:.2f} / {r['index_p95_ms']:.2f} | "
                      f"{r['search_p50_ms']:.2f} / {r['search_p95_ms']:.2f} | {r['recall_at_build']:.3f} / "
                      f"{r['recall_held_out']:.3f} |")
     return "\n".join(lines)
+
+
+def build_table(rows: list[dict]) -> str:
+    lines = ["| N | code | type asked → built | parameters | build s | RSS MB before the build / peak | file MB | "
+             "recall@10 at build |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items()) or "–"
+        lines.append(f"| {r['n']:,} | {r['commit']} | {r['asked']} → {r['type']} | {params} | {r['build_s']:.0f} | "
+                     f"{r['rss_before_build_mb']:,} / {r['build_peak_rss_mb']:,} | {r['file_mb']:.0f} | "
+                     f"{r['recall_at_build']:.3f} |")
+    return "\n".join(lines)
+
+
+def commit() -> str:
+    """The commit of the code measured (+ "-dirty" when the tree has changes to it)."""
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "sbsearch"], capture_output=True, text=True).stdout.strip()
+    return (head or "unknown") + ("-dirty" if dirty else "")
+
+
+def save(path: Path, rows: list[dict], key: tuple[str, ...], cmd: str) -> None:
+    """Merge the run's rows into `path`, replacing older rows with the same `key` fields."""
+    old = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    new_keys = {tuple(x[k] for k in key) for x in rows}
+    old["runs"] = [r for r in old["runs"] if tuple(r.get(k) for k in key) not in new_keys]
+    old["runs"] += [{**r, "command": cmd, "date": time.strftime("%Y-%m-%d %H:%M"),
+                     "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)"} for r in rows]
+    path.write_text(json.dumps(old, indent=2) + "\n")
 
 
 def main() -> None:
@@ -163,13 +236,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--kinds", nargs="+", default=["exact", "ivf", "ivf-sq8", "ivf-binary"])
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--build-only", action="store_true", help="builds only: time, peak memory, recall at build")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     t_all = time.perf_counter()
     real = real_embeddings()
     vecs = perturbed(real, args.n, seed=0)
     queries = perturbed(real, args.queries, seed=1)
-    gold = exact_top(queries, vecs, K + 1)
+    gold = None if args.build_only else exact_top(queries, vecs, K + 1)
     work = Path(tempfile.mkdtemp(prefix="sbsearch-quantised-"))
     try:
         t = time.perf_counter()
@@ -177,20 +251,22 @@ def main() -> None:
         print(f"store of {args.n:,} vectors: {time.perf_counter() - t:.0f} s", flush=True)
         del vecs
         np.save(work / "queries.npy", queries)
-        rows = [{"n": args.n, "dim": real.shape[1], **measure(store, real.shape[1], kind, work / "queries.npy", gold)}
+        code = commit()
+        rows = [{"n": args.n, "dim": real.shape[1], "commit": code,
+                 **(built_row(store, real.shape[1], kind) if args.build_only
+                    else measure(store, real.shape[1], kind, work / "queries.npy", gold))}
                 for kind in args.kinds]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cmd = " ".join(["python", "benchmarks/quantised.py", *sys.argv[1:]])
     print(f"\n`{cmd}` · {platform.machine()}, {os.cpu_count()} cores (shared) · {len(real):,} real minilm-int8 "
           f"embeddings perturbed · {args.queries} held-out queries · run {time.perf_counter() - t_all:.0f} s\n")
-    print(table(rows))
+    print(build_table(rows) if args.build_only else table(rows))
     if not args.no_write:
-        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
-        old["runs"] = [r for r in old["runs"] if (r["n"], r["asked"]) not in {(x["n"], x["asked"]) for x in rows}]
-        old["runs"] += [{**r, "command": cmd, "date": time.strftime("%Y-%m-%d %H:%M"),
-                         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)"} for r in rows]
-        RESULTS.write_text(json.dumps(old, indent=2) + "\n")
+        if args.build_only:
+            save(BUILD_RESULTS, rows, ("n", "asked", "commit"), cmd)
+        else:
+            save(RESULTS, rows, ("n", "asked"), cmd)
 
 
 if __name__ == "__main__":
