@@ -53,6 +53,7 @@ import os
 import time
 import zlib
 from pathlib import Path
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -244,15 +245,42 @@ def index_ids(index) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ recall
 
-def _gather(batches: list[tuple[np.ndarray, np.ndarray]], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows at sorted global `positions` of a list of (ids, matrix) batches."""
-    ids, rows, start = [], [], 0
-    for bid, mat in batches:
-        sel = positions[(positions >= start) & (positions < start + len(bid))] - start
-        ids.append(bid[sel])
-        rows.append(mat[sel])
-        start += len(bid)
-    return np.concatenate(ids), np.vstack(rows).astype(np.float32)
+class _Sample(NamedTuple):
+    """What a build reads of the stored vectors before it fills an index: how many there are, the
+    recall queries (stored vectors, with their ids) and the IVF training vectors."""
+
+    total: int
+    query_ids: np.ndarray
+    queries: np.ndarray
+    train: np.ndarray
+
+
+def _sample_positions(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted positions, in the store's order, of the recall queries and of the IVF training sample
+    (IVF_TRAIN_PER_LIST per list) among `count` vectors: the same draw for every type tried, so
+    the same collection always gives the same index."""
+    rng = np.random.default_rng(RECALL_SEED)
+    queries = np.sort(rng.choice(count, min(RECALL_QUERIES, count), replace=False))
+    train = np.sort(rng.choice(count, min(count, IVF_TRAIN_PER_LIST * _ivf_nlist(count)), replace=False))
+    return queries, train
+
+
+def _read_sample(batches: Iterable[tuple[np.ndarray, np.ndarray]], count: int, dim: int) -> _Sample:
+    """The sample of `count` stored vectors, in one pass over their (ids, matrix) batches: only the
+    rows drawn are copied, each batch is dropped once read (10M 384-d vectors would be 15 GB)."""
+    wanted = _sample_positions(count)
+    picked: list[tuple[list, list]] = [([], []) for _ in wanted]
+    start = 0
+    for ids, mat in batches:
+        for (got_ids, got_rows), positions in zip(picked, wanted):
+            sel = positions[(positions >= start) & (positions < start + len(ids))] - start
+            got_ids.append(ids[sel])
+            got_rows.append(np.asarray(mat[sel], dtype=np.float32))  # a copy: the batch is not kept
+        start += len(ids)
+    (query_ids, queries), (_, train) = [
+        (np.concatenate(i), np.vstack(r)) if i else (np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+        for i, r in picked]
+    return _Sample(start, query_ids, queries, train)
 
 
 class _ExactTopK:
@@ -352,49 +380,46 @@ def _doublings(start: int, stop: int) -> list[int]:
 
 # ------------------------------------------------------------------------------ build
 
-def _new_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: int, rng: np.random.Generator,
+def _new_approx(kind: str, sample: _Sample, dim: int,
                 rescore_from: tuple[VectorSource, str] | None) -> tuple[object, dict, list[int]]:
-    """An empty (trained, for the IVF types) index of `kind`, its fixed parameters and the values
-    of its search parameter to try. A quantised index rescores from `rescore_from` (store, model)."""
+    """An empty (trained on the sample, for the IVF types) index of `kind`, its fixed parameters
+    and the values of its search parameter to try. A quantised index rescores from `rescore_from`
+    (store, model)."""
     faiss = _faiss()
-    total = sum(len(ids) for ids, _ in batches)
     if kind == "hnsw":
         inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         return (faiss.IndexIDMap2(inner), {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION},
                 _doublings(16, HNSW_MAX_EF))
-    nlist = _ivf_nlist(total)
-    _, train = _gather(batches, np.sort(rng.choice(total, min(total, IVF_TRAIN_PER_LIST * nlist), replace=False)))
+    nlist = _ivf_nlist(sample.total)
     if kind == "ivf":
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.niter = IVF_KMEANS_ITERS
-        index.train(train)
+        index.train(sample.train)
     else:
         index = RescoredIndex(kind, new_index(kind, dim, nlist), *rescore_from)
         index.inner.cp.niter = IVF_KMEANS_ITERS
-        index.train(train)
+        index.train(sample.train)
     fraction = BINARY_MAX_PROBE_FRACTION if kind == BINARY else IVF_MAX_PROBE_FRACTION
     return index, {"nlist": nlist}, _doublings(1, max(1, int(nlist * fraction)))
 
 
-def _build_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: int,
+def _build_approx(kind: str, sample: _Sample, batches: Iterable[tuple[np.ndarray, np.ndarray]], dim: int,
                   rescore_from: tuple[VectorSource, str] | None = None) -> tuple[object | None, dict]:
-    """Train (IVF types), fill and tune an approximate index from all (ids, matrix) batches, which
-    it consumes (each batch is freed once it is in the index, so memory stays near one copy).
-    A quantised kind rescores from `rescore_from` (store, model), and its rescored recall is what
-    is measured. Returns (None, info) when the recall target cannot be reached at a worthwhile cost."""
-    total = sum(len(ids) for ids, _ in batches)
-    if total < APPROX_MIN:  # fewer than counted (a writer in between): not worth an approximate index
-        return None, {"fallback": f"{total} vectors are too few for {kind}"}
-    rng = np.random.default_rng(RECALL_SEED)
-    query_ids, queries = _gather(batches, np.sort(rng.choice(total, min(RECALL_QUERIES, total), replace=False)))
-    index, params, values = _new_approx(kind, batches, dim, rng, rescore_from)
-    exact = _ExactTopK(queries, RECALL_K + 1)
-    while batches:
-        ids, mat = batches.pop(0)
+    """Train (IVF types, on the sample), fill and tune an approximate index: the (ids, matrix)
+    batches are added one at a time as they come, and the exact top-k of the sample's queries is
+    accumulated over the same batches, so no more than a batch of them is held at once. A quantised
+    kind rescores from `rescore_from` (store, model), and its rescored recall is what is measured.
+    Returns (None, info) when the recall target cannot be reached at a worthwhile cost."""
+    if sample.total < APPROX_MIN:  # fewer than counted (a writer in between): not worth an approximate index
+        return None, {"fallback": f"{sample.total} vectors are too few for {kind}"}
+    index, params, values = _new_approx(kind, sample, dim, rescore_from)
+    exact = _ExactTopK(sample.queries, RECALL_K + 1)
+    for ids, mat in batches:
         exact.add(ids, mat)
         index.add_with_ids(mat, ids)
     name = _param_name(kind)
+    queries, query_ids = sample.queries, sample.query_ids
     if kind in QUANTISED:
         tuned, recall = _tune_rescored(index, values, queries, query_ids, exact.result())
         tried = f"{name} {values[-1]}, factor {RESCORE_FACTORS[kind][-1]}"
@@ -408,24 +433,36 @@ def _build_approx(kind: str, batches: list[tuple[np.ndarray, np.ndarray]], dim: 
     return index, {"params": params, "recall_at_10": round(recall, 4), "recall_queries": len(query_ids)}
 
 
-def build(store: VectorSource, model: str, dim: int) -> object:
-    """Rebuild a model's FAISS index from every vector stored for it, of the type its size calls
-    for (or $SBSEARCH_INDEX_TYPE), with its recall measured when it is approximate."""
-    t0 = time.perf_counter()
-    generation = store.generation
-    requested = requested_kind()
-    kind = choose_kind(store.vector_count(model), requested, dim)
-    info: dict = {"chosen_by": "auto" if requested == "auto" else f"{ENV_TYPE}={requested}"}
-    index, missed = None, []
-    for attempt in _attempts(kind, requested):
-        index, measured = _build_approx(attempt, list(store.vectors(model)), dim, (store, model))
+def _first_approx(store: VectorSource, model: str, dim: int, attempts: list[str], count: int,
+                  info: dict) -> tuple[str | None, object | None]:
+    """The first of `attempts` that reaches the recall target, built and tuned: (kind, index), or
+    (None, None). One pass over the store draws the sample they share, then one pass per type tried
+    fills its index; `info` gets the measurements, and why each type before it missed."""
+    sample = _read_sample(store.vectors(model), count, dim) if attempts else None
+    found, missed = (None, None), []
+    for attempt in attempts:
+        index, measured = _build_approx(attempt, sample, store.vectors(model), dim, (store, model))
         if index is not None:
             info.update(measured)
-            kind = attempt
+            found = attempt, index
             break
         missed.append(measured["fallback"])
     if missed:
         info["fallback"] = "; ".join(missed)
+    return found
+
+
+def build(store: VectorSource, model: str, dim: int) -> object:
+    """Rebuild a model's FAISS index from every vector stored for it, of the type its size calls
+    for (or $SBSEARCH_INDEX_TYPE), with its recall measured when it is approximate. The vectors are
+    read from the store batch by batch, never all at once (an approximate type: one pass for its
+    sample, one to fill it; exact: one, into the index's own array)."""
+    t0 = time.perf_counter()
+    generation = store.generation
+    requested = requested_kind()
+    count = store.vector_count(model)
+    info: dict = {"chosen_by": "auto" if requested == "auto" else f"{ENV_TYPE}={requested}"}
+    kind, index = _first_approx(store, model, dim, _attempts(choose_kind(count, requested, dim), requested), count, info)
     if index is None:
         kind, index = "exact", _new_exact(dim)
         for ids, mat in store.vectors(model):
