@@ -18,7 +18,10 @@ files, 10 chunks a document; vectors: ann.py's clustered synthetic 384-d vectors
 `minilm-int8`, so the query encoder is the real default model). Warm query latency one query at a
 time, modes interleaved, queries from sample_docs; FTS5 size; and a --folder filter matching 0.1% of
 the chunks in vector and hybrid mode: results returned, all inside the filter, and equal to the exact
-top-k among the filtered chunks.
+top-k among the filtered chunks. Where a search's time goes: mean wall and CPU ms per mode of its
+steps (query encoding, vector index, rescoring, common words, FTS5 BM25, chunk rows), and the load
+average before and after the latency rounds (the machine is shared: compare ratios within a run).
+--reuse-scale measures changed search code on the index an earlier run left in --work.
 
 Writes benchmarks/results/hybrid.json; docs/BENCHMARKS.md quotes it.
 """
@@ -207,37 +210,45 @@ PHASES = {"encode the query": ("embedder", "encode_query"), "vector index": ("ve
           "FTS5 BM25": ("store", "lexical_search"), "chunk rows": ("store", "chunk_rows")}
 
 
-def phases(searcher: Searcher, queries: list[str]) -> dict[str, dict[str, float]]:
+def phases(searcher: Searcher, queries: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """Mean ms per search of each step in PHASES, and of the whole search, per mode (one round,
-    modes interleaved). Each step is wrapped on the searcher's own objects for the measurement only."""
-    spent: dict[str, float] = {}
+    modes interleaved): wall clock, and CPU time of the process (every thread: the query encoder
+    runs on several), which the machine's other work moves far less. Each step is wrapped on the
+    searcher's own objects for the measurement only."""
+    spent: dict[str, list[float]] = {}
     originals = []
     for name, (owner, method) in PHASES.items():
         obj = getattr(searcher, owner) if owner else searcher
-        original = getattr(obj, method)
         originals.append((obj, method))
-
-        def timed(*args, _f=original, _name=name, **kwargs):
-            t = time.perf_counter()
-            try:
-                return _f(*args, **kwargs)
-            finally:
-                spent[_name] = spent.get(_name, 0.0) + (time.perf_counter() - t) * 1000
-        setattr(obj, method, timed)
-    totals: dict[str, dict[str, float]] = {m: {} for m in MODES}
+        setattr(obj, method, _timed(getattr(obj, method), name, spent))
+    totals: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
     try:
         for q in queries:
             for mode in MODES:
                 spent.clear()
-                t = time.perf_counter()
-                searcher.search(q, 10, mode=mode)
-                spent["whole search"] = (time.perf_counter() - t) * 1000
-                for name, ms in spent.items():
-                    totals[mode][name] = totals[mode].get(name, 0.0) + ms / len(queries)
+                _timed(searcher.search, "whole search", spent)(q, 10, mode=mode)
+                for name, (wall, cpu) in spent.items():
+                    row = totals[mode].setdefault(name, [0.0, 0.0])
+                    row[0] += wall / len(queries)
+                    row[1] += cpu / len(queries)
     finally:
         for obj, method in originals:
             delattr(obj, method)  # the class's own method again
-    return {m: {name: round(ms, 2) for name, ms in row.items()} for m, row in totals.items()}
+    return {m: {name: {"wall_ms": round(w, 2), "cpu_ms": round(c, 2)} for name, (w, c) in row.items()}
+            for m, row in totals.items()}
+
+
+def _timed(function, name: str, spent: dict[str, list[float]]):
+    """function, adding the wall and CPU ms of each call to spent[name]."""
+    def timed(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            row = spent.setdefault(name, [0.0, 0.0])
+            row[0] += (time.perf_counter() - wall) * 1000
+            row[1] += (time.process_time() - cpu) * 1000
+    return timed
 
 
 def scale(n_chunks: int, work: Path, rounds: int = 3, reuse: bool = False) -> dict:
@@ -263,6 +274,8 @@ def scale(n_chunks: int, work: Path, rounds: int = 3, reuse: bool = False) -> di
              "hybrid/vector p50, first round": round(first["hybrid"] / first["vector"], 2)}
     load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
     phase_ms = phases(searcher, queries)
+    cpu = {m: phase_ms[m]["whole search"]["cpu_ms"] for m in MODES}
+    ratio["hybrid/vector mean CPU"] = round(cpu["hybrid"] / cpu["vector"], 2)
     # a filter that matches 0.1% of the chunks
     rare = DocumentFilter.build(folders=["rare"])
     allowed = store.filtered_chunk_ids(rare)

@@ -96,7 +96,7 @@ def stem(word: str) -> str:
     from the snowball project's implementation). One stemmer per thread: a stemmer keeps the word it
     is working on in itself, and two server threads sharing one corrupted each other's words
     (IndexError, a 500, seen under load by benchmarks/serve.py). Kept per word: the Python stemmer
-    takes ~45 us a word, a tenth of a search's lexical side at 100,000 chunks for five words."""
+    takes ~45 us a word, and a question's five words were a few percent of a lexical search."""
     stemmer = getattr(_stemmers, "porter", None)
     if stemmer is None:
         import snowballstemmer
