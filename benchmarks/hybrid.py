@@ -18,7 +18,10 @@ files, 10 chunks a document; vectors: ann.py's clustered synthetic 384-d vectors
 `minilm-int8`, so the query encoder is the real default model). Warm query latency one query at a
 time, modes interleaved, queries from sample_docs; FTS5 size; and a --folder filter matching 0.1% of
 the chunks in vector and hybrid mode: results returned, all inside the filter, and equal to the exact
-top-k among the filtered chunks.
+top-k among the filtered chunks. Where a search's time goes: mean wall and CPU ms per mode of its
+steps (query encoding, vector index, rescoring, common words, FTS5 BM25, chunk rows), and the load
+average before and after the latency rounds (the machine is shared: compare ratios within a run).
+--reuse-scale measures changed search code on the index an earlier run left in --work.
 
 Writes benchmarks/results/hybrid.json; docs/BENCHMARKS.md quotes it.
 """
@@ -144,11 +147,18 @@ def sentence_pool() -> list[str]:
     return list(dict.fromkeys(s.strip() for s in pool if len(s.split()) >= 4))
 
 
-def build_scale_index(path: Path, n_chunks: int, rare_share: float = 0.001) -> tuple[Store, np.ndarray, str]:
+def build_scale_index(path: Path, n_chunks: int, rare_share: float = 0.001,
+                      reuse: bool = False) -> tuple[Store, np.ndarray, str]:
     from ann import Clustered
 
     model = "minilm-int8"
-    shutil.rmtree(path, ignore_errors=True)  # always a fresh build (replacing 100k chunks costs far more)
+    if reuse and (path / "index.db").exists():
+        store = Store(path)
+        if store.chunk_count() == n_chunks and store.vector_count(model) == n_chunks:
+            print(f"[scale] reusing the {n_chunks} chunks of {path}", flush=True)
+            return store, None, model
+        store.close()
+    shutil.rmtree(path, ignore_errors=True)  # a fresh build (replacing 100k chunks costs far more)
     rng = random.Random(0)
     pool = sentence_pool()
     vecs = Clustered(n_chunks, 384, seed=0)
@@ -181,10 +191,70 @@ def percentile(values: list[float], p: float) -> float:
     return float(np.percentile(values, p))
 
 
-def scale(n_chunks: int, work: Path, rounds: int = 3) -> dict:
+def interleaved_latency(searcher: Searcher, queries: list[str], rounds: int) -> dict[str, list[float]]:
+    """ms of each whole search (query encoding included), per mode, modes interleaved query by
+    query so that the machine's noise falls on every mode alike; the first round first."""
+    lat: dict[str, list[float]] = {m: [] for m in MODES}
+    for _ in range(rounds):
+        for q in queries:
+            for mode in MODES:
+                t = time.perf_counter()
+                searcher.search(q, 10, mode=mode)
+                lat[mode].append((time.perf_counter() - t) * 1000)
+    return lat
+
+
+# What a search spends its time on: the searcher's steps, timed where they are called
+PHASES = {"encode the query": ("embedder", "encode_query"), "vector index": ("vector_index", "search"),
+          "vectors rescored": (None, "_exact_scores"), "common words": (None, "_selective"),
+          "FTS5 BM25": ("store", "lexical_search"), "chunk rows": ("store", "chunk_rows")}
+
+
+def phases(searcher: Searcher, queries: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean ms per search of each step in PHASES, and of the whole search, per mode (one round,
+    modes interleaved): wall clock, and CPU time of the process (every thread: the query encoder
+    runs on several), which the machine's other work moves far less. Each step is wrapped on the
+    searcher's own objects for the measurement only."""
+    spent: dict[str, list[float]] = {}
+    originals = []
+    for name, (owner, method) in PHASES.items():
+        obj = getattr(searcher, owner) if owner else searcher
+        originals.append((obj, method))
+        setattr(obj, method, _timed(getattr(obj, method), name, spent))
+    totals: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
+    try:
+        for q in queries:
+            for mode in MODES:
+                spent.clear()
+                _timed(searcher.search, "whole search", spent)(q, 10, mode=mode)
+                for name, (wall, cpu) in spent.items():
+                    row = totals[mode].setdefault(name, [0.0, 0.0])
+                    row[0] += wall / len(queries)
+                    row[1] += cpu / len(queries)
+    finally:
+        for obj, method in originals:
+            delattr(obj, method)  # the class's own method again
+    return {m: {name: {"wall_ms": round(w, 2), "cpu_ms": round(c, 2)} for name, (w, c) in row.items()}
+            for m, row in totals.items()}
+
+
+def _timed(function, name: str, spent: dict[str, list[float]]):
+    """function, adding the wall and CPU ms of each call to spent[name]."""
+    def timed(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            row = spent.setdefault(name, [0.0, 0.0])
+            row[0] += (time.perf_counter() - wall) * 1000
+            row[1] += (time.process_time() - cpu) * 1000
+    return timed
+
+
+def scale(n_chunks: int, work: Path, rounds: int = 3, reuse: bool = False) -> dict:
     from sbsearch.embed import make_embedder
 
-    store, _, model = build_scale_index(work / "scale", n_chunks)
+    store, _, model = build_scale_index(work / "scale", n_chunks, reuse=reuse)
     embedder = make_embedder(model)
     searcher = Searcher(store.path, embedder=embedder)
     queries = [json.loads(line)["query"] for line in (REPO / "sample_docs" / "queries.jsonl").read_text().splitlines()
@@ -195,16 +265,17 @@ def scale(n_chunks: int, work: Path, rounds: int = 3) -> dict:
     faiss_build_s = time.perf_counter() - t
     for mode in MODES:
         searcher.search(queries[1], 10, mode=mode)
-    lat: dict[str, list[float]] = {m: [] for m in MODES}
-    for _ in range(rounds):
-        for q in queries:
-            for mode in MODES:  # interleaved: the machine's noise falls on every mode alike
-                t = time.perf_counter()
-                searcher.search(q, 10, mode=mode)
-                lat[mode].append((time.perf_counter() - t) * 1000)
+    load_before = os.getloadavg()
+    lat = interleaved_latency(searcher, queries, rounds)
     latency = {m: {"p50_ms": round(percentile(v, 50), 2), "p95_ms": round(percentile(v, 95), 2)} for m, v in lat.items()}
+    first = {m: percentile(v[:len(queries)], 50) for m, v in lat.items()}  # each query's first search
     ratio = {"hybrid/vector p50": round(latency["hybrid"]["p50_ms"] / latency["vector"]["p50_ms"], 2),
-             "hybrid/vector p95": round(latency["hybrid"]["p95_ms"] / latency["vector"]["p95_ms"], 2)}
+             "hybrid/vector p95": round(latency["hybrid"]["p95_ms"] / latency["vector"]["p95_ms"], 2),
+             "hybrid/vector p50, first round": round(first["hybrid"] / first["vector"], 2)}
+    load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
+    phase_ms = phases(searcher, queries)
+    cpu = {m: phase_ms[m]["whole search"]["cpu_ms"] for m in MODES}
+    ratio["hybrid/vector mean CPU"] = round(cpu["hybrid"] / cpu["vector"], 2)
     # a filter that matches 0.1% of the chunks
     rare = DocumentFilter.build(folders=["rare"])
     allowed = store.filtered_chunk_ids(rare)
@@ -234,7 +305,8 @@ def scale(n_chunks: int, work: Path, rounds: int = 3) -> dict:
     del filters["checks"]
     return {"chunks": n_chunks, "faiss": searcher.vector_index.describe(), "faiss_build_s": round(faiss_build_s, 1),
             "lexical": store.lexical_summary(), "index_db_bytes": store.disk_bytes(), "latency": latency,
-            "ratio": ratio, "queries": len(queries), "rounds": rounds, "filter_0.1pct": filters}
+            "ratio": ratio, "load_average": load, "phases_mean_ms": phase_ms, "queries": len(queries), "rounds": rounds,
+            "filter_0.1pct": filters}
 
 
 def main() -> None:
@@ -243,6 +315,8 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--scale-only", action="store_true")
+    ap.add_argument("--reuse-scale", action="store_true", help="Keep the scale index of --work when it holds "
+                                                                   "--chunks chunks (a measurement of changed search code).")
     ap.add_argument("--work", type=Path, help="Folder for the indexes (kept; a second run updates them "
                                                "incrementally instead of embedding everything again).")
     args = ap.parse_args()
@@ -256,7 +330,7 @@ def main() -> None:
     elif "quality" in previous:
         result["quality"] = previous["quality"]
     if not args.skip_scale:
-        result["scale"] = scale(args.chunks, work)
+        result["scale"] = scale(args.chunks, work, reuse=args.reuse_scale)
         print(json.dumps(result["scale"], indent=1), flush=True)
     elif "scale" in previous:
         result["scale"] = previous["scale"]

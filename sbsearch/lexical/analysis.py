@@ -13,6 +13,7 @@ query are text to look for, never syntax.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -89,11 +90,13 @@ class Term:
 _stemmers = threading.local()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """The Porter stem FTS5's `porter` tokenizer stores for a lower-case word (the same algorithm,
     from the snowball project's implementation). One stemmer per thread: a stemmer keeps the word it
     is working on in itself, and two server threads sharing one corrupted each other's words
-    (IndexError, a 500, seen under load by benchmarks/serve.py)."""
+    (IndexError, a 500, seen under load by benchmarks/serve.py). Kept per word: the Python stemmer
+    takes ~45 us a word, and a question's five words were a few percent of a lexical search."""
     stemmer = getattr(_stemmers, "porter", None)
     if stemmer is None:
         import snowballstemmer
