@@ -309,7 +309,17 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["minilm-int8", "e5-small-int8", "e5-small"])
     ap.add_argument("--jsquad-questions", type=int, default=1000)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--costs-only", type=int, metavar="RUNS", default=0,
+                    help="only the default index's costs (index peak memory, RUNS cold queries), recorded as "
+                         "`default_index_rerun` in the results; for a quiet machine after the quality run")
     args = ap.parse_args()
+    if args.costs_only:
+        costs = {**default_model_costs(args.costs_only), "date": now(), "load_before": os.getloadavg()[0]}
+        print(json.dumps(costs, ensure_ascii=False), flush=True)
+        if not args.no_write:
+            res = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            RESULTS.write_text(json.dumps({**res, "default_index_rerun": costs}, indent=1, ensure_ascii=False) + "\n")
+        return
     from sbsearch.embed.models import INT8_FREE_LOSS, INT8_RECORD, default_model, int8_loss
 
     t0 = time.perf_counter()
