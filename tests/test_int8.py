@@ -45,15 +45,24 @@ def test_int8_close_to_fp32_and_smaller():
 
 
 def test_tampered_int8_file_is_refused():
+    from sbsearch.embed.onnx_backend import DATA_FILE, ONNX_FILE
+
     info = resolve("minilm-int8")
-    onnx_file = info.weights_file
-    original = onnx_file.read_bytes()
-    try:
-        onnx_file.write_bytes(original[:-10] + b"0123456789")
-        with pytest.raises(SbsearchError, match="sha256"):
-            make_embedder("minilm-int8")
-    finally:
-        onnx_file.write_bytes(original)
+    # the weights sit beside the graph (a session opens without parsing them out of the protobuf)
+    assert info.weights_file.name == DATA_FILE and (info.path / ONNX_FILE).stat().st_size < 1_000_000
+    for name in (DATA_FILE, ONNX_FILE):
+        target = info.path / name
+        original = target.read_bytes()
+        try:
+            target.write_bytes(original[:-10] + b"0123456789")
+            with pytest.raises(SbsearchError, match=f"{name} sha256"):
+                make_embedder("minilm-int8")
+            target.unlink()  # missing reads as changed: one line, not a traceback
+            with pytest.raises(SbsearchError, match=f"{name} sha256"):
+                make_embedder("minilm-int8")
+        finally:
+            target.write_bytes(original)
+    make_embedder("minilm-int8")
 
 
 def test_int8_through_index_query_compare(tmp_path):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import SbsearchError
 from ..hashing import sha256_file
-from .onnx_backend import META_FILE, ONNX_FILE
+from .onnx_backend import DATA_FILE, META_FILE, ONNX_FILE
 
 
 def _pooling_mode(model_dir: Path) -> str:
@@ -88,6 +88,18 @@ def _fuse(fp32: Path, config, out: Path) -> int:
     return n
 
 
+def _weights_beside_graph(path: Path) -> None:
+    """Move the weights out of the graph file into DATA_FILE next to it. ONNX Runtime then reads them
+    as raw bytes instead of parsing them out of one protobuf: e5-small-int8's session (181 MB) opened
+    in ~0.07 s instead of ~0.3 s, the largest part of a cold query. The outputs are identical."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=DATA_FILE, size_threshold=1024)
+    os.chmod(path.with_name(DATA_FILE), 0o644)  # onnx writes it 0600; the other files of a model are 0644
+
+
 # What dynamic int8 quantises: "all" (every MatMul, the fused attention and the embedding table) or
 # "embeddings" (the word-embedding table only; the transformer layers stay fp32).
 QUANTIZE_OPS = {"all": None, "embeddings": ["EmbedLayerNormalization", "Gather"]}
@@ -147,6 +159,7 @@ def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = 
                              extra_options={"DefaultTensorType": 1})
         else:
             os.replace(graph, tmp / ONNX_FILE)
+        _weights_beside_graph(tmp / ONNX_FILE)
         for f in (fp32, fused):
             f.unlink(missing_ok=True)
         for name in ("tokenizer.json", "config.json", "pruning.json", "sentence_bert_config.json"):
@@ -156,7 +169,7 @@ def export_int8(model, info, out_dir: Path, fuse: bool = True, quantize: bool = 
             "base": info.name, "base_path": str(info.path), "base_sha256": info.weights_sha256(),
             "pooling": _pooling_mode(info.path), "normalize": True,
             "max_seq_length": int(model.max_seq_length), "dim": int(model.get_embedding_dimension()),
-            "onnx_sha256": sha256_file(tmp / ONNX_FILE),
+            "onnx_sha256": sha256_file(tmp / ONNX_FILE), "onnx_data_sha256": sha256_file(tmp / DATA_FILE),
             "quantization": QUANTIZE_NOTES[scope] if quantize else "none (fp32)",
             "fused_attention_layers": n_fused, "export_version": EXPORT_VERSION,
             # the prompts the fp32 model applies (E5's "query: " / "passage: "), applied by OnnxEmbedder

@@ -46,7 +46,7 @@ class ModelInfo:
 
     @property
     def weights_file(self) -> Path | None:
-        for candidate in ("model.safetensors", "pytorch_model.bin", "model_quantized.onnx"):
+        for candidate in ("model.safetensors", "pytorch_model.bin", "model_quantized.onnx.data", "model_quantized.onnx"):
             p = self.path / candidate
             if p.exists():
                 return p

@@ -2,7 +2,8 @@
 The directories are written by int8_export.
 
 Layout of an int8 model directory:
-    model_quantized.onnx   int8 weights, fp32 activations (dynamic quantization); fp32 for NAME-onnx
+    model_quantized.onnx   the graph: int8 weights, fp32 activations (dynamic quantization); fp32 for NAME-onnx
+    model_quantized.onnx.data  its weights, outside the graph so that a session opens fast
     tokenizer.json         the base model's fast tokenizer
     config.json            the base's Hugging Face config (layers, hidden size)
     pruning.json           the base's card, when it has one
@@ -24,6 +25,7 @@ from ..errors import SbsearchError
 from ..hashing import cached_sha256
 
 ONNX_FILE = "model_quantized.onnx"
+DATA_FILE = ONNX_FILE + ".data"  # its weights (exports made before this file existed hold them inline)
 META_FILE = "sbsearch-onnx.json"
 # Padded tokens a batch may hold: ~10 passages of 200 tokens, 32 short queries. In a quiet trial
 # passages in batches of 8 encoded 1.2-1.3x faster than in batches of 32; the recorded sweep of
@@ -39,6 +41,13 @@ def load_tokenizer(model_dir, max_seq_length: int):
     from .subvocab_tokenizer import load_tokenizer as load
 
     return load(Path(model_dir), max_seq_length)
+
+
+def _sha256_or_none(path) -> str | None:
+    try:
+        return cached_sha256(path)
+    except OSError:  # missing: reported like a changed file
+        return None
 
 
 def prompts(meta: dict) -> tuple[str, str]:
@@ -74,10 +83,10 @@ class OnnxEmbedder:
 
         self.info = info
         meta = json.loads((info.path / META_FILE).read_text())
-        got = cached_sha256(info.path / ONNX_FILE)
-        if got != meta["onnx_sha256"]:
-            raise SbsearchError(f"model {info.name!r}: {ONNX_FILE} sha256 does not match its export record; "
-                                f"delete {info.path} to rebuild it")
+        for file, key in ((ONNX_FILE, "onnx_sha256"), (DATA_FILE, "onnx_data_sha256")):
+            if key in meta and _sha256_or_none(info.path / file) != meta[key]:
+                raise SbsearchError(f"model {info.name!r}: {file} sha256 does not match its export record; "
+                                    f"delete {info.path} to rebuild it")
         self.meta = meta
         self.dim = int(meta["dim"])
         self.max_seq_length = int(meta["max_seq_length"])

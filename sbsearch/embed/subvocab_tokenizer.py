@@ -141,14 +141,15 @@ class SubVocabTokenizer:
         return self._whole
 
     def encode_batch(self, texts: list[str]) -> list:
-        if self._whole is not None or sum(map(len, texts)) > MAX_CHARS or any(
-                a in t for t in texts for a in self.record["added_contents"]):
+        if self._whole is not None or sum(map(len, texts)) > MAX_CHARS:
             return self.whole().encode_batch(texts)
         return [self.encode(t) for t in texts]
 
     def encode(self, text: str):
         from tokenizers import Tokenizer, models
 
+        if any(a in text for a in self.record["added_contents"]):
+            return self.whole().encode(text)  # an added token (<mask>) has an id the sub-vocabulary lacks
         pieces = {**self.candidates(text), **self.fixed}
         global_ids = sorted(pieces)  # the kept first pieces stay at their own ids (0 .. keep-1)
         spec = self.skeleton["model"]
