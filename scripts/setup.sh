@@ -21,7 +21,8 @@ if [ -n "$missing" ]; then
 fi
 # --- end of system packages -------------------------------------------------------------------
 PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# a venv cut short (setup interrupted while it was being made) has python but no pip: make it again
+.venv/bin/python -m pip --version >/dev/null 2>&1 || { rm -rf .venv && "$PY" -m venv .venv; }
 PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip
 # torch first and pinned: 2.13.0 is a CPU build on local disk here; an unpinned torch pulls
