@@ -264,21 +264,39 @@ def nli_triplets(pairs: list[tuple[str, str, str]], seed: int = 0) -> list[tuple
 
 # ------------------------------------------------------------------------------------ sentences
 
-_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+# a sentence ends at . ! ? before a space, at a Japanese or Chinese full stop (no space follows one), or a line end
+_SPLIT = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
+# Japanese and Chinese are written without spaces between words: counted in whitespace words, a whole
+# sentence is one "word" and fell below min_words, so every Japanese sentence was dropped (the JSTS
+# sentences and the document sentences of a Japanese distillation: only passages whole were left).
+# Such text is measured in characters instead, at roughly two characters a word.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+CJK_CHARS_PER_WORD = 2
 
 
 def split_sentences(texts: list[str], min_words: int = 3, max_words: int = 48) -> list[str]:
     """Cut passages into sentences/lines (short, query-like, cheap to train on: little padding);
-    long ones are cut into windows of max_words."""
+    long ones are cut into windows of max_words (of max_words × 2 characters where the sentence is
+    mostly Japanese or Chinese)."""
     out = []
     for t in texts:
         for s in _SPLIT.split(t):
+            if _mostly_cjk(s):
+                s = " ".join(s.split())
+                lo, hi = min_words * CJK_CHARS_PER_WORD, max_words * CJK_CHARS_PER_WORD
+                out.extend(w for w in (s[i:i + hi] for i in range(0, len(s), hi)) if len(w) >= lo)
+                continue
             words = s.split()
             for i in range(0, len(words), max_words):
                 w = words[i:i + max_words]
                 if len(w) >= min_words:
                     out.append(" ".join(w))
     return out
+
+
+def _mostly_cjk(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalnum()]
+    return bool(letters) and 2 * sum(1 for ch in letters if _CJK.match(ch)) >= len(letters)
 
 
 def dedupe(texts: list[str], min_chars: int = 3) -> list[str]:

@@ -179,6 +179,19 @@ def test_distil_texts_both_keeps_passages_whole(tmp_path):
     assert set(both) == set(split) | set(whole) and len(both) == len(split) + len(whole)
 
 
+def test_split_sentences_keeps_japanese():
+    """Japanese has no spaces between words: its sentences end at 。！？ and are measured in characters,
+    not dropped for having fewer than three whitespace words (which left a Japanese distillation with
+    no sentence at all), while English splits as before."""
+    ja = "会議室の予約は前日までに済ませてください。急ぎの場合は総務に電話！明日は休み？はい"
+    assert data.split_sentences([ja]) == ["会議室の予約は前日までに済ませてください。", "急ぎの場合は総務に電話！",
+                                          "明日は休み？"]  # "はい" is below 3 words' worth of characters
+    long = "あ" * 250
+    assert [len(w) for w in data.split_sentences([long])] == [96, 96, 58]
+    assert data.split_sentences(["The cat sat on the mat. It was warm!  Two words\nhere we go again"]) == [
+        "The cat sat on the mat.", "It was warm!", "here we go again"]
+
+
 def test_pruning_reads_plain_files_only(tmp_path):
     """Folders and index files are sbsearch's to read (sbsearch.model_choice.prune_inputs): pruning
     says so in one line instead of reading them its own way."""
