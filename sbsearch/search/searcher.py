@@ -20,7 +20,7 @@ from ..index.filters import DocumentFilter
 from ..index.location import open_store
 from ..lexical import Snippet, Term, is_identifier, make_snippet, match_expression, mostly_cjk, query_terms
 from ..vectors import open_vector_index
-from .fusion import RRF_K, reciprocal_rank_fusion, relative_score_fusion
+from .fusion import RRF_K, distribution_score_fusion, reciprocal_rank_fusion, relative_score_fusion
 
 MODES = ("hybrid", "vector", "lexical")
 # The mode that measured best on the labelled sets (benchmarks/hybrid.py, docs/BENCHMARKS.md)
@@ -279,6 +279,8 @@ class Searcher:
                 elif self.fusion == "rrf":
                     hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], self.rrf_k,
                                                   list(self.fusion_weights))
+                elif self.fusion == "dbsf":
+                    hits = distribution_score_fusion([vec_hits, lex_hits], list(self.fusion_weights))
                 else:
                     hits = relative_score_fusion([vec_hits, lex_hits], list(self.fusion_weights))
                 if self.identifiers_first:
