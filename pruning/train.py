@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import teacher_outputs
-from .data import texts_hash
+from .data import split_sentences, texts_hash
 from .prompts import prompt_of
 from .host import SbsearchError, cache_dir
 
@@ -299,9 +299,8 @@ def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
     t0 = time.perf_counter()
     threads = set_threads(cfg.threads)
     seed_everything(cfg.seed)
-    # the documents searched, as the model reads them: with its document prompt (E5's "passage: "),
-    # teacher and student alike
-    texts = [prompt_of(model, "document") + t for t in stage.rows]
+    # each text as the model will read it, teacher and student alike (see prompted_for_distillation)
+    texts = prompted_for_distillation(model, stage.rows)
     length = cfg.max_length or fitted_length(model, texts, min(cfg.max_length_cap, model.max_seq_length))
     s_layers = hf_model(model).config.num_hidden_layers
     if len(kept) != s_layers:
@@ -319,6 +318,18 @@ def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
             "rows": len(texts), "texts": len(texts), "embedding_weight": embedding_weight,
             "train_loss": round(float(np.mean(losses_seen)), 5), "final_loss": round(float(np.mean(losses_seen[-20:])), 5),
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def prompted_for_distillation(model, rows: list[str]) -> list[str]:
+    """Distillation texts with the prompt of the role each plays: a single sentence (a JSTS sentence,
+    a sentence cut from a document) with the query prompt, a passage of several sentences with the
+    document prompt. Why: a model with prompts (E5's "query: " / "passage: ") is asked questions under
+    its query prompt; distilled under the document prompt alone, the student never saw that prompt
+    and its query side drifted from the teacher's. Models without prompts get the texts unchanged."""
+    query, document = prompt_of(model, "query"), prompt_of(model, "document")
+    if query == document:
+        return [query + t for t in rows]
+    return [(query if len(split_sentences([t])) <= 1 else document) + t for t in rows]
 
 
 def _grouped_text_batches(texts: list[str], batch_size: int, rng):
