@@ -192,6 +192,20 @@ def test_split_sentences_keeps_japanese():
         "The cat sat on the mat.", "It was warm!", "here we go again"]
 
 
+def test_distillation_prompts_follow_the_role_of_each_text():
+    """A model with prompts is distilled on sentences as it reads questions (query prompt) and on
+    passages as it reads documents; a model without prompts sees its texts unchanged."""
+    from types import SimpleNamespace
+
+    from pruning.train import prompted_for_distillation
+
+    rows = ["会議室の予約は前日までに。", "A printer jams on thick paper.",
+            "First sentence here. Second one follows it. And a third."]
+    e5 = SimpleNamespace(prompts={"query": "query: ", "document": "passage: "})
+    assert prompted_for_distillation(e5, rows) == ["query: " + rows[0], "query: " + rows[1], "passage: " + rows[2]]
+    assert prompted_for_distillation(SimpleNamespace(prompts=None), rows) == rows
+
+
 def test_pruning_reads_plain_files_only(tmp_path):
     """Folders and index files are sbsearch's to read (sbsearch.model_choice.prune_inputs): pruning
     says so in one line instead of reading them its own way."""
