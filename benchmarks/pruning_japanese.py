@@ -11,8 +11,9 @@ Recoveries (one row each, per layer count):
           JNLI gives each premise one hypothesis, so no triplet for the ranking loss of `--recipe paper`:
           NLI is Sentence-BERT's softmax classifier over all ~4,900 labelled pairs (`--recipe paper-softmax`)
   hidden  hidden-state distillation toward the 12-layer model on the documents searched (sample_docs and
-          JSQuAD's paragraphs, never their questions) plus 3,000 JSTS-train sentences: `--recipe best`, what
-          `sbsearch tune` does; evenly spread layers kept
+          JSQuAD's paragraphs, never their questions: 1,500 of their sentences and every passage whole)
+          plus 3,000 JSTS-train sentences: `--recipe best`, what `sbsearch tune` does; evenly spread
+          layers kept; sentences under E5's query prompt, passages under its passage prompt
   both    hidden, then the paper's NLI → STS ×2
 
 Columns: JSTS valid Spearman; nDCG@10 on JSQuAD valid (1,000 questions over its 1,145 paragraphs) and on
