@@ -204,23 +204,6 @@ def interleaved_latency(searcher: Searcher, queries: list[str], rounds: int) -> 
     return lat
 
 
-def alongside_against_serial(searcher: Searcher, queries: list[str], rounds: int) -> dict[str, float]:
-    """hybrid/vector p50 with the query encoded while FTS5 runs (the default) and one after the other,
-    the three interleaved query by query in the same rounds."""
-    lat: dict[str, list[float]] = {"vector": [], "alongside": [], "serial": []}
-    for _ in range(rounds):
-        for q in queries:
-            for name in lat:
-                searcher.encode_alongside = name != "serial"
-                t = time.perf_counter()
-                searcher.search(q, 10, mode="vector" if name == "vector" else "hybrid")
-                lat[name].append((time.perf_counter() - t) * 1000)
-    searcher.encode_alongside = True
-    p50 = {name: percentile(v, 50) for name, v in lat.items()}
-    return {"hybrid/vector p50, encoded alongside FTS5": round(p50["alongside"] / p50["vector"], 2),
-            "hybrid/vector p50, encoded before FTS5": round(p50["serial"] / p50["vector"], 2)}
-
-
 # What a search spends its time on: the searcher's steps, timed where they are called
 PHASES = {"encode the query": ("embedder", "encode_query"), "vector index": ("vector_index", "search"),
           "vectors rescored": (None, "_exact_scores"), "common words": (None, "_selective"),
@@ -292,7 +275,6 @@ def scale(n_chunks: int, work: Path, rounds: int = 3, reuse: bool = False) -> di
              "hybrid/vector p95": round(latency["hybrid"]["p95_ms"] / latency["vector"]["p95_ms"], 2),
              "hybrid/vector p50, first round": round(first["hybrid"] / first["vector"], 2)}
     load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
-    ratio.update(alongside_against_serial(searcher, queries, rounds))
     phase_ms = phases(searcher, queries)
     cpu = {m: phase_ms[m]["whole search"]["cpu_ms"] for m in MODES}
     ratio["hybrid/vector mean CPU"] = round(cpu["hybrid"] / cpu["vector"], 2)

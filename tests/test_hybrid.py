@@ -314,32 +314,3 @@ def test_a_snippet_marks_the_code_asked_for_not_its_neighbours():
     snippet = make_snippet(rows, query_terms("E-4012"))
     marked = [snippet.text[a:b] for a, b in snippet.highlights]
     assert marked == ["E-4012"], marked
-
-
-def test_hybrid_encodes_the_query_while_the_words_are_ranked(index):
-    """The query's vectors are computed on another thread while the store ranks its words: an
-    embedder that waits for the lexical search to begin finishes only because both run at once
-    (one after the other, it would wait out its timeout). Answers are the same either way."""
-    import threading
-
-    searcher = Searcher(index, "fake", mode="hybrid")
-    lexical_started = threading.Event()
-    lexical_search, encode_query = searcher.store.lexical_search, searcher.embedder.encode_query
-    waited: list[bool] = []
-
-    def lexical_search_noting(*args, **kwargs):
-        lexical_started.set()
-        return lexical_search(*args, **kwargs)
-
-    def encode_query_after_lexical(texts):
-        waited.append(lexical_started.wait(timeout=5))
-        return encode_query(texts)
-
-    searcher.store.lexical_search = lexical_search_noting
-    searcher.embedder.encode_query = encode_query_after_lexical
-    alongside = [(r.chunk_id, r.score) for r in searcher.search("error E-4012 on the HX-220L", 10)]
-    assert waited == [True]
-    lexical_started.clear()
-    searcher.embedder.encode_query = encode_query  # one after the other (and no waiting) from here
-    searcher.encode_alongside = False
-    assert [(r.chunk_id, r.score) for r in searcher.search("error E-4012 on the HX-220L", 10)] == alongside

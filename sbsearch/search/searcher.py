@@ -149,9 +149,6 @@ class Searcher:
         self.rrf_k = RRF_K
         self.fusion_weights = FUSION_WEIGHTS
         self.identifiers_first = True
-        # hybrid encodes the query while FTS5 ranks its words (_QUERY_ENCODERS); False: one after the
-        # other, as before (benchmarks/hybrid.py measures both in one run)
-        self.encode_alongside = True
         # An English-only model's vectors of a Japanese question rank Japanese passages close to at
         # random, so for such a question the words decide and the vectors only add candidates after
         # them. Whether the model reads CJK is a property of the model (ModelInfo.languages: the e5
@@ -222,7 +219,7 @@ class Searcher:
             cjk.append(mostly_cjk(q))
             if mode != "vector" and not terms[-1]:
                 raise SbsearchError(f"the query {q!r} has no words to search for (only stop words or punctuation)")
-        if mode == "hybrid" and self.encode_alongside:
+        if mode == "hybrid":
             vecs = _QUERY_ENCODERS.submit(self.embedder.encode_query, queries)  # read in _search_snapshot
         else:
             vecs = self.embedder.encode_query(queries) if mode != "lexical" else None
