@@ -214,9 +214,7 @@ def phases(searcher: Searcher, queries: list[str]) -> dict[str, dict[str, dict[s
     """Mean ms per search of each step in PHASES, and of the whole search, per mode (one round,
     modes interleaved): wall clock, and CPU time of the process (every thread: the query encoder
     runs on several), which the machine's other work moves far less. Each step is wrapped on the
-    searcher's own objects for the measurement only. In hybrid, the query is encoded on another
-    thread while FTS5 ranks its words: those two steps overlap in wall time, and the CPU of each
-    includes what the other spent meanwhile; only "whole search" adds up."""
+    searcher's own objects for the measurement only."""
     spent: dict[str, list[float]] = {}
     originals = []
     for name, (owner, method) in PHASES.items():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -39,11 +38,6 @@ COMMON_SHARE = 0.02
 TOKEN_COUNTS_KEPT = 20_000
 FUSION = "score"
 FUSION_WEIGHTS = (0.8, 0.2)
-# Hybrid encodes its query on one of these threads while FTS5 ranks the query's words on the caller's:
-# neither needs the other, both release the GIL, and at 100k chunks each takes about 7 ms of CPU
-# (benchmarks/hybrid.py's phases), so a hybrid search costs about one of them in wall time, not both.
-# Threads start on first use; a few, so that concurrent searches of a server do not queue behind one.
-_QUERY_ENCODERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sbsearch-query-encoder")
 
 
 def split_mode(spec: str | None) -> tuple[str | None, str | None]:
@@ -219,10 +213,7 @@ class Searcher:
             cjk.append(mostly_cjk(q))
             if mode != "vector" and not terms[-1]:
                 raise SbsearchError(f"the query {q!r} has no words to search for (only stop words or punctuation)")
-        if mode == "hybrid":
-            vecs = _QUERY_ENCODERS.submit(self.embedder.encode_query, queries)  # read in _search_snapshot
-        else:
-            vecs = self.embedder.encode_query(queries) if mode != "lexical" else None
+        vecs = self.embedder.encode_query(queries) if mode != "lexical" else None
         return self._in_snapshot(vecs, terms, k, mode, doc_filter, cjk)
 
     def search_vectors(self, vecs: np.ndarray, k: int = 10) -> list[list[Result]]:
@@ -269,15 +260,13 @@ class Searcher:
         depth = k if mode != "hybrid" else max(k, CANDIDATES)
         vector_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
         lexical_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
-        if mode != "vector":  # first: in hybrid, the query's vectors are being encoded meanwhile
-            lexical_lists = self._lexical_lists(terms, depth, state, doc_filter)
         if mode != "lexical":
-            if isinstance(vecs, Future):
-                vecs = vecs.result()
             found = self.vector_index.search(vecs, depth, generation, allowed)
             if found is None:
                 return None
             vector_lists = self._exact_scores(vecs, [[int(i) for i in qi if i >= 0] for qi in found[1]])
+        if mode != "vector":
+            lexical_lists = self._lexical_lists(terms, depth, state, doc_filter)
         ranked = []
         for vec_hits, lex_hits, qterms, q_cjk in zip(vector_lists, lexical_lists, terms, cjk or [False] * len(terms)):
             vector_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
