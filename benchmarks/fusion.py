@@ -35,15 +35,17 @@ from hybrid import sample_docs_kinds, stackfaq_sets  # noqa: E402
 from japanese import CachedQueries, jsquad_set, jsts_set, metrics, sample_docs_sets  # noqa: E402
 from sbsearch import config  # noqa: E402
 from sbsearch.index.indexer import Indexer  # noqa: E402
+from sbsearch.lexical import query_terms  # noqa: E402
 from sbsearch.quality.evaluation import QuerySet  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "fusion.json"
 ENGLISH, JAPANESE = "minilm-int8", "e5-small-int8"
-VARIANTS = ([{"fusion": "score", "weights": (w, round(1 - w, 2))} for w in (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)]
+VARIANTS = ([{"fusion": "score", "weights": (w, round(1 - w, 2))}
+             for w in (0.6, 0.7, 0.75, 0.8, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.95)]
             + [{"fusion": "dbsf", "weights": (w, round(1 - w, 2))} for w in (0.5, 0.6, 0.7, 0.8, 0.9)]
             + [{"fusion": "rrf", "weights": (1.0, 1.0)}, {"fusion": "rrf", "weights": (1.0, 0.5)}])
-PARAPHRASE_SETS = ("stsb", "jsts", "sample_docs:ja-paraphrase")  # where hybrid must also beat words by 0.10
+PARAPHRASE_SETS = ("jsts", "sample_docs:ja-paraphrase")  # where #27 asks hybrid to beat words by 0.10 too
 
 
 def stsb_set(work: Path) -> tuple[Path, QuerySet, dict]:
@@ -62,7 +64,7 @@ def stsb_set(work: Path) -> tuple[Path, QuerySet, dict]:
             (folder / f"{doc_of[s2]}.txt").write_text(s2 + "\n", encoding="utf-8")
     questions, qrels = {}, {}
     for i, (score, s1, s2) in enumerate(rows):
-        if score >= 4:
+        if score >= 4 and query_terms(s1):  # a question of stop words alone has no words side to compare
             questions[f"stsb-{i}"] = s1
             qrels[f"stsb-{i}"] = {doc_of[s2]: 1.0}
     return folder, QuerySet(questions, qrels, "stem", "STS-B test, pairs scored >= 4"), {

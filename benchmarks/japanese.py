@@ -57,6 +57,7 @@ from sbsearch.index.indexer import Indexer  # noqa: E402
 from sbsearch.index.store import now  # noqa: E402
 from sbsearch.quality.evaluation import QuerySet, evaluate, load_query_set  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
+from sbsearch.search.searcher import FUSION_WEIGHTS  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "japanese.json"
 MODES = ("lexical", "vector", "hybrid")
@@ -272,7 +273,7 @@ def report(res: dict) -> str:
     fusion = res["quality"]["fusion"]
     if fusion:
         fmodels = sorted({r["model"] for r in fusion})
-        lines += ["", "Fusion variants (hybrid nDCG@10); the default is score fusion 0.8/0.2. `words decide`: the earlier "
+        lines += ["", f"Fusion variants (hybrid nDCG@10); the default is score fusion {FUSION_WEIGHTS[0]:g}/{FUSION_WEIGHTS[1]:g}. `words decide`: the earlier "
                   "rule for CJK questions (BM25 order, vector-only hits after), which every model got before models "
                   "carried their languages. sample_docs:rest = the other questions of sample_docs (English but for 5 Japanese ones of other kinds), on the same index.", "",
                   "| model | variant | " + " | ".join(SETS + ("sample_docs:rest",)) + " |",
