@@ -192,6 +192,19 @@ def test_rrf_prefers_items_both_lists_rank_well():
     assert [i for i, _ in fused][:2] == [1, 3] and fused[0][1] == pytest.approx(1 / 61 + 1 / 63)
 
 
+def test_score_fusions_scale_each_side_by_its_own_candidates():
+    """Min-max scaling gives the last candidate of a list 0, as if that side had not found it;
+    distribution-based scaling maps mean ± 3 sd to [0, 1], so it still counts (and a list without
+    spread gives 1)."""
+    from sbsearch.search.fusion import distribution_score_fusion, relative_score_fusion
+
+    vectors, words = [(1, 3.0), (2, 1.0)], [(2, 5.0)]
+    assert dict(relative_score_fusion([vectors, words], [0.5, 0.5])) == {1: 0.5, 2: 0.5}
+    spread = dict(distribution_score_fusion([vectors, words], [0.5, 0.5]))  # mean 2, sd 1
+    assert spread[1] == pytest.approx(0.5 * 4 / 6) and spread[2] == pytest.approx(0.5 * 2 / 6 + 0.5)
+    assert [i for i, _ in distribution_score_fusion([vectors, words], [0.5, 0.5])] == [2, 1]
+
+
 def test_table_output_shows_snippet_and_mode(index):
     out = invoke("query", "E-4012", "-i", index).output
     assert "error-codes.md" in out and "E-4012" in out and "mode: hybrid" in out
