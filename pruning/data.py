@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .host import SbsearchError
+from .host import SbsearchError, mostly_cjk
 
 LABELS = ("entailment", "neutral", "contradiction")
 _LABEL_ALIASES = {
@@ -270,7 +270,6 @@ _SPLIT = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 # sentence is one "word" and fell below min_words, so every Japanese sentence was dropped (the JSTS
 # sentences and the document sentences of a Japanese distillation: only passages whole were left).
 # Such text is measured in characters instead, at roughly two characters a word.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 CJK_CHARS_PER_WORD = 2
 
 
@@ -281,7 +280,7 @@ def split_sentences(texts: list[str], min_words: int = 3, max_words: int = 48) -
     out = []
     for t in texts:
         for s in _SPLIT.split(t):
-            if _mostly_cjk(s):
+            if mostly_cjk(s):
                 s = " ".join(s.split())
                 lo, hi = min_words * CJK_CHARS_PER_WORD, max_words * CJK_CHARS_PER_WORD
                 out.extend(w for w in (s[i:i + hi] for i in range(0, len(s), hi)) if len(w) >= lo)
@@ -292,11 +291,6 @@ def split_sentences(texts: list[str], min_words: int = 3, max_words: int = 48) -
                 if len(w) >= min_words:
                     out.append(" ".join(w))
     return out
-
-
-def _mostly_cjk(text: str) -> bool:
-    letters = [ch for ch in text if ch.isalnum()]
-    return bool(letters) and 2 * sum(1 for ch in letters if _CJK.match(ch)) >= len(letters)
 
 
 def dedupe(texts: list[str], min_chars: int = 3) -> list[str]:

@@ -9,6 +9,7 @@ loads in sbsearch like any other, and the retrieval arithmetic its evaluation sh
   sbsearch.embed.models    resolve a model name, load it, the offline switches (the base, the teacher,
                            an export that loads like any sbsearch model)
   sbsearch.quality.metrics MRR/recall/nDCG, so pruning's retrieval numbers are `sbsearch eval`'s
+  sbsearch.lexical.analysis whether a text is mostly Japanese or Chinese (cutting it into sentences)
 
 No other pruning module imports sbsearch (tests/test_architecture.py checks it). Where the text comes
 from (an index, a store, a folder of documents) is sbsearch's business: it hands pruning the texts;
@@ -71,3 +72,11 @@ def dedupe(ranking) -> list[str]:
     from sbsearch.quality.metrics import dedupe as _dedupe
 
     return _dedupe(ranking)
+
+
+def mostly_cjk(text: str) -> bool:
+    """At least half of text's letters are CJK: sbsearch's own test (its lexical analysis), so that
+    pruning cuts Japanese into sentences by the same rule the index reads it by."""
+    from sbsearch.lexical.analysis import mostly_cjk as sbsearch_mostly_cjk
+
+    return sbsearch_mostly_cjk(text)

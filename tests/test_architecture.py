@@ -183,6 +183,7 @@ PRUNING_MAY_USE = {
     "sbsearch.config": "where models, caches and the shared data sets live",
     "sbsearch.embed.models": "resolve and load a model (the base, the teacher; export loads like sbsearch)",
     "sbsearch.quality.metrics": "retrieval measures shared with `sbsearch eval`, so the numbers agree",
+    "sbsearch.lexical.analysis": "what counts as Japanese or Chinese text, as the index decides it",
 }
 
 
