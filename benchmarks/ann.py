@@ -82,27 +82,34 @@ def uniform(n: int, dim: int, seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def _embedding_rows(vecs: np.ndarray, encoding: str, block: int = 100_000):
+def _embedding_rows(blocks, encoding: str):
     """(chunk id, model, blob) of each vector in the encoding the store keeps (int8 since the
     compact store: a float32 blob would be read as int8 codes of the wrong length), encoded a
-    block at a time."""
-    for s in range(0, len(vecs), block):
-        for j, blob in enumerate(encode_matrix(vecs[s:s + block], encoding)):
-            yield s + j + 1, MODEL, blob
+    block at a time; `blocks` is a matrix or an iterable of matrices (consecutive chunk ids)."""
+    if isinstance(blocks, np.ndarray):
+        blocks = (blocks[s:s + 100_000] for s in range(0, len(blocks), 100_000))
+    first = 1
+    for block in blocks:
+        for j, blob in enumerate(encode_matrix(block, encoding)):
+            yield first + j, MODEL, blob
+        first += len(block)
 
 
-def make_store(path: Path, vecs: np.ndarray) -> Store:
-    """N chunks in N/10 documents with their vectors, bulk-inserted (what an indexing run leaves)."""
+def make_store(path: Path, vecs: np.ndarray, n: int | None = None, dim: int | None = None) -> Store:
+    """N chunks in N/10 documents with their vectors, bulk-inserted (what an indexing run leaves).
+    `vecs` may also be an iterable of blocks, given with n and dim, so that a store of 10M vectors
+    is written without holding them all (15 GB of float32 at 384-d)."""
     store = Store(path, create=True)
-    dim = vecs.shape[1]
+    n = len(vecs) if n is None else n
+    dim = vecs.shape[1] if dim is None else dim
     store.register_model(MODEL, "", None, dim, None, None)
     conn = store.db.conn
     with store.db.atomic():
-        n_docs = (len(vecs) + 9) // 10
+        n_docs = (n + 9) // 10
         conn.executemany("INSERT INTO documents (id, path, root, sha256, status, n_chunks) VALUES (?, ?, ?, ?, 'ok', 10)",
                          ((d + 1, f"/synthetic/doc{d}.txt", "/synthetic", str(d)) for d in range(n_docs)))
         conn.executemany("INSERT INTO chunks (id, doc_id, ord, text, text_sha) VALUES (?, ?, ?, ?, ?)",
-                         ((i + 1, i // 10 + 1, i % 10, f"synthetic passage {i}", str(i)) for i in range(len(vecs))))
+                         ((i + 1, i // 10 + 1, i % 10, f"synthetic passage {i}", str(i)) for i in range(n)))
         conn.executemany("INSERT INTO embeddings (chunk_id, model, vector) VALUES (?, ?, ?)",
                          _embedding_rows(vecs, store.vector_encoding()))
         store.set_meta("generation", "1")

@@ -67,30 +67,35 @@ def real_embeddings() -> np.ndarray:
     return vecs
 
 
-def perturbed(real: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n unit vectors, each a real embedding moved along a random mix of 32 other (centred) real
-    embeddings, i.e. along directions the model actually uses."""
+def perturbed_blocks(real: np.ndarray, n: int, seed: int):
+    """n unit vectors in blocks of 100,000, each a real embedding moved along a random mix of 32
+    other (centred) real embeddings, i.e. along directions the model actually uses. In blocks so
+    that 10M vectors (15 GB of float32) are never held at once."""
     rng = np.random.default_rng(seed)
     centred = real - real.mean(axis=0)
-    out = np.empty((n, real.shape[1]), dtype=np.float32)
     for s in range(0, n, 100_000):
         m = min(100_000, n - s)
         mix = rng.standard_normal((m, 32)).astype(np.float32) / np.sqrt(32)
         v = real[rng.integers(len(real), size=m)] + NOISE * (mix @ centred[rng.integers(len(real), size=32)])
-        out[s:s + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return out
+        yield (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
-def exact_top(queries: np.ndarray, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k (scores, chunk ids) of each query over all vectors (chunk ids start at 1)."""
+def perturbed(real: np.ndarray, n: int, seed: int) -> np.ndarray:
+    return np.vstack(list(perturbed_blocks(real, n, seed)))
+
+
+def exact_top(queries: np.ndarray, blocks, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k (scores, chunk ids) of each query over all vectors, given as consecutive blocks
+    (chunk ids start at 1)."""
     best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
     best_i = np.zeros((len(queries), k), dtype=np.int64)
-    for s in range(0, len(vecs), 200_000):
-        sc = np.concatenate([best_s, queries @ vecs[s:s + 200_000].T], axis=1)
-        ids = np.concatenate([best_i, np.broadcast_to(np.arange(s, s + min(200_000, len(vecs) - s)) + 1,
-                                                       (len(queries), min(200_000, len(vecs) - s)))], axis=1)
+    s = 0
+    for block in blocks:
+        sc = np.concatenate([best_s, queries @ block.T], axis=1)
+        ids = np.concatenate([best_i, np.broadcast_to(np.arange(s, s + len(block)) + 1, (len(queries), len(block)))], axis=1)
         top = np.argpartition(-sc, k - 1, axis=1)[:, :k]
         best_s, best_i = np.take_along_axis(sc, top, 1), np.take_along_axis(ids, top, 1)
+        s += len(block)
     order = np.argsort(-best_s, axis=1)
     return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
 
@@ -238,18 +243,19 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--build-only", action="store_true", help="builds only: time, peak memory, recall at build")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--work", default=None, help="folder for the temporary store (default: the system's temp)")
     args = ap.parse_args()
     t_all = time.perf_counter()
     real = real_embeddings()
-    vecs = perturbed(real, args.n, seed=0)
     queries = perturbed(real, args.queries, seed=1)
-    gold = None if args.build_only else exact_top(queries, vecs, K + 1)
-    work = Path(tempfile.mkdtemp(prefix="sbsearch-quantised-"))
+    # The stored vectors are drawn twice, block by block, from the same seed: once for the exact
+    # answers, once into the store (the blocks are equal; 10M of them would not fit at once).
+    gold = None if args.build_only else exact_top(queries, perturbed_blocks(real, args.n, seed=0), K + 1)
+    work = Path(tempfile.mkdtemp(prefix="sbsearch-quantised-", dir=args.work))
     try:
         t = time.perf_counter()
-        store = make_store(work / "idx", vecs)
+        store = make_store(work / "idx", perturbed_blocks(real, args.n, seed=0), n=args.n, dim=real.shape[1])
         print(f"store of {args.n:,} vectors: {time.perf_counter() - t:.0f} s", flush=True)
-        del vecs
         np.save(work / "queries.npy", queries)
         code = commit()
         rows = [{"n": args.n, "dim": real.shape[1], "commit": code,
