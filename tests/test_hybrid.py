@@ -107,6 +107,22 @@ def test_japanese_query_finds_japanese_documents(index):
     assert hits[0]["path"].endswith("ja/vpn-ja.md")
 
 
+def test_stop_words_rank_but_are_neither_highlighted_nor_a_query_alone(tmp_path):
+    """Both notes hold "letter" and "manager"; the query's stop words tell the one that says what it
+    says. Without them BM25 prefers the shorter note."""
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "long.txt").write_text("A letter to the manager.\n", encoding="utf-8")
+    (root / "short.txt").write_text("Manager letter.\n", encoding="utf-8")
+    for i in range(8):
+        (root / f"other-{i}.txt").write_text(f"Budget report number {i}.\n", encoding="utf-8")
+    invoke("index", root, "-i", tmp_path / "idx", "-m", "fake", "-q")
+    hits = query(tmp_path / "idx", "a letter to the manager", "--mode", "lexical")
+    assert [Path(h["path"]).name for h in hits] == ["long.txt", "short.txt"]
+    assert sorted(hits[0]["snippet"][a:b].lower() for a, b in hits[0]["highlights"]) == ["letter", "manager"]
+    assert [t.text for t in query_terms("to be or not to be")] == []
+
+
 @pytest.mark.parametrize("text", [
     'AND', 'OR', 'NOT vpn', '"unbalanced', 'a " b', '*', 'vpn*', 'col:umn', 'body: travel', '(travel',
     'travel)', 'NEAR(travel expenses)', 'NEAR', '^travel', 'travel + expenses', "o'neil", '-4012', '{body}: x',

@@ -5,7 +5,9 @@ SQLite's FTS5 `unicode61` tokenizer splits on spaces and punctuation, which suit
 Chinese have no spaces: a whole line of Japanese would be one token, never matched. So runs of CJK
 characters are written into the index as overlapping character bigrams ("通勤手当" → "通勤 勤手
 手当"), the standard way of indexing CJK without a dictionary; a query's CJK words become phrases of
-bigrams too, so "通勤手当" matches exactly that sequence wherever it occurs.
+bigrams too, so "通勤手当" matches exactly that sequence wherever it occurs. (Each bigram a term of
+its own, as CJK bigram analysers query, raised words alone on JSQuAD 0.914 → 0.926 but lowered
+hybrid there and on both paraphrase sets at every fusion weight tried: benchmarks/fusion.py.)
 
 Everything a user types is quoted before it reaches FTS5: AND, OR, NEAR, *, :, ( ) and quotes in a
 query are text to look for, never syntax.
@@ -74,11 +76,13 @@ def _cjk_words(run: str) -> list[str]:
 @dataclass(frozen=True)
 class Term:
     """One thing a query looks for: `fts` is its quoted FTS5 form, `text` the words to highlight;
-    `word`: a single plain word, one index token (codes and CJK words are phrases of several)."""
+    `word`: a single plain word, one index token (codes and CJK words are phrases of several);
+    `stop`: a stop word, which ranks but is neither highlighted nor a query on its own."""
 
     text: str
     fts: str
     word: bool = False
+    stop: bool = False
 
     @property
     def token(self) -> str | None:
@@ -110,26 +114,34 @@ def _quote(s: str) -> str:
 
 
 def query_terms(query: str) -> list[Term]:
-    """The searchable terms of a user's query, in order, without stop words or duplicates."""
+    """The searchable terms of a user's query, in order, without duplicates. Stop words follow the
+    other terms, flagged: BM25 gives them little weight, but among short texts that share the
+    query's content words they still tell which text says what the query says (STS-B's
+    paraphrases: words alone 0.841 → 0.890 nDCG@10 with them, benchmarks/fusion.py). A query of
+    stop words alone has no terms: "the" is not something to look for."""
     query = normalize(query)
     terms: dict[str, Term] = {}
+    stops: dict[str, Term] = {}
     pos = 0
     for m in CJK_RUN.finditer(query):
-        _latin_terms(query[pos:m.start()], terms)
+        _latin_terms(query[pos:m.start()], terms, stops)
         for word in _cjk_words(m.group()):
             fts = _quote(_bigrams(word)) + ("*" if len(word) == 1 else "")
             terms.setdefault(word, Term(word, fts))
         pos = m.end()
-    _latin_terms(query[pos:], terms)
-    return list(terms.values())
+    _latin_terms(query[pos:], terms, stops)
+    if not terms:
+        return []
+    return list(terms.values()) + [t for w, t in stops.items() if w not in terms]
 
 
-def _latin_terms(text: str, terms: dict[str, Term]) -> None:
+def _latin_terms(text: str, terms: dict[str, Term], stops: dict[str, Term]) -> None:
     for m in WORD.finditer(text):
         word = m.group().lower()
-        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
-            continue
-        terms.setdefault(word, Term(word, _quote(word), word.isalnum()))
+        if word in STOPWORDS:
+            stops.setdefault(word, Term(word, _quote(word), word.isalnum(), stop=True))
+        elif len(word) >= 2 or word.isdigit():
+            terms.setdefault(word, Term(word, _quote(word), word.isalnum()))
 
 
 _LETTER = re.compile(r"[^\W\d_]")

@@ -295,13 +295,14 @@ class Searcher:
         rows = self.store.chunk_rows({cid for hits, _, _ in ranked for cid, _ in hits})
         out = []
         for (hits, vector_rank, lexical_rank), qterms in zip(ranked, terms):
+            shown = [t for t in qterms if not t.stop]  # stop words rank, but are not highlighted
             results = []
             for cid, score in hits:
                 row = rows.get(cid)
                 if row is None:
                     continue  # cannot happen within one snapshot; never show a ghost anyway
                 results.append(Result(len(results) + 1, score, cid, row["path"], row["root"] or "", row["page"],
-                                      row["heading"], row["text"], qterms, vector_rank.get(cid), lexical_rank.get(cid),
+                                      row["heading"], row["text"], shown, vector_rank.get(cid), lexical_rank.get(cid),
                                       row["doc_id"], row["location"]))
             out.append(results)
         return out
