@@ -64,5 +64,10 @@ def rank(rows: np.ndarray, lengths: np.ndarray, freqs: list[np.ndarray], hits: l
         score += idf(collection, n) * ((f * (K1 + 1.0)) / (f + norm))
     keep = score > 0
     rows, score = rows[keep], score[keep]
+    if len(score) > limit > 0:
+        # only rows scoring at least the limit-th best can be among the best (ties included)
+        kth = np.partition(score, len(score) - limit)[len(score) - limit]
+        best = score >= kth
+        rows, score = rows[best], score[best]
     order = np.lexsort((rows, -score))[:limit]
     return [(int(rows[i]), float(score[i])) for i in order]

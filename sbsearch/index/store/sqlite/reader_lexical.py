@@ -8,9 +8,19 @@ FTS5 keeps what BM25 needs, and this module reads it without FTS5's whole-table 
 - which rows the reader may read: the documents' access, once per state of the index and reader.
 A phrase occurs where its tokens follow each other in one column; a prefix matches every token
 that starts with it (sbsearch.lexical makes prefixes only of single CJK characters).
+
+Where a phrase occurs is kept, in a cache the process's searchers share (`POSTINGS`), for the state
+of the lexical index it was read in. A search whose phrases are all kept is ranked here, from
+memory, even when it names no reader: the same arithmetic on the same statistics gives FTS5's own
+bm25() bit for bit, and it skips what FTS5 spends most of a search on at 100k chunks, scoring
+every matching row from its posting lists and sizes anew (benchmarks/hybrid.py).
 """
 
 from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -19,6 +29,63 @@ from ...filters import DocumentFilter
 
 # Different readers (group sets) whose statistics a store keeps at once
 SCOPES_KEPT = 32
+# Memory for the phrases' occurrences kept by one process (16 bytes an occurrence row)
+POSTINGS_CACHE_MB = float(os.environ.get("SBSEARCH_POSTINGS_CACHE_MB", "64"))
+
+
+class PostingsCache:
+    """Where phrases occur, per state of an index, least recently used first out, within a budget
+    of bytes; shared by the threads of a process (the server's searchers), hence the lock. The key
+    names the index file, its generation and lexical version: nothing kept outlives the rows it was
+    read from. Besides what it keeps, it counts the phrases asked for but not kept (a bounded
+    count), so that a phrase is read into it on its second search, not on every one-off."""
+
+    ASKED_KEPT = 100_000
+
+    def __init__(self, budget_bytes: int):
+        self.budget = budget_bytes
+        self.used = 0
+        self._kept: OrderedDict[tuple, Occurrences] = OrderedDict()
+        self._asked: dict[tuple, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> "Occurrences | None":
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return found
+
+    def ask(self, key: tuple) -> int:
+        """Count one more search for a phrase not kept; the count so far."""
+        with self._lock:
+            if len(self._asked) >= self.ASKED_KEPT:
+                self._asked.clear()
+            self._asked[key] = self._asked.get(key, 0) + 1
+            return self._asked[key]
+
+    def put(self, key: tuple, occurrences: "Occurrences") -> None:
+        size = occurrences.nbytes
+        if size > self.budget // 4:  # one phrase may not empty the cache of every other
+            return
+        with self._lock:
+            if key in self._kept:
+                return
+            self._kept[key] = occurrences
+            self.used += size
+            self._asked.pop(key, None)
+            while self.used > self.budget:
+                _, old = self._kept.popitem(last=False)
+                self.used -= old.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._asked.clear()
+            self.used = 0
+
+
+POSTINGS = PostingsCache(int(POSTINGS_CACHE_MB * 2**20))
 
 
 def decode_sizes(blob: bytes) -> int:
@@ -46,14 +113,29 @@ class ReaderLexicalSearch:
 
     filter_sql: the store's DocumentFilter -> (WHERE over documents d, parameters)."""
 
-    def __init__(self, db, filter_sql, weights: tuple[float, ...], columns: tuple[str, ...]):
+    def __init__(self, db, filter_sql, weights: tuple[float, ...], columns: tuple[str, ...], index_id=None):
         self.db = db
         self.filter_sql = filter_sql
         self.weight_of = dict(zip(columns, weights))
         self._ready = False
-        # (generation, row ids ascending, their lengths in tokens, the total)
-        self._lengths: tuple[int, np.ndarray, np.ndarray, int] | None = None
+        # ((generation, lexical version), row ids ascending, their lengths in tokens, the total)
+        self._lengths: tuple[tuple[int, int], np.ndarray, np.ndarray, int] | None = None
         self._scopes: dict[tuple, tuple[np.ndarray, Collection]] = {}
+        self._index_id = index_id  # () -> the index's meta `index_id` (None: nothing is kept)
+        self._identity: tuple | None = None
+
+    def identity(self) -> tuple | None:
+        """(index id, device, inode) of the database: what tells two indexes apart in the shared
+        cache, a copy of a folder and an index made anew at a deleted one's path included. None
+        (an index no writer has migrated yet, an in-memory database): nothing is kept."""
+        if self._identity is None:
+            index_id = self._index_id() if self._index_id else None
+            path = next((r[2] for r in self.db.execute("PRAGMA database_list") if r[1] == "main"), "")
+            if not index_id or not path:
+                return None
+            st = os.stat(path)
+            self._identity = (index_id, st.st_dev, st.st_ino)
+        return self._identity
 
     def _vocab(self) -> None:
         if not self._ready:
@@ -61,29 +143,57 @@ class ReaderLexicalSearch:
                             "USING fts5vocab(main, 'lexical', 'instance')")
             self._ready = True
 
+    def _key(self, version: tuple[int, int], tokens: list[str], prefix: bool) -> tuple:
+        return (self.identity(), version, tuple(tokens), prefix)
+
+    def kept_occurrences(self, phrases: list[tuple[list[str], bool]], version: tuple[int, int]) -> bool:
+        """Whether every phrase's occurrences are kept for this version (generation, lexical
+        version) of the index; the phrases not kept are counted, and those searched before are
+        read into the cache now, for the next search."""
+        if self.identity() is None:
+            return False
+        missing = [(tokens, prefix) for tokens, prefix in phrases
+                   if tokens and POSTINGS.get(self._key(version, tokens, prefix)) is None]
+        for tokens, prefix in missing:
+            key = self._key(version, tokens, prefix)
+            if POSTINGS.ask(key) >= 2:
+                POSTINGS.put(key, self.occurrences(tokens, prefix))
+        return not missing
+
+    def _occurrences_kept(self, tokens: list[str], prefix: bool, version: tuple[int, int]) -> "Occurrences":
+        if self.identity() is None:
+            return self.occurrences(tokens, prefix)
+        key = self._key(version, tokens, prefix)
+        found = POSTINGS.get(key)
+        if found is None:
+            found = self.occurrences(tokens, prefix)
+            POSTINGS.put(key, found)
+        return found
+
     # ---------------------------------------------------------------- statistics
-    def lengths(self, generation: int) -> tuple[np.ndarray, np.ndarray, int]:
+    def lengths(self, version: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
         """(row ids ascending, each row's length in tokens (all columns), their total); read
-        once per generation."""
-        if self._lengths is None or self._lengths[0] != generation:
+        once per version (generation, lexical version) of the index."""
+        if self._lengths is None or self._lengths[0] != version:
             rows = self.db.execute("SELECT id, sz FROM lexical_docsize ORDER BY id").fetchall()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             sizes = np.fromiter((decode_sizes(r[1]) for r in rows), dtype=np.int64, count=len(rows))
-            self._lengths = (generation, ids, sizes, int(sizes.sum()))
+            self._lengths = (version, ids, sizes, int(sizes.sum()))
         return self._lengths[1:]
 
-    def scope(self, state: tuple[int, int], groups: tuple[str, ...] | None) -> tuple[np.ndarray | None, Collection]:
+    def scope(self, state: tuple[int, int], groups: tuple[str, ...] | None,
+              lexical_version: int = 0) -> tuple[np.ndarray | None, Collection]:
         """The rows a reader of these groups may read (ascending; None: every row) and their
-        statistics; kept per state of the index (store.state: generation, access version) and
-        group set."""
-        ids, sizes, total = self.lengths(state[0])
+        statistics; kept per state of the index (store.state: generation, access version), lexical
+        version and group set."""
+        ids, sizes, total = self.lengths((state[0], lexical_version))
         if groups is None:
             return None, Collection(len(ids), total)
-        key = (state, tuple(sorted(set(groups))))
+        key = (state, lexical_version, tuple(sorted(set(groups))))
         if key not in self._scopes:
             if len(self._scopes) >= SCOPES_KEPT:
                 self._scopes.clear()
-            where, params = self.filter_sql(DocumentFilter(groups=key[1]))
+            where, params = self.filter_sql(DocumentFilter(groups=key[2]))
             allowed = np.fromiter((r[0] for r in self.db.execute(
                 f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where} ORDER BY c.id", params)),
                 dtype=np.int64)
@@ -132,31 +242,41 @@ class ReaderLexicalSearch:
         return np.fromiter((r[0] for r in self.db.execute(
             "SELECT DISTINCT doc FROM temp.lexical_instances WHERE term = ? ORDER BY doc", [token])), dtype=np.int64)
 
-    def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], state: tuple[int, int]) -> dict[str, int]:
+    def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], state: tuple[int, int],
+                            lexical_version: int = 0) -> dict[str, int]:
         """How many rows a reader of these groups may read hold each token."""
-        readable, _ = self.scope(state, groups)
+        readable, _ = self.scope(state, groups, lexical_version)
         return {token: int(_members(self.rows_holding(token), readable).sum()) for token in tokens}
 
     # ---------------------------------------------------------------- search
     def search(self, phrases: list[tuple[list[str], bool]], limit: int, doc_filter: DocumentFilter | None,
-               state: tuple[int, int]) -> list[tuple[int, float]]:
+               state: tuple[int, int], lexical_version: int = 0) -> list[tuple[int, float]]:
         """(row id, BM25 score) of the best `limit` rows that pass the filter; the statistics are
         those of the rows the filter's reader may read (all rows when it names no reader)."""
         phrases = [(tokens, prefix) for tokens, prefix in phrases if tokens]
         if not phrases:
             return []
-        readable, collection = self.scope(state, doc_filter.groups if doc_filter else None)
-        occurrences = [self.occurrences(tokens, prefix) for tokens, prefix in phrases]
+        readable, collection = self.scope(state, doc_filter.groups if doc_filter else None, lexical_version)
+        version = (state[0], lexical_version)
+        occurrences = [self._occurrences_kept(tokens, prefix, version) for tokens, prefix in phrases]
         if readable is not None:
             occurrences = [occ.among(readable) for occ in occurrences]
         hits = [len(occ.rows) for occ in occurrences]
-        candidates = np.unique(np.concatenate([occ.rows for occ in occurrences]))
+        # every row holding a phrase, once; where each phrase's rows sit among them (each phrase
+        # holds a row once: its occurrences scatter without sums, the same values as searching)
+        candidates, at_candidate = np.unique(np.concatenate([occ.rows for occ in occurrences]), return_inverse=True)
+        freqs, start = [], 0
+        for occ in occurrences:
+            f = np.zeros(len(candidates), dtype=np.float64)
+            f[at_candidate[start:start + len(occ.rows)]] = occ.counts
+            freqs.append(f)
+            start += len(occ.rows)
         if doc_filter is not None and doc_filter.narrows and len(candidates):
-            candidates = self._passing(candidates, doc_filter)
-        ids, sizes, _ = self.lengths(state[0])
+            passing = _members(candidates, self._passing(candidates, doc_filter))
+            candidates, freqs = candidates[passing], [f[passing] for f in freqs]
+        ids, sizes, _ = self.lengths(version)
         at = np.minimum(np.searchsorted(ids, candidates), max(len(ids) - 1, 0))
         lengths = np.where(ids[at] == candidates, sizes[at], 0) if len(ids) else np.zeros(len(candidates), np.int64)
-        freqs = [occ.on(candidates) for occ in occurrences]
         return rank(candidates, lengths, freqs, hits, collection, limit)
 
     def _passing(self, rows: np.ndarray, doc_filter: DocumentFilter) -> np.ndarray:
@@ -176,16 +296,13 @@ class Occurrences:
     def __init__(self, rows: np.ndarray, counts: np.ndarray):
         self.rows, self.counts = rows, counts
 
+    @property
+    def nbytes(self) -> int:
+        return int(self.rows.nbytes + self.counts.nbytes) + 200  # + the objects themselves
+
     def among(self, readable: np.ndarray) -> "Occurrences":
         keep = _members(self.rows, readable)
         return Occurrences(self.rows[keep], self.counts[keep])
-
-    def on(self, rows: np.ndarray) -> np.ndarray:
-        """The occurrences in each of `rows` (0 where none)."""
-        if not len(self.rows):
-            return np.zeros(len(rows), dtype=np.float64)
-        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
-        return np.where(self.rows[at] == rows, self.counts[at], 0.0)
 
 
 def _members(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:

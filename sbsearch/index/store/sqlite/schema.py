@@ -206,3 +206,15 @@ def m008_reclaim_space(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA auto_vacuum = INCREMENTAL")
     db.execute("VACUUM")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@migrations()
+def m009_index_identity(db: sqlite_utils.Database) -> None:
+    # A random name for this index, made once: what a searcher keeps in memory of an index (the
+    # lexical postings, reader_lexical.POSTINGS) is keyed by it with the file's device and inode,
+    # so that nothing kept of one index is ever taken for another's, even of a copy or of a new
+    # index whose file got a deleted one's inode.
+    import uuid
+
+    if not db.execute("SELECT 1 FROM meta WHERE key = 'index_id'").fetchone():
+        db["meta"].insert({"key": "index_id", "value": uuid.uuid4().hex})

@@ -1,0 +1,111 @@
+"""The lexical postings kept in memory (reader_lexical.POSTINGS): a search answered from them equals
+FTS5's own bm25() ranking, scores to the last bit, and nothing kept survives a change of what it was
+read from (a run that publishes, a rebuilt lexical index, another index at the same path). Real
+files, real SQLite FTS5, the fake embedder."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from sbsearch.index.indexer import Indexer
+from sbsearch.index.store import Store
+from sbsearch.index.store.sqlite.reader_lexical import POSTINGS, Occurrences, PostingsCache
+from sbsearch.lexical import match_expression, query_terms
+
+WORDS = ["travel", "receipt", "salary", "laptop", "printer", "vpn", "password", "budget", "policy", "E-4012",
+         "通勤手当", "給与", "running", "the", "to"]
+QUERIES = ["travel receipt", "salary budget policy", "E-4012 laptop", "通勤手当 給与", "running to the printer",
+           "vpn password", "budget", "policy travel the"]
+
+
+def write_corpus(root, seed: int, n: int = 40) -> None:
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        words = rng.choice(WORDS, size=int(rng.integers(3, 30)))
+        (root / f"doc-{i:02d}.md").write_text(f"# {rng.choice(WORDS)}\n\n{' '.join(words)}\n", encoding="utf-8")
+
+
+def answers(store: Store) -> tuple[list, list, bool]:
+    """Per query: (the store's answer, FTS5's own bm25() answer), and whether every query was
+    answered from memory."""
+    mine, fts5, from_memory = [], [], True
+    with store.snapshot():
+        version = (store.generation, store._lexical_version)
+        for q in QUERIES:
+            match = match_expression(query_terms(q))
+            from_memory &= store._lexical.kept_occurrences(store._phrase_tokens(match), version)
+            for limit in (3, 50):  # 3: fewer than the matches, so only the best are ranked (ties included)
+                mine.append(store.lexical_search(match, limit))
+                fts5.append(store._whole_table_bm25(match, limit, None))
+    return mine, fts5, from_memory
+
+
+def test_answers_from_memory_equal_fts5_and_follow_every_change(tmp_path, isolated_home):
+    POSTINGS.clear()
+    root, index = tmp_path / "docs", tmp_path / "idx"
+    write_corpus(root, seed=1)
+    Indexer(index, "fake").run([root])
+    store = Store(index)
+    for _ in range(3):
+        mine, fts5, from_memory = answers(store)
+        assert mine == fts5 and any(fts5)
+    assert from_memory, "the third round should have been answered from memory"
+    # a run that changes the words: the next answers are the new index's, never the kept ones
+    write_corpus(root, seed=2)
+    Indexer(index, "fake").run([root])
+    mine, fts5, from_memory = answers(store)
+    assert mine == fts5 and not from_memory
+    # a lexical index rebuilt in place (check --repair) publishes nothing, and still counts
+    before = store._lexical_version
+    store.rebuild_lexical()
+    assert store._lexical_version == before + 1
+    assert not answers(store)[2]
+
+
+def test_a_copy_or_a_new_index_at_the_same_path_never_gets_anothers_postings(tmp_path, isolated_home):
+    POSTINGS.clear()
+    root, index = tmp_path / "docs", tmp_path / "idx"
+    write_corpus(root, seed=3)
+    Indexer(index, "fake").run([root])
+    for _ in range(3):
+        answers(Store(index))
+    assert answers(Store(index))[2]
+    # the same generation number, other words: a new index where the old one was
+    shutil.rmtree(index)
+    shutil.rmtree(root)
+    write_corpus(root, seed=4)
+    Indexer(index, "fake").run([root])
+    mine, fts5, from_memory = answers(Store(index))
+    assert mine == fts5 and not from_memory
+    # a copy: its own file, so its own postings
+    shutil.copytree(index, tmp_path / "copy")
+    assert not answers(Store(tmp_path / "copy"))[2]
+
+
+def test_the_cache_keeps_within_its_budget_and_drops_the_least_recently_used():
+    cache = PostingsCache(budget_bytes=4 * 1800)
+    occ = lambda n: Occurrences(np.arange(n, dtype=np.int64), np.ones(n))  # noqa: E731
+    for i in range(10):
+        cache.put(("k", i), occ(100))  # 1,800 bytes each with the objects
+        cache.get(("k", 0))  # the first one is used all along
+        assert cache.used <= cache.budget
+    assert cache.get(("k", 0)) is not None and cache.get(("k", 9)) is not None and cache.get(("k", 1)) is None
+    cache.put(("big",), occ(10_000))  # more than a quarter of the budget: not kept
+    assert cache.get(("big",)) is None and cache.used <= cache.budget
+    assert [cache.ask(("q",)) for _ in range(3)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("budget_mb", [0])
+def test_without_a_budget_every_answer_is_fts5s(tmp_path, isolated_home, monkeypatch, budget_mb):
+    monkeypatch.setattr(POSTINGS, "budget", budget_mb)
+    POSTINGS.clear()
+    root, index = tmp_path / "docs", tmp_path / "idx"
+    write_corpus(root, seed=5)
+    Indexer(index, "fake").run([root])
+    for _ in range(3):
+        mine, fts5, from_memory = answers(Store(index))
+        assert mine == fts5 and not from_memory
