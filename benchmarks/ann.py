@@ -87,7 +87,8 @@ def _embedding_rows(blocks, encoding: str):
     compact store: a float32 blob would be read as int8 codes of the wrong length), encoded a
     block at a time; `blocks` is a matrix or an iterable of matrices (consecutive chunk ids)."""
     if isinstance(blocks, np.ndarray):
-        blocks = (blocks[s:s + 100_000] for s in range(0, len(blocks), 100_000))
+        matrix = blocks
+        blocks = (matrix[s:s + 100_000] for s in range(0, len(matrix), 100_000))
     first = 1
     for block in blocks:
         for j, blob in enumerate(encode_matrix(block, encoding)):
