@@ -149,16 +149,18 @@ class ReaderLexicalSearch:
     def kept_occurrences(self, phrases: list[tuple[list[str], bool]], version: tuple[int, int]) -> bool:
         """Whether every phrase's occurrences are kept for this version (generation, lexical
         version) of the index; the phrases not kept are counted, and those searched before are
-        read into the cache now, for the next search."""
+        read into the cache now (this search then uses them too, when nothing else is missing)."""
         if self.identity() is None:
             return False
         missing = [(tokens, prefix) for tokens, prefix in phrases
                    if tokens and POSTINGS.get(self._key(version, tokens, prefix)) is None]
+        still_missing = False
         for tokens, prefix in missing:
             key = self._key(version, tokens, prefix)
             if POSTINGS.ask(key) >= 2:
                 POSTINGS.put(key, self.occurrences(tokens, prefix))
-        return not missing
+            still_missing = still_missing or POSTINGS.get(key) is None
+        return not still_missing
 
     def _occurrences_kept(self, tokens: list[str], prefix: bool, version: tuple[int, int]) -> "Occurrences":
         if self.identity() is None:
