@@ -205,12 +205,12 @@ def interleaved_latency(searcher: Searcher, queries: list[str], rounds: int) -> 
         for q in queries:
             for mode in (*MODES, FTS5_ONLY):
                 if mode == FTS5_ONLY and lexical is not None:
-                    lexical.kept_occurrences = lambda phrases, version: False
+                    lexical.answerable_from_memory = lambda phrases, state: False
                 t = time.perf_counter()
                 searcher.search(q, 10, mode="hybrid" if mode == FTS5_ONLY else mode)
                 lat[mode].append((time.perf_counter() - t) * 1000)
                 if mode == FTS5_ONLY and lexical is not None:
-                    del lexical.kept_occurrences
+                    del lexical.answerable_from_memory
     return lat
 
 

@@ -201,7 +201,7 @@ def test_bm25_over_every_row_equals_fts5_bm25_bit_for_bit(rows, q):
     phrases = match_phrases(match)
     tokens = lexical_tokens([(text, None, None) for text, _ in phrases])
     ours = ReaderLexicalSearch(db, None, LEXICAL_WEIGHTS, ("body", "heading", "name")).search(
-        [(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], 1000, None, (0, 0))
+        [(toks[0], prefix) for toks, (_, prefix) in zip(tokens, phrases)], 1000, None, (0, 0, 0))
     assert ours == fts5
 
 

@@ -7,7 +7,8 @@ characters are written into the index as overlapping character bigrams ("通勤�
 手当"), the standard way of indexing CJK without a dictionary; a query's CJK words become phrases of
 bigrams too, so "通勤手当" matches exactly that sequence wherever it occurs. (Each bigram a term of
 its own, as CJK bigram analysers query, raised words alone on JSQuAD 0.914 → 0.926 but lowered
-hybrid there and on both paraphrase sets at every fusion weight tried: benchmarks/fusion.py.)
+hybrid on JSQuAD and on sample_docs' Japanese paraphrases at every fusion weight of
+benchmarks/fusion.py, and left none at or above both sides on all its six sets.)
 
 Everything a user types is quoted before it reaches FTS5: AND, OR, NEAR, *, :, ( ) and quotes in a
 query are text to look for, never syntax.
@@ -117,7 +118,7 @@ def query_terms(query: str) -> list[Term]:
     """The searchable terms of a user's query, in order, without duplicates. Stop words follow the
     other terms, flagged: BM25 gives them little weight, but among short texts that share the
     query's content words they still tell which text says what the query says (STS-B's
-    paraphrases: words alone 0.841 → 0.890 nDCG@10 with them, benchmarks/fusion.py). A query of
+    paraphrases: words alone 0.843 → 0.891 nDCG@10 with them, benchmarks/fusion.py). A query of
     stop words alone has no terms: "the" is not something to look for."""
     query = normalize(query)
     terms: dict[str, Term] = {}

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Iterable
 
 from ...filters import DocumentFilter
-from ..tokens import LEXICAL_WEIGHTS, lexical_disagreements, lexical_tokens, match_phrases
+from ..tokens import LEXICAL_WEIGHTS, lexical_disagreements, match_phrases, phrase_tokens
 from .access import filter_sql
 from .reader_lexical import ReaderLexicalSearch
 from .schema import LEXICAL_TABLE, _fill_lexical
@@ -33,33 +33,22 @@ class LexicalMixin:
         BM25 equals it bit for bit there (tests/test_noninterference.py), so which of the two
         answered tells a reader nothing, and the one from memory skips FTS5's scoring of every
         matching row."""
-        phrases = self._phrase_tokens(match)
-        version = self._lexical_version
+        phrases = [(phrase_tokens(text), prefix) for text, prefix in match_phrases(match)]
+        state = self._lexical_state
         if doc_filter is None or doc_filter.groups is None:
             unfiltered = doc_filter is None or not doc_filter.narrows
-            if unfiltered and self._lexical.kept_occurrences(phrases, (self.generation, version)):
-                return self._lexical.search(phrases, limit, None, self.state, version)
+            if unfiltered and self._lexical.answerable_from_memory(phrases, state):
+                return self._lexical.search(phrases, limit, None, state)
             return self._whole_table_bm25(match, limit, doc_filter)
-        return self._lexical.search(phrases, limit, doc_filter, self.state, version)
-
-    def _phrase_tokens(self, match: str) -> list[tuple[list[str], bool]]:
-        """The phrases of a match expression as FTS5 tokens, each with whether it is a prefix (the
-        tokens of a phrase text are kept: FTS5 makes them, in a table of its own, ~50 us a phrase)."""
-        known = self.__dict__.setdefault("_phrase_token_memo", {})
-        phrases = match_phrases(match)
-        todo = [text for text, _ in phrases if text not in known]
-        if todo:
-            if len(known) > 50_000:
-                known.clear()
-            for text, toks in zip(todo, lexical_tokens([(text, None, None) for text in todo])):
-                known[text] = toks[0]
-        return [(known[text], prefix) for text, prefix in phrases]
+        return self._lexical.search(phrases, limit, doc_filter, state)
 
     @property
-    def _lexical_version(self) -> int:
-        """Counts rebuilds of the lexical index that published nothing (`check --repair`): what is
-        kept of it in memory is keyed by this and the generation."""
-        return int(self.get_meta("lexical_version", "0"))
+    def _lexical_state(self) -> tuple[int, int, int]:
+        """(generation, access version, lexical version): what the reader's BM25 keeps is keyed by
+        it. The lexical version counts rebuilds of the lexical index that publish nothing
+        (`check --repair`)."""
+        generation, access_version = self.state
+        return generation, access_version, int(self.get_meta("lexical_version", "0"))
 
     def _whole_table_bm25(self, match: str, limit: int, doc_filter: DocumentFilter | None) -> list[tuple[int, float]]:
         where, params = filter_sql(doc_filter)
@@ -83,15 +72,14 @@ class LexicalMixin:
     def lexical_collection(self, reader: DocumentFilter | None) -> tuple[int, int]:
         """(lexical rows, their tokens together) of the chunks a reader may read (reader: a filter
         of groups alone; None: every chunk), kept per generation and group set."""
-        collection = self._lexical.scope(self.state, reader.groups if reader is not None else None,
-                                         self._lexical_version)[1]
+        collection = self._lexical.scope(self._lexical_state, reader.groups if reader is not None else None)[1]
         return collection.rows, collection.tokens
 
     def token_row_counts(self, tokens: Iterable[str], reader: DocumentFilter | None = None) -> dict[str, int]:
         """How many chunks hold each index token (FTS5's own vocabulary, no scan of the text);
         reader: only the chunks a reader may read (a filter of groups alone)."""
         if reader is not None:
-            return self._lexical.readable_row_counts(set(tokens), reader.groups, self.state, self._lexical_version)
+            return self._lexical.readable_row_counts(set(tokens), reader.groups, self._lexical_state)
         if not getattr(self, "_vocab_ready", False):
             self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.lexical_vocab USING fts5vocab(main, 'lexical', 'row')")
             self._vocab_ready = True
@@ -131,5 +119,5 @@ class LexicalMixin:
             self.db.execute("DROP TABLE IF EXISTS lexical")
             self.db.execute(LEXICAL_TABLE)
             rows = _fill_lexical(self.db)
-            self.set_meta("lexical_version", str(self._lexical_version + 1))  # what searchers keep of it is old
+            self.set_meta("lexical_version", str(self._lexical_state[2] + 1))  # what searchers keep of it is old
             return rows

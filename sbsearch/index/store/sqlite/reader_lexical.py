@@ -120,6 +120,7 @@ class ReaderLexicalSearch:
         self._ready = False
         # ((generation, lexical version), row ids ascending, their lengths in tokens, the total)
         self._lengths: tuple[tuple[int, int], np.ndarray, np.ndarray, int] | None = None
+        # every `state` below is the store's (generation, access version, lexical version)
         self._scopes: dict[tuple, tuple[np.ndarray, Collection]] = {}
         self._index_id = index_id  # () -> the index's meta `index_id` (None: nothing is kept)
         self._identity: tuple | None = None
@@ -143,29 +144,30 @@ class ReaderLexicalSearch:
                             "USING fts5vocab(main, 'lexical', 'instance')")
             self._ready = True
 
-    def _key(self, version: tuple[int, int], tokens: list[str], prefix: bool) -> tuple:
-        return (self.identity(), version, tuple(tokens), prefix)
+    def _key(self, state: tuple[int, int, int], tokens: tuple[str, ...], prefix: bool) -> tuple:
+        # the phrase's rows change with the generation and the lexical version, not with access
+        return (self.identity(), state[0], state[2], tuple(tokens), prefix)
 
-    def kept_occurrences(self, phrases: list[tuple[list[str], bool]], version: tuple[int, int]) -> bool:
-        """Whether every phrase's occurrences are kept for this version (generation, lexical
-        version) of the index; the phrases not kept are counted, and those searched before are
-        read into the cache now (this search then uses them too, when nothing else is missing)."""
+    def answerable_from_memory(self, phrases: list[tuple[tuple[str, ...], bool]], state: tuple[int, int, int]) -> bool:
+        """Whether every phrase's occurrences are kept for this state of the index. Asking counts:
+        a phrase not kept that was asked about before is read into the cache now, and serves this
+        search too when nothing else is missing."""
         if self.identity() is None:
             return False
-        missing = [(tokens, prefix) for tokens, prefix in phrases
-                   if tokens and POSTINGS.get(self._key(version, tokens, prefix)) is None]
-        still_missing = False
-        for tokens, prefix in missing:
-            key = self._key(version, tokens, prefix)
+        answerable = True
+        for tokens, prefix in phrases:
+            key = self._key(state, tokens, prefix)
+            if not tokens or POSTINGS.get(key) is not None:
+                continue
             if POSTINGS.ask(key) >= 2:
                 POSTINGS.put(key, self.occurrences(tokens, prefix))
-            still_missing = still_missing or POSTINGS.get(key) is None
-        return not still_missing
+            answerable = answerable and POSTINGS.get(key) is not None
+        return answerable
 
-    def _occurrences_kept(self, tokens: list[str], prefix: bool, version: tuple[int, int]) -> "Occurrences":
+    def _cached_occurrences(self, tokens: tuple[str, ...], prefix: bool, state: tuple[int, int, int]) -> "Occurrences":
         if self.identity() is None:
             return self.occurrences(tokens, prefix)
-        key = self._key(version, tokens, prefix)
+        key = self._key(state, tokens, prefix)
         found = POSTINGS.get(key)
         if found is None:
             found = self.occurrences(tokens, prefix)
@@ -173,9 +175,10 @@ class ReaderLexicalSearch:
         return found
 
     # ---------------------------------------------------------------- statistics
-    def lengths(self, version: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
+    def lengths(self, state: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, int]:
         """(row ids ascending, each row's length in tokens (all columns), their total); read
-        once per version (generation, lexical version) of the index."""
+        once per generation and lexical version of the index."""
+        version = (state[0], state[2])
         if self._lengths is None or self._lengths[0] != version:
             rows = self.db.execute("SELECT id, sz FROM lexical_docsize ORDER BY id").fetchall()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -183,19 +186,17 @@ class ReaderLexicalSearch:
             self._lengths = (version, ids, sizes, int(sizes.sum()))
         return self._lengths[1:]
 
-    def scope(self, state: tuple[int, int], groups: tuple[str, ...] | None,
-              lexical_version: int = 0) -> tuple[np.ndarray | None, Collection]:
+    def scope(self, state: tuple[int, int, int], groups: tuple[str, ...] | None) -> tuple[np.ndarray | None, Collection]:
         """The rows a reader of these groups may read (ascending; None: every row) and their
-        statistics; kept per state of the index (store.state: generation, access version), lexical
-        version and group set."""
-        ids, sizes, total = self.lengths((state[0], lexical_version))
+        statistics; kept per state of the index and group set."""
+        ids, sizes, total = self.lengths(state)
         if groups is None:
             return None, Collection(len(ids), total)
-        key = (state, lexical_version, tuple(sorted(set(groups))))
+        key = (state, tuple(sorted(set(groups))))
         if key not in self._scopes:
             if len(self._scopes) >= SCOPES_KEPT:
                 self._scopes.clear()
-            where, params = self.filter_sql(DocumentFilter(groups=key[2]))
+            where, params = self.filter_sql(DocumentFilter(groups=key[1]))
             allowed = np.fromiter((r[0] for r in self.db.execute(
                 f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where} ORDER BY c.id", params)),
                 dtype=np.int64)
@@ -244,23 +245,21 @@ class ReaderLexicalSearch:
         return np.fromiter((r[0] for r in self.db.execute(
             "SELECT DISTINCT doc FROM temp.lexical_instances WHERE term = ? ORDER BY doc", [token])), dtype=np.int64)
 
-    def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], state: tuple[int, int],
-                            lexical_version: int = 0) -> dict[str, int]:
+    def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], state: tuple[int, int, int]) -> dict[str, int]:
         """How many rows a reader of these groups may read hold each token."""
-        readable, _ = self.scope(state, groups, lexical_version)
+        readable, _ = self.scope(state, groups)
         return {token: int(_members(self.rows_holding(token), readable).sum()) for token in tokens}
 
     # ---------------------------------------------------------------- search
     def search(self, phrases: list[tuple[list[str], bool]], limit: int, doc_filter: DocumentFilter | None,
-               state: tuple[int, int], lexical_version: int = 0) -> list[tuple[int, float]]:
+               state: tuple[int, int, int]) -> list[tuple[int, float]]:
         """(row id, BM25 score) of the best `limit` rows that pass the filter; the statistics are
         those of the rows the filter's reader may read (all rows when it names no reader)."""
         phrases = [(tokens, prefix) for tokens, prefix in phrases if tokens]
         if not phrases:
             return []
-        readable, collection = self.scope(state, doc_filter.groups if doc_filter else None, lexical_version)
-        version = (state[0], lexical_version)
-        occurrences = [self._occurrences_kept(tokens, prefix, version) for tokens, prefix in phrases]
+        readable, collection = self.scope(state, doc_filter.groups if doc_filter else None)
+        occurrences = [self._cached_occurrences(tokens, prefix, state) for tokens, prefix in phrases]
         if readable is not None:
             occurrences = [occ.among(readable) for occ in occurrences]
         hits = [len(occ.rows) for occ in occurrences]
@@ -276,7 +275,7 @@ class ReaderLexicalSearch:
         if doc_filter is not None and doc_filter.narrows and len(candidates):
             passing = _members(candidates, self._passing(candidates, doc_filter))
             candidates, freqs = candidates[passing], [f[passing] for f in freqs]
-        ids, sizes, _ = self.lengths(version)
+        ids, sizes, _ = self.lengths(state)
         at = np.minimum(np.searchsorted(ids, candidates), max(len(ids) - 1, 0))
         lengths = np.where(ids[at] == candidates, sizes[at], 0) if len(ids) else np.zeros(len(candidates), np.int64)
         return rank(candidates, lengths, freqs, hits, collection, limit)
