@@ -8,11 +8,14 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 from sbsearch.index.indexer import Indexer
 from sbsearch.index.store import Store
 from sbsearch.index.store.tokens import match_phrases, phrase_tokens
+from sbsearch.index.store.sqlite import reader_lexical
 from sbsearch.index.store.sqlite.reader_lexical import POSTINGS, Occurrences, PostingsCache
+from sbsearch.lexical.bm25 import Collection, phrase_scores, rank, rank_sparse
 from sbsearch.lexical import match_expression, query_terms
 
 WORDS = ["travel", "receipt", "salary", "laptop", "printer", "vpn", "password", "budget", "policy", "E-4012",
@@ -45,7 +48,11 @@ def answers(store: Store) -> tuple[list, list, bool]:
     return mine, fts5, from_memory
 
 
-def test_answers_from_memory_equal_fts5_and_follow_every_change(tmp_path, isolated_home):
+@pytest.mark.parametrize("lengths_by_id", [True, False], ids=["lengths by row id", "lengths searched"])
+def test_answers_from_memory_equal_fts5_and_follow_every_change(tmp_path, isolated_home, monkeypatch, lengths_by_id):
+    if not lengths_by_id:  # as for an index whose row ids have grown sparse
+        monkeypatch.setattr(reader_lexical, "DENSE_IDS_PER_ROW", 0)
+        monkeypatch.setattr(reader_lexical, "DENSE_IDS_SLACK", 0)
     POSTINGS.clear()
     root, index = tmp_path / "docs", tmp_path / "idx"
     write_corpus(root, seed=1)
@@ -87,11 +94,36 @@ def test_a_copy_or_a_new_index_at_the_same_path_never_gets_anothers_postings(tmp
     assert not answers(Store(tmp_path / "copy"))[2]
 
 
+def test_summing_by_row_id_ranks_as_the_union_does():
+    """rank_sparse (each phrase's rows and terms, summed in a buffer by row id) gives rank()'s
+    answer, scores to the bit, at limits below, at and above the rows matched, ties included."""
+    rng = np.random.default_rng(0)
+    collection = Collection(500, 500 * 40)
+    buffer = np.zeros(600)
+    for trial in range(200):
+        phrases = int(rng.integers(1, 6))
+        rows = [np.unique(rng.integers(1, 600, size=int(rng.integers(0, 80)))) for _ in range(phrases)]
+        # few distinct counts and lengths: many equal scores, so ties are tested
+        counts = [rng.integers(1, 3, size=len(r)).astype(np.float64) for r in rows]
+        length_of = rng.integers(20, 23, size=600)
+        terms = [phrase_scores(c, length_of[r], len(r), collection) for r, c in zip(rows, counts)]
+        union = np.unique(np.concatenate(rows))
+        freqs = []
+        for r, c in zip(rows, counts):
+            f = np.zeros(len(union))
+            f[np.searchsorted(union, r)] = c
+            freqs.append(f)
+        for limit in (1, 3, 10, 50, 400):
+            expected = rank(union, length_of[union], freqs, [len(r) for r in rows], collection, limit)
+            assert rank_sparse(rows, terms, limit, buffer) == expected, (trial, limit)
+        assert not buffer.any()  # left zeros for the next search
+
+
 def test_the_cache_keeps_within_its_budget_and_drops_the_least_recently_used():
-    cache = PostingsCache(budget_bytes=4 * 1800)
     occ = lambda n: Occurrences(np.arange(n, dtype=np.int64), np.ones(n))  # noqa: E731
+    cache = PostingsCache(budget_bytes=4 * occ(100).nbytes)
     for i in range(10):
-        cache.put(("k", i), occ(100))  # 1,800 bytes each with the objects
+        cache.put(("k", i), occ(100))
         cache.get(("k", 0))  # the first one is used all along
         assert cache.used <= cache.budget
     assert cache.get(("k", 0)) is not None and cache.get(("k", 9)) is not None and cache.get(("k", 1)) is None

@@ -116,6 +116,36 @@ def test_fewer_candidates_than_tuned_miss_the_target(tmp_path, forced):
 
 
 @both
+def test_hybrid_candidates_rescore_only_for_the_results_shown(tmp_path, forced):
+    """Asked for 50 with recall_depth 10 (hybrid's fusion candidates, 10 shown), a quantised index
+    reads as many stored vectors as a search for 10, finds the same best 10, and ranks 50 of those
+    candidates by their exact scores; without recall_depth it reads factor x 50."""
+    store = built(tmp_path)
+    index = faiss_index.load(store, base.MODEL, DIM)
+    ids, mat = stored(store)
+    row_of = {int(i): r for r, i in enumerate(ids)}
+    read = []
+    original = store.vectors_for_ids
+    store.vectors_for_ids = lambda model, wanted: read.append(len(wanted)) or original(model, wanted)
+    queries = clustered(20, seed=7)
+    for q in queries:
+        read.clear()
+        ten = index.search(q[None], 10)
+        for_ten = read.pop()
+        fifty = index.search(q[None], 50, recall_depth=10)
+        assert read.pop() == max(for_ten, 50) and for_ten <= index.factor * 10  # 50 at least, to rank 50
+        index.search(q[None], 50)
+        assert read.pop() > max(for_ten, 50)
+        assert (fifty[1][0] >= 0).all()
+        if for_ten >= 50:  # the same candidates: the same best 10
+            assert (fifty[1][0, :10] == ten[1][0]).all()
+        else:  # more candidates: a best 10 at least as good
+            assert (fifty[0][0, :10] >= ten[0][0] - 1e-6).all()
+        exact = np.array([q @ mat[row_of[int(i)]] for i in fifty[1][0]])
+        assert np.allclose(fifty[0][0], exact, atol=1e-5) and (np.diff(fifty[0][0]) <= 1e-6).all()
+
+
+@both
 def test_update_in_place_never_returns_removed_ids_and_follows_generations(tmp_path, forced):
     store = built(tmp_path)
     before = meta(store)

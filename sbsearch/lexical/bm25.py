@@ -47,6 +47,13 @@ def idf(collection: Collection, hits: int) -> float:
     return value if value > 0.0 else 1e-6
 
 
+def phrase_scores(freqs: np.ndarray, lengths: np.ndarray, hits: int, collection: Collection) -> np.ndarray:
+    """One phrase's term of each row's score: rows holding it with `freqs` weighted occurrences and
+    `lengths` tokens (a row without it adds 0.0, which leaves a float sum unchanged)."""
+    norm = K1 * (1 - B + B * lengths.astype(np.float64) / collection.mean_length)
+    return idf(collection, hits) * ((freqs * (K1 + 1.0)) / (freqs + norm))
+
+
 def rank(rows: np.ndarray, lengths: np.ndarray, freqs: list[np.ndarray], hits: list[int], collection: Collection,
          limit: int) -> list[tuple[int, float]]:
     """(row id, score) of the best `limit` rows, highest score first, ties by row id.
@@ -57,17 +64,47 @@ def rank(rows: np.ndarray, lengths: np.ndarray, freqs: list[np.ndarray], hits: l
     fts5Bm25Function's order: the sums are FTS5's to the last bit."""
     if not len(rows):
         return []
-    avgdl = collection.mean_length
-    norm = K1 * (1 - B + B * lengths.astype(np.float64) / avgdl)
     score = np.zeros(len(rows), dtype=np.float64)
     for f, n in zip(freqs, hits):
-        score += idf(collection, n) * ((f * (K1 + 1.0)) / (f + norm))
+        score += phrase_scores(f, lengths, n, collection)
+    return best(rows, score, limit)
+
+
+def rank_sparse(phrase_rows: list[np.ndarray], terms: list[np.ndarray], limit: int,
+                buffer: np.ndarray) -> list[tuple[int, float]]:
+    """rank() where each phrase comes as the rows holding it and its term there (phrase_scores),
+    summed in phrase order in `buffer` (zeros, longer than the largest row id; left zeros): no
+    union of the rows is sorted, and only the few that can be among the best are deduplicated.
+    The same sums as rank(), bit for bit: each row adds its phrases' terms in the same order."""
+    if not phrase_rows or not sum(len(r) for r in phrase_rows):
+        return []
+    every = np.concatenate(phrase_rows)  # a row once per phrase holding it
+    try:
+        for rows, term in zip(phrase_rows, terms):
+            buffer[rows] += term  # a phrase holds a row once: no two writes to one place
+        values = buffer[every]
+    finally:
+        buffer[every] = 0.0
+    # A row is in `every` at most once per phrase, so fewer than limit rows score above the best
+    # limit's last: at most (limit - 1) * phrases entries do, and any value ranked below those is
+    # a safe lower bound for it.
+    enough = (max(limit, 1) - 1) * len(phrase_rows) + 1
+    if len(values) > enough:
+        floor = np.partition(values, len(values) - enough)[len(values) - enough]
+        keep = values >= floor
+        every, values = every[keep], values[keep]
+    rows, first = np.unique(every, return_index=True)
+    return best(rows, values[first], limit)
+
+
+def best(rows: np.ndarray, score: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    """The `limit` best (row, score) with a positive score, highest first, ties by row id."""
     keep = score > 0
     rows, score = rows[keep], score[keep]
     if len(score) > limit > 0:
         # only rows scoring at least the limit-th best can be among the best (ties included)
         kth = np.partition(score, len(score) - limit)[len(score) - limit]
-        best = score >= kth
-        rows, score = rows[best], score[best]
+        chosen = score >= kth
+        rows, score = rows[chosen], score[chosen]
     order = np.lexsort((rows, -score))[:limit]
     return [(int(rows[i]), float(score[i])) for i in order]

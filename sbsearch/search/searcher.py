@@ -146,6 +146,12 @@ class Searcher:
         self.rrf_k = RRF_K
         self.fusion_weights = FUSION_WEIGHTS
         self.identifiers_first = True
+        # Hybrid's vector side ranks CANDIDATES chunks for fusion, but only the k shown need vector
+        # search's recall: an approximate index reads and rescores the stored vectors of as many
+        # candidates as a search for k does, and ranks the rest of the fusion's among them
+        # (benchmarks/hybrid_candidates.py measures what that costs in quality; at 1M chunks the
+        # 16 x 50 vectors rescored were most of a hybrid search). False: every candidate with it.
+        self.rescore_for_shown_only = True
         # An English-only model's vectors of a Japanese question rank Japanese passages close to at
         # random, so for such a question the words decide and the vectors only add candidates after
         # them. Whether the model reads CJK is a property of the model (ModelInfo.languages: the e5
@@ -264,7 +270,8 @@ class Searcher:
         vector_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
         lexical_lists: list[list[tuple[int, float]]] = [[] for _ in terms]
         if mode != "lexical":
-            found = self.vector_index.search(vecs, depth, generation, allowed)
+            recall_depth = k if mode == "hybrid" and self.rescore_for_shown_only else None
+            found = self.vector_index.search(vecs, depth, generation, allowed, recall_depth=recall_depth)
             if found is None:
                 return None
             vector_lists = self._exact_scores(vecs, [[int(i) for i in qi if i >= 0] for qi in found[1]])

@@ -736,22 +736,23 @@ def remove_files(store: VectorSource, model: str) -> None:
 
 # ------------------------------------------------------------------------------ search / verify
 
-def search(index, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(index, vecs: np.ndarray, k: int, recall_depth: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, ids) of each query vector; a few queries run on one thread. FAISS splits even a
     single query of an exact index over its OpenMP threads, and on a small, shared CPU the hand-off
     costs more than it saves (measured by benchmarks/ann.py: exact search 2.5-8x slower on two
-    threads than on one)."""
+    threads than on one). recall_depth: see VectorIndex.search."""
     faiss = _faiss()
     k = min(k, index.ntotal)
     if k <= 0:
         return np.zeros((len(vecs), 0), dtype=np.float32), np.zeros((len(vecs), 0), dtype=np.int64)
     vecs = np.asarray(vecs, dtype=np.float32)
+    options = {"recall_depth": recall_depth} if isinstance(index, RescoredIndex) else {}
     if len(vecs) >= 16:
-        return index.search(vecs, k)
+        return index.search(vecs, k, **options)
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return index.search(vecs, k)
+        return index.search(vecs, k, **options)
     finally:
         faiss.omp_set_num_threads(before)
 
@@ -778,7 +779,7 @@ def _exact_among(store: VectorSource, model: str, vecs: np.ndarray, k: int,
 
 
 def search_allowed(store: VectorSource, model: str, index, vecs: np.ndarray, k: int,
-                   allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   allowed: np.ndarray, recall_depth: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k among the allowed chunk ids only: the filter is applied before ranking, so a filter
     that leaves few chunks still gets up to k of them (never "top-k, then filter, then nothing")."""
     faiss = _faiss()
@@ -789,7 +790,8 @@ def search_allowed(store: VectorSource, model: str, index, vecs: np.ndarray, k: 
         return _exact_among(store, model, vecs, k, allowed)
     kind = kind_of(index)
     if kind in QUANTISED:
-        found = index.search(np.asarray(vecs, dtype=np.float32), k, allowed=np.ascontiguousarray(allowed, dtype=np.int64))
+        found = index.search(np.asarray(vecs, dtype=np.float32), k, allowed=np.ascontiguousarray(allowed, dtype=np.int64),
+                             recall_depth=recall_depth)
         return found if not (found[1] < 0).any() else _exact_among(store, model, vecs, k, allowed)
     selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
     if kind == "ivf":
@@ -873,14 +875,14 @@ class FaissVectorIndex:
         self._index, self._generation = index, generation
         return index
 
-    def search(self, vecs: np.ndarray, k: int, generation: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    def search(self, vecs: np.ndarray, k: int, generation: int, allowed: np.ndarray | None = None,
+               recall_depth: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         index = self._index_for(generation)
         if index is None:
             return None
         if allowed is None:
-            return search(index, vecs, k)
-        return search_allowed(self.store, self.model, index, vecs, k, allowed)
+            return search(index, vecs, k, recall_depth)
+        return search_allowed(self.store, self.model, index, vecs, k, allowed, recall_depth)
 
     def verify(self, chunk_ids: set[int]) -> str:
         return verify(self.store, self.model, self.dim, chunk_ids)

@@ -39,8 +39,8 @@ class PgVectorIndex:
             self.store.build_hnsw(self.model, self._dim())
         return self
 
-    def search(self, vecs: np.ndarray, k: int, generation: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    def search(self, vecs: np.ndarray, k: int, generation: int, allowed: np.ndarray | None = None,
+               recall_depth: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         if self._dim() is None:
             return (np.zeros((len(vecs), 0), dtype=np.float32), np.zeros((len(vecs), 0), dtype=np.int64))
         return self.store.nearest(self.model, self._dim(), vecs, k, allowed)

@@ -37,12 +37,14 @@ class VectorIndex(Protocol):
     def load(self) -> object:
         """The index at the store's current generation, rebuilt if stale."""
 
-    def search(self, vecs: np.ndarray, k: int, generation: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    def search(self, vecs: np.ndarray, k: int, generation: int, allowed: np.ndarray | None = None,
+               recall_depth: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Top-k (scores, chunk ids) per query vector from the index of exactly `generation`, or None
         when the index already reflects a newer generation (the caller's snapshot is behind).
         With `allowed` (sorted chunk ids), only those chunks are ranked: up to k of them come back
-        however few there are."""
+        however few there are. recall_depth < k: only the best recall_depth must be found as a
+        search for that many would find them; an index may rank the rest of the k among the
+        candidates it read for those (a quantised index rescores fewer stored vectors)."""
 
     def verify(self, chunk_ids: set[int]) -> str:
         """"ok", or what disagrees with the chunk ids stored for the model."""

@@ -116,12 +116,17 @@ class RescoredIndex:
         cand = self.inner.search(self.encode(vecs), wider)[1]
         return np.where(np.isin(cand, allowed), cand, -1)
 
-    def search(self, vecs: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vecs: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               recall_depth: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids): max(k, MIN_DEPTH) x factor candidates (the depth the recall was
-        measured at, even for a small k), rescored exactly; -1 / -inf where fewer were found."""
+        measured at, even for a small k), rescored exactly; -1 / -inf where fewer were found.
+        recall_depth < k: only the best recall_depth need that recall, so only max(recall_depth,
+        MIN_DEPTH) x factor candidates are read and rescored, and the rest of the k are the best
+        of those (hybrid search's fusion candidates: benchmarks/hybrid_candidates.py)."""
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         k = min(k, self.ntotal)
-        n = min(self.ntotal, max(k, MIN_DEPTH) * self.factor)
+        wanted = k if recall_depth is None else min(k, recall_depth)
+        n = min(self.ntotal, max(k, max(wanted, MIN_DEPTH) * self.factor))
         scores = np.full((len(vecs), k), -np.inf, dtype=np.float32)
         ids = np.full((len(vecs), k), -1, dtype=np.int64)
         for s in range(0, len(vecs), QUERY_BLOCK):

@@ -24,12 +24,17 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ....lexical.bm25 import Collection, rank
+from ....lexical.bm25 import Collection, best, phrase_scores, rank, rank_sparse
 from ...filters import DocumentFilter
 
 # Different readers (group sets) whose statistics a store keeps at once
 SCOPES_KEPT = 32
-# Memory for the phrases' occurrences kept by one process (16 bytes an occurrence row)
+# Row lengths are also kept by row id while the largest id is below this many per row, plus a slack
+# (else each row is looked up by a binary search)
+DENSE_IDS_PER_ROW = 4
+DENSE_IDS_SLACK = 1024
+# Memory for the phrases' occurrences kept by one process (24 bytes an occurrence row: its row, its
+# weighted occurrences, and its BM25 term over the whole table)
 POSTINGS_CACHE_MB = float(os.environ.get("SBSEARCH_POSTINGS_CACHE_MB", "64"))
 
 
@@ -124,6 +129,8 @@ class ReaderLexicalSearch:
         self._scopes: dict[tuple, tuple[np.ndarray, Collection]] = {}
         self._index_id = index_id  # () -> the index's meta `index_id` (None: nothing is kept)
         self._identity: tuple | None = None
+        # each thread's zeros to sum a search's BM25 terms in, one place per row id (rank_sparse)
+        self._buffers = threading.local()
 
     def identity(self) -> tuple | None:
         """(index id, device, inode) of the database: what tells two indexes apart in the shared
@@ -183,8 +190,26 @@ class ReaderLexicalSearch:
             rows = self.db.execute("SELECT id, sz FROM lexical_docsize ORDER BY id").fetchall()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             sizes = np.fromiter((decode_sizes(r[1]) for r in rows), dtype=np.int64, count=len(rows))
-            self._lengths = (version, ids, sizes, int(sizes.sum()))
-        return self._lengths[1:]
+            # by row id too, when the ids are dense enough (they only grow: rows replaced by
+            # re-indexing leave gaps): a lookup instead of a binary search per row
+            by_id = None
+            if len(ids) and int(ids[-1]) < DENSE_IDS_PER_ROW * len(ids) + DENSE_IDS_SLACK:
+                by_id = np.zeros(int(ids[-1]) + 1, dtype=np.int64)
+                by_id[ids] = sizes
+            self._lengths = (version, ids, sizes, int(sizes.sum()), by_id)
+        return self._lengths[1:4]
+
+    def sizes_of(self, rows: np.ndarray, state: tuple[int, int, int]) -> np.ndarray:
+        """Each row's length in tokens (0 for a row FTS5 has no size for)."""
+        ids, sizes, _ = self.lengths(state)
+        by_id = self._lengths[4]
+        if by_id is not None:
+            inside = rows < len(by_id)
+            return by_id[rows] if inside.all() else np.where(inside, by_id[np.where(inside, rows, 0)], 0)
+        if not len(ids):
+            return np.zeros(len(rows), np.int64)
+        at = np.minimum(np.searchsorted(ids, rows), len(ids) - 1)
+        return np.where(ids[at] == rows, sizes[at], 0)
 
     def scope(self, state: tuple[int, int, int], groups: tuple[str, ...] | None) -> tuple[np.ndarray | None, Collection]:
         """The rows a reader of these groups may read (ascending; None: every row) and their
@@ -260,6 +285,8 @@ class ReaderLexicalSearch:
             return []
         readable, collection = self.scope(state, doc_filter.groups if doc_filter else None)
         occurrences = [self._cached_occurrences(tokens, prefix, state) for tokens, prefix in phrases]
+        if readable is None and not (doc_filter is not None and doc_filter.narrows):
+            return self._rank_whole_table(occurrences, collection, state, limit)
         if readable is not None:
             occurrences = [occ.among(readable) for occ in occurrences]
         hits = [len(occ.rows) for occ in occurrences]
@@ -275,10 +302,26 @@ class ReaderLexicalSearch:
         if doc_filter is not None and doc_filter.narrows and len(candidates):
             passing = _members(candidates, self._passing(candidates, doc_filter))
             candidates, freqs = candidates[passing], [f[passing] for f in freqs]
-        ids, sizes, _ = self.lengths(state)
-        at = np.minimum(np.searchsorted(ids, candidates), max(len(ids) - 1, 0))
-        lengths = np.where(ids[at] == candidates, sizes[at], 0) if len(ids) else np.zeros(len(candidates), np.int64)
-        return rank(candidates, lengths, freqs, hits, collection, limit)
+        return rank(candidates, self.sizes_of(candidates, state), freqs, hits, collection, limit)
+
+    def _rank_whole_table(self, occurrences: list["Occurrences"], collection: Collection,
+                          state: tuple[int, int, int], limit: int) -> list[tuple[int, float]]:
+        """The search over every row, unfiltered: each phrase's BM25 term per row depends only on
+        the state of the index, so it is kept with the phrase's occurrences and a search only sums
+        them (in a buffer by row id, when the ids allow one)."""
+        terms = [occ.whole_table_terms(collection, lambda rows: self.sizes_of(rows, state)) for occ in occurrences]
+        by_id = self._lengths[4]
+        if by_id is None:
+            candidates, at = np.unique(np.concatenate([occ.rows for occ in occurrences]), return_inverse=True)
+            score, start = np.zeros(len(candidates), dtype=np.float64), 0
+            for occ, term in zip(occurrences, terms):
+                score[at[start:start + len(occ.rows)]] += term
+                start += len(occ.rows)
+            return best(candidates, score, limit)
+        buffer = getattr(self._buffers, "zeros", None)
+        if buffer is None or len(buffer) < len(by_id):
+            buffer = self._buffers.zeros = np.zeros(len(by_id), dtype=np.float64)
+        return rank_sparse([occ.rows for occ in occurrences], terms, limit, buffer)
 
     def _passing(self, rows: np.ndarray, doc_filter: DocumentFilter) -> np.ndarray:
         where, params = self.filter_sql(doc_filter)
@@ -296,10 +339,21 @@ class Occurrences:
 
     def __init__(self, rows: np.ndarray, counts: np.ndarray):
         self.rows, self.counts = rows, counts
+        self._whole: tuple[Collection, np.ndarray] | None = None
 
     @property
     def nbytes(self) -> int:
-        return int(self.rows.nbytes + self.counts.nbytes) + 200  # + the objects themselves
+        # + its BM25 terms over the whole table once a search made them, + the objects themselves
+        return int(self.rows.nbytes + 2 * self.counts.nbytes) + 200
+
+    def whole_table_terms(self, collection: Collection, sizes_of) -> np.ndarray:
+        """The phrase's BM25 term in each of its rows over every row of the table (`collection`;
+        sizes_of: rows -> their lengths), made once: the occurrences are kept per state of the
+        index, and so is the table's collection."""
+        kept = self._whole
+        if kept is None or kept[0] != collection:
+            kept = self._whole = (collection, phrase_scores(self.counts, sizes_of(self.rows), len(self.rows), collection))
+        return kept[1]
 
     def among(self, readable: np.ndarray) -> "Occurrences":
         keep = _members(self.rows, readable)
