@@ -337,17 +337,16 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="sbsearch-hybrid-"))
     work.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    result = {"created": now(), "command": "benchmarks/hybrid.py " + " ".join(sys.argv[1:]),
+    # every part a run does not measure keeps its earlier numbers (each scale has its own key)
+    result = {**previous, "created": now(), "command": "benchmarks/hybrid.py " + " ".join(sys.argv[1:]),
               "machine": f"{platform.machine()} · {os.cpu_count()} CPUs"}
     if not args.scale_only:
         result["quality"] = quality(args.models, work)
-    elif "quality" in previous:
-        result["quality"] = previous["quality"]
     if not args.skip_scale:
-        result["scale"] = scale(args.chunks, work, reuse=args.reuse_scale)
-        print(json.dumps(result["scale"], indent=1), flush=True)
-    elif "scale" in previous:
-        result["scale"] = previous["scale"]
+        key = {100_000: "scale", 1_000_000: "scale_1m"}.get(args.chunks, f"scale_{args.chunks}")
+        result[key] = {**scale(args.chunks, work, reuse=args.reuse_scale),
+                       "command": "benchmarks/hybrid.py " + " ".join(sys.argv[1:]), "created": now()}
+        print(json.dumps(result[key], indent=1), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     print(f"written {RESULTS}")
