@@ -1,4 +1,4 @@
-"""The lexical postings kept in memory (reader_lexical.POSTINGS): a search answered from them equals
+"""The lexical postings kept in memory (store.postings.POSTINGS): a search answered from them equals
 FTS5's own bm25() ranking, scores to the last bit, and nothing kept survives a change of what it was
 read from (a run that publishes, a rebuilt lexical index, another index at the same path). Real
 files, real SQLite FTS5, the fake embedder."""
@@ -13,8 +13,8 @@ import pytest
 from sbsearch.index.indexer import Indexer
 from sbsearch.index.store import Store
 from sbsearch.index.store.tokens import match_phrases, phrase_tokens
-from sbsearch.index.store.sqlite import reader_lexical
-from sbsearch.index.store.sqlite.reader_lexical import POSTINGS, Occurrences, PostingsCache
+from sbsearch.index.store import postings
+from sbsearch.index.store.postings import POSTINGS, Occurrences, PostingsCache
 from sbsearch.lexical.bm25 import Collection, phrase_scores, rank, rank_sparse
 from sbsearch.lexical import match_expression, query_terms
 
@@ -51,8 +51,8 @@ def answers(store: Store) -> tuple[list, list, bool]:
 @pytest.mark.parametrize("lengths_by_id", [True, False], ids=["lengths by row id", "lengths searched"])
 def test_answers_from_memory_equal_fts5_and_follow_every_change(tmp_path, isolated_home, monkeypatch, lengths_by_id):
     if not lengths_by_id:  # as for an index whose row ids have grown sparse
-        monkeypatch.setattr(reader_lexical, "DENSE_IDS_PER_ROW", 0)
-        monkeypatch.setattr(reader_lexical, "DENSE_IDS_SLACK", 0)
+        monkeypatch.setattr(postings, "DENSE_IDS_PER_ROW", 0)
+        monkeypatch.setattr(postings, "DENSE_IDS_SLACK", 0)
     POSTINGS.clear()
     root, index = tmp_path / "docs", tmp_path / "idx"
     write_corpus(root, seed=1)

@@ -305,3 +305,55 @@ def test_compare_and_frontier_on_a_postgres_store(pg_url, tmp_path):
     assert out["index"] == display_url(pg_url) and out["chunks"] > 100
     missing = invoke("frontier", "--store", pg_url.replace("/t", "/none_t", 1), "--models", "fake,fake-b", ok=False)
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+def test_postgres_answers_from_memory_agree_with_its_sql_and_follow_every_change(tmp_path, pg_url):
+    """The postings kept in memory (store.postings) serve a PostgreSQL store too: once a query's
+    phrases are kept, its answers are those of the BM25 statement (the same rows in the same
+    order, scores to 1e-12: the statement adds the same terms in its own order), and a run that
+    changes the words or a rebuilt lexical index is never answered from what was kept before."""
+    from test_lexical_cache import QUERIES as WORD_QUERIES, write_corpus
+
+    from sbsearch.index.store.postings import POSTINGS
+    from sbsearch.lexical import match_expression, query_terms
+
+    POSTINGS.clear()
+    root = tmp_path / "docs"
+    write_corpus(root, seed=1)
+    Indexer(pg_url, "fake").run([root])
+    store = open_store(pg_url)
+    assert store.get_meta("index_id")
+    matches = [match_expression(query_terms(q)) for q in WORD_QUERIES]
+
+    def answers(from_sql: bool) -> list:
+        if from_sql:
+            store._search_kept = lambda phrases, limit: None
+        try:
+            with store.snapshot():
+                return [[(cid, round(score, 12)) for cid, score in store.lexical_search(m, limit)]
+                        for m in matches for limit in (3, 50)]
+        finally:
+            store.__dict__.pop("_search_kept", None)
+
+    def kept() -> bool:
+        from sbsearch.index.store.pg.lexical import query_phrases
+
+        with store.snapshot():
+            state = store._lexical_state
+            return all(store._kept.answerable_from_memory([(tuple(p["toks"]), p["prefix"]) for p in query_phrases(m)],
+                                                          state) for m in matches)
+
+    sql = answers(from_sql=True)
+    assert any(sql)
+    for _ in range(2):
+        assert answers(from_sql=False) == sql
+    assert kept(), "every phrase was asked for twice: it should be kept"
+    assert answers(from_sql=False) == sql
+    write_corpus(root, seed=2)  # a run that changes the words
+    Indexer(pg_url, "fake").run([root])
+    assert not kept()
+    assert answers(from_sql=False) == answers(from_sql=True) != sql
+    before = store._lexical_state
+    store.rebuild_lexical()  # check --repair: nothing published, the lexical version moves
+    assert store._lexical_state[2] == before[2] + 1 and store._lexical_state[:2] == before[:2]
+    assert not kept()

@@ -257,8 +257,8 @@ class Searcher:
     def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
                          cjk: list[bool] | None = None) -> list[list[Result]] | None:
         """Inside one read transaction: None when the vector index is ahead of the snapshot."""
-        generation = self.store.generation  # the first read fixes the snapshot
-        state = (generation, self.store.access_version)  # what readers may read changes with both
+        state = self.store.state  # (generation, access version): the first read fixes the snapshot
+        generation = state[0]  # what readers may read changes with both
         allowed = None
         if doc_filter is not None and doc_filter.active:
             allowed = self._allowed(state, doc_filter)

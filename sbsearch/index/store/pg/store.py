@@ -92,6 +92,7 @@ class PgStore(DocumentsMixin, VectorsMixin, LexicalMixin, AccessMixin, RunsMixin
                 self.conn.execute(statement)
             self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s)",
                               [SCHEMA_VERSION, LEXICAL_FORMAT])
+            self._name_index()
 
     def upgrade_schema(self) -> None:
         """What was added since a store was made (as the SQLite store's migration m006): users.session_key
@@ -102,6 +103,7 @@ class PgStore(DocumentsMixin, VectorsMixin, LexicalMixin, AccessMixin, RunsMixin
             with self.atomic():
                 self.conn.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS session_key TEXT")
                 self.conn.execute("CREATE INDEX IF NOT EXISTS documents_access_null ON documents (id) WHERE access IS NULL")
+        self._name_index()  # an index made before the postings cache (store.postings) has no id
 
     def close(self) -> None:
         self.conn.close()
@@ -178,6 +180,13 @@ class PgStore(DocumentsMixin, VectorsMixin, LexicalMixin, AccessMixin, RunsMixin
 
     def dangling_chunk_count(self) -> int:
         return self._value("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.doc_id WHERE d.id IS NULL")
+
+    @property
+    def state(self) -> tuple[int, int]:
+        """(generation, access_version), in one round trip (a search reads it first)."""
+        meta = {r["key"]: int(r["value"]) for r in self._rows(
+            "SELECT key, value FROM meta WHERE key IN ('generation', 'access_version')")}
+        return meta.get("generation", 0), meta.get("access_version", 0)
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = %s", [key]).fetchone()

@@ -9,8 +9,8 @@ FTS5 keeps what BM25 needs, and this module reads it without FTS5's whole-table 
 A phrase occurs where its tokens follow each other in one column; a prefix matches every token
 that starts with it (sbsearch.lexical makes prefixes only of single CJK characters).
 
-Where a phrase occurs is kept, in a cache the process's searchers share (`POSTINGS`), for the state
-of the lexical index it was read in. A search whose phrases are all kept is ranked here, from
+Where a phrase occurs is kept, in the cache the process's searchers share (store.postings), for the
+state of the lexical index it was read in. A search whose phrases are all kept is ranked from
 memory, even when it names no reader: the same arithmetic on the same statistics gives FTS5's own
 bm25() bit for bit, and it skips what FTS5 spends most of a search on at 100k chunks, scoring
 every matching row from its posting lists and sizes anew (benchmarks/hybrid.py).
@@ -19,78 +19,16 @@ every matching row from its posting lists and sizes anew (benchmarks/hybrid.py).
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 
 import numpy as np
 
-from ....lexical.bm25 import Collection, best, phrase_scores, rank, rank_sparse
+from ....lexical.bm25 import Collection, rank
 from ...filters import DocumentFilter
+from .. import postings
+from ..postings import KeptPhrases, Occurrences, members
 
 # Different readers (group sets) whose statistics a store keeps at once
 SCOPES_KEPT = 32
-# Row lengths are also kept by row id while the largest id is below this many per row, plus a slack
-# (else each row is looked up by a binary search)
-DENSE_IDS_PER_ROW = 4
-DENSE_IDS_SLACK = 1024
-# Memory for the phrases' occurrences kept by one process (24 bytes an occurrence row: its row, its
-# weighted occurrences, and its BM25 term over the whole table)
-POSTINGS_CACHE_MB = float(os.environ.get("SBSEARCH_POSTINGS_CACHE_MB", "64"))
-
-
-class PostingsCache:
-    """Where phrases occur, per state of an index, least recently used first out, within a budget
-    of bytes; shared by the threads of a process (the server's searchers), hence the lock. The key
-    names the index file, its generation and lexical version: nothing kept outlives the rows it was
-    read from. Besides what it keeps, it counts the phrases asked for but not kept (a bounded
-    count), so that a phrase is read into it on its second search, not on every one-off."""
-
-    ASKED_KEPT = 100_000
-
-    def __init__(self, budget_bytes: int):
-        self.budget = budget_bytes
-        self.used = 0
-        self._kept: OrderedDict[tuple, Occurrences] = OrderedDict()
-        self._asked: dict[tuple, int] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> "Occurrences | None":
-        with self._lock:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-            return found
-
-    def ask(self, key: tuple) -> int:
-        """Count one more search for a phrase not kept; the count so far."""
-        with self._lock:
-            if len(self._asked) >= self.ASKED_KEPT:
-                self._asked.clear()
-            self._asked[key] = self._asked.get(key, 0) + 1
-            return self._asked[key]
-
-    def put(self, key: tuple, occurrences: "Occurrences") -> None:
-        size = occurrences.nbytes
-        if size > self.budget // 4:  # one phrase may not empty the cache of every other
-            return
-        with self._lock:
-            if key in self._kept:
-                return
-            self._kept[key] = occurrences
-            self.used += size
-            self._asked.pop(key, None)
-            while self.used > self.budget:
-                _, old = self._kept.popitem(last=False)
-                self.used -= old.nbytes
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-            self._asked.clear()
-            self.used = 0
-
-
-POSTINGS = PostingsCache(int(POSTINGS_CACHE_MB * 2**20))
 
 
 def decode_sizes(blob: bytes) -> int:
@@ -129,8 +67,7 @@ class ReaderLexicalSearch:
         self._scopes: dict[tuple, tuple[np.ndarray, Collection]] = {}
         self._index_id = index_id  # () -> the index's meta `index_id` (None: nothing is kept)
         self._identity: tuple | None = None
-        # each thread's zeros to sum a search's BM25 terms in, one place per row id (rank_sparse)
-        self._buffers = threading.local()
+        self.kept = KeptPhrases(self.identity, self.occurrences)
 
     def identity(self) -> tuple | None:
         """(index id, device, inode) of the database: what tells two indexes apart in the shared
@@ -151,35 +88,9 @@ class ReaderLexicalSearch:
                             "USING fts5vocab(main, 'lexical', 'instance')")
             self._ready = True
 
-    def _key(self, state: tuple[int, int, int], tokens: tuple[str, ...], prefix: bool) -> tuple:
-        # the phrase's rows change with the generation and the lexical version, not with access
-        return (self.identity(), state[0], state[2], tuple(tokens), prefix)
-
-    def answerable_from_memory(self, phrases: list[tuple[tuple[str, ...], bool]], state: tuple[int, int, int]) -> bool:
-        """Whether every phrase's occurrences are kept for this state of the index. Asking counts:
-        a phrase not kept that was asked about before is read into the cache now, and serves this
-        search too when nothing else is missing."""
-        if self.identity() is None:
-            return False
-        answerable = True
-        for tokens, prefix in phrases:
-            key = self._key(state, tokens, prefix)
-            if not tokens or POSTINGS.get(key) is not None:
-                continue
-            if POSTINGS.ask(key) >= 2:
-                POSTINGS.put(key, self.occurrences(tokens, prefix))
-            answerable = answerable and POSTINGS.get(key) is not None
-        return answerable
-
-    def _cached_occurrences(self, tokens: tuple[str, ...], prefix: bool, state: tuple[int, int, int]) -> "Occurrences":
-        if self.identity() is None:
-            return self.occurrences(tokens, prefix)
-        key = self._key(state, tokens, prefix)
-        found = POSTINGS.get(key)
-        if found is None:
-            found = self.occurrences(tokens, prefix)
-            POSTINGS.put(key, found)
-        return found
+    def answerable_from_memory(self, phrases, state: tuple[int, int, int]) -> bool:
+        """Whether every phrase's occurrences are kept (postings.KeptPhrases; asking counts)."""
+        return self.kept.answerable_from_memory(phrases, state)
 
     # ---------------------------------------------------------------- statistics
     def lengths(self, state: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -193,7 +104,7 @@ class ReaderLexicalSearch:
             # by row id too, when the ids are dense enough (they only grow: rows replaced by
             # re-indexing leave gaps): a lookup instead of a binary search per row
             by_id = None
-            if len(ids) and int(ids[-1]) < DENSE_IDS_PER_ROW * len(ids) + DENSE_IDS_SLACK:
+            if len(ids) and int(ids[-1]) < postings.DENSE_IDS_PER_ROW * len(ids) + postings.DENSE_IDS_SLACK:
                 by_id = np.zeros(int(ids[-1]) + 1, dtype=np.int64)
                 by_id[ids] = sizes
             self._lengths = (version, ids, sizes, int(sizes.sum()), by_id)
@@ -225,7 +136,7 @@ class ReaderLexicalSearch:
             allowed = np.fromiter((r[0] for r in self.db.execute(
                 f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where} ORDER BY c.id", params)),
                 dtype=np.int64)
-            keep = _members(ids, allowed)
+            keep = members(ids, allowed)
             self._scopes[key] = (ids[keep], Collection(int(keep.sum()), int(sizes[keep].sum())))
         return self._scopes[key]
 
@@ -273,7 +184,7 @@ class ReaderLexicalSearch:
     def readable_row_counts(self, tokens: set[str], groups: tuple[str, ...], state: tuple[int, int, int]) -> dict[str, int]:
         """How many rows a reader of these groups may read hold each token."""
         readable, _ = self.scope(state, groups)
-        return {token: int(_members(self.rows_holding(token), readable).sum()) for token in tokens}
+        return {token: int(members(self.rows_holding(token), readable).sum()) for token in tokens}
 
     # ---------------------------------------------------------------- search
     def search(self, phrases: list[tuple[list[str], bool]], limit: int, doc_filter: DocumentFilter | None,
@@ -284,9 +195,9 @@ class ReaderLexicalSearch:
         if not phrases:
             return []
         readable, collection = self.scope(state, doc_filter.groups if doc_filter else None)
-        occurrences = [self._cached_occurrences(tokens, prefix, state) for tokens, prefix in phrases]
+        occurrences = [self.kept.occurrences(tokens, prefix, state) for tokens, prefix in phrases]
         if readable is None and not (doc_filter is not None and doc_filter.narrows):
-            return self._rank_whole_table(occurrences, collection, state, limit)
+            return self.kept.rank_whole_table(occurrences, collection, lambda rows: self.sizes_of(rows, state), limit)
         if readable is not None:
             occurrences = [occ.among(readable) for occ in occurrences]
         hits = [len(occ.rows) for occ in occurrences]
@@ -300,28 +211,9 @@ class ReaderLexicalSearch:
             freqs.append(f)
             start += len(occ.rows)
         if doc_filter is not None and doc_filter.narrows and len(candidates):
-            passing = _members(candidates, self._passing(candidates, doc_filter))
+            passing = members(candidates, self._passing(candidates, doc_filter))
             candidates, freqs = candidates[passing], [f[passing] for f in freqs]
         return rank(candidates, self.sizes_of(candidates, state), freqs, hits, collection, limit)
-
-    def _rank_whole_table(self, occurrences: list["Occurrences"], collection: Collection,
-                          state: tuple[int, int, int], limit: int) -> list[tuple[int, float]]:
-        """The search over every row, unfiltered: each phrase's BM25 term per row depends only on
-        the state of the index, so it is kept with the phrase's occurrences and a search only sums
-        them (in a buffer by row id, when the ids allow one)."""
-        terms = [occ.whole_table_terms(collection, lambda rows: self.sizes_of(rows, state)) for occ in occurrences]
-        by_id = self._lengths[4]
-        if by_id is None:
-            candidates, at = np.unique(np.concatenate([occ.rows for occ in occurrences]), return_inverse=True)
-            score, start = np.zeros(len(candidates), dtype=np.float64), 0
-            for occ, term in zip(occurrences, terms):
-                score[at[start:start + len(occ.rows)]] += term
-                start += len(occ.rows)
-            return best(candidates, score, limit)
-        buffer = getattr(self._buffers, "zeros", None)
-        if buffer is None or len(buffer) < len(by_id):
-            buffer = self._buffers.zeros = np.zeros(len(by_id), dtype=np.float64)
-        return rank_sparse([occ.rows for occ in occurrences], terms, limit, buffer)
 
     def _passing(self, rows: np.ndarray, doc_filter: DocumentFilter) -> np.ndarray:
         where, params = self.filter_sql(doc_filter)
@@ -332,37 +224,3 @@ class ReaderLexicalSearch:
                 f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN "
                 f"({','.join('?' * len(part))}) AND {where}", [*part, *params])]
         return np.unique(np.asarray(found, dtype=np.int64))
-
-
-class Occurrences:
-    """Where a phrase occurs: rows ascending, and its column-weighted occurrences in each."""
-
-    def __init__(self, rows: np.ndarray, counts: np.ndarray):
-        self.rows, self.counts = rows, counts
-        self._whole: tuple[Collection, np.ndarray] | None = None
-
-    @property
-    def nbytes(self) -> int:
-        # + its BM25 terms over the whole table once a search made them, + the objects themselves
-        return int(self.rows.nbytes + 2 * self.counts.nbytes) + 200
-
-    def whole_table_terms(self, collection: Collection, sizes_of) -> np.ndarray:
-        """The phrase's BM25 term in each of its rows over every row of the table (`collection`;
-        sizes_of: rows -> their lengths), made once: the occurrences are kept per state of the
-        index, and so is the table's collection."""
-        kept = self._whole
-        if kept is None or kept[0] != collection:
-            kept = self._whole = (collection, phrase_scores(self.counts, sizes_of(self.rows), len(self.rows), collection))
-        return kept[1]
-
-    def among(self, readable: np.ndarray) -> "Occurrences":
-        keep = _members(self.rows, readable)
-        return Occurrences(self.rows[keep], self.counts[keep])
-
-
-def _members(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which of sorted_ids are among values, ascending too (a boolean mask over sorted_ids)."""
-    if not len(values) or not len(sorted_ids):
-        return np.zeros(len(sorted_ids), dtype=bool)
-    at = np.minimum(np.searchsorted(values, sorted_ids), len(values) - 1)
-    return values[at] == sorted_ids
