@@ -44,7 +44,10 @@ ENGLISH, JAPANESE = "minilm-int8", "e5-small-int8"
 VARIANTS = ([{"fusion": "score", "weights": (w, round(1 - w, 2))}
              for w in (0.6, 0.7, 0.75, 0.8, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.95)]
             + [{"fusion": "dbsf", "weights": (w, round(1 - w, 2))} for w in (0.5, 0.6, 0.7, 0.8, 0.9)]
-            + [{"fusion": "rrf", "weights": (1.0, 1.0)}, {"fusion": "rrf", "weights": (1.0, 0.5)}])
+            + [{"fusion": "rrf", "weights": (1.0, 1.0)}, {"fusion": "rrf", "weights": (1.0, 0.5)}]
+            # adaptive: "weights" are the lexical weight's (base, per unit of lexical peak)
+            + [{"fusion": "adaptive", "weights": w} for w in ((0.0, 0.4), (0.03, 0.35), (0.05, 0.3), (0.05, 0.4),
+                                                             (0.0, 0.6), (0.1, 0.25))])
 PARAPHRASE_SETS = ("jsts", "sample_docs:ja-paraphrase")  # where #27 asks hybrid to beat words by 0.10 too
 
 
@@ -109,7 +112,11 @@ def measure(work: Path, jsquad_questions: int) -> dict:
             out["hybrid"][set_name] = {}
             for v in VARIANTS:
                 searcher = Searcher(index, embedder=emb, mode="hybrid")
-                searcher.fusion, searcher.fusion_weights = v["fusion"], v["weights"]
+                searcher.fusion = v["fusion"]
+                if v["fusion"] == "adaptive":
+                    searcher.adaptive_lexical = v["weights"]
+                else:
+                    searcher.fusion_weights = v["weights"]
                 out["hybrid"][set_name][variant_name(v)] = metrics(searcher, qs)["ndcg@10"]
             print(json.dumps({"set": set_name, **out["sides"][set_name], **out["hybrid"][set_name]}), flush=True)
     return out

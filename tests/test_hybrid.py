@@ -221,6 +221,23 @@ def test_score_fusions_scale_each_side_by_its_own_candidates():
     assert [i for i, _ in distribution_score_fusion([vectors, words], [0.5, 0.5])] == [2, 1]
 
 
+def test_adaptive_fusion_leans_on_the_words_only_when_one_hit_stands_out():
+    """The lexical weight follows the lexical peak: a best lexical hit far above the next ones wins
+    over the vectors' favourite; the same hit among equals does not; a lone hit or no hit leaves
+    the base weight (no division by zero)."""
+    from sbsearch.search.fusion import adaptive_score_fusion, lexical_peak
+
+    assert lexical_peak([]) == lexical_peak([3.0]) == lexical_peak([0.0, 0.0]) == 0.0
+    assert lexical_peak([10.0, 1.0, 1.0]) == pytest.approx(0.9) and lexical_peak([2.0, 2.0, 2.0]) == 0.0
+    assert lexical_peak([9.0] + [1.0] * 20) == pytest.approx(8 / 9)  # only the best ten count
+    vectors = [(1, 0.80), (2, 0.78)] + [(10 + i, 0.5) for i in range(8)]
+    peaked = [(2, 12.0)] + [(20 + i, 1.0) for i in range(9)]  # chunk 2 alone shares the rare words
+    flat = [(2, 12.0)] + [(20 + i, 11.9) for i in range(9)]  # chunk 2 among passages that share as many
+    assert adaptive_score_fusion(vectors, peaked, 0.05, 0.3)[0][0] == 2
+    assert adaptive_score_fusion(vectors, flat, 0.05, 0.3)[0][0] == 1
+    assert [c for c, _ in adaptive_score_fusion(vectors, [], 0.05, 0.3)][:2] == [1, 2]
+
+
 def test_table_output_shows_snippet_and_mode(index):
     out = invoke("query", "E-4012", "-i", index).output
     assert "error-codes.md" in out and "E-4012" in out and "mode: hybrid" in out

@@ -5,7 +5,11 @@ similarities live on different scales, ranks do not. Relative score fusion scale
 to [0, 1] over its candidates and adds them with weights: a side whose top hit stands far above the
 rest keeps that margin, which rank fusion throws away. Distribution-based score fusion scales each
 side by its own mean and spread instead of its extremes, so one outlying candidate does not squash
-the rest. benchmarks/hybrid.py and benchmarks/fusion.py measure them."""
+the rest. Adaptive fusion is relative score fusion whose lexical weight follows, question by
+question, how far the best lexical hit stands above the next ones: a question that shares its rare
+words with one passage (a JSQuAD question, a code) leans on the words, a paraphrase whose words
+score many passages alike leans on the vectors. benchmarks/hybrid.py and benchmarks/fusion.py
+measure them."""
 
 from __future__ import annotations
 
@@ -58,3 +62,24 @@ def distribution_score_fusion(rankings: list[list[tuple[int, float]]], weights: 
             scaled = (s - mean + 3 * sd) / (6 * sd) if sd > 0 else 1.0
             scores[item] = scores.get(item, 0.0) + weight * scaled
     return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+PEAK_OF = 10  # lexical hits whose scores tell how far the best stands out
+
+
+def lexical_peak(scores: list[float]) -> float:
+    """(best - mean of the next PEAK_OF - 1) / best, in [0, 1]: 0 when the best lexical hit scores like
+    the ones after it (or is alone), near 1 when it stands far above them. Scale-free, so a reader's
+    BM25 (over the documents they may read) gives their own peak."""
+    top = scores[:PEAK_OF]
+    if len(top) < 2 or top[0] <= 0:
+        return 0.0
+    return (top[0] - sum(top[1:]) / (len(top) - 1)) / top[0]
+
+
+def adaptive_score_fusion(vector: list[tuple[int, float]], lexical: list[tuple[int, float]], base: float,
+                          per_peak: float) -> list[tuple[int, float]]:
+    """relative_score_fusion of the two sides with the lexical weight base + per_peak x the lexical
+    peak (clipped to [0, 1]) and the vector weight the rest."""
+    weight = min(max(base + per_peak * lexical_peak([s for _, s in lexical]), 0.0), 1.0)
+    return relative_score_fusion([vector, lexical], [1.0 - weight, weight])

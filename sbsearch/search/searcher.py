@@ -20,7 +20,8 @@ from ..index.filters import DocumentFilter
 from ..index.location import open_store
 from ..lexical import Snippet, Term, is_identifier, make_snippet, match_expression, mostly_cjk, query_terms
 from ..vectors import open_vector_index
-from .fusion import RRF_K, distribution_score_fusion, reciprocal_rank_fusion, relative_score_fusion
+from .fusion import (RRF_K, adaptive_score_fusion, distribution_score_fusion, reciprocal_rank_fusion,
+                     relative_score_fusion)
 
 MODES = ("hybrid", "vector", "lexical")
 # The mode that measured best on the labelled sets (benchmarks/hybrid.py, docs/BENCHMARKS.md)
@@ -29,18 +30,20 @@ DEFAULT_MODE = "hybrid"
 CANDIDATES = 50
 # How hybrid fuses the two rankings, chosen by benchmarks/fusion.py on six labelled sets at once
 # (sample_docs, StackFAQ and STS-B paraphrases with minilm-int8; JSQuAD, JSTS paraphrases and
-# sample_docs' Japanese paraphrases with e5-small-int8): relative score fusion, the vector side
-# weighted 0.88, is the weighting that keeps hybrid at or above the better of its two sides on every
-# set. 0.8 (the earlier choice, on sample_docs and StackFAQ alone) lost 0.006 to vectors alone on JSTS,
-# where words are weak (0.71 against 0.86); 0.9 lost 0.0001 on StackFAQ. Rank fusion (RRF) and
-# distribution-based score fusion were below on the paraphrase sets.
+# sample_docs' Japanese paraphrases with e5-small-int8): adaptive score fusion, the lexical weight
+# 0.05 + 0.3 x how far the best lexical hit stands above the next nine (fusion.lexical_peak), scored
+# at or above the fixed 0.88/0.12 relative score fusion (the earlier choice) on all six sets and above
+# the better of its two sides on every one: JSQuAD +0.007, the Japanese paraphrases +0.040. No fixed
+# weighting did both: JSQuAD wants the words at 0.4, JSTS at 0.12 (at 0.2 it falls below vectors
+# alone). Rank fusion (RRF) and distribution-based score fusion were below on the paraphrase sets.
 # From this many chunks on, words held by more than COMMON_SHARE of them leave the lexical query
 COMMON_TERMS_FROM = 20_000
 COMMON_SHARE = 0.02
 # Tokens whose number of chunks a searcher keeps per generation of the index (a few hundred KB)
 TOKEN_COUNTS_KEPT = 20_000
-FUSION = "score"
-FUSION_WEIGHTS = (0.88, 0.12)
+FUSION = "adaptive"
+ADAPTIVE_LEXICAL = (0.05, 0.3)  # (base, per unit of peak): the lexical weight of adaptive fusion
+FUSION_WEIGHTS = (0.88, 0.12)  # (vector, lexical) of the fixed fusions ("score", "dbsf", "rrf")
 
 
 def split_mode(spec: str | None) -> tuple[str | None, str | None]:
@@ -145,6 +148,7 @@ class Searcher:
         self.fusion = FUSION
         self.rrf_k = RRF_K
         self.fusion_weights = FUSION_WEIGHTS
+        self.adaptive_lexical = ADAPTIVE_LEXICAL
         self.identifiers_first = True
         # Hybrid's vector side ranks CANDIDATES chunks for fusion, but only the k shown need vector
         # search's recall: an approximate index reads and rescores the stored vectors of as many
@@ -286,6 +290,8 @@ class Searcher:
                 if q_cjk and not self.reads_cjk:  # words decide; vector-only hits follow, in vector order
                     hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], self.rrf_k,
                                                   [0.0, 1.0])
+                elif self.fusion == "adaptive":
+                    hits = adaptive_score_fusion(vec_hits, lex_hits, *self.adaptive_lexical)
                 elif self.fusion == "rrf":
                     hits = reciprocal_rank_fusion([[c for c, _ in vec_hits], [c for c, _ in lex_hits]], self.rrf_k,
                                                   list(self.fusion_weights))
