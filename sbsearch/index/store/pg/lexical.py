@@ -166,7 +166,7 @@ class LexicalMixin:
         """The search over the whole table from the postings kept in memory (store.postings), or
         None while a phrase is not kept (asking counts: a phrase asked for twice is read in). The
         arithmetic is FTS5's, as the SQL's, which adds the same terms in its own order: the scores
-        agree to the last bits."""
+        agree to ~1e-12 (tests/test_pg_store.py), the order with them."""
         keyed = [(tuple(p["toks"]), p["prefix"]) for p in phrases]
         meta = self._lexical_meta()  # one round trip: at ~0.3 ms each, they are most of such a search
         state = meta["generation"], meta["access_version"], meta["lexical_version"]
@@ -178,7 +178,7 @@ class LexicalMixin:
 
     @cached_property
     def _kept(self) -> KeptPhrases:
-        return KeptPhrases(self._postings_identity, self._phrase_occurrences)
+        return KeptPhrases(lambda: self._index_identity, self._phrase_occurrences)
 
     @cached_property
     def _index_identity(self) -> tuple | None:
@@ -189,9 +189,6 @@ class LexicalMixin:
         if not index_id:
             return None
         return self.path, self._value("SELECT oid FROM pg_database WHERE datname = current_database()"), index_id
-
-    def _postings_identity(self) -> tuple | None:
-        return self._index_identity
 
     def _lexical_meta(self) -> dict[str, int]:
         """The state of the index and the whole table's BM25 statistics, in one statement."""
