@@ -37,7 +37,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from ann import MODEL, make_store  # noqa: E402
 from fusion import ENGLISH  # noqa: E402
 from quantised import built_row, commit, save  # noqa: E402
-from real_vectors import Hit, docstring_sentences, encoded, labelled_chunks  # noqa: E402
+from real_vectors import Hit, real_chunks  # noqa: E402
 from sbsearch.index.store import Store  # noqa: E402
 from sbsearch.quality.evaluation import evaluate  # noqa: E402
 from sbsearch.search import Searcher  # noqa: E402
@@ -105,11 +105,7 @@ def main() -> None:
 
     t_all = time.perf_counter()
     embedder = make_embedder(ENGLISH)
-    texts, docs, sets = labelled_chunks(args.work, embedder)
-    haystack = docstring_sentences(args.distractors)
-    vecs = np.vstack([encoded(texts, embedder),
-                      encoded(haystack, embedder, f"docstrings-{len(haystack)}-{ENGLISH}.npy")])
-    doc_of = {i + 1: d for i, d in enumerate(docs)}
+    texts, haystack, vecs, doc_of, sets = real_chunks(args.work, embedder, args.distractors)
     store = text_store(args.work, vecs, texts + haystack)
     rows, shown = [], {}
     for kind, variants in (("exact", (False,)), ("ivf-binary", (False, True))):

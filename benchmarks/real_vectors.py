@@ -153,6 +153,16 @@ def labelled_chunks(work: Path, embedder) -> tuple[list[str], list[tuple[str, st
     return texts, docs, sets
 
 
+def real_chunks(work: Path, embedder, distractors: int):
+    """(labelled chunk texts, haystack sentences, every chunk's vector in that order (chunk id = row + 1),
+    {chunk id: its labelled document}, the sets' questions)."""
+    texts, docs, sets = labelled_chunks(work, embedder)
+    haystack = docstring_sentences(distractors)
+    vecs = np.vstack([encoded(texts, embedder),
+                      encoded(haystack, embedder, f"docstrings-{len(haystack)}-{ENGLISH}.npy")])
+    return texts, haystack, vecs, {i + 1: d for i, d in enumerate(docs)}, sets
+
+
 def exact_ranking(vecs: np.ndarray):
     def rank(queries: np.ndarray, k: int) -> np.ndarray:
         scores = queries @ vecs.T
@@ -195,11 +205,7 @@ def main() -> None:
 
     t_all = time.perf_counter()
     embedder = make_embedder(ENGLISH)
-    texts, docs, sets = labelled_chunks(args.work, embedder)
-    haystack = docstring_sentences(args.distractors)
-    vecs = np.vstack([encoded(texts, embedder),
-                      encoded(haystack, embedder, f"docstrings-{len(haystack)}-{ENGLISH}.npy")])
-    doc_of = {i + 1: d for i, d in enumerate(docs)}
+    texts, haystack, vecs, doc_of, sets = real_chunks(args.work, embedder, args.distractors)
     questions = sorted({q for qs in sets.values() for q in qs.queries.values()})
     qvecs = dict(zip(questions, np.asarray(embedder.encode_query(questions), dtype=np.float32)))
     qmatrix = np.vstack([qvecs[q] for q in questions])
