@@ -110,6 +110,7 @@ def _tiny_jnli(tmp_path):
     return f
 
 
+@pytest.mark.slow  # it trains a tiny BERT: torch, which the quick tier must not import
 def test_paper_softmax_recovers_on_nli_pairs_without_triplets_and_paper_says_why_it_cannot(tmp_path):
     """JNLI yields no triplet for the ranking loss: `--recipe paper` refuses in one line naming the
     recipe that can, and `--recipe paper-softmax` trains Sentence-BERT's classifier on its pairs."""
