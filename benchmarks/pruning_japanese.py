@@ -76,6 +76,10 @@ for n in (6, 4, 3):
                             "label": f"e5 {n} alternate: distillation, then JNLI (softmax) → JSTS ×2",
                             "kw": {"recipe": "best", "stages": "hidden,nli-softmax,sts:2", "distil": "searched-japanese",
                                    "nli": JNLI, "sts": JSTS_TRAIN}}
+# the sentence embedding weighted 10x beside the layers' terms: at weight 1 the six layers' terms
+# (~1.0 together at the end) outweigh it (~0.1), while retrieval reads only the embedding
+ROWS["e5-6-hidden-emb10"] = {**ROWS["e5-6-hidden"], "label": "e5 6 alternate: hidden-state distillation, embedding term ×10",
+                             "kw": {**ROWS["e5-6-hidden"]["kw"], "embedding_weight": 10.0}}
 
 
 def run(row_id: str) -> dict:

@@ -56,6 +56,7 @@ class PruneConfig:
     freeze_embeddings: bool = True
     group_by_length: bool = True
     threads: int | None = None
+    embedding_weight: float = 1.0     # stage hidden: the weight of the sentence-embedding term
     # evaluation and the run itself
     evaluate: Sequence[str] = ()
     compare: Sequence[str] = ("base", "cut")

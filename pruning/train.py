@@ -39,6 +39,7 @@ class TrainConfig:
     group_by_length: bool = True     # sts/distil batches of similar length (NLI keeps no-duplicate batches)
     progress: bool = True            # a progress bar (on a terminal)
     log_lines: bool = True           # without a bar, a line per 10% of the steps on stderr (log files)
+    embedding_weight: float = 1.0    # hidden: the sentence-embedding term's weight beside the layers' terms
 
 
 def set_threads(n: int | None = None) -> int:
@@ -257,6 +258,8 @@ def config_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
     d.pop("progress", None)
     d.pop("log_lines", None)
+    if d.get("embedding_weight") == 1.0:
+        d.pop("embedding_weight")  # the default: keys of runs saved before the setting existed still match
     return d
 
 

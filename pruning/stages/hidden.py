@@ -29,4 +29,5 @@ class HiddenStage(RecoveryStage):
     def train(self, model, cfg, kept: list[int], on_step=None) -> dict:
         from .. import train as trainer
 
-        return trainer.train_hidden_stage(model, self, cfg, self.teacher, kept, on_step=on_step)
+        return trainer.train_hidden_stage(model, self, cfg, self.teacher, kept, embedding_weight=cfg.embedding_weight,
+                                          on_step=on_step)
