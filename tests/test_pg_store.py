@@ -357,3 +357,72 @@ def test_postgres_answers_from_memory_agree_with_its_sql_and_follow_every_change
     store.rebuild_lexical()  # check --repair: nothing published, the lexical version moves
     assert store._lexical_state[2] == before[2] + 1 and store._lexical_state[:2] == before[:2]
     assert not kept()
+
+
+def test_postgres_postings_rank_as_the_tsvectors_through_every_change(tmp_path, pg_url):
+    """One-token phrases are ranked from lexical_postings; everything else, and an index made before
+    the postings existed, from the rows' tsvectors. Both give the same rows in the same order with
+    the same scores (to 1e-9: the two add the same terms in their own order), with and without a
+    narrowing filter, after a run that deletes and adds documents, after an index without postings
+    is upgraded, and after damaged postings are repaired by `check --repair`."""
+    from test_lexical_cache import QUERIES as WORD_QUERIES, write_corpus
+
+    from sbsearch.index.store.postings import POSTINGS
+    from sbsearch.lexical import match_expression, query_terms
+
+    POSTINGS.clear()
+    POSTINGS.budget, budget = 0, POSTINGS.budget  # every search through SQL
+    root = tmp_path / "docs"
+    write_corpus(root, seed=1)
+    matches = [match_expression(query_terms(q)) for q in WORD_QUERIES] + ['"e 4012"', '"通"*', '"budget" OR "通勤 勤手"']
+    narrowing = DocumentFilter(paths=("doc-1*",))
+
+    def answers(store) -> list:
+        with store.snapshot():
+            return [store.lexical_search(m, limit, f) for m in matches for limit in (3, 50) for f in (None, narrowing)]
+
+    def same(a: list, b: list) -> None:
+        assert [[cid for cid, _ in q] for q in a] == [[cid for cid, _ in q] for q in b]
+        np.testing.assert_allclose([s for q in a for _, s in q], [s for q in b for _, s in q], rtol=1e-9)
+
+    def both(url):
+        posted, read = open_store(url), open_store(url)
+        read.__dict__["_has_postings"] = False  # as an index without them is searched
+        assert posted._has_postings and not posted.lexical_problems()
+        return answers(posted), answers(read)
+
+    try:
+        Indexer(pg_url, "fake").run([root])
+        first, first_read = both(pg_url)
+        same(first, first_read)
+        assert sum(map(len, first)) > 100
+        for path in sorted(root.glob("doc-1*"))[:6] + sorted(root.glob("doc-3*"))[:3]:
+            path.unlink()  # some of a batch's chunks leave its postings; the rest stay
+        write_corpus(root / "more", seed=3, n=12)
+        Indexer(pg_url, "fake").run([root])
+        posted, read = both(pg_url)
+        same(posted, read)
+        assert posted != first
+        # an index made before the postings: searched from its tsvectors until a writer upgrades it
+        store = open_store(pg_url)
+        with store.atomic():
+            store.conn.execute("DROP TABLE lexical_postings")
+            store.conn.execute("DELETE FROM meta WHERE key = 'lexical_postings'")
+        old = open_store(pg_url)
+        assert not old._has_postings and not old.lexical_problems()
+        same(answers(old), read)
+        upgraded = open_store(pg_url, create=True)  # what `sbsearch index` opens
+        assert upgraded._has_postings and not upgraded.lexical_problems()
+        same(answers(upgraded), read)
+        # damaged postings: `check` says so, `check --repair` rebuilds them
+        with store.atomic():
+            store.conn.execute("UPDATE lexical_postings SET chunk_ids = chunk_ids[2:], tfs = tfs[2:], "
+                               "ntoks = ntoks[2:] WHERE lexeme = 'budget'")
+        report = json.loads(invoke("check", "--store", pg_url, "--json", ok=False).output)
+        assert not report["ok"] and any("postings" in p for p in report["problems"])
+        invoke("check", "--store", pg_url, "--repair")
+        repaired = open_store(pg_url)
+        assert not repaired.lexical_problems()
+        same(answers(repaired), read)
+    finally:
+        POSTINGS.budget = budget

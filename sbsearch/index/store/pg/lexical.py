@@ -18,7 +18,7 @@ from ...filters import DocumentFilter
 from ..postings import KeptPhrases, Occurrences
 from ..tokens import LEXICAL_WEIGHTS, lexical_disagreements, lexical_name, lexical_tokens, match_phrases
 from .access import filter_sql
-from .schema import LEXICAL_FORMAT
+from .schema import LEXICAL_FORMAT, POSTINGS_TABLE_SQL, WRITER_LOCK_KEY
 
 # What a search from the postings kept in memory reads of meta: the state of the index and the whole
 # table's BM25 statistics
@@ -38,14 +38,29 @@ COLUMN_LABELS = ("D", "B", "C")
 # computed first (lexical_search), the ranking in one statement: the rows matching any phrase
 # (through the GIN index), the positions of the query's tokens in them, the phrases' occurrences.
 BM25_K1, BM25_B = 1.2, 0.75
-WEIGHT_SQL = (f"max(CASE o.w WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
-              f"ELSE {LEXICAL_WEIGHTS[0]} END)")
 
-BM25_CTES = (
-    "WITH p AS MATERIALIZED (SELECT x.i, x.toks, x.prefix, x.idf "
-    "FROM jsonb_to_recordset(%s::jsonb) AS x(i int, toks text[], prefix boolean, idf float8)), "
-    "k AS MATERIALIZED (SELECT p.i, t.tok, t.j, cardinality(p.toks) AS len, p.prefix AND t.j = cardinality(p.toks) AS pre "
-    "FROM p CROSS JOIN LATERAL unnest(p.toks) WITH ORDINALITY t(tok, j)), "
+
+def _weight_of(label: str) -> str:
+    """SQL: the BM25 weight of a position's weight label (a tsvector's default label is D: the body)."""
+    return (f"CASE {label} WHEN 'B' THEN {LEXICAL_WEIGHTS[1]} WHEN 'C' THEN {LEXICAL_WEIGHTS[2]} "
+            f"ELSE {LEXICAL_WEIGHTS[0]} END")
+
+
+# A ranking statement is built of parts (bm25_statement): the query's phrases, then the occurrences
+# of the phrases in the rows, as (chunk_id, ntok, i, tf) rows of a CTE `tf`, from one or two sources:
+#  - tsvectors: the rows matching any phrase (through the GIN index), the positions of the query's
+#    tokens in them, the phrases' occurrences (a start position from which each of its tokens follows
+#    the one before). Phrases of several tokens and prefixes need positions, so they are read here.
+#  - postings (table lexical_postings): a one-token phrase's rows, counts and lengths straight from
+#    the lexeme's postings, without reading any row's tsvector. Most phrases of English questions
+#    are one token; reading each matching row's tsvector was most of a search's time (at 100k
+#    chunks ~10 us a row, against well under 1 us from the postings: benchmarks/scale.py).
+_PHRASES_CTE = (
+    "WITH p AS MATERIALIZED (SELECT x.i, x.toks, x.prefix, x.idf, x.posted "
+    "FROM jsonb_to_recordset(%s::jsonb) AS x(i int, toks text[], prefix boolean, idf float8, posted boolean))")
+_TSVECTOR_CTES = (
+    ", k AS MATERIALIZED (SELECT p.i, t.tok, t.j, cardinality(p.toks) AS len, p.prefix AND t.j = cardinality(p.toks) AS pre "
+    "FROM p CROSS JOIN LATERAL unnest(p.toks) WITH ORDINALITY t(tok, j) WHERE NOT p.posted), "
     # the query's tokens in each row that matches (through the GIN index): without prefixes, the
     # row's tsvector less every other lexeme (ts_delete, in C: a row's other lexemes never become
     # SQL rows), else every lexeme, filtered
@@ -54,28 +69,71 @@ BM25_CTES = (
     "THEN ts_delete(l.tsv, tsvector_to_array(ts_delete(l.tsv, %s::text[]))) ELSE l.tsv END) v "
     "WHERE v.lexeme = ANY(%s::text[]) OR v.lexeme LIKE ANY(%s::text[])) u "
     "CROSS JOIN LATERAL unnest(u.positions, u.weights) pw(pos, w) WHERE l.tsv @@ %s::tsquery {where}), "
-    # an occurrence of a phrase: a start position from which each of its tokens follows the one before
-    f"hits AS (SELECT o.chunk_id, o.ntok, k.i, {WEIGHT_SQL} AS f FROM k JOIN occ o "
+    f"hits AS (SELECT o.chunk_id, o.ntok, k.i, max({_weight_of('o.w')}) AS f FROM k JOIN occ o "
     "ON o.lexeme = k.tok OR (k.pre AND starts_with(o.lexeme, k.tok)) "
     "GROUP BY o.chunk_id, o.ntok, k.i, k.len, o.pos - k.j HAVING count(DISTINCT k.j) = k.len), "
-    "tf AS (SELECT h.chunk_id, h.ntok, h.i, sum(h.f) AS tf FROM hits h GROUP BY h.chunk_id, h.ntok, h.i) ")
-BM25_SQL = (
-    BM25_CTES + f"SELECT tf.chunk_id, sum(p.idf * tf.tf * {BM25_K1 + 1} / (tf.tf + {BM25_K1} * "
-    f"(1 - {BM25_B} + {BM25_B} * tf.ntok / %s::float8))) AS r FROM tf JOIN p ON p.i = tf.i "
-    "GROUP BY tf.chunk_id ORDER BY r DESC, tf.chunk_id LIMIT %s")
-# Where one phrase occurs over the whole table, for the postings kept in memory (store.postings):
-# each row holding it, its length and the phrase's column-weighted occurrences there
-OCCURRENCES_SQL = (BM25_CTES.format(join="", where="") +
-                   "SELECT tf.chunk_id, tf.ntok, tf.tf::float8 AS tf FROM tf ORDER BY tf.chunk_id")
+    "tf_tsvector AS (SELECT h.chunk_id, h.ntok, h.i, sum(h.f)::float8 AS tf FROM hits h GROUP BY h.chunk_id, h.ntok, h.i)")
+_POSTINGS_CTE = (
+    ", tf_postings AS (SELECT x.c AS chunk_id, x.n AS ntok, p.i, x.t::float8 AS tf FROM p "
+    "JOIN lexical_postings lp ON lp.lexeme = p.toks[1] "
+    "CROSS JOIN LATERAL unnest(lp.chunk_ids, lp.tfs, lp.ntoks) x(c, t, n) {join} "
+    "WHERE p.posted AND lp.lexeme = ANY(%s::text[]) {where})")
+_FILTER_JOIN = "JOIN chunks c ON c.id = {id} JOIN documents d ON d.id = c.doc_id"
+# BM25 exactly as FTS5's bm25() adds it up, over the `tf` rows, best first
+_RANK = (f" SELECT tf.chunk_id, sum(p.idf * tf.tf * {BM25_K1 + 1} / (tf.tf + {BM25_K1} * "
+         f"(1 - {BM25_B} + {BM25_B} * tf.ntok / %s::float8))) AS r FROM tf JOIN p ON p.i = tf.i "
+         "GROUP BY tf.chunk_id ORDER BY r DESC, tf.chunk_id LIMIT %s")
+# Where the phrases occur over the whole table, for the postings kept in memory (store.postings):
+# each row holding them, its length and the phrases' column-weighted occurrences there
+_OCCURRENCES = " SELECT tf.chunk_id, tf.ntok, tf.tf FROM tf ORDER BY tf.chunk_id"
 
 
-def _phrase_params(phrases: list[dict]) -> list:
-    """The parameters of BM25_CTES for these phrases (each with its idf)."""
-    any_phrase = " | ".join(f"({p['q']})" for p in phrases)
-    exact = sorted({t for p in phrases for t in (p["toks"][:-1] if p["prefix"] else p["toks"])})
-    prefixes = [re.sub(r"([%_\\])", r"\\\1", p["toks"][-1]) + "%" for p in phrases if p["prefix"]]
-    return [json.dumps(phrases), prefixes, exact, exact, prefixes, any_phrase]
+def bm25_statement(phrases: list[dict], postings: bool, where: str = "TRUE", where_params: Iterable = ()) -> tuple[str, list]:
+    """The SQL and parameters that put the occurrences of these phrases (each with its idf) in the
+    rows passing `where` (an SQL condition on chunks c and documents d) into a CTE `tf`; postings:
+    whether one-token phrases may be read from lexical_postings."""
+    phrases = [{**p, "posted": postings and len(p["toks"]) == 1 and not p["prefix"]} for p in phrases]
+    filtered = where != "TRUE"
+    where_sql, where_params = (f"AND {where}", list(where_params)) if filtered else ("", [])
+    sql, params, sources = _PHRASES_CTE, [json.dumps(phrases)], []
+    read = [p for p in phrases if not p["posted"]]
+    if read:
+        any_phrase = " | ".join(f"({p['q']})" for p in read)
+        exact = sorted({t for p in read for t in (p["toks"][:-1] if p["prefix"] else p["toks"])})
+        prefixes = [re.sub(r"([%_\\])", r"\\\1", p["toks"][-1]) + "%" for p in read if p["prefix"]]
+        sql += _TSVECTOR_CTES.format(join=_FILTER_JOIN.format(id="l.chunk_id") if filtered else "", where=where_sql)
+        params += [prefixes, exact, exact, prefixes, any_phrase, *where_params]
+        sources.append("tf_tsvector")
+    posted = [p["toks"][0] for p in phrases if p["posted"]]
+    if posted:
+        sql += _POSTINGS_CTE.format(join=_FILTER_JOIN.format(id="x.c") if filtered else "", where=where_sql)
+        params += [posted, *where_params]
+        sources.append("tf_postings")
+    sql += ", tf AS (" + " UNION ALL ".join(f"SELECT chunk_id, ntok, i, tf FROM {t}" for t in sources) + ")"
+    return sql, params
 
+
+# lexical_postings: for each lexeme, the chunks holding it, with its column-weighted count there and
+# each chunk's length (BM25's three numbers), as arrays, one row for each batch of chunks written at
+# once (its key: the batch's first chunk id; ids are never reused). Filled from the rows' tsvectors
+# in the same transactions, so it counts exactly what the tsvectors hold. Arrays, not a row per
+# posting: a row of PostgreSQL costs ~50 bytes before its data, and the table as one row per
+# (lexeme, chunk) was measured at 6x the tsvectors and their GIN index together.
+_POST_SQL = (
+    "INSERT INTO lexical_postings (lexeme, first_chunk, chunk_ids, tfs, ntoks) "
+    "SELECT u.lexeme, %s, array_agg(l.chunk_id ORDER BY l.chunk_id), "
+    f"array_agg((SELECT sum({_weight_of('w')}) FROM unnest(u.weights) w)::real ORDER BY l.chunk_id), "
+    "array_agg(l.ntok ORDER BY l.chunk_id) FROM lexical l, unnest(l.tsv) u WHERE l.chunk_id = ANY(%s) GROUP BY u.lexeme")
+# the chunks leave the postings of their lexemes (a row left empty is deleted after)
+_UNPOST_SQL = (
+    "UPDATE lexical_postings lp SET chunk_ids = f.ids, tfs = f.tfs, ntoks = f.ntoks FROM ("
+    "SELECT g.lexeme, g.first_chunk, coalesce(array_agg(x.c ORDER BY x.c) FILTER (WHERE x.c <> ALL(%(ids)s::bigint[])), '{}') AS ids, "
+    "coalesce(array_agg(x.t ORDER BY x.c) FILTER (WHERE x.c <> ALL(%(ids)s::bigint[])), '{}') AS tfs, "
+    "coalesce(array_agg(x.n ORDER BY x.c) FILTER (WHERE x.c <> ALL(%(ids)s::bigint[])), '{}') AS ntoks "
+    "FROM lexical_postings g CROSS JOIN LATERAL unnest(g.chunk_ids, g.tfs, g.ntoks) x(c, t, n) "
+    "WHERE g.lexeme = ANY(ARRAY(SELECT DISTINCT u.lexeme FROM lexical l, unnest(l.tsv) u WHERE l.chunk_id = ANY(%(ids)s::bigint[]))) "
+    "AND g.chunk_ids && %(ids)s::bigint[] GROUP BY g.lexeme, g.first_chunk) f "
+    "WHERE lp.lexeme = f.lexeme AND lp.first_chunk = f.first_chunk")
 
 def _lexeme(token: str) -> str:
     return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
@@ -155,11 +213,8 @@ class LexicalMixin:
                 hits = self._value("SELECT count(*) FROM lexical l JOIN chunks c ON c.id = l.chunk_id JOIN documents d "
                                    f"ON d.id = c.doc_id WHERE l.tsv @@ %s::tsquery AND {scope}", [p["q"], *scope_params])
             p["idf"] = max(math.log((n - hits + 0.5) / (hits + 0.5)), 1e-6)
-        where, params = filter_sql(doc_filter)
-        join = "" if where == "TRUE" else "JOIN chunks c ON c.id = l.chunk_id JOIN documents d ON d.id = c.doc_id"
-        sql = BM25_SQL.format(join=join, where="" if where == "TRUE" else f"AND {where}")
-        return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(
-            sql, [*_phrase_params(phrases), *params, mean_length, limit])]
+        sql, params = bm25_statement(phrases, self._has_postings, *filter_sql(doc_filter))
+        return [(int(r["chunk_id"]), float(r["r"])) for r in self._rows(sql + _RANK, [*params, mean_length, limit])]
 
     # ---------------------------------------------------------------- postings kept in memory
     def _search_kept(self, phrases: list[dict], limit: int) -> list[tuple[int, float]] | None:
@@ -208,10 +263,50 @@ class LexicalMixin:
         if phrase is None:
             empty = np.zeros(0, dtype=np.int64)
             return Occurrences(empty, np.zeros(0), empty)
-        rows = self._rows(OCCURRENCES_SQL, _phrase_params([{**phrase, "idf": 0.0}]))
+        sql, params = bm25_statement([{**phrase, "idf": 0.0}], self._has_postings)
+        rows = self._rows(sql + _OCCURRENCES, params)
         return Occurrences(np.fromiter((r["chunk_id"] for r in rows), dtype=np.int64, count=len(rows)),
                            np.fromiter((r["tf"] for r in rows), dtype=np.float64, count=len(rows)),
                            np.fromiter((r["ntok"] for r in rows), dtype=np.int64, count=len(rows)))
+
+    @cached_property
+    def _has_postings(self) -> bool:
+        """Whether lexical_postings is kept (every index made or upgraded since it exists; an older
+        one gets it from the next writer: PgStore.upgrade_schema). Asked once: once kept, it is
+        kept by every writer after."""
+        return self.get_meta("lexical_postings") == "1"
+
+    def _post_lexical(self, chunk_ids: list[int]) -> None:
+        """These chunks' lexical rows (just written) into lexical_postings, as one batch."""
+        if chunk_ids:
+            self.conn.execute(_POST_SQL, [min(chunk_ids), chunk_ids])
+
+    def _unpost_lexical(self, chunk_ids: list[int]) -> None:
+        """These chunks (their lexical rows not yet deleted) out of lexical_postings."""
+        if chunk_ids:
+            self.conn.execute(_UNPOST_SQL, {"ids": chunk_ids})
+            self.conn.execute("DELETE FROM lexical_postings WHERE cardinality(chunk_ids) = 0")
+
+    def _add_postings(self, batch: int = 20000) -> bool:
+        """Give an index made before lexical_postings existed its postings, from its tsvectors, in
+        one transaction (no model run, no text read again); False when it has them already."""
+        with self.atomic():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITER_LOCK_KEY + 1])
+            if self.get_meta("lexical_postings") == "1":
+                return False
+            self.conn.execute("DROP TABLE IF EXISTS lexical_postings")
+            self.conn.execute(POSTINGS_TABLE_SQL)
+            last = -1
+            while True:
+                ids = [r["chunk_id"] for r in self._rows(
+                    "SELECT chunk_id FROM lexical WHERE chunk_id > %s ORDER BY chunk_id LIMIT %s", [last, batch])]
+                if not ids:
+                    break
+                self._post_lexical(ids)
+                last = ids[-1]
+            self.set_meta("lexical_postings", "1")
+        self.__dict__.pop("_has_postings", None)
+        return True
 
     def _name_index(self) -> None:
         """Give the index its random id (meta `index_id`) if it has none: what the postings cache
@@ -258,14 +353,17 @@ class LexicalMixin:
             "ON CONFLICT (lexeme) DO UPDATE SET ndoc = lexical_df.ndoc + EXCLUDED.ndoc", [sign, chunk_ids])
         if sign < 0:
             self.conn.execute("DELETE FROM lexical_df WHERE ndoc <= 0")
+        if self._has_postings:
+            (self._post_lexical if sign > 0 else self._unpost_lexical)(chunk_ids)
         row = self.conn.execute("SELECT count(*) AS n, coalesce(sum(ntok), 0) AS total FROM lexical "
                                 "WHERE chunk_id = ANY(%s)", [chunk_ids]).fetchone()
         self.set_meta("lexical_rows", str(int(self.get_meta("lexical_rows", "0")) + sign * row["n"]))
         self.set_meta("lexical_length", str(int(self.get_meta("lexical_length", "0")) + sign * int(row["total"])))
 
     def lexical_summary(self) -> dict | None:
+        postings = "+ pg_total_relation_size('lexical_postings')" if self._has_postings else ""
         return {"rows": self._value("SELECT count(*) FROM lexical"),
-                "size_bytes": self._value("SELECT pg_total_relation_size('lexical')"),
+                "size_bytes": self._value(f"SELECT pg_total_relation_size('lexical') {postings}"),
                 "engine": "PostgreSQL full text"}
 
     def lexical_problems(self) -> list[str]:
@@ -273,7 +371,13 @@ class LexicalMixin:
             return ["the lexical index is of an older format (made by an older sbsearch)"]
         missing = self._value("SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM lexical)")
         extra = self._value("SELECT count(*) FROM lexical WHERE chunk_id NOT IN (SELECT id FROM chunks)")
-        return lexical_disagreements(missing, extra)
+        problems = lexical_disagreements(missing, extra)
+        if self._has_postings and self._value(
+                "SELECT (SELECT coalesce(sum(cardinality(chunk_ids)), 0) FROM lexical_postings) "
+                "<> (SELECT coalesce(sum(ndoc), 0) FROM lexical_df)"):
+            # both are counted from the same tsvectors in the same transactions
+            problems.append("the lexical postings disagree with the lexical rows")
+        return problems
 
     def rebuild_lexical(self, batch: int = 2000) -> int:
         """Write the lexical index anew from the chunks, in one transaction; returns its rows."""
@@ -282,6 +386,8 @@ class LexicalMixin:
             self.conn.execute("ALTER TABLE lexical ADD COLUMN IF NOT EXISTS ntok INTEGER NOT NULL DEFAULT 0")
             self.conn.execute("DELETE FROM lexical")
             self.conn.execute("DELETE FROM lexical_df")
+            if self._has_postings:
+                self.conn.execute("DELETE FROM lexical_postings")
             self.set_meta("lexical_rows", "0")
             self.set_meta("lexical_length", "0")
             # what searchers keep of the old rows is old, though no generation is published

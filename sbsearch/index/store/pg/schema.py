@@ -24,6 +24,11 @@ MIN_EF_SEARCH = 100
 # The most memory an HNSW build asks for (SET LOCAL maintenance_work_mem, this build only)
 HNSW_BUILD_MEMORY_MB = 1024
 
+# A lexeme's postings, one row per batch of chunks written at once (pg/lexical.py, `_POST_SQL`)
+POSTINGS_TABLE_SQL = ("CREATE TABLE lexical_postings (lexeme TEXT NOT NULL, first_chunk BIGINT NOT NULL, "
+                      "chunk_ids BIGINT[] NOT NULL, tfs REAL[] NOT NULL, ntoks INTEGER[] NOT NULL, "
+                      "PRIMARY KEY (lexeme, first_chunk))")
+
 SCHEMA_SQL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
@@ -54,6 +59,7 @@ SCHEMA_SQL = [
     # in how many chunks each lexeme occurs: the inverse document frequency of BM25, kept in the
     # same transactions as `lexical` (meta keeps the rows and their total length)
     "CREATE TABLE lexical_df (lexeme TEXT PRIMARY KEY, ndoc BIGINT NOT NULL)",
+    POSTINGS_TABLE_SQL,
     "CREATE INDEX documents_access_null ON documents (id) WHERE access IS NULL",
     "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT, groups TEXT, created TEXT, session_key TEXT)",
     "CREATE TABLE tokens (id TEXT PRIMARY KEY, \"user\" TEXT, label TEXT, token_hash TEXT, created TEXT, "

@@ -90,13 +90,13 @@ class PgStore(DocumentsMixin, VectorsMixin, LexicalMixin, AccessMixin, RunsMixin
                 return
             for statement in SCHEMA_SQL:
                 self.conn.execute(statement)
-            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s)",
-                              [SCHEMA_VERSION, LEXICAL_FORMAT])
+            self.conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('lexical_format', %s), "
+                              "('lexical_postings', '1')", [SCHEMA_VERSION, LEXICAL_FORMAT])
             self._name_index()
 
     def upgrade_schema(self) -> None:
-        """What was added since a store was made (as the SQLite store's migration m006): users.session_key
-        and the partial index of documents without access rules."""
+        """What was added since a store was made (as the SQLite store's migration m006): users.session_key,
+        the partial index of documents without access rules, the lexical postings."""
         has = self._value("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
                           "AND table_name = 'users' AND column_name = 'session_key'", [SCHEMA])
         if not has:
@@ -104,6 +104,7 @@ class PgStore(DocumentsMixin, VectorsMixin, LexicalMixin, AccessMixin, RunsMixin
                 self.conn.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS session_key TEXT")
                 self.conn.execute("CREATE INDEX IF NOT EXISTS documents_access_null ON documents (id) WHERE access IS NULL")
         self._name_index()  # an index made before the postings cache (store.postings) has no id
+        self._add_postings()
 
     def close(self) -> None:
         self.conn.close()
