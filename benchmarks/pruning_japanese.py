@@ -80,6 +80,10 @@ for n in (6, 4, 3):
 # (~1.0 together at the end) outweigh it (~0.1), while retrieval reads only the embedding
 ROWS["e5-6-hidden-emb10"] = {**ROWS["e5-6-hidden"], "label": "e5 6 alternate: hidden-state distillation, embedding term ×10",
                              "kw": {**ROWS["e5-6-hidden"]["kw"], "embedding_weight": 10.0}}
+# the same for 1.5 epochs: what the rest of the 15-minute recovery budget buys
+ROWS["e5-6-hidden-emb10-1.5ep"] = {**ROWS["e5-6-hidden-emb10"],
+                                   "label": "e5 6 alternate: hidden-state distillation, embedding term ×10, 1.5 epochs",
+                                   "kw": {**ROWS["e5-6-hidden-emb10"]["kw"], "epochs": 1.5}}
 
 
 def run(row_id: str) -> dict:
