@@ -7,6 +7,8 @@ share one table. The lexical index is the table `lexical`: a weighted tsvector p
 heading, file name) under a GIN index, written in the same transactions as the chunks. Its lexemes
 are the tokens of the SQLite store's FTS5 table (store.tokens.lexical_tokens), not PostgreSQL's
 own parser and stemmer, and it is ranked by FTS5's BM25: both stores find and rank the same words.
+Beside it, `lexical_postings` keeps each lexeme's chunks, counts and lengths, so that a one-token
+phrase is ranked without reading the rows' tsvectors (pg/lexical.py).
 
 The guarantees of the SQLite store hold here too, by PostgreSQL's own means:
 - one writer: a session-level advisory lock, released by the server when the writer's connection
