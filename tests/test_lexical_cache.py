@@ -141,3 +141,29 @@ def test_without_a_budget_every_answer_is_fts5s(tmp_path, isolated_home, monkeyp
     for _ in range(3):
         mine, fts5, from_memory = answers(Store(index))
         assert mine == fts5 and not from_memory
+
+
+def test_a_narrowing_filter_is_answered_from_memory_as_fts5_answers_it(tmp_path, isolated_home, monkeypatch):
+    """A folder or path filter with no reader: once a query's phrases are kept, the answer comes
+    from memory with the filter's allowed chunk ids (as the searcher passes them), equal to FTS5's
+    bm25() joined to the filter, scores to the bit; without the ids, SQLite is asked as before."""
+    from sbsearch.index.filters import DocumentFilter
+
+    POSTINGS.clear()
+    root, index = tmp_path / "docs", tmp_path / "idx"
+    write_corpus(root, seed=5)
+    Indexer(index, "fake").run([root])
+    store = Store(index)
+    narrowing = DocumentFilter(paths=("doc-1*", "doc-3*"))
+    allowed = store.filtered_chunk_ids(narrowing)
+    assert 0 < len(allowed) < store.chunk_count()
+    matches = [match_expression(query_terms(q)) for q in QUERIES]
+    with store.snapshot():
+        fts5 = [store._whole_table_bm25(m, limit, narrowing) for m in matches for limit in (3, 50)]
+        for _ in range(2):  # asked twice: kept
+            assert [store.lexical_search(m, limit, narrowing, allowed) for m in matches for limit in (3, 50)] == fts5
+    monkeypatch.setattr(store, "_whole_table_bm25", lambda *a: pytest.fail("FTS5 asked for kept phrases"))
+    with store.snapshot():
+        assert [store.lexical_search(m, limit, narrowing, allowed) for m in matches for limit in (3, 50)] == fts5
+        # every answer inside the filter
+        assert {cid for answer in fts5 for cid, _ in answer} <= set(allowed.tolist()) and any(fts5)

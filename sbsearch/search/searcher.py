@@ -252,11 +252,11 @@ class Searcher:
         return self._chunk_counts[key]
 
     def _lexical_lists(self, terms: list[list[Term]], depth: int, state: tuple[int, int],
-                       doc_filter: DocumentFilter | None) -> list[list[tuple[int, float]]]:
+                       doc_filter: DocumentFilter | None, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
         reader = doc_filter.reader if doc_filter is not None else None
         n_chunks = self._readable_chunks(state, reader)
         return [self.store.lexical_search(match_expression(self._selective(t, n_chunks, reader, state)), depth,
-                                          doc_filter) for t in terms]
+                                          doc_filter, allowed) for t in terms]
 
     def _search_snapshot(self, vecs, terms: list[list[Term]], k: int, mode: str, doc_filter: DocumentFilter | None,
                          cjk: list[bool] | None = None) -> list[list[Result]] | None:
@@ -280,7 +280,7 @@ class Searcher:
                 return None
             vector_lists = self._exact_scores(vecs, [[int(i) for i in qi if i >= 0] for qi in found[1]])
         if mode != "vector":
-            lexical_lists = self._lexical_lists(terms, depth, state, doc_filter)
+            lexical_lists = self._lexical_lists(terms, depth, state, doc_filter, allowed)
         ranked = []
         for vec_hits, lex_hits, qterms, q_cjk in zip(vector_lists, lexical_lists, terms, cjk or [False] * len(terms)):
             vector_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
@@ -300,7 +300,7 @@ class Searcher:
                 else:
                     hits = relative_score_fusion([vec_hits, lex_hits], list(self.fusion_weights))
                 if self.identifiers_first:
-                    hits = self._identifiers_first(hits, qterms, depth, doc_filter)
+                    hits = self._identifiers_first(hits, qterms, depth, doc_filter, allowed)
                 hits = hits[:k]
             else:
                 hits = (vec_hits or lex_hits)[:k]
@@ -394,14 +394,15 @@ class Searcher:
         return self._allowed_cache[key]
 
     def _identifiers_first(self, fused: list[tuple[int, float]], terms: list[Term], depth: int,
-                           doc_filter: DocumentFilter | None) -> list[tuple[int, float]]:
+                           doc_filter: DocumentFilter | None, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         """A query naming a code (E-4012, HX-220L) wants the chunks that contain it: those come
         first, in fused order, whatever the vector side thought of them. Rank fusion alone can put
         a chunk that only resembles the query above one that holds the code."""
         codes = [t for t in terms if is_identifier(t)]
         if not codes:
             return fused
-        in_bm25_order = [cid for cid, _ in self.store.lexical_search(match_expression(codes), depth, doc_filter)]
+        in_bm25_order = [cid for cid, _ in self.store.lexical_search(match_expression(codes), depth, doc_filter,
+                                                                     allowed)]
         holders = set(in_bm25_order)
         if not holders:
             return fused

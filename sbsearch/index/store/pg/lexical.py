@@ -185,9 +185,12 @@ class LexicalMixin:
         or `sbsearch check --repair` rebuilds them)."""
         return self.get_meta("lexical_format") == LEXICAL_FORMAT
 
-    def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None) -> list[tuple[int, float]]:
+    def lexical_search(self, match: str, limit: int, doc_filter: DocumentFilter | None = None,
+                       allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """(chunk id, BM25 score, higher is better) of the best `limit` chunks matching an FTS5
-        expression of sbsearch.lexical, among the chunks of documents that pass the filter."""
+        expression of sbsearch.lexical, among the chunks of documents that pass the filter.
+        allowed (the ids the filter allows) is not used: the statement joins the filter itself,
+        and sending a large folder's ids with every search would cost more than it saves."""
         phrases = query_phrases(match)
         if not phrases:
             return []

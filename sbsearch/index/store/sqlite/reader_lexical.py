@@ -188,9 +188,11 @@ class ReaderLexicalSearch:
 
     # ---------------------------------------------------------------- search
     def search(self, phrases: list[tuple[list[str], bool]], limit: int, doc_filter: DocumentFilter | None,
-               state: tuple[int, int, int]) -> list[tuple[int, float]]:
+               state: tuple[int, int, int], allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """(row id, BM25 score) of the best `limit` rows that pass the filter; the statistics are
-        those of the rows the filter's reader may read (all rows when it names no reader)."""
+        those of the rows the filter's reader may read (all rows when it names no reader).
+        allowed: the rows the filter allows, ascending, if the caller has them (else SQLite is
+        asked which candidates pass)."""
         phrases = [(tokens, prefix) for tokens, prefix in phrases if tokens]
         if not phrases:
             return []
@@ -211,7 +213,7 @@ class ReaderLexicalSearch:
             freqs.append(f)
             start += len(occ.rows)
         if doc_filter is not None and doc_filter.narrows and len(candidates):
-            passing = members(candidates, self._passing(candidates, doc_filter))
+            passing = members(candidates, allowed if allowed is not None else self._passing(candidates, doc_filter))
             candidates, freqs = candidates[passing], [f[passing] for f in freqs]
         return rank(candidates, self.sizes_of(candidates, state), freqs, hits, collection, limit)
 
