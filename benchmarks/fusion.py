@@ -47,7 +47,10 @@ VARIANTS = ([{"fusion": "score", "weights": (w, round(1 - w, 2))}
             + [{"fusion": "rrf", "weights": (1.0, 1.0)}, {"fusion": "rrf", "weights": (1.0, 0.5)}]
             # adaptive: "weights" are the lexical weight's (base, per unit of lexical peak)
             + [{"fusion": "adaptive", "weights": w} for w in ((0.0, 0.4), (0.03, 0.35), (0.05, 0.3), (0.05, 0.4),
-                                                             (0.0, 0.6), (0.1, 0.25))])
+                                                             (0.0, 0.6), (0.1, 0.25),
+                                                             # (base, per unit, power): peaks squared or cubed
+                                                             (0.05, 0.5, 2), (0.05, 0.6, 2), (0.05, 0.8, 2),
+                                                             (0.03, 0.7, 2), (0.05, 0.9, 3), (0.05, 1.2, 3))])
 PARAPHRASE_SETS = ("jsts", "sample_docs:ja-paraphrase")  # where #27 asks hybrid to beat words by 0.10 too
 
 
@@ -91,7 +94,8 @@ def corpora(work: Path, jsquad_questions: int) -> dict[str, tuple[str, list[Path
 
 
 def variant_name(v: dict) -> str:
-    return f"{v['fusion']} {v['weights'][0]:g}/{v['weights'][1]:g}"
+    power = f" peak^{v['weights'][2]:g}" if len(v["weights"]) > 2 else ""
+    return f"{v['fusion']} {v['weights'][0]:g}/{v['weights'][1]:g}{power}"
 
 
 def measure(work: Path, jsquad_questions: int) -> dict:

@@ -78,8 +78,10 @@ def lexical_peak(scores: list[float]) -> float:
 
 
 def adaptive_score_fusion(vector: list[tuple[int, float]], lexical: list[tuple[int, float]], base: float,
-                          per_peak: float) -> list[tuple[int, float]]:
+                          per_peak: float, power: float = 1.0) -> list[tuple[int, float]]:
     """relative_score_fusion of the two sides with the lexical weight base + per_peak x the lexical
-    peak (clipped to [0, 1]) and the vector weight the rest."""
-    weight = min(max(base + per_peak * lexical_peak([s for _, s in lexical]), 0.0), 1.0)
+    peak to the given power (clipped to [0, 1]) and the vector weight the rest. A power above 1
+    keeps the words' weight low for the middling peaks of paraphrases and raises it where one
+    passage stands far above the rest."""
+    weight = min(max(base + per_peak * lexical_peak([s for _, s in lexical]) ** power, 0.0), 1.0)
     return relative_score_fusion([vector, lexical], [1.0 - weight, weight])
