@@ -236,6 +236,14 @@ def test_adaptive_fusion_leans_on_the_words_only_when_one_hit_stands_out():
     assert adaptive_score_fusion(vectors, peaked, 0.05, 0.3)[0][0] == 2
     assert adaptive_score_fusion(vectors, flat, 0.05, 0.3)[0][0] == 1
     assert [c for c, _ in adaptive_score_fusion(vectors, [], 0.05, 0.3)][:2] == [1, 2]
+    # a middling peak (0.5): at power 1 the words' weight is 0.05 + 0.8 x 0.5 = 0.45 and their best
+    # wins over a vector hit far ahead; squared, 0.25, and it does not
+    far = [(1, 0.80), (2, 0.60)] + [(10 + i, 0.5) for i in range(8)]
+    middling = [(2, 12.0)] + [(20 + i, 6.0) for i in range(9)]
+    assert lexical_peak([s for _, s in middling]) == pytest.approx(0.5)
+    assert adaptive_score_fusion(far, middling, 0.05, 0.8)[0][0] == 2
+    assert adaptive_score_fusion(far, middling, 0.05, 0.8, 2)[0][0] == 1
+    assert adaptive_score_fusion(far, peaked, 0.05, 0.8, 2)[0][0] == 2  # a high peak still leans on the words
 
 
 def test_table_output_shows_snippet_and_mode(index):
