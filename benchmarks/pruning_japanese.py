@@ -84,6 +84,9 @@ ROWS["e5-6-hidden-emb10"] = {**ROWS["e5-6-hidden"], "label": "e5 6 alternate: hi
 ROWS["e5-6-hidden-emb10-1.5ep"] = {**ROWS["e5-6-hidden-emb10"],
                                    "label": "e5 6 alternate: hidden-state distillation, embedding term ×10, 1.5 epochs",
                                    "kw": {**ROWS["e5-6-hidden-emb10"]["kw"], "epochs": 1.5}}
+ROWS["e5-6-hidden-emb10-2ep"] = {**ROWS["e5-6-hidden-emb10"],
+                                 "label": "e5 6 alternate: hidden-state distillation, embedding term ×10, 2 epochs",
+                                 "kw": {**ROWS["e5-6-hidden-emb10"]["kw"], "epochs": 2.0}}
 
 
 def run(row_id: str) -> dict:
