@@ -448,6 +448,27 @@ def test_prune_hidden_stage_moves_student_toward_teacher(tiny_bert, tiny_data, t
     assert after < 0.7 * before, (before, after)
 
 
+def test_the_embedding_weight_reaches_the_hidden_stage(tiny_bert, tiny_data, tmp_path):
+    """--embedding-weight is the hidden stage's weight of the sentence-embedding term: the card
+    records it, and the same run with the term weighted 0 and 50 trains differently (a weight that
+    never reached the loss would give the same losses); a negative weight is refused."""
+    from sbsearch.cli.prune import prune
+
+    losses = {}
+    for weight in (0, 50):
+        r = CliRunner().invoke(prune, ["--base", str(tiny_bert), "--layers", "2", "--stages", "hidden:2",
+                                       "--distil", str(tiny_data["txt"]), "--batch-size", "16", "--lr", "1e-3",
+                                       "--embedding-weight", str(weight), "--eval", "none", "--no-compare",
+                                       "--out", str(tmp_path / f"w{weight}"), "--json", "-q"])
+        assert r.exit_code == 0, r.output
+        stage = json.loads(r.stdout)["stages"][0]
+        assert stage["embedding_weight"] == weight
+        losses[weight] = stage["train_loss"]
+    assert losses[0] != losses[50], losses
+    bad = CliRunner().invoke(prune, ["--base", str(tiny_bert), "--embedding-weight", "-1", "--out", "x"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
 def test_prune_hidden_needs_a_teacher_with_the_base_layers(tiny_bert, tiny_data, tmp_path):
     from pruning.api import prune
 
