@@ -50,7 +50,9 @@ VARIANTS = ([{"fusion": "score", "weights": (w, round(1 - w, 2))}
                                                              (0.0, 0.6), (0.1, 0.25),
                                                              # (base, per unit, power): peaks squared or cubed
                                                              (0.05, 0.5, 2), (0.05, 0.6, 2), (0.05, 0.8, 2),
-                                                             (0.03, 0.7, 2), (0.05, 0.9, 3), (0.05, 1.2, 3))])
+                                                             (0.03, 0.7, 2), (0.05, 0.9, 3), (0.05, 1.2, 3),
+                                                             (0.05, 1.0, 2), (0.05, 1.2, 2), (0.05, 1.5, 2),
+                                                             (0.1, 1.0, 2))])
 PARAPHRASE_SETS = ("jsts", "sample_docs:ja-paraphrase")  # where #27 asks hybrid to beat words by 0.10 too
 
 
