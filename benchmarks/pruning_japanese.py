@@ -87,6 +87,9 @@ ROWS["e5-6-hidden-emb10-1.5ep"] = {**ROWS["e5-6-hidden-emb10"],
 ROWS["e5-6-hidden-emb10-2ep"] = {**ROWS["e5-6-hidden-emb10"],
                                  "label": "e5 6 alternate: hidden-state distillation, embedding term ×10, 2 epochs",
                                  "kw": {**ROWS["e5-6-hidden-emb10"]["kw"], "epochs": 2.0}}
+ROWS["e5-6-hidden-emb30-2ep"] = {**ROWS["e5-6-hidden-emb10-2ep"],
+                                 "label": "e5 6 alternate: hidden-state distillation, embedding term ×30, 2 epochs",
+                                 "kw": {**ROWS["e5-6-hidden-emb10-2ep"]["kw"], "embedding_weight": 30.0}}
 ROWS["e5-4-hidden-emb10-2ep"] = {**ROWS["e5-4-hidden"],
                                  "label": "e5 4 alternate: hidden-state distillation, embedding term ×10, 2 epochs",
                                  "kw": {**ROWS["e5-4-hidden"]["kw"], "embedding_weight": 10.0, "epochs": 2.0}}
