@@ -76,23 +76,22 @@ for n in (6, 4, 3):
                             "label": f"e5 {n} alternate: distillation, then JNLI (softmax) → JSTS ×2",
                             "kw": {"recipe": "best", "stages": "hidden,nli-softmax,sts:2", "distil": "searched-japanese",
                                    "nli": JNLI, "sts": JSTS_TRAIN}}
-# the sentence embedding weighted 10x beside the layers' terms: at weight 1 the six layers' terms
-# (~1.0 together at the end) outweigh it (~0.1), while retrieval reads only the embedding
-ROWS["e5-6-hidden-emb10"] = {**ROWS["e5-6-hidden"], "label": "e5 6 alternate: hidden-state distillation, embedding term ×10",
-                             "kw": {**ROWS["e5-6-hidden"]["kw"], "embedding_weight": 10.0}}
-# the same for 1.5 epochs: what the rest of the 15-minute recovery budget buys
-ROWS["e5-6-hidden-emb10-1.5ep"] = {**ROWS["e5-6-hidden-emb10"],
-                                   "label": "e5 6 alternate: hidden-state distillation, embedding term ×10, 1.5 epochs",
-                                   "kw": {**ROWS["e5-6-hidden-emb10"]["kw"], "epochs": 1.5}}
-ROWS["e5-6-hidden-emb10-2ep"] = {**ROWS["e5-6-hidden-emb10"],
-                                 "label": "e5 6 alternate: hidden-state distillation, embedding term ×10, 2 epochs",
-                                 "kw": {**ROWS["e5-6-hidden-emb10"]["kw"], "epochs": 2.0}}
-ROWS["e5-6-hidden-emb30-2ep"] = {**ROWS["e5-6-hidden-emb10-2ep"],
-                                 "label": "e5 6 alternate: hidden-state distillation, embedding term ×30, 2 epochs",
-                                 "kw": {**ROWS["e5-6-hidden-emb10-2ep"]["kw"], "embedding_weight": 30.0}}
-ROWS["e5-4-hidden-emb10-2ep"] = {**ROWS["e5-4-hidden"],
-                                 "label": "e5 4 alternate: hidden-state distillation, embedding term ×10, 2 epochs",
-                                 "kw": {**ROWS["e5-4-hidden"]["kw"], "embedding_weight": 10.0, "epochs": 2.0}}
+
+def _weighted_row(n: int, weight: float, epochs: float = 1.0) -> dict:
+    """e5-{n}-hidden with the sentence embedding weighted `weight` times beside the layers' terms
+    (at weight 1 they outweigh it about 12 to 1 at the end of a run, while retrieval reads only the
+    embedding), for `epochs` (more of the 15-minute recovery budget)."""
+    base = ROWS[f"e5-{n}-hidden"]
+    more = f", {epochs:g} epochs" if epochs != 1.0 else ""
+    return {**base, "label": f"e5 {n} alternate: hidden-state distillation, embedding term ×{weight:g}{more}",
+            "kw": {**base["kw"], "embedding_weight": weight, **({"epochs": epochs} if epochs != 1.0 else {})}}
+
+
+ROWS["e5-6-hidden-emb10"] = _weighted_row(6, 10.0)
+ROWS["e5-6-hidden-emb10-1.5ep"] = _weighted_row(6, 10.0, 1.5)
+ROWS["e5-6-hidden-emb10-2ep"] = _weighted_row(6, 10.0, 2.0)
+ROWS["e5-6-hidden-emb30-2ep"] = _weighted_row(6, 30.0, 2.0)
+ROWS["e5-4-hidden-emb10-2ep"] = _weighted_row(4, 10.0, 2.0)
 
 
 def run(row_id: str) -> dict:
