@@ -79,8 +79,8 @@ for n in (6, 4, 3):
 
 def _weighted_row(n: int, weight: float, epochs: float = 1.0) -> dict:
     """e5-{n}-hidden with the sentence embedding weighted `weight` times beside the layers' terms
-    (at weight 1 they outweigh it about 12 to 1 at the end of a run, while retrieval reads only the
-    embedding), for `epochs` (more of the 15-minute recovery budget)."""
+    (at weight 1 they outweigh it about 12 to 1 at the end of a run, judging by the final losses at
+    weights 1 and 10, while retrieval reads only the embedding), for `epochs` (more of the 15-minute recovery budget)."""
     base = ROWS[f"e5-{n}-hidden"]
     more = f", {epochs:g} epochs" if epochs != 1.0 else ""
     return {**base, "label": f"e5 {n} alternate: hidden-state distillation, embedding term ×{weight:g}{more}",

@@ -35,8 +35,7 @@ COLUMN_LABELS = ("D", "B", "C")
 # ln((N - n + 0.5) / (n + 0.5)), at least 1e-6, n the rows holding the phrase (from lexical_df for
 # one token, else counted through the GIN index); its frequency in a row is the column-weighted count
 # of its occurrences; a row's length is its token count (ntok). The idfs and the mean row length are
-# computed first (lexical_search), the ranking in one statement: the rows matching any phrase
-# (through the GIN index), the positions of the query's tokens in them, the phrases' occurrences.
+# computed first (lexical_search), the ranking in one statement (bm25_statement, below).
 BM25_K1, BM25_B = 1.2, 0.75
 
 
@@ -117,8 +116,9 @@ def bm25_statement(phrases: list[dict], postings: bool, where: str = "TRUE", whe
 # each chunk's length (BM25's three numbers), as arrays, one row for each batch of chunks written at
 # once (its key: the batch's first chunk id; ids are never reused). Filled from the rows' tsvectors
 # in the same transactions, so it counts exactly what the tsvectors hold. Arrays, not a row per
-# posting: a row of PostgreSQL costs ~50 bytes before its data, and the table as one row per
-# (lexeme, chunk) was measured at 6x the tsvectors and their GIN index together.
+# posting: as one row per (lexeme, chunk) with its primary key, the table took 439 MB at 100k chunks
+# (122 bytes a posting, most of it row headers and index entries), 6x the tsvectors and their GIN
+# index together; as arrays, 42 MB (12 bytes a posting).
 _POST_SQL = (
     "INSERT INTO lexical_postings (lexeme, first_chunk, chunk_ids, tfs, ntoks) "
     "SELECT u.lexeme, %s, array_agg(l.chunk_id ORDER BY l.chunk_id), "
