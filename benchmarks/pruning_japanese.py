@@ -77,14 +77,15 @@ for n in (6, 4, 3):
                             "kw": {"recipe": "best", "stages": "hidden,nli-softmax,sts:2", "distil": "searched-japanese",
                                    "nli": JNLI, "sts": JSTS_TRAIN}}
 
-def _weighted_row(n: int, weight: float, epochs: float = 1.0) -> dict:
+def _weighted_row(n: int, weight: float, epochs: float = 1.0, ranking: float = 0.0) -> dict:
     """e5-{n}-hidden with the sentence embedding weighted `weight` times beside the layers' terms
     (at weight 1 they outweigh it about 12 to 1 at the end of a run, judging by the final losses at
     weights 1 and 10, while retrieval reads only the embedding), for `epochs` (more of the 15-minute recovery budget)."""
     base = ROWS[f"e5-{n}-hidden"]
-    more = f", {epochs:g} epochs" if epochs != 1.0 else ""
+    more = (f", {epochs:g} epochs" if epochs != 1.0 else "") + (f", ranking term ×{ranking:g}" if ranking else "")
     return {**base, "label": f"e5 {n} alternate: hidden-state distillation, embedding term ×{weight:g}{more}",
-            "kw": {**base["kw"], "embedding_weight": weight, **({"epochs": epochs} if epochs != 1.0 else {})}}
+            "kw": {**base["kw"], "embedding_weight": weight, **({"epochs": epochs} if epochs != 1.0 else {}),
+                   **({"ranking_weight": ranking} if ranking else {})}}
 
 
 ROWS["e5-6-hidden-emb10"] = _weighted_row(6, 10.0)
@@ -92,6 +93,8 @@ ROWS["e5-6-hidden-emb10-1.5ep"] = _weighted_row(6, 10.0, 1.5)
 ROWS["e5-6-hidden-emb10-2ep"] = _weighted_row(6, 10.0, 2.0)
 ROWS["e5-6-hidden-emb30-2ep"] = _weighted_row(6, 30.0, 2.0)
 ROWS["e5-4-hidden-emb10-2ep"] = _weighted_row(4, 10.0, 2.0)
+ROWS["e5-6-hidden-emb10-rank1-2ep"] = _weighted_row(6, 10.0, 2.0, ranking=1.0)
+ROWS["e5-4-hidden-emb10-rank1-2ep"] = _weighted_row(4, 10.0, 2.0, ranking=1.0)
 
 
 def run(row_id: str) -> dict:
