@@ -3,7 +3,7 @@ pruning's suite registry (pruning.suites) by register(), which every sbsearch ev
 (prune_inputs.eval_data, app.prune_suites):
 
   int8       the model exported to int8 ONNX and run the way sbsearch serves int8 models: its
-             retrieval and encode speed
+             retrieval, JSTS ρ (when jsts is measured too) and encode speed
   labelfree  agreement with a reference model's ranking, judged by that model (quality.labelfree):
              "labelfree" against the full model, "labelfree:NAME" against NAME
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pruning import measures
+from pruning import data, measures
 from pruning.suites import SUITES, Suite, SuiteContext
 
 from ..embed.models import ModelInfo, load_model
@@ -80,6 +80,13 @@ class Int8Suite(Suite):
                 r = measures.retrieval(int8, rs)
                 out[f"int8_{name}_mrr10"] = round(r["mrr@10"], 4)
                 out[f"int8_{name}_ndcg10"] = round(r["ndcg@10"], 4)
+            if "jsts" in {r.partition(":")[0] for r in ctx.requested}:
+                # the paper's Japanese figure, for the int8 export as served (#27's 97% is of int8 JSTS ρ too)
+                f = ctx.ed.file("jglue/jsts-valid.jsonl")
+                if f is not None:
+                    ctx.say("int8 JSTS valid")
+                    pairs = ctx.once("jsts", lambda: data.read_sts(f))
+                    out["int8_jsts_valid"] = round(measures.sts_spearman(int8, pairs), 4)
             ctx.say("int8 encode speed")
             out["int8_sentences_per_s"] = round(measures.speed(int8, measures.speed_sentences(ctx.ed, ctx.once)), 1)
         return out
