@@ -461,7 +461,8 @@ class _AnchorBank:
     paragraph first, which is what a question asks of its answer.
 
     The bank fills as the teacher runs on each batch, so it costs no extra pass; it ranks from the
-    second batch on."""
+    second batch on. Measured on e5 at 6 layers, it did not help (docs/PRUNING.md: JSQuAD flat, the
+    Japanese paraphrases of sample_docs lower), so it is off unless PruneConfig.ranking_weight is set."""
 
     TEMPERATURE = 0.02  # E5 was trained at 0.01; a little softer spreads the signal over more anchors
     MIN_ANCHORS = 32
