@@ -101,6 +101,7 @@ ROWS["e5-6-hidden-emb10-2ep-lr2e-4"] = _weighted_row(6, 10.0, 2.0, lr=2e-4)  # t
 ROWS["e5-6-hidden-emb10-2ep-lr4e-4"] = _weighted_row(6, 10.0, 2.0, lr=4e-4)
 ROWS["e5-6-hidden-emb10-2ep-lr8e-4"] = _weighted_row(6, 10.0, 2.0, lr=8e-4)
 ROWS["e5-4-hidden-emb10-2ep-lr8e-4"] = _weighted_row(4, 10.0, 2.0, lr=8e-4)
+ROWS["e5-4-hidden-emb10-2ep-lr1.6e-3"] = _weighted_row(4, 10.0, 2.0, lr=1.6e-3)
 
 
 def run(row_id: str) -> dict:
