@@ -57,7 +57,6 @@ class PruneConfig:
     group_by_length: bool = True
     threads: int | None = None
     embedding_weight: float = 1.0     # stage hidden: the weight of the sentence-embedding term
-    ranking_weight: float = 0.0       # stage hidden: the weight of the ranking term (0: none)
     # evaluation and the run itself
     evaluate: Sequence[str] = ()
     compare: Sequence[str] = ("base", "cut")

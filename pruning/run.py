@@ -83,7 +83,6 @@ class PruneRun:
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr or 2e-5, max_length=cfg.max_length,
             max_length_cap=cfg.max_length_cap, seed=cfg.seed, bf16=cfg.bf16, freeze_embeddings=cfg.freeze_embeddings,
             group_by_length=cfg.group_by_length, threads=cfg.threads, embedding_weight=cfg.embedding_weight,
-            ranking_weight=cfg.ranking_weight,
             progress=self.hooks.progress and not self.hooks.quiet, log_lines=not self.hooks.quiet)
         self.work = self.out_dir.parent / f".{self.out_dir.name}.stages"
 

@@ -40,7 +40,6 @@ class TrainConfig:
     progress: bool = True            # a progress bar (on a terminal)
     log_lines: bool = True           # without a bar, a line per 10% of the steps on stderr (log files)
     embedding_weight: float = 1.0    # hidden: the sentence-embedding term's weight beside the layers' terms
-    ranking_weight: float = 0.0      # hidden: the weight of the ranking term (see _AnchorBank); 0: none
 
 
 def set_threads(n: int | None = None) -> int:
@@ -261,8 +260,6 @@ def config_dict(cfg: TrainConfig) -> dict:
     d.pop("log_lines", None)
     if d.get("embedding_weight") == 1.0:
         d.pop("embedding_weight")  # the default: keys of runs saved before the setting existed still match
-    if d.get("ranking_weight") == 0.0:
-        d.pop("ranking_weight")
     return d
 
 
@@ -281,7 +278,7 @@ class RecoveryStopped(Exception):
 
 
 def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
-                       embedding_weight: float = 1.0, ranking_weight: float = 0.0, on_step=None) -> dict:
+                       embedding_weight: float = 1.0, on_step=None) -> dict:
     """Distil every kept layer, token by token, plus the sentence embedding (TinyBERT-style).
 
     Why: sentence-embedding MSE gives the student one 768-d target per text; the teacher's hidden
@@ -291,8 +288,7 @@ def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
     process, sharing_teacher_outputs() keeps them for the next recovery on the same text).
 
     Loss per batch = Σ_layers mean_tokens ||s - t||² / mean_tokens ||t||²  (scale-free per layer)
-                     + embedding_weight · mean ||ŝ - t̂||² over L2-normalised sentence embeddings
-                     + ranking_weight · KL(teacher's ranking of the anchors || student's)  (see _AnchorBank).
+                     + embedding_weight · mean ||ŝ - t̂||² over L2-normalised sentence embeddings.
 
     on_step(step, total_steps, model): called after every step with the model as it would encode
     (its own maximum length, eval mode), e.g. to estimate a partly recovered model; it may raise
@@ -318,13 +314,11 @@ def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
     total_steps = max(1, int(round(-(-len(texts) // cfg.batch_size) * epochs)))
     # length-grouped batches, as in the other stages: on a CPU, padding is the waste
     batches = _grouped_text_batches(texts, cfg.batch_size, np.random.default_rng(cfg.seed))
-    bank = _AnchorBank(texts) if ranking_weight > 0 else None
-    run = _HiddenRun(model, teacher, targets, embedding_weight, length, bank, ranking_weight)
+    run = _HiddenRun(model, teacher, targets, embedding_weight, length)
     losses_seen = run.fit(batches, cfg, lr, total_steps, on_step, t0)
     return {"stage": stage.name, "max_length": length, "threads": threads, "frozen_embeddings": cfg.freeze_embeddings,
             "layer_targets": targets, "steps": total_steps, "epochs": epochs, "lr": lr, "batch_size": cfg.batch_size,
             "rows": len(texts), "texts": len(texts), "embedding_weight": embedding_weight,
-            **({"ranking_weight": ranking_weight, "ranking_temperature": _AnchorBank.TEMPERATURE} if bank else {}),
             "train_loss": round(float(np.mean(losses_seen)), 5), "final_loss": round(float(np.mean(losses_seen[-20:])), 5),
             "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -354,12 +348,10 @@ class _HiddenRun:
     """The hidden-state distillation loop, with the student and teacher set up for it (their
     length, hidden states on, eval mode) and put back afterwards, whatever happens."""
 
-    def __init__(self, model, teacher, targets: list[int], embedding_weight: float, length: int,
-                 bank: "_AnchorBank | None" = None, ranking_weight: float = 0.0):
+    def __init__(self, model, teacher, targets: list[int], embedding_weight: float, length: int):
         from .layers import hf_model
 
         self.model, self.teacher, self.targets = model, teacher, targets
-        self.bank, self.ranking_weight = bank, ranking_weight
         self.embedding_weight, self.length = embedding_weight, length
         self.s_hf, self.t_hf = hf_model(model), hf_model(teacher)
         self.base_len = model.max_seq_length
@@ -430,12 +422,7 @@ class _HiddenRun:
             loss = loss + num / den.clamp_min(1e-6)
         s_e = torch.nn.functional.normalize(s_out["sentence_embedding"], dim=-1)
         t_e = torch.nn.functional.normalize(t_out["sentence_embedding"], dim=-1)
-        loss = loss + self.embedding_weight * ((s_e - t_e) ** 2).sum(-1).mean()
-        if self.bank is not None:
-            rows = self.bank.rows(batch)
-            loss = loss + self.ranking_weight * self.bank.ranking_loss(s_e, t_e, rows)
-            self.bank.keep(t_e, rows)
-        return loss
+        return loss + self.embedding_weight * ((s_e - t_e) ** 2).sum(-1).mean()
 
     def call_on_step(self, on_step, step: int, total_steps: int) -> None:
         """on_step sees the model as it encodes (its own length, its own hidden-state setting)."""
@@ -447,59 +434,6 @@ class _HiddenRun:
             self.model.max_seq_length = self.length
             self.s_hf.config.output_hidden_states = True
             self.model.eval()
-
-
-class _AnchorBank:
-    """The teacher's embeddings of the distillation texts seen so far, as anchors to rank.
-
-    Why: the embedding term pulls the student's vector toward the teacher's equally in every
-    direction, but a search reads only how a text ranks the others, and an E5 model's vectors of one
-    language share most of their direction (cosines of unrelated texts ~0.8): what ranks them lies in
-    the small part that differs. The ranking term asks the student to rank the anchors (the teacher's
-    vectors of the other texts, itself left out) as the teacher ranks them, at E5's own sharpness:
-    KL(softmax(t̂·A/τ) || softmax(ŝ·A/τ)). A sentence cut from a paragraph then learns to put its
-    paragraph first, which is what a question asks of its answer.
-
-    The bank fills as the teacher runs on each batch, so it costs no extra pass; it ranks from the
-    second batch on. Measured on e5 at 6 layers, it did not help (docs/PRUNING.md: JSQuAD flat, the
-    Japanese paraphrases of sample_docs lower), so it is off unless PruneConfig.ranking_weight is set."""
-
-    TEMPERATURE = 0.02  # E5 was trained at 0.01; a little softer spreads the signal over more anchors
-    MIN_ANCHORS = 32
-
-    def __init__(self, texts: list[str]):
-        import torch
-
-        self.index = {t: i for i, t in enumerate(texts)}
-        self.vectors: "torch.Tensor | None" = None
-        self.filled = torch.zeros(len(texts), dtype=torch.bool)
-
-    def rows(self, batch: list[str]):
-        import torch
-
-        return torch.tensor([self.index[t] for t in batch])
-
-    def keep(self, t_e, rows) -> None:
-        import torch
-
-        if self.vectors is None:
-            self.vectors = torch.zeros(len(self.filled), t_e.shape[1])
-        self.vectors[rows] = t_e.detach().float()
-        self.filled[rows] = True
-
-    def ranking_loss(self, s_e, t_e, rows):
-        import torch
-
-        if self.vectors is None or int(self.filled.sum()) < self.MIN_ANCHORS:
-            return s_e.sum() * 0.0
-        anchors = self.filled.nonzero().squeeze(1)
-        a = self.vectors[anchors]
-        own = anchors.unsqueeze(0) == rows.unsqueeze(1)  # (batch, anchors): each text's own vector
-        # a finite mask (not -inf): its probability is exactly 0 and its term 0, with no NaN to guard
-        t_logits = (t_e.detach().float() @ a.T / self.TEMPERATURE).masked_fill(own, -1e4)
-        s_logits = (s_e.float() @ a.T / self.TEMPERATURE).masked_fill(own, -1e4)
-        log_p_t = torch.log_softmax(t_logits, dim=-1)
-        return (log_p_t.exp() * (log_p_t - torch.log_softmax(s_logits, dim=-1))).sum(-1).mean()
 
 
 class _StepReport:

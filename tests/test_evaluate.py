@@ -75,7 +75,7 @@ def test_missing_data_is_skipped_not_an_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_int8_suite_measures_jsts_when_jsts_is_measured(small_eval_data, tmp_path):
+def test_the_int8_suite_measures_jsts_when_jsts_is_measured(tmp_path):
     """#27's 97% is of the int8 model's JSTS ρ too: the int8 suite measures the export on JSTS valid
     when the evaluation measures JSTS, close to the fp32 figure (int8 of MiniLM moves it by
     hundredths)."""

@@ -469,37 +469,6 @@ def test_the_embedding_weight_reaches_the_hidden_stage(tiny_bert, tiny_data, tmp
     assert bad.exit_code == 2 and "Traceback" not in bad.output
 
 
-def test_the_ranking_term_scores_only_a_different_ranking_of_the_other_texts():
-    """The ranking term is zero for a student equal to the teacher, clearly positive for one pulled
-    toward other anchors, and blind to the text's own anchor (its own vector would always rank first
-    and teach nothing)."""
-    import torch
-
-    from pruning.train import _AnchorBank
-
-    texts = [f"text {i}" for i in range(40)]
-    bank = _AnchorBank(texts)
-    vectors = torch.nn.functional.normalize(torch.randn(40, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
-    rows = bank.rows(texts)
-    assert float(bank.ranking_loss(vectors, vectors, rows)) == 0.0  # an empty bank ranks nothing yet
-    bank.keep(vectors, rows)
-    batch = bank.rows(texts[:4])
-    teacher = vectors[:4]
-    assert abs(float(bank.ranking_loss(teacher.clone(), teacher, batch))) < 1e-6
-    # a student vector halfway toward another anchor ranks that anchor higher than the teacher does
-    moved = torch.nn.functional.normalize(teacher + vectors[10:14], dim=-1)
-    assert float(bank.ranking_loss(moved, teacher, batch)) > 0.1
-    # a bank that differs from the first only in a text's own row gives that text the same loss
-    other = _AnchorBank(texts)
-    changed = vectors.clone()
-    changed[0] = moved[1]  # where text 1's student points: an anchor text 1 must now rank
-    other.keep(changed, rows)
-    one = bank.rows(texts[:1])
-    assert torch.allclose(other.ranking_loss(moved[:1], teacher[:1], one), bank.ranking_loss(moved[:1], teacher[:1], one))
-    assert not torch.allclose(other.ranking_loss(moved[1:2], teacher[1:2], bank.rows(texts[1:2])),
-                              bank.ranking_loss(moved[1:2], teacher[1:2], bank.rows(texts[1:2])))
-
-
 def test_prune_hidden_needs_a_teacher_with_the_base_layers(tiny_bert, tiny_data, tmp_path):
     from pruning.api import prune
 

@@ -30,5 +30,4 @@ class HiddenStage(RecoveryStage):
         from .. import train as trainer
 
         return trainer.train_hidden_stage(model, self, cfg, self.teacher, kept, embedding_weight=cfg.embedding_weight,
-                                          ranking_weight=cfg.ranking_weight,
                                           on_step=on_step)

@@ -32,14 +32,20 @@ class SickSuite(Suite):
         return {"sick_r": round(measures.sts_spearman(model, pairs), 4)}
 
 
+def jsts_pairs(ctx: SuiteContext) -> list | None:
+    """JSTS valid's scored pairs, read once per evaluation; None when the file is missing."""
+    f = ctx.ed.file("jglue/jsts-valid.jsonl")
+    return None if f is None else ctx.once("jsts", lambda: data.read_sts(f))
+
+
 class JstsSuite(Suite):
     """JGLUE's JSTS valid (Japanese STS, scores 0-5): the Japanese figure the paper's method reports."""
     name = "jsts"
     primary_metric = "jsts_valid"
 
     def __call__(self, model, ctx: SuiteContext) -> dict | None:
-        f = ctx.ed.file("jglue/jsts-valid.jsonl")
-        if f is None:
+        pairs = jsts_pairs(ctx)
+        if pairs is None:
             return None
         ctx.say("JSTS valid")
-        return {"jsts_valid": round(measures.sts_spearman(model, ctx.once("jsts", lambda: data.read_sts(f))), 4)}
+        return {"jsts_valid": round(measures.sts_spearman(model, pairs), 4)}

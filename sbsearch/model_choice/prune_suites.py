@@ -16,8 +16,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pruning import data, measures
+from pruning import measures
 from pruning.suites import SUITES, Suite, SuiteContext
+from pruning.suites.sts import jsts_pairs
 
 from ..embed.models import ModelInfo, load_model
 from ..quality import labelfree
@@ -80,13 +81,11 @@ class Int8Suite(Suite):
                 r = measures.retrieval(int8, rs)
                 out[f"int8_{name}_mrr10"] = round(r["mrr@10"], 4)
                 out[f"int8_{name}_ndcg10"] = round(r["ndcg@10"], 4)
-            if "jsts" in {r.partition(":")[0] for r in ctx.requested}:
+            pairs = jsts_pairs(ctx) if "jsts" in {r.partition(":")[0] for r in ctx.requested} else None
+            if pairs is not None:
                 # the paper's Japanese figure, for the int8 export as served (#27's 97% is of int8 JSTS ρ too)
-                f = ctx.ed.file("jglue/jsts-valid.jsonl")
-                if f is not None:
-                    ctx.say("int8 JSTS valid")
-                    pairs = ctx.once("jsts", lambda: data.read_sts(f))
-                    out["int8_jsts_valid"] = round(measures.sts_spearman(int8, pairs), 4)
+                ctx.say("int8 JSTS valid")
+                out["int8_jsts_valid"] = round(measures.sts_spearman(int8, pairs), 4)
             ctx.say("int8 encode speed")
             out["int8_sentences_per_s"] = round(measures.speed(int8, measures.speed_sentences(ctx.ed, ctx.once)), 1)
         return out
