@@ -106,12 +106,48 @@ ROWS["e5-6-hidden-emb10-2ep-lr8e-4-seed7"] = _weighted_row(6, 10.0, 2.0, lr=8e-4
 ROWS["e5-6-hidden-emb10-2ep-lr8e-4-seed123"] = _weighted_row(6, 10.0, 2.0, lr=8e-4, seed=123)
 
 
+def _progressive_row(first: int, first_epochs: float, n: int, epochs: float, lr: float = 8e-4,
+                     weight: float = 10.0) -> dict:
+    """Progressive pruning: e5 cut to `first` layers and recovered for `first_epochs`, then that cut cut
+    again to `n` (evenly spread over its layers: at 6 → 4, the original's layers 0, 4, 7, 11, the same
+    as a direct cut) and recovered for `epochs`, both by the hidden stage toward the 12-layer model.
+    Why: the second cut starts from layers already trained to stand in for the ones between them."""
+    row = _weighted_row(n, weight, epochs, lr)
+    return {**row, "label": f"e5 {first} → {n} progressive: hidden-state distillation ({first_epochs:g} + {epochs:g} "
+                            f"epochs), embedding term ×{weight:g}, lr {lr:g}",
+            "first": {"layers": first, "kw": {**row["kw"], "epochs": first_epochs}},
+            "kw": {**row["kw"], "teacher": "e5-small"}}
+
+
+ROWS["e5-6-4-progressive"] = _progressive_row(6, 1.0, 4, 2.0)  # 2 + 3 epoch-equivalents of 4 layers' steps
+
+
 def run(row_id: str) -> dict:
     row = ROWS[row_id]
     if row.get("kw", {}).get("distil") == "searched-japanese":
         row = {**row, "kw": {**row["kw"], "distil": searched_japanese()}}
+    first = None
+    if "first" in row:  # progressive: the first cut, recovered, is the row's base
+        import tempfile
+
+        from pruning import api
+        from sbsearch.model_choice.prune_inputs import text_sources
+
+        kw = {**row["first"]["kw"], "distil": text_sources(searched_japanese())}
+        print(f"  first cut: {row['first']['layers']} layers", flush=True)
+        first = api.prune(row["base"], row["first"]["layers"], row["strategy"],
+                          str(Path(tempfile.mkdtemp(prefix=f"pruned-{row_id}-first-")) / "model"),
+                          evaluate=(), compare=(), progress=False, say=lambda s: print(f"  {s}", flush=True), **kw)
+        row = {**row, "base": first["path"]}
     table.ROWS[row_id] = row  # run_row reads its rows from pruning_table's registry
-    return table.run_row(row_id, SUITES, warm_teacher=False)
+    result = table.run_row(row_id, SUITES, warm_teacher=False)
+    if first is not None:
+        import shutil
+
+        shutil.rmtree(Path(first["path"]).parent, ignore_errors=True)
+        result["minutes"] = round(result["minutes"] + first["seconds"]["training"] / 60, 1)
+        result["stages"] = first["stages"] + result["stages"]
+    return result
 
 
 SPEED_KEY = "_speed_by_layers"  # not a row: the interleaved speed run, shared by rows of a layer count

@@ -43,6 +43,7 @@ class PruneRun:
         self.cfg, self.hooks, self.say = cfg, hooks, hooks.say
         self.plan = cfg.plan
         self.classes = [stage_class(n) for n, _ in self.plan]
+        self.teacher_kept: list[int] | None = None  # set with the teacher: see kept_in_stack_of
 
     def run(self) -> dict:
         t_start = time.perf_counter()
@@ -129,9 +130,23 @@ class PruneRun:
             return None, ""
         tinfo = host.resolve_model(self.cfg.teacher or self.cfg.base)
         teacher_model, _ = host.load_model(tinfo)
+        self.teacher_kept, stack = self.kept_in_stack_of(teacher_model)
         for cls in self.classes[start:]:
-            cls.check_teacher(teacher_model, self.total)
+            cls.check_teacher(teacher_model, stack)
         return teacher_model, tinfo.weights_sha256() or tinfo.name
+
+    def kept_in_stack_of(self, teacher_model) -> tuple[list[int], int]:
+        """The kept layers numbered in the teacher's stack, and that stack's size. Normally the base's
+        own numbering. When the base is itself a cut of the teacher's model (its card lists which of
+        the original's layers it kept) and the teacher has the original's layer count, the kept layers
+        are mapped through that list: a cut can be cut again and still learn from the original
+        (progressive pruning, e.g. 12 → 6 → 4), each layer pulled toward the original's states."""
+        parent = self.info.card.get("kept_layers") or []
+        original = int(self.info.card.get("base_layers") or 0)
+        if (len(parent) == self.total and original != self.total
+                and layers.count_layers(teacher_model) == original):
+            return [int(parent[i]) for i in self.kept], original
+        return list(self.kept), self.total
 
     def recover(self, model, infos: list[dict], start: int) -> list[dict]:
         teacher_model, teacher_sha = self.teacher(start)
@@ -140,7 +155,7 @@ class PruneRun:
             stage = self.classes[i].from_inputs(self.inputs, epochs=epochs, lr=self.cfg.stage_lr(name),
                                                 teacher=teacher_model, teacher_sha=teacher_sha)
             self.say(f"stage {i + 1}/{len(self.plan)}: {name} on {len(stage.rows)} rows")
-            infos.append(stage.train(model, self.train_cfg, self.kept, on_step=self.hooks.on_step))
+            infos.append(stage.train(model, self.train_cfg, self.teacher_kept or self.kept, on_step=self.hooks.on_step))
             self.say(f"stage {name} done in {infos[-1]['seconds']:.0f} s"
                      + (f" (STS dev ρ {infos[-1]['dev_spearman']:.4f})" if "dev_spearman" in infos[-1] else ""))
             if i < len(self.plan) - 1:  # the last stage is saved as the model itself

@@ -478,6 +478,27 @@ def test_prune_hidden_needs_a_teacher_with_the_base_layers(tiny_bert, tiny_data,
               stages="hidden", teacher=str(small), batch_size=16, progress=False, evaluate=())
 
 
+def test_a_cut_of_a_cut_learns_from_the_original(tiny_bert, tiny_data, tmp_path):
+    """Progressive pruning: a 3-layer cut of the 4-layer model, cut again to 2 with the 4-layer model as
+    teacher, has its kept layers numbered in the original's stack, so the hidden stage's targets are the
+    original's states (a numbering in the 3-layer stack would give other targets), and the card says
+    which of the original's layers survive."""
+    from pruning.api import prune
+
+    first = prune(str(tiny_bert), 3, "alternate", str(tmp_path / "three"), distil=[str(tiny_data["txt"])],
+                  stages="hidden:1", batch_size=16, lr=1e-3, progress=False, evaluate=())
+    assert first["kept_layers"] == [0, 2, 3]
+    again = prune(first["path"], 2, "explicit", str(tmp_path / "two"), keep_layers=[1, 2], teacher=str(tiny_bert),
+                  distil=[str(tiny_data["txt"])], stages="hidden:1", batch_size=16, lr=1e-3, progress=False,
+                  evaluate=())
+    assert again["kept_layers"] == [2, 3] and again["base_layers"] == 4
+    assert again["stages"][0]["layer_targets"] == [3, 4]  # in the 3-layer stack it would be [2, 3]
+    # the cut's own layers as teacher still work, numbered in its own stack
+    own = prune(first["path"], 2, "explicit", str(tmp_path / "own"), keep_layers=[1, 2],
+                distil=[str(tiny_data["txt"])], stages="hidden:1", batch_size=16, progress=False, evaluate=())
+    assert own["stages"][0]["layer_targets"] == [2, 3]
+
+
 def test_best_recipe_adds_sts_sentences_to_the_distil_text(tiny_bert, tiny_data):
     from sbsearch.cli.prune import prune
 

@@ -49,7 +49,8 @@ SUITE_HELP = ("stsb, sick, nli, stackfaq, sample_docs, size, speed; Japanese: js
               help="With --distil and --sts: this many sentences of the --sts files join the distillation text "
                    "[default: 3000 for best, else 0].")
 @click.option("--nli-limit", type=int, default=None, help="At most this many NLI triplets (random sample).")
-@click.option("--teacher", default=None, help="Teacher for distillation [default: the base model].")
+@click.option("--teacher", default=None, help="Teacher for distillation [default: the base model]. A base that is "
+              "itself a cut may learn from its original model (progressive pruning).")
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
 @click.option("--stages", default=None, help="Explicit stages among nli, nli-softmax, sts, distil, mix, hidden, e.g. hidden,sts:2 (name[:epochs]); overrides --recipe.")
 @click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage (unless name:epochs).")
