@@ -130,20 +130,22 @@ class PruneRun:
             return None, ""
         tinfo = host.resolve_model(self.cfg.teacher or self.cfg.base)
         teacher_model, _ = host.load_model(tinfo)
-        self.teacher_kept, stack = self.kept_in_stack_of(teacher_model)
+        self.teacher_kept, stack = self.kept_in_stack_of(teacher_model, tinfo)
         for cls in self.classes[start:]:
             cls.check_teacher(teacher_model, stack)
         return teacher_model, tinfo.weights_sha256() or tinfo.name
 
-    def kept_in_stack_of(self, teacher_model) -> tuple[list[int], int]:
+    def kept_in_stack_of(self, teacher_model, tinfo) -> tuple[list[int], int]:
         """The kept layers numbered in the teacher's stack, and that stack's size. Normally the base's
-        own numbering. When the base is itself a cut of the teacher's model (its card lists which of
-        the original's layers it kept) and the teacher has the original's layer count, the kept layers
-        are mapped through that list: a cut can be cut again and still learn from the original
-        (progressive pruning, e.g. 12 → 6 → 4), each layer pulled toward the original's states."""
-        parent = self.info.card.get("kept_layers") or []
-        original = int(self.info.card.get("base_layers") or 0)
-        if (len(parent) == self.total and original != self.total
+        own numbering. When the base is itself a cut of the teacher (its card names the teacher as the
+        original model and lists which of its layers the cut kept), the kept layers are mapped through
+        that list: a cut can be cut again and still learn from the original (progressive pruning,
+        e.g. 12 → 6 → 4), each layer pulled toward the original's states."""
+        card = self.info.card
+        parent = card.get("kept_layers") or []
+        original = int(card.get("base_layers") or 0)
+        original_name = (card.get("cut_from") or {}).get("original_base") or card.get("base_model")
+        if (len(parent) == self.total and original != self.total and original_name in (tinfo.name, str(tinfo.path))
                 and layers.count_layers(teacher_model) == original):
             return [int(parent[i]) for i in self.kept], original
         return list(self.kept), self.total
@@ -198,7 +200,8 @@ class PruneRun:
             "strategy": cfg.layer_strategy(),
             "kept_layers": [parent["kept_layers"][i] for i in kept] if parent else kept,
             **({"cut_from": {"model": str(info.path), "layers": total, "kept": kept,
-                             "original_base": parent.get("base_model")}} if parent else {}),
+                             "original_base": (parent.get("cut_from") or {}).get("original_base")
+                                                or parent.get("base_model")}} if parent else {}),
             "recipe": cfg.recipe,
             "stages": infos,
             "data": self.data_entries,

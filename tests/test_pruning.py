@@ -493,6 +493,11 @@ def test_a_cut_of_a_cut_learns_from_the_original(tiny_bert, tiny_data, tmp_path)
                   evaluate=())
     assert again["kept_layers"] == [2, 3] and again["base_layers"] == 4
     assert again["stages"][0]["layer_targets"] == [3, 4]  # in the 3-layer stack it would be [2, 3]
+    # a model of the original's size that is not the original is no teacher for the cut's layers
+    other = _tiny_bert(tmp_path / "other", layers=4)
+    with pytest.raises(SbsearchError, match="teacher has 4 layers"):
+        prune(first["path"], 2, "explicit", str(tmp_path / "x"), keep_layers=[1, 2], teacher=str(other),
+              distil=[str(tiny_data["txt"])], stages="hidden:1", batch_size=16, progress=False, evaluate=())
     # the cut's own layers as teacher still work, numbered in its own stack
     own = prune(first["path"], 2, "explicit", str(tmp_path / "own"), keep_layers=[1, 2],
                 distil=[str(tiny_data["txt"])], stages="hidden:1", batch_size=16, progress=False, evaluate=())
