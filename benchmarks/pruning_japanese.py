@@ -77,13 +77,15 @@ for n in (6, 4, 3):
                             "kw": {"recipe": "best", "stages": "hidden,nli-softmax,sts:2", "distil": "searched-japanese",
                                    "nli": JNLI, "sts": JSTS_TRAIN}}
 
-def _weighted_row(n: int, weight: float, epochs: float = 1.0, lr: float | None = None, seed: int | None = None) -> dict:
+def _weighted_row(n: int, weight: float, epochs: float = 1.0, lr: float | None = None,
+                  seed: int | None = None) -> dict:
     """e5-{n}-hidden with the sentence embedding weighted `weight` times beside the layers' terms
     (at weight 1 they outweigh it about 12 to 1 at the end of a run, judging by the final losses at
     weights 1 and 10, while retrieval reads only the embedding), for `epochs` (more of the 15-minute recovery budget), at
     learning rate `lr` (None: the hidden stage's default, 1e-4), with random seed `seed` (None: 42, the default)."""
     base = ROWS[f"e5-{n}-hidden"]
-    more = (f", {epochs:g} epochs" if epochs != 1.0 else "") + (f", lr {lr:g}" if lr else "") + (f", seed {seed}" if seed is not None else "")
+    more = ((f", {epochs:g} epochs" if epochs != 1.0 else "") + (f", lr {lr:g}" if lr else "")
+            + (f", seed {seed}" if seed is not None else ""))
     return {**base, "label": f"e5 {n} alternate: hidden-state distillation, embedding term ×{weight:g}{more}",
             "kw": {**base["kw"], "embedding_weight": weight, **({"epochs": epochs} if epochs != 1.0 else {}),
                    **({"lr": lr} if lr else {}), **({"seed": seed} if seed is not None else {})}}
@@ -101,9 +103,8 @@ ROWS["e5-6-hidden-emb10-2ep-lr4e-4"] = _weighted_row(6, 10.0, 2.0, lr=4e-4)
 ROWS["e5-6-hidden-emb10-2ep-lr8e-4"] = _weighted_row(6, 10.0, 2.0, lr=8e-4)
 ROWS["e5-4-hidden-emb10-2ep-lr8e-4"] = _weighted_row(4, 10.0, 2.0, lr=8e-4)
 ROWS["e5-4-hidden-emb10-2ep-lr1.6e-3"] = _weighted_row(4, 10.0, 2.0, lr=1.6e-3)
-# the 6-layer target was met by 0.2 points in one run: the same recovery with other random seeds
+# the 6-layer target was met by 0.2 points in one run: the same recovery with another random seed
 ROWS["e5-6-hidden-emb10-2ep-lr8e-4-seed7"] = _weighted_row(6, 10.0, 2.0, lr=8e-4, seed=7)
-ROWS["e5-6-hidden-emb10-2ep-lr8e-4-seed123"] = _weighted_row(6, 10.0, 2.0, lr=8e-4, seed=123)
 
 
 def _progressive_row(first: int, first_epochs: float, n: int, epochs: float, lr: float = 8e-4,
