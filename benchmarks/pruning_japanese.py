@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -144,8 +146,6 @@ def run(row_id: str) -> dict:
         row = {**row, "kw": {**row["kw"], "distil": searched_japanese()}}
     first = None
     if "first" in row:  # progressive: the first cut, recovered, is the row's base
-        import tempfile
-
         from pruning import api
         from sbsearch.model_choice.prune_inputs import text_sources
 
@@ -158,8 +158,6 @@ def run(row_id: str) -> dict:
     table.ROWS[row_id] = row  # run_row reads its rows from pruning_table's registry
     result = table.run_row(row_id, SUITES, warm_teacher=False)
     if first is not None:
-        import shutil
-
         shutil.rmtree(Path(first["path"]).parent, ignore_errors=True)
         result["minutes"] = round(result["minutes"] + first["seconds"]["training"] / 60, 1)
         result["stages"] = first["stages"] + result["stages"]

@@ -38,6 +38,11 @@ def run(cfg: PruneConfig, hooks: RunHooks | None = None) -> dict:
     return PruneRun(cfg.resolved(), hooks or RunHooks()).run()
 
 
+def original_of(card: dict) -> str | None:
+    """The model a pruned model was first cut from, however many cuts ago (a name or a path)."""
+    return (card.get("cut_from") or {}).get("original_base") or card.get("base_model")
+
+
 class PruneRun:
     def __init__(self, cfg: PruneConfig, hooks: RunHooks):
         self.cfg, self.hooks, self.say = cfg, hooks, hooks.say
@@ -141,14 +146,18 @@ class PruneRun:
         original model and lists which of its layers the cut kept), the kept layers are mapped through
         that list: a cut can be cut again and still learn from the original (progressive pruning,
         e.g. 12 → 6 → 4), each layer pulled toward the original's states."""
-        card = self.info.card
-        parent = card.get("kept_layers") or []
-        original = int(card.get("base_layers") or 0)
-        original_name = (card.get("cut_from") or {}).get("original_base") or card.get("base_model")
-        if (len(parent) == self.total and original != self.total and original_name in (tinfo.name, str(tinfo.path))
+        parent = self.parent_card()
+        original = int(parent.get("base_layers") or 0)
+        if (parent and original != self.total and original_of(parent) in (tinfo.name, str(tinfo.path))
                 and layers.count_layers(teacher_model) == original):
-            return [int(parent[i]) for i in self.kept], original
+            return [int(parent["kept_layers"][i]) for i in self.kept], original
         return list(self.kept), self.total
+
+    def parent_card(self) -> dict:
+        """The base's own card when the base was itself pruned (its layer numbers and counts refer to
+        the original model), else {}."""
+        card = self.info.card
+        return card if card.get("kept_layers") and len(card["kept_layers"]) == self.total else {}
 
     def recover(self, model, infos: list[dict], start: int) -> list[dict]:
         teacher_model, teacher_sha = self.teacher(start)
@@ -186,8 +195,7 @@ class PruneRun:
 
     def card(self, infos: list[dict]) -> dict:
         cfg, info, kept, total = self.cfg, self.info, self.kept, self.total
-        # a base that was itself pruned: layer numbers and counts refer to the original model
-        parent = info.card if info.card.get("kept_layers") and len(info.card["kept_layers"]) == total else {}
+        parent = self.parent_card()
         return {
             "name": self.out_dir.name,
             "base_model": info.name if info.kind == "builtin" else str(info.path),
@@ -200,8 +208,7 @@ class PruneRun:
             "strategy": cfg.layer_strategy(),
             "kept_layers": [parent["kept_layers"][i] for i in kept] if parent else kept,
             **({"cut_from": {"model": str(info.path), "layers": total, "kept": kept,
-                             "original_base": (parent.get("cut_from") or {}).get("original_base")
-                                                or parent.get("base_model")}} if parent else {}),
+                             "original_base": original_of(parent)}} if parent else {}),
             "recipe": cfg.recipe,
             "stages": infos,
             "data": self.data_entries,

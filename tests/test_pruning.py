@@ -488,9 +488,15 @@ def test_a_cut_of_a_cut_learns_from_the_original(tiny_bert, tiny_data, tmp_path)
     first = prune(str(tiny_bert), 3, "alternate", str(tmp_path / "three"), distil=[str(tiny_data["txt"])],
                   stages="hidden:1", batch_size=16, lr=1e-3, progress=False, evaluate=())
     assert first["kept_layers"] == [0, 2, 3]
-    again = prune(first["path"], 2, "explicit", str(tmp_path / "two"), keep_layers=[1, 2], teacher=str(tiny_bert),
-                  distil=[str(tiny_data["txt"])], stages="hidden:1", batch_size=16, lr=1e-3, progress=False,
-                  evaluate=())
+    # through the CLI, as a user cuts again
+    from sbsearch.cli.prune import prune as prune_command
+
+    r = CliRunner().invoke(prune_command, ["--base", first["path"], "--keep-layers", "1,2", "--teacher", str(tiny_bert),
+                                           "--distil", str(tiny_data["txt"]), "--stages", "hidden:1", "--batch-size", "16",
+                                           "--lr", "1e-3", "--eval", "none", "--no-compare", "--out", str(tmp_path / "two"),
+                                           "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    again = json.loads(r.stdout)
     assert again["kept_layers"] == [2, 3] and again["base_layers"] == 4
     assert again["stages"][0]["layer_targets"] == [3, 4]  # in the 3-layer stack it would be [2, 3]
     # a model of the original's size that is not the original is no teacher for the cut's layers
