@@ -172,8 +172,6 @@ def speed_by_layers(rounds: int = 3, n_texts: int = 128) -> dict:
     quantised, as the rows' int8 columns), plus the shipped e5-small-int8 (embedding table only),
     in rounds that take turns in one process on the same JSQuAD paragraphs (`passage: ` prompt).
     Recovery does not change a model's speed, so untrained cuts stand for every row of their size."""
-    import tempfile
-
     from pruning import layers, measures
     from pruning.data import read_jsquad
     from sbsearch.embed import make_embedder
