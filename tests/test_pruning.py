@@ -508,6 +508,11 @@ def test_a_cut_of_a_cut_learns_from_the_original(tiny_bert, tiny_data, tmp_path)
     own = prune(first["path"], 2, "explicit", str(tmp_path / "own"), keep_layers=[1, 2],
                 distil=[str(tiny_data["txt"])], stages="hidden:1", batch_size=16, progress=False, evaluate=())
     assert own["stages"][0]["layer_targets"] == [2, 3]
+    # a third cut still knows the original, and learns from it
+    third = prune(again["path"], 1, "explicit", str(tmp_path / "one"), keep_layers=[1], teacher=str(tiny_bert),
+                  distil=[str(tiny_data["txt"])], stages="hidden:1", batch_size=16, progress=False, evaluate=())
+    assert third["kept_layers"] == [3] and third["cut_from"]["original_base"] == again["cut_from"]["original_base"]
+    assert third["stages"][0]["layer_targets"] == [4]
 
 
 def test_best_recipe_adds_sts_sentences_to_the_distil_text(tiny_bert, tiny_data):
