@@ -46,7 +46,7 @@ class PruneConfig:
     stages: str | Sequence[str] | None = None
     recipe: str | None = None
     # training
-    epochs: float = 1.0
+    epochs: float | None = None     # None: the recipe's (pruning.recipes), else 1
     batch_size: int | None = None
     lr: float | None = None
     max_length: int | None = None
@@ -56,7 +56,7 @@ class PruneConfig:
     freeze_embeddings: bool = True
     group_by_length: bool = True
     threads: int | None = None
-    embedding_weight: float = 1.0     # stage hidden: the weight of the sentence-embedding term
+    embedding_weight: float | None = None  # stage hidden: the sentence-embedding term's weight [recipe's, else 1]
     # evaluation and the run itself
     evaluate: Sequence[str] = ()
     compare: Sequence[str] = ("base", "cut")
@@ -84,6 +84,8 @@ class PruneConfig:
         else:
             recipe = recipe or recipes.CUSTOM
         preset = recipes.settings_of(recipe)
+        if self.stages is not None:
+            preset["lr"] = None  # a recipe's rate was measured on its own stages; spelled-out stages keep theirs
         filled = {k: (getattr(self, k) if getattr(self, k) is not None else preset[k]) for k in RECIPE_SETTINGS}
         keep = parse_layer_list(self.keep_layers) if isinstance(self.keep_layers, str) else self.keep_layers
         if self.strategy == "explicit" and not keep:

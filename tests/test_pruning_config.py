@@ -18,9 +18,9 @@ from pruning.stages import STAGES, RecoveryStage, parse_stages, register
 from sbsearch.errors import SbsearchError
 
 PAPER_LIKE = {"strategy": "top", "distil_split": False, "distil_limit": None, "sts_sentences": None,
-              "sts_limit": None, "batch_size": 32, "max_length_cap": 128}
+              "sts_limit": None, "batch_size": 32, "max_length_cap": 128, "epochs": 1.0, "embedding_weight": 1.0}
 BEST = {"strategy": "alternate", "distil_split": "both", "distil_limit": 1500, "sts_sentences": 3000,
-        "sts_limit": None, "batch_size": 16, "max_length_cap": 256}
+        "sts_limit": None, "batch_size": 16, "max_length_cap": 256, "epochs": 1.0, "embedding_weight": 1.0}
 GOLDEN = {
     "recipe=best": ("best", [["hidden", None]], BEST, {"hidden": 1e-4}),
     "recipe=best-long": ("best-long", [["hidden", None]],
@@ -45,10 +45,19 @@ GOLDEN = {
     # added after the split (issue #27): the paper's plan with Sentence-BERT's softmax NLI objective
     "recipe=paper-softmax": ("paper-softmax", [["nli-softmax", None], ["sts", 2.0]], PAPER_LIKE,
                              {"nli-softmax": 2e-5, "sts": 2e-5}),
+    # best as measured on e5-small (docs/PRUNING.md, Japanese section): more text, longer, faster, embedding x10
+    "recipe=best-e5": ("best-e5", [["hidden", None]],
+                       {**BEST, "distil_limit": 4500, "epochs": 1.5, "embedding_weight": 10.0}, {"hidden": 8e-4}),
+    "stages=hidden,sts:2+recipe=best-e5": ("best-e5", [["hidden", None], ["sts", 2.0]],
+                                           {**BEST, "distil_limit": 4500, "epochs": 1.5, "embedding_weight": 10.0},
+                                           {"hidden": 1e-4, "sts": 2e-5}),
+    "recipe=best-e5,lr=1e-3,epochs=2": ("best-e5", [["hidden", None]],
+                                         {**BEST, "distil_limit": 4500, "epochs": 2, "embedding_weight": 10.0},
+                                         {"hidden": 1e-3}),
 }
 CASES = {
     **{f"recipe={r}": {"recipe": r} for r in ("best", "best-long", "paper", "nli", "sts", "distil", "hidden",
-                                              "distil-nli-sts", "paper-softmax")},
+                                              "distil-nli-sts", "paper-softmax", "best-e5")},
     "data=nli,sts": {"nli": ["a"], "sts": ["b"]},
     "data=nli": {"nli": ["a"]},
     "data=sts": {"sts": ["b"]},
@@ -58,6 +67,8 @@ CASES = {
     "stages=mix+recipe=best": {"stages": "mix", "recipe": "best"},
     "recipe=best,strategy=top,batch_size=8": {"recipe": "best", "strategy": "top", "batch_size": 8},
     "recipe=paper,distil_split=False": {"recipe": "paper", "distil_split": False},
+    "stages=hidden,sts:2+recipe=best-e5": {"stages": "hidden,sts:2", "recipe": "best-e5"},
+    "recipe=best-e5,lr=1e-3,epochs=2": {"recipe": "best-e5", "lr": 1e-3, "epochs": 2},
 }
 
 
@@ -75,6 +86,15 @@ def test_recipes_resolve_as_before(case):
     assert {k: getattr(cfg, k) for k in settings} == settings
     assert {n: cfg.stage_lr(n) for n, _ in cfg.plan} == stage_lr
     assert cfg.resolved() == cfg  # resolving twice changes nothing
+
+
+def test_a_base_model_gets_the_recipe_measured_on_it():
+    """tune names no recipe: e5-small (and any cut of it, by the model it was first cut from) gets
+    best-e5, every other model best, as measured (docs/PRUNING.md)."""
+    assert recipes.recipe_for_base("e5-small") == "best-e5"
+    assert recipes.recipe_for_base("minilm") == recipes.recipe_for_base("full") == "best"
+    assert recipes.recipe_for_base(None) == "best"
+    assert set(recipes.RECIPE_FOR_BASE.values()) <= set(recipes.RECIPES)
 
 
 def test_from_recipe_takes_overrides_and_refuses_unknown_names():

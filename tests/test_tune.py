@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from conftest import SAMPLE_DOCS
 from sbsearch.cli import cli
+from sbsearch.embed.models import resolve
 from sbsearch.model_choice import tune as tune_mod
 
 
@@ -99,6 +100,8 @@ def test_tune_picks_indexes_serves_int8_and_the_footer_shows_its_estimate_and_in
     seconds = time.perf_counter() - t
     # judged against the index's own model (its stored vectors), cut from its fp32 form
     assert out["reference"] == "minilm-int8" and out["teacher"] == "minilm" and out["chosen"] == "minilm-tuned-2"
+    assert out["recipe"] == "best"  # the recipe measured on MiniLM, at the stage's own rate
+    assert resolve("minilm-tuned-2").card["hyperparameters"]["stage_lr"] == {"hidden": 1e-4}
     cand = out["candidates"][0]
     est = cand["estimate"]
     assert cand["passed"] and cand["status"] == "chosen" and 1 <= est["estimate_pct"] <= 100
@@ -385,14 +388,17 @@ def test_tune_on_a_japanese_index_cuts_the_multilingual_model_and_serves_it(tmp_
     out = json.loads(invoke("tune", "-i", index, "--layers", "3", "--distil-limit", "100", "--keep", "1",
                             "--json", "-q"))
     assert out["reference"] == base and out["teacher"] == "e5-small"
+    # the recipe measured on e5-small: its rate, its embedding weight and epochs (--distil-limit given here)
+    assert out["recipe"] == "best-e5"
+    hp = resolve("e5-small-tuned-3").card["hyperparameters"]
+    assert hp["stage_lr"] == {"hidden": 8e-4} and hp["embedding_weight"] == 10.0 and hp["epochs"] == 1.5
+    assert hp["distil_limit"] == 100
     assert out["chosen"] == "e5-small-tuned-3", out
     est = out["candidates"][0]["estimate"]
     assert 1 <= est["estimate_pct"] <= 100 and est["interval_pct"][0] <= est["estimate_pct"]
     served = out["served"]
     assert served in ("e5-small-tuned-3", "e5-small-tuned-3-int8")
     assert json.loads(invoke("status", "-i", index, "--json"))["default_model"] == served
-    from sbsearch.embed.models import resolve
-
     card = resolve("e5-small-tuned-3").card
     assert card["kept_layers"] and len(card["kept_layers"]) == 3
     assert resolve("e5-small-tuned-3").reads_cjk  # it reads what its base reads: Japanese counts by meaning

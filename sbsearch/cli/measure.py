@@ -129,8 +129,9 @@ def parse_layer_counts(value: str | None) -> list[int] | None:
                    "estimate's 90% interval).")
 @click.option("--layers", "layers_", default=None,
               help="Layer counts to choose among [default: a third, half and two thirds of the reference's].")
-@click.option("--recipe", type=click.Choice(["best", "best-long"]), default="best", show_default=True,
-              help="Recovery recipe (see `sbsearch prune --help`).")
+@click.option("--recipe", type=click.Choice(["best", "best-e5", "best-long"]), default=None,
+              help="Recovery recipe (see `sbsearch prune --help`) [default: the one measured on the reference's "
+                   "model: best-e5 for e5-small and its cuts, else best].")
 @click.option("--distil-limit", type=click.IntRange(1), default=None,
               help="At most this many sentences of the index's chunks for distillation [default: the recipe's].")
 @click.option("--name", "prefix", default=None, help="Name stem of the new models [default: REFERENCE-tuned].")

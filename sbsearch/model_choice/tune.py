@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -71,7 +71,7 @@ class TuneOptions:
     reference: str | None = None  # the judge [the index's search model]
     keep_pct: float = 97.0
     layer_counts: list[int] | None = None  # [a third, half and two thirds of the teacher's layers]
-    recipe: str = "best"
+    recipe: str | None = None  # [the one measured on the teacher's model: recipe_for()]
     distil_limit: int | None = None
     prefix: str | None = None  # name stem of the candidates [TEACHER-tuned]
     n_queries: int = 200
@@ -125,6 +125,7 @@ class TuneResult:
     teacher: str | None = None  # the fp32 model cut and distilled from (fp32 speed-ups are against it)
     timings_note: str = ""
     not_tried: list[dict] = field(default_factory=list)  # counts bisecting left out, and why
+    recipe: str | None = None  # the recovery recipe every candidate was recovered with
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -214,6 +215,15 @@ def not_tried(counts: list[int], passed: dict[int, bool]) -> list[dict]:
                f"more layers than {max(passed_below)}, which passed" if passed_below else "not needed")
         out.append({"layers": n, "why": why})
     return out
+
+
+def recipe_for(teacher: str) -> str:
+    """The recovery recipe measured on the teacher's model (named as the model it was first cut from):
+    best-e5 for e5-small and its cuts, best for the rest (pruning.recipes.RECIPE_FOR_BASE)."""
+    from pruning.recipes import recipe_for_base
+    from pruning.run import original_of
+
+    return recipe_for_base(original_of(resolve(teacher).card) or teacher)
 
 
 def default_layer_counts(total: int) -> list[int]:
@@ -353,6 +363,7 @@ def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[
     total = resolve(teacher).layers
     if not total:
         raise SbsearchError(f"model {teacher!r}: its number of layers is unknown, so it cannot be cut")
+    options = replace(options, recipe=options.recipe or recipe_for(teacher))
     counts = sorted(set(options.layer_counts or default_layer_counts(total)))
     bad = [n for n in counts if not 0 < n < total]
     if bad:
@@ -364,7 +375,7 @@ def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[
         f"{len(judged.passages)} chunks · {len(judged.queries)} pseudo-queries")
     timer.lap("reference", t)
     result = TuneResult(str(store.path), judge, options.keep_pct, None, pseudo_queries=len(judged.queries),
-                        exhaustive=options.exhaustive, teacher=teacher)
+                        exhaustive=options.exhaustive, teacher=teacher, recipe=options.recipe)
     from pruning.teacher_outputs import sharing_teacher_outputs
 
     with sharing_teacher_outputs() as shared:
