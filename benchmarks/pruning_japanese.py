@@ -136,6 +136,10 @@ ROWS["e5-4-hidden-emb10-2ep-lr8e-4-sent4500"] = _sentences_row(4, 4500, 2.0)
 # within the 15 minutes at 6 layers: 1.5 epochs of 4,500 sentences take about as many steps as 2 of 1,500
 ROWS["e5-6-hidden-emb10-1.5ep-lr8e-4-sent4500"] = _sentences_row(6, 4500, 1.5)
 ROWS["e5-6-hidden-emb10-1.5ep-lr8e-4-sent4500-seed7"] = _sentences_row(6, 4500, 1.5, seed=7)
+# the same settings as the recipe they became (`best-e5`), with a third seed
+ROWS["e5-6-best-e5-seed13"] = {**ROWS["e5-6-hidden"], "label": "e5 6 alternate: `best-e5` (the 4,500-sentence "
+                               "recipe above, as a recipe), seed 13",
+                               "kw": {**ROWS["e5-6-hidden"]["kw"], "recipe": "best-e5", "seed": 13}}
 # every sentence of the documents, in the same number of steps as 2 epochs of 4,500
 ROWS["e5-4-hidden-emb10-1.3ep-lr8e-4-sent12000"] = _sentences_row(4, 12000, 1.3)
 
