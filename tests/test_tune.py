@@ -101,6 +101,7 @@ def test_tune_picks_indexes_serves_int8_and_the_footer_shows_its_estimate_and_in
     # judged against the index's own model (its stored vectors), cut from its fp32 form
     assert out["reference"] == "minilm-int8" and out["teacher"] == "minilm" and out["chosen"] == "minilm-tuned-2"
     assert out["recipe"] == "best"  # the recipe measured on MiniLM, at the stage's own rate
+    assert out["caveat"] == ""  # an English index: the estimate's curve was fitted on English models
     assert resolve("minilm-tuned-2").card["hyperparameters"]["stage_lr"] == {"hidden": 1e-4}
     cand = out["candidates"][0]
     est = cand["estimate"]
@@ -371,6 +372,23 @@ def test_footer_shows_the_stored_estimate_with_its_interval_and_the_runtime_of_i
     old = footer(_Answer({"quality_metric": tune_mod.LABEL, "quality_pct": 97.2, "speedup": 1.53},
                          model="minilm-tuned-4"))
     assert "1.5x faster than minilm" in old and "97.2% of minilm · (tune of" in old and "interval" not in old
+
+
+def test_tune_says_its_estimate_reads_high_on_a_mostly_japanese_index():
+    """The estimate's curve was fitted on English models and read 4-8 points high on JSQuAD's
+    paragraphs (benchmarks/tune_japanese.py): tune's report says so where most of the text is CJK,
+    by the rule a new index's model is chosen with, and not elsewhere."""
+    from sbsearch.cli.render import tune_lines
+
+    japanese = [p.read_text(encoding="utf-8") for p in sorted((SAMPLE_DOCS / "ja").rglob("*.md"))]
+    english = [p.read_text(encoding="utf-8") for p in sorted((SAMPLE_DOCS / "it").glob("*.md"))]
+    assert japanese and english
+    assert tune_mod.mostly_cjk(japanese) and not tune_mod.mostly_cjk(english)
+    assert not tune_mod.mostly_cjk(english * 3 + japanese[:1])
+    noted = tune_lines(tune_mod.TuneResult("idx", "e5-small-int8", 97.0, None, caveat=tune_mod.CJK_CAVEAT))
+    assert any(line.startswith("note: the estimate's curve was fitted on English models") for line in noted)
+    plain = tune_lines(tune_mod.TuneResult("idx", "minilm-int8", 97.0, None))
+    assert not any(line.startswith("note:") for line in plain)
 
 
 @pytest.mark.slow
