@@ -16,7 +16,7 @@ from ..errors import SbsearchError
 RECIPE_HELP = ("best (default with --nli and --sts: hidden-state distillation to the base on 1,500 sentences "
                "of --distil, its passages whole and 3,000 sentences of --sts; ~15 min for mpnet-6 here), "
                "best-e5 (best for e5-small: 4,500 sentences, 1.5 epochs, lr 8e-4, embedding term x10; "
-               "6 layers kept 97% of its int8 JSQuAD retrieval in ~15 min), "
+               "6 layers kept 96.6-97.2% of its int8 JSQuAD retrieval, three seeds, in ~15 min), "
                "best-long (every sentence of --distil; ~22 min, better retrieval), paper (nli → sts:2, "
                "Shelke et al.; top layers), paper-softmax (nli-softmax → sts:2: NLI data without triplets, e.g. JNLI), "
                "nli, sts, distil, hidden, distil-nli-sts (distil → nli → sts:2)")
@@ -56,11 +56,11 @@ SUITE_HELP = ("stsb, sick, nli, stackfaq, sample_docs, size, speed; Japanese: js
 @click.option("--recipe", default=None, help=f"Named stage list: {RECIPE_HELP}.")
 @click.option("--stages", default=None, help="Explicit stages among nli, nli-softmax, sts, distil, mix, hidden, e.g. hidden,sts:2 (name[:epochs]); overrides --recipe.")
 @click.option("--epochs", type=float, default=None, help="Epochs per stage (unless name:epochs) [default: 1.5 for best-e5, else 1].")
-@click.option("--batch-size", type=click.IntRange(2, 4096), default=None, help="[default: 32]")
+@click.option("--batch-size", type=click.IntRange(2, 4096), default=None, help="[default: 16 for best and best-e5, else 32]")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 8e-4 for best-e5, else 2e-5 for nli/sts, 1e-4 for distil and hidden].")
 @click.option("--max-length", type=click.IntRange(8, 4096), default=None,
               help="Training sequence length [default: fitted to the data, at most --max-length-cap].")
-@click.option("--max-length-cap", type=click.IntRange(8, 4096), default=None, help="[default: 64 for best, else 128]")
+@click.option("--max-length-cap", type=click.IntRange(8, 4096), default=None, help="[default: 256 for best, best-e5 and best-long, else 128]")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--bf16/--no-bf16", default=False, show_default=True, help="bf16 autocast (only pays off on CPUs with avx512_bf16/AMX).")
 @click.option("--freeze-embeddings/--train-embeddings", default=True, show_default=True,
