@@ -54,25 +54,34 @@ def labelled(index: Path, qs, models: list[str]) -> dict:
             for m in dict.fromkeys(models)}
 
 
-def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: dict) -> dict:
-    index = work / f"index-{recipe}"
+def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: dict, layers: str = "6") -> dict:
+    """One `sbsearch tune` on a copy of the index; with one layer count its candidate, else the one
+    tune chose, is the row's (every candidate's estimate is kept in `candidates`)."""
+    tag = recipe if layers == "6" else f"{recipe}-{layers.replace(',', '-')}"
+    index = work / f"index-{tag}"
     shutil.rmtree(index, ignore_errors=True)
     shutil.copytree(base_index, index)
     judge = json.loads(sbsearch(["status", "-i", index, "--json"], env)[0].stdout)["default_model"]
-    proc, seconds = sbsearch(["tune", "-i", index, "--layers", "6", "--keep", keep, "--recipe", recipe,
-                              "--name", f"ja-{recipe}", "--force", "--json"], env)
+    proc, seconds = sbsearch(["tune", "-i", index, "--layers", layers, "--keep", keep, "--recipe", recipe,
+                              "--name", f"ja-{tag}", "--force", "--json"], env)
     out = json.loads(proc.stdout)
-    cand = out["candidates"][0]
+    cand = next((c for c in out["candidates"] if c["name"] == out["chosen"]), out["candidates"][-1])
     est = cand.get("estimate") or {}
     i8 = out.get("int8") or {}
     os.environ.update(env)
-    return {"recipe": recipe, "keep": keep, "judge": judge, "seconds": round(seconds, 1),
-            "train_seconds": cand["train_seconds"], "candidate": cand["name"], "status": cand["status"],
-            "estimate_pct": est.get("estimate_pct"), "interval_pct": est.get("interval_pct"),
+    served = out["served"]
+    return {"recipe": recipe, "layers": layers, "keep": keep, "judge": judge, "seconds": round(seconds, 1),
+            "train_seconds": sum(c["train_seconds"] for c in out["candidates"]), "candidate": cand["name"],
+            "status": cand["status"], "estimate_pct": est.get("estimate_pct"), "interval_pct": est.get("interval_pct"),
             "passes_97": bool(est.get("interval_pct") and est["interval_pct"][0] >= 97),
-            "speedup_fp32": cand.get("speedup"), "served": out["served"],
+            "speedup_fp32": cand.get("speedup"), "served": served,
+            "candidates": [{"name": c["name"], "layers": c["layers"], "status": c["status"], "reason": c["reason"],
+                            "estimate_pct": (c.get("estimate") or {}).get("estimate_pct"),
+                            "interval_pct": (c.get("estimate") or {}).get("interval_pct"),
+                            "train_seconds": c["train_seconds"]} for c in out["candidates"]],
             "int8": {k: i8.get(k) for k in ("name", "served", "why", "loss_points")},
-            "ndcg@10": labelled(index, qs, [judge, cand["name"], out["served"] or cand["name"]]),
+            # a candidate not served left no vectors: only the judge and what tune chose are labelled
+            "ndcg@10": labelled(index, qs, [judge] + ([cand["name"], served] if served else [])),
             "when": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
 
 
@@ -86,15 +95,23 @@ def render(res: dict) -> str:
              f"Index: JSQuAD valid's {res['documents']:,} paragraphs, indexed through the CLI with the model sbsearch "
              f"chose for them ({judge}: nDCG@10 of {res['questions']:,} JSQuAD questions {jn['vector']:.3f} vector, "
              f"{jn['hybrid']:.3f} hybrid). One `sbsearch tune` per recipe on its own copy, one after the other.", "",
-             "| recipe | tune min (recovery) | label-free estimate [90% interval] | passes 97%? | fp32 candidate: vector / hybrid "
+             "| run | tune min (recovery) | chosen: label-free estimate [90% interval] | passes 97%? | fp32 candidate: vector / hybrid "
              "| served | served: vector / hybrid | served vector, % of the judge's |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        c, s = r["ndcg@10"][r["candidate"]], r["ndcg@10"][r["served"] or r["candidate"]]
+    for key, r in res["runs"].items():
         lo, hi = r["interval_pct"] or (None, None)
-        lines.append(f"| `{r['recipe']}` | {r['seconds'] / 60:.1f} ({r['train_seconds'] / 60:.1f}) | {r['estimate_pct']:.1f}% "
-                     f"[{lo:.1f}–{hi:.1f}] | {'yes' if r['passes_97'] else 'no'} | {c['vector']:.3f} / {c['hybrid']:.3f} | "
-                     f"{r['served']} | {s['vector']:.3f} / {s['hybrid']:.3f} | {100 * s['vector'] / jn['vector']:.1f}% |")
+        row = (f"| `{key}` | {r['seconds'] / 60:.1f} ({r['train_seconds'] / 60:.1f}) | {r['candidate']}: {r['estimate_pct']:.1f}% "
+               f"[{lo:.1f}–{hi:.1f}] | {'yes' if r['passes_97'] else 'no'} | ")
+        if not r["served"]:
+            lines.append(row + "– | nothing served | – | – |")
+            continue
+        c, s = r["ndcg@10"][r["candidate"]], r["ndcg@10"][r["served"]]
+        lines.append(row + f"{c['vector']:.3f} / {c['hybrid']:.3f} | {r['served']} | {s['vector']:.3f} / {s['hybrid']:.3f} | "
+                     f"{100 * s['vector'] / jn['vector']:.1f}% |")
+        for other in r.get("candidates", []):
+            if other["name"] != r["candidate"]:
+                est = f"{other['estimate_pct']:.1f}%" if other["estimate_pct"] is not None else "no estimate"
+                lines.append(f"| ↳ also tried | | {other['name']}: {est}, {other['status']} ({other['reason'] or 'below --keep'}) | | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +119,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipes", default="best,best-e5")
     ap.add_argument("--keep", type=float, default=50.0)
+    ap.add_argument("--layers", default="6", help="tune's --layers (4,6,8: what tune tries by default on e5-small)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sbsearch-tune-japanese"))
     ap.add_argument("--render", action="store_true", help="print the table from the results, run nothing")
     ap.add_argument("--no-write", action="store_true")
@@ -120,9 +138,10 @@ def main() -> None:
         print(f"indexed {info['documents']} paragraphs in {seconds:.0f} s", flush=True)
     res.update(documents=info["documents"], questions=len(qs.queries))
     for recipe in args.recipes.split(","):
-        print(f"tune --recipe {recipe} ...", flush=True)
-        res["runs"][recipe] = run_recipe(recipe, args.work, base_index, qs, args.keep, env)
-        print(json.dumps(res["runs"][recipe], indent=1), flush=True)
+        key = recipe if (args.layers, args.keep) == ("6", 50.0) else f"{recipe} --layers {args.layers} --keep {args.keep:g}"
+        print(f"tune --recipe {recipe} --layers {args.layers} --keep {args.keep:g} ...", flush=True)
+        res["runs"][key] = run_recipe(recipe, args.work, base_index, qs, args.keep, env, args.layers)
+        print(json.dumps(res["runs"][key], indent=1), flush=True)
         if not args.no_write:
             RESULTS.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     print(render(res))
