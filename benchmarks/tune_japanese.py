@@ -91,7 +91,7 @@ def render(res: dict) -> str:
         return ""
     judge = rows[0]["judge"]
     jn = rows[0]["ndcg@10"][judge]
-    lines = [f"### `sbsearch tune --layers 6` on a Japanese index: the recipe (benchmarks/tune_japanese.py)", "",
+    lines = ["### `sbsearch tune` on a Japanese index: the recipe, and what tune chooses (benchmarks/tune_japanese.py)", "",
              f"Index: JSQuAD valid's {res['documents']:,} paragraphs, indexed through the CLI with the model sbsearch "
              f"chose for them ({judge}: nDCG@10 of {res['questions']:,} JSQuAD questions {jn['vector']:.3f} vector, "
              f"{jn['hybrid']:.3f} hybrid). One `sbsearch tune` per recipe on its own copy, one after the other.", "",
@@ -110,8 +110,10 @@ def render(res: dict) -> str:
                      f"{100 * s['vector'] / jn['vector']:.1f}% |")
         for other in r.get("candidates", []):
             if other["name"] != r["candidate"]:
-                est = f"{other['estimate_pct']:.1f}%" if other["estimate_pct"] is not None else "no estimate"
-                lines.append(f"| ↳ also tried | | {other['name']}: {est}, {other['status']} ({other['reason'] or 'below --keep'}) | | | | | |")
+                iv = other["interval_pct"]
+                est = (f"{other['estimate_pct']:.1f}% [{iv[0]:.1f}–{iv[1]:.1f}]" if iv else "no estimate")
+                lines.append(f"| ↳ also tried | | {other['name']}: {est}, {other['status']} | "
+                             f"{'yes' if iv and iv[0] >= 97 else 'no'} | | | | |")
     return "\n".join(lines) + "\n"
 
 
