@@ -29,7 +29,7 @@ SUITE_HELP = ("stsb, sick, nli, stackfaq, sample_docs, size, speed; Japanese: js
 @click.option("--layers", "n_layers", type=int, default=None, help="Layers to keep (default 6; or the length of --keep-layers).")
 @click.option("--strategy", type=click.Choice(["top", "bottom", "middle", "alternate", "explicit"]), default=None,
               help="Which layers to keep: top drops the top layers (the paper's choice) [default: the recipe's: "
-                   "alternate for best, top otherwise].")
+                   "alternate for best, best-e5 and best-long, top otherwise].")
 @click.option("--keep-layers", default=None, help="Explicit 0-based layers to keep, e.g. 0,2,4,7,9,11.")
 @click.option("--nli", multiple=True, help="NLI file(s): premise/hypothesis/label (SNLI, XNLI, SICK, tsv/csv/jsonl) "
               "or anchor/positive/negative; hf:ID with SBSEARCH_ONLINE=1. Repeatable.")
