@@ -54,9 +54,12 @@ def labelled(index: Path, qs, models: list[str]) -> dict:
             for m in dict.fromkeys(models)}
 
 
-def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: dict, layers: str = "6") -> dict:
+def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: dict, layers: str = "6",
+               folder: Path | None = None) -> dict:
     """One `sbsearch tune` on a copy of the index; with one layer count its candidate, else the one
-    tune chose, is the row's (every candidate's estimate is kept in `candidates`)."""
+    tune chose, is the row's (every candidate's estimate is kept in `candidates`). With `folder`, a
+    candidate tune recovered but did not serve (its model stays in the models folder, its vectors do
+    not) is embedded again (`sbsearch index -m`), with its int8 variant, and labelled too."""
     tag = recipe if layers == "6" else f"{recipe}-{layers.replace(',', '-')}"
     index = work / f"index-{tag}"
     shutil.rmtree(index, ignore_errors=True)
@@ -70,6 +73,10 @@ def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: 
     i8 = out.get("int8") or {}
     os.environ.update(env)
     served = out["served"]
+    rejected = [c["name"] for c in out["candidates"] if c["status"] == "rejected"] if folder else []
+    for name in rejected:
+        for m in (name, f"{name}-int8"):
+            sbsearch(["index", folder, "-i", index, "-m", m, "-q"], env)
     return {"recipe": recipe, "layers": layers, "keep": keep, "judge": judge, "seconds": round(seconds, 1),
             "train_seconds": sum(c["train_seconds"] for c in out["candidates"]), "candidate": cand["name"],
             "status": cand["status"], "estimate_pct": est.get("estimate_pct"), "interval_pct": est.get("interval_pct"),
@@ -82,6 +89,7 @@ def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: 
             "int8": {k: i8.get(k) for k in ("name", "served", "why", "loss_points")},
             # a candidate not served left no vectors: only the judge and what tune chose are labelled
             "ndcg@10": labelled(index, qs, [judge] + ([cand["name"], served] if served else [])),
+            "rejected_ndcg@10": labelled(index, qs, [m for n in rejected for m in (n, f"{n}-int8")]),
             "when": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
 
 
@@ -112,8 +120,12 @@ def render(res: dict) -> str:
             if other["name"] != r["candidate"]:
                 iv = other["interval_pct"]
                 est = (f"{other['estimate_pct']:.1f}% [{iv[0]:.1f}–{iv[1]:.1f}]" if iv else "no estimate")
+                lab = r.get("rejected_ndcg@10", {})
+                fp, i8 = lab.get(other["name"]), lab.get(f"{other['name']}-int8")
                 lines.append(f"| ↳ also tried | | {other['name']}: {est}, {other['status']} | "
-                             f"{'yes' if iv and iv[0] >= 97 else 'no'} | | | | |")
+                             f"{'yes' if iv and iv[0] >= 97 else 'no'} | "
+                             + (f"{fp['vector']:.3f} / {fp['hybrid']:.3f} | (its int8) | {i8['vector']:.3f} / "
+                                f"{i8['hybrid']:.3f} | {100 * i8['vector'] / jn['vector']:.1f}% |" if fp and i8 else "| | | |"))
     return "\n".join(lines) + "\n"
 
 
@@ -121,6 +133,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipes", default="best,best-e5")
     ap.add_argument("--keep", type=float, default=50.0)
+    ap.add_argument("--label-rejected", action="store_true",
+                    help="also label the candidates tune recovered and rejected (embeds the index with each)")
     ap.add_argument("--layers", default="6", help="tune's --layers (4,6,8: what tune tries by default on e5-small)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sbsearch-tune-japanese"))
     ap.add_argument("--render", action="store_true", help="print the table from the results, run nothing")
@@ -142,7 +156,8 @@ def main() -> None:
     for recipe in args.recipes.split(","):
         key = recipe if (args.layers, args.keep) == ("6", 50.0) else f"{recipe} --layers {args.layers} --keep {args.keep:g}"
         print(f"tune --recipe {recipe} --layers {args.layers} --keep {args.keep:g} ...", flush=True)
-        res["runs"][key] = run_recipe(recipe, args.work, base_index, qs, args.keep, env, args.layers)
+        res["runs"][key] = run_recipe(recipe, args.work, base_index, qs, args.keep, env, args.layers,
+                                      folder if args.label_rejected else None)
         print(json.dumps(res["runs"][key], indent=1), flush=True)
         if not args.no_write:
             RESULTS.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
