@@ -58,7 +58,8 @@ def footer(answer) -> str:
                 parts.append(f"{headline['speedup']:.1f}x faster than {headline.get('speedup_against') or cmp['model_b']}")
             if headline.get("quality_metric"):
                 parts.append(f"{headline['quality_metric']} {headline['quality_pct']:.1f}% of {cmp['model_b']}"
-                             + _interval(headline))
+                             + _interval(headline)
+                             + (f", {headline['quality_caveat']}" if headline.get("quality_caveat") else ""))
             parts.append(f"({cmp['source']} of {cmp['created'][:10]})")
     else:
         parts.append("no comparison stored (run `sbsearch compare`)")

@@ -389,6 +389,14 @@ def test_tune_says_its_estimate_reads_high_on_a_mostly_japanese_index():
     assert any(line.startswith("note: the estimate's curve was fitted on English models") for line in noted)
     plain = tune_lines(tune_mod.TuneResult("idx", "minilm-int8", 97.0, None))
     assert not any(line.startswith("note:") for line in plain)
+    # the query footer carries it too, from the stored headline
+    from sbsearch.wording import footer
+
+    est = {"estimate_pct": 99.0, "interval_pct": [98.8, 99.2], "interval_level": 90}
+    for cjk, shown in ((True, True), (False, False)):
+        headline = tune_mod._headline(est, 2.0, "e5-small", cjk)
+        line = footer(_Answer({**headline}, model="e5-small-tuned-6-int8"))
+        assert ("99.0% of minilm (90% interval 98.8–99.2%), read 4-8 points high on a Japanese index" in line) == shown, line
 
 
 @pytest.mark.slow

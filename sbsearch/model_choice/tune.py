@@ -69,6 +69,7 @@ INT8_MAX_LOSS = 0.5
 CJK_CAVEAT = ("the estimate's curve was fitted on English models; on a Japanese index it read 4-8 points "
               "above the labelled share (docs/PRUNING.md): judge a CJK index's model with labels if you can "
               "(sbsearch compare --queries)")
+CJK_FOOTER = "read 4-8 points high on a Japanese index"  # the caveat, as the query footer shows it
 
 
 @dataclass
@@ -540,20 +541,21 @@ def _record(store: Store, result: TuneResult) -> None:
     ref = result.reference
     store.add_compare(chosen.name, ref, {
         "source": "tune", "created": now(), "a": chosen.name, "b": ref,
-        "headline": _headline(chosen.estimate, chosen.speedup, result.teacher),
+        "headline": _headline(chosen.estimate, chosen.speedup, result.teacher, bool(result.caveat)),
         "labelfree": chosen.estimate, "tune": result.as_dict()})
     if result.served != chosen.name:
         served_est = result.int8["estimate"]
         store.add_compare(result.served, ref, {
             "source": "tune", "created": now(), "a": result.served, "b": ref,
-            "headline": _headline(served_est, result.speedup, result.speedup_against),
+            "headline": _headline(served_est, result.speedup, result.speedup_against, bool(result.caveat)),
             "labelfree": served_est, "tune": result.as_dict()})
 
 
-def _headline(est: dict, speedup: float | None, speedup_against: str | None) -> dict:
+def _headline(est: dict, speedup: float | None, speedup_against: str | None, cjk: bool = False) -> dict:
     return {"quality_metric": LABEL, "quality_pct": est["estimate_pct"],
             "quality_interval": est.get("interval_pct"), "interval_level": est.get("interval_level"),
-            "speedup": speedup, "speedup_against": speedup_against}
+            "speedup": speedup, "speedup_against": speedup_against,
+            **({"quality_caveat": CJK_FOOTER} if cjk else {})}
 
 
 def _serve_int8(index_path, store: Store, result: TuneResult, chosen_with_vectors: tuple, judged: _Judged, say,
