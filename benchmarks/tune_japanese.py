@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,18 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from japanese import jsquad_set  # noqa: E402
+from tune_time import sbsearch  # noqa: E402  (the CLI in a subprocess, timed; exit 3 = nothing chosen)
 
 RESULTS = REPO / "benchmarks" / "results" / "tune_japanese.json"
 QUESTIONS = 1000
-
-
-def sbsearch(args: list, env: dict) -> tuple[subprocess.CompletedProcess, float]:
-    t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "sbsearch", *map(str, args)], capture_output=True, text=True,
-                          env=env)
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"sbsearch {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc, time.perf_counter() - t
 
 
 def labelled(index: Path, qs, models: list[str]) -> dict:
