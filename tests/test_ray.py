@@ -4,6 +4,7 @@ mid-run is replaced with its slice sent again."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,18 @@ def test_a_killed_worker_is_replaced_and_its_slice_retried(ray_runtime):
     info = resolve("fake")
     pool = RayEmbedder(info, "auto", actors=2)
     texts = [f"note {i} about the printer on floor {i % 7}" for i in range(200)]
-    ray_runtime.kill(pool.actors[0])  # as if its node went away
+    victim = pool.actors[0]
+    ray_runtime.kill(victim)  # as if its node went away
+    # kill is asynchronous: wait until the worker is gone, or encode may still reach it (a flaky pass
+    # with nothing retried was seen once)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ray_runtime.get(victim.pid.remote(), timeout=10)
+        except ray_runtime.exceptions.RayActorError:
+            break
+        assert time.monotonic() < deadline, "the killed worker still answers"
+        time.sleep(0.1)
     got = pool.encode(texts)
     assert pool.retried >= 1
     np.testing.assert_allclose(got, make_embedder(info).encode(texts), atol=1e-5)
