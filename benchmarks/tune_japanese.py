@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from japanese import jsquad_set  # noqa: E402
+from japanese import jsquad_set, jsts_set  # noqa: E402
 from tune_time import sbsearch  # noqa: E402  (the CLI in a subprocess, timed; exit 3 = nothing chosen)
 
 RESULTS = REPO / "benchmarks" / "results" / "tune_japanese.json"
@@ -46,18 +46,19 @@ def labelled(index: Path, qs, models: list[str]) -> dict:
 
 
 def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: dict, layers: str = "6",
-               folder: Path | None = None) -> dict:
+               folder: Path | None = None, exhaustive: bool = False) -> dict:
     """One `sbsearch tune` on a copy of the index; with one layer count its candidate, else the one
     tune chose, is the row's (every candidate's estimate is kept in `candidates`). With `folder`, a
     candidate tune recovered but did not serve (its model stays in the models folder, its vectors do
     not) is embedded again (`sbsearch index -m`), with its int8 variant, and labelled too."""
     tag = recipe if layers == "6" else f"{recipe}-{layers.replace(',', '-')}"
+    work.mkdir(parents=True, exist_ok=True)
     index = work / f"index-{tag}"
     shutil.rmtree(index, ignore_errors=True)
     shutil.copytree(base_index, index)
     judge = json.loads(sbsearch(["status", "-i", index, "--json"], env)[0].stdout)["default_model"]
     proc, seconds = sbsearch(["tune", "-i", index, "--layers", layers, "--keep", keep, "--recipe", recipe,
-                              "--name", f"ja-{tag}", "--force", "--json"], env)
+                              "--name", f"ja-{work.name}-{tag}", "--force", "--json"] + (["--exhaustive"] if exhaustive else []), env)
     out = json.loads(proc.stdout)
     cand = next((c for c in out["candidates"] if c["name"] == out["chosen"]), out["candidates"][-1])
     est = cand.get("estimate") or {}
@@ -73,8 +74,10 @@ def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: 
             "status": cand["status"], "estimate_pct": est.get("estimate_pct"), "interval_pct": est.get("interval_pct"),
             "passes_97": bool(est.get("interval_pct") and est["interval_pct"][0] >= 97),
             "speedup_fp32": cand.get("speedup"), "served": served,
+            "pseudo_queries": out.get("pseudo_queries"),
             "candidates": [{"name": c["name"], "layers": c["layers"], "status": c["status"], "reason": c["reason"],
                             "estimate_pct": (c.get("estimate") or {}).get("estimate_pct"),
+                            "agreement_pct": (c.get("estimate") or {}).get("agreement_pct"),
                             "interval_pct": (c.get("estimate") or {}).get("interval_pct"),
                             "train_seconds": c["train_seconds"]} for c in out["candidates"]],
             "int8": {k: i8.get(k) for k in ("name", "served", "why", "loss_points")},
@@ -127,6 +130,11 @@ def main() -> None:
     ap.add_argument("--label-rejected", action="store_true",
                     help="also label the candidates tune recovered and rejected (embeds the index with each)")
     ap.add_argument("--layers", default="6", help="tune's --layers (4,6,8: what tune tries by default on e5-small)")
+    ap.add_argument("--exhaustive", action="store_true", help="tune's --exhaustive: recover every layer count fully")
+    ap.add_argument("--corpus", choices=("jsquad", "jsts"), default="jsquad",
+                    help="the index: JSQuAD's paragraphs (1,000 questions), or JSTS valid's sentences "
+                         "(benchmarks/japanese.py's paraphrase set: pairs scored >= 4)")
+    ap.add_argument("--tag", default="", help="added to the result's key (to keep an earlier run's row)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sbsearch-tune-japanese"))
     ap.add_argument("--render", action="store_true", help="print the table from the results, run nothing")
     ap.add_argument("--no-write", action="store_true")
@@ -138,17 +146,24 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "SBSEARCH_HOME": str(args.work / "home"),
            "SBSEARCH_MODELS_DIR": str(args.work / "models"), "COLUMNS": "200"}
-    folder, qs, info = jsquad_set(args.work / "corpus", QUESTIONS)
-    base_index = args.work / "index-base"
+    if args.corpus == "jsquad":
+        folder, qs, info = jsquad_set(args.work / "corpus", QUESTIONS)
+    else:
+        folder, qs, info = jsts_set(args.work / "corpus")
+    base_index = args.work / f"index-base-{args.corpus}"
     if not (base_index / "index.db").exists():
         _, seconds = sbsearch(["index", folder, "-i", base_index, "-q"], env)
-        print(f"indexed {info['documents']} paragraphs in {seconds:.0f} s", flush=True)
-    res.update(documents=info["documents"], questions=len(qs.queries))
+        print(f"indexed {info['documents']} {args.corpus} documents in {seconds:.0f} s", flush=True)
+    if args.corpus == "jsquad":
+        res.update(documents=info["documents"], questions=len(qs.queries))
     for recipe in args.recipes.split(","):
         key = recipe if (args.layers, args.keep) == ("6", 50.0) else f"{recipe} --layers {args.layers} --keep {args.keep:g}"
-        print(f"tune --recipe {recipe} --layers {args.layers} --keep {args.keep:g} ...", flush=True)
-        res["runs"][key] = run_recipe(recipe, args.work, base_index, qs, args.keep, env, args.layers,
-                                      folder if args.label_rejected else None)
+        key = " ".join(filter(None, [key, "--exhaustive" if args.exhaustive else "",
+                                     f"[{args.corpus}]" if args.corpus != "jsquad" else "", args.tag]))
+        print(f"{key} ...", flush=True)
+        res["runs"][key] = run_recipe(recipe, args.work / args.corpus, base_index, qs, args.keep, env, args.layers,
+                                      folder if args.label_rejected else None, args.exhaustive)
+        res["runs"][key].update(corpus=args.corpus, documents=info["documents"], questions=len(qs.queries))
         print(json.dumps(res["runs"][key], indent=1), flush=True)
         if not args.no_write:
             RESULTS.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")

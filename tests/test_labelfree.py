@@ -122,3 +122,25 @@ def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_more_queries(
     assert fields["interval_pct"] == [labelfree.calibrated_pct(100 * lo), labelfree.calibrated_pct(100 * hi)]
     assert a_lo <= round(100 * few.mean(), 1) <= a_hi and fields["interval_level"] == 90
     assert labelfree.interval_fields([1.0] * 20)["interval_pct"] == [100.0, 100.0]
+
+
+def test_japanese_pseudo_queries_are_sentences_the_length_of_a_question():
+    # Japanese ends a sentence with 。 and no space and has no spaces between words: cut as English,
+    # this paragraph was one pseudo-query of 120+ characters, and a one-sentence document none at all
+    sentence = "経費の精算は月末までに所定の申請書を上長に提出し、承認を受けてから経理部へ回してください。"
+    paragraph = "出張の前には旅費の見積もりを作成します。" + sentence + "「領収書は。」と聞かれたら原本を添付します。"
+    short = ["会議室の予約は総務部のシステムから行います。", "新しい社員証は受付で受け取れます。"]
+    passages = [paragraph] * 2 + short
+    docs = ["a.md", "b.md", "c.md", "d.md"]
+    queries = labelfree.pseudo_queries(passages, docs, n=40)
+    texts = {q.text for q in queries}
+    assert "出張の前には旅費の見積もりを作成します。" in texts  # split after 。 with no space
+    assert "「領収書は。」と聞かれたら原本を添付します。" in texts  # not inside a quotation
+    assert {q.source for q in queries} == set(docs)  # one-sentence documents yield their sentence
+    cut = next(t for t in texts if sentence.startswith(t[:10]))
+    assert sentence.startswith(cut) and 30 <= len(cut) < len(sentence)  # 16 units of two letters (、 ends one)
+    assert all(len(q.text) <= 34 for q in queries)  # 32 letters and a bracket or two
+    # an English text is cut exactly as before
+    english = labelfree.pseudo_queries(["One two three four five six. Seven eight nine ten eleven."], ["e"], n=5)
+    assert sorted(q.text for q in english) == ["One two three four five six.", "Seven eight nine ten eleven."]
+    assert labelfree.PseudoQuery(sentence[:24], "a").partial == "経費算はまで定の書をに提"  # every other unit

@@ -6,6 +6,13 @@ themselves, both models rank the documents for each, and the candidate's top-10 
 the reference's own top-10 as graded relevance (the reference's first document is worth 10, its
 tenth 1). That nDCG@10 is 1.0 for a candidate that ranks exactly like the reference.
 
+Japanese (and Chinese) have no spaces between words and end sentences with "。" and no space: cut
+as English is, a whole Japanese paragraph was one sentence of one "word", so every pseudo-query was
+a paragraph (~200 characters) and an index of short sentences yielded almost none. A sentence with
+CJK letters is therefore split after 。！？ and measured in two-character units (a Japanese word is
+about two characters long), so a Japanese pseudo-query is, like an English one, a sentence of at
+most `max_words` words: about 32 characters, the length of a JSQuAD question.
+
 The document a pseudo-query was cut from is left out of both rankings: any model finds the
 passage that contains the query's exact words, so keeping it would flatter weak candidates.
 
@@ -34,12 +41,20 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import SbsearchError
+from ..lexical.analysis import CJK_RUN, _CJK
 from .metrics import dedupe, ndcg_at_k, overlap_at_k
 
 Encode = Callable[[list[str]], np.ndarray]
 
-_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])(?![」』）)])|\n+")
 _WORD = re.compile(r"\w+", re.UNICODE)
+# A unit of a sentence with CJK letters: two CJK letters, or a run of anything else but space
+_CJK_UNIT = re.compile(f"[{_CJK}]{{1,2}}|[^\\s{_CJK}]+")
+
+
+def _cjk_units(sentence: str) -> list[re.Match]:
+    """The word-like units of a sentence with CJK letters, those with a letter or digit only."""
+    return [m for m in _CJK_UNIT.finditer(sentence) if _WORD.search(m.group())]
 
 
 @dataclass
@@ -50,6 +65,9 @@ class PseudoQuery:
     @property
     def partial(self) -> str:
         """The known-item form: every other word, so that no passage holds the query verbatim."""
+        if CJK_RUN.search(self.text):
+            units = [m.group() for m in _cjk_units(self.text)]
+            return "".join(units[::2]) if len(units) >= 6 else self.text
         words = self.text.split()
         return " ".join(words[::2]) if len(words) >= 6 else self.text
 
@@ -71,6 +89,12 @@ def pseudo_queries(passages: Sequence[str], passage_doc: Sequence[str], n: int =
     by_doc: dict[str, list[str]] = {}
     for text, doc in zip(passages, passage_doc):
         for sent in _SENTENCE.split(text):
+            if CJK_RUN.search(sent):
+                units = _cjk_units(sent)
+                if len(units) >= min_words:
+                    whole = len(units) <= max_words
+                    by_doc.setdefault(doc, []).append((sent if whole else sent[:units[max_words - 1].end()]).strip())
+                continue
             words = sent.split()
             if len(_WORD.findall(sent)) >= min_words:
                 by_doc.setdefault(doc, []).append(" ".join(words[:max_words]))
