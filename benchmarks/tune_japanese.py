@@ -91,30 +91,36 @@ def render(res: dict) -> str:
     rows = list(res.get("runs", {}).values())
     if not rows:
         return ""
-    judge = rows[0]["judge"]
-    jn = rows[0]["ndcg@10"][judge]
+    first = next(r for r in rows if r.get("corpus", "jsquad") == "jsquad")
+    judge, jn = first["judge"], first["ndcg@10"][first["judge"]]
     lines = ["### `sbsearch tune` on a Japanese index: the recipe, and what tune chooses (benchmarks/tune_japanese.py)", "",
              f"Index: JSQuAD valid's {res['documents']:,} paragraphs, indexed through the CLI with the model sbsearch "
              f"chose for them ({judge}: nDCG@10 of {res['questions']:,} JSQuAD questions {jn['vector']:.3f} vector, "
-             f"{jn['hybrid']:.3f} hybrid). One `sbsearch tune` per recipe on its own copy, one after the other.", "",
+             f"{jn['hybrid']:.3f} hybrid); rows marked [jsts]: JSTS valid's sentences and its paraphrase questions "
+             "(benchmarks/japanese.py's set). One `sbsearch tune` per row on its own copy, one after the other.", "",
              "| run | tune min (recovery) | chosen: label-free estimate [90% interval] | passes 97%? | fp32 candidate: vector / hybrid "
              "| served | served: vector / hybrid | served vector, % of the judge's |",
              "|---|---|---|---|---|---|---|---|"]
     for key, r in res["runs"].items():
+        jn = r["ndcg@10"][r["judge"]]
         lo, hi = r["interval_pct"] or (None, None)
-        row = (f"| `{key}` | {r['seconds'] / 60:.1f} ({r['train_seconds'] / 60:.1f}) | {r['candidate']}: {r['estimate_pct']:.1f}% "
-               f"[{lo:.1f}–{hi:.1f}] | {'yes' if r['passes_97'] else 'no'} | ")
+        est = f"{r['estimate_pct']:.1f}% [{lo:.1f}–{hi:.1f}]" if lo is not None else "no estimate"
+        row = (f"| `{key}` | {r['seconds'] / 60:.1f} ({r['train_seconds'] / 60:.1f}) | {r['candidate']}: {est} "
+               f"| {'yes' if r['passes_97'] else 'no'} | ")
+        lab = r.get("rejected_ndcg@10", {})
         if not r["served"]:
-            lines.append(row + "– | nothing served | – | – |")
-            continue
-        c, s = r["ndcg@10"][r["candidate"]], r["ndcg@10"][r["served"]]
-        lines.append(row + f"{c['vector']:.3f} / {c['hybrid']:.3f} | {r['served']} | {s['vector']:.3f} / {s['hybrid']:.3f} | "
-                     f"{100 * s['vector'] / jn['vector']:.1f}% |")
+            fp, i8 = lab.get(r["candidate"]), lab.get(f"{r['candidate']}-int8")
+            lines.append(row + (f"{fp['vector']:.3f} / {fp['hybrid']:.3f} | nothing served (its int8) | {i8['vector']:.3f} / "
+                                f"{i8['hybrid']:.3f} | {100 * i8['vector'] / jn['vector']:.1f}% |" if fp and i8
+                                else "– | nothing served | – | – |"))
+        else:
+            c, s = r["ndcg@10"][r["candidate"]], r["ndcg@10"][r["served"]]
+            lines.append(row + f"{c['vector']:.3f} / {c['hybrid']:.3f} | {r['served']} | {s['vector']:.3f} / {s['hybrid']:.3f} | "
+                         f"{100 * s['vector'] / jn['vector']:.1f}% |")
         for other in r.get("candidates", []):
             if other["name"] != r["candidate"]:
                 iv = other["interval_pct"]
                 est = (f"{other['estimate_pct']:.1f}% [{iv[0]:.1f}–{iv[1]:.1f}]" if iv else "no estimate")
-                lab = r.get("rejected_ndcg@10", {})
                 fp, i8 = lab.get(other["name"]), lab.get(f"{other['name']}-int8")
                 lines.append(f"| ↳ also tried | | {other['name']}: {est}, {other['status']} | "
                              f"{'yes' if iv and iv[0] >= 97 else 'no'} | "

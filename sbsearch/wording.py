@@ -59,6 +59,8 @@ def footer(answer) -> str:
             if headline.get("quality_metric"):
                 parts.append(f"{headline['quality_metric']} {headline['quality_pct']:.1f}% of {cmp['model_b']}"
                              + _interval(headline)
+                             # stored by tunes of a Japanese index before its pseudo-queries were cut to
+                             # question length (2026-12-07), whose estimates read 4-8 points high
                              + (f", {headline['quality_caveat']}" if headline.get("quality_caveat") else ""))
             parts.append(f"({cmp['source']} of {cmp['created'][:10]})")
     else:

@@ -242,8 +242,6 @@ def tune_lines(result) -> list[str]:
                      f"{c.speedup:.2f}x {result.teacher or result.reference}'s speed (fp32) · trained {c.train_seconds / 60:.1f} min · "
                      + ("chosen" if c.name == result.chosen else f"rejected ({c.reason})" if c.passed
                         else f"rejected (lower end below {result.threshold_pct:g}%)"))
-    if result.caveat:
-        lines.append(f"note: {result.caveat}")
     for left in getattr(result, "not_tried", None) or []:
         lines.append(f"{left['layers']} layers: not tried ({left['why']}; fewer layers never estimate higher)")
     if result.int8:

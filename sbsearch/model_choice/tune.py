@@ -63,13 +63,6 @@ PROBE_HEADROOM = 8.0
 # with a third model out of proportion to quality (measured: minilm-tuned-4-int8 lost 0.8 points of
 # the estimate against MiniLM-L6 where the labels say 0.14; docs/BENCHMARKS.md, tune_time.py).
 INT8_MAX_LOSS = 0.5
-# The estimate's curve (agreement -> share of the judge's nDCG@10) was fitted on English pruned models.
-# On a Japanese index (JSQuAD's paragraphs) it read 95.4% where the labels said 87.4%, and 99.0%
-# where they said 95.2% (benchmarks/tune_japanese.py): tune says so on an index of mostly CJK text.
-CJK_CAVEAT = ("the estimate's curve was fitted on English models; on a Japanese index it read 4-8 points "
-              "above the labelled share (docs/PRUNING.md): judge a CJK index's model with labels if you can "
-              "(sbsearch compare --queries)")
-CJK_FOOTER = "read 4-8 points high on a Japanese index"  # the caveat, as the query footer shows it
 
 
 @dataclass
@@ -133,7 +126,6 @@ class TuneResult:
     timings_note: str = ""
     not_tried: list[dict] = field(default_factory=list)  # counts bisecting left out, and why
     recipe: str | None = None  # the recovery recipe every candidate was recovered with
-    caveat: str = ""  # what the estimate is known to get wrong on this index (CJK_CAVEAT)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -223,17 +215,6 @@ def not_tried(counts: list[int], passed: dict[int, bool]) -> list[dict]:
                f"more layers than {max(passed_below)}, which passed" if passed_below else "not needed")
         out.append({"layers": n, "why": why})
     return out
-
-
-def mostly_cjk(passages: list[str]) -> bool:
-    """Whether the index is mostly CJK text, by the rule a new index's model is chosen with, on up to
-    200 of its chunks spread over it."""
-    from ..index.language import CJK_SHARE, LetterCount
-
-    count = LetterCount()
-    for text in passages[:: max(1, len(passages) // 200)]:
-        count.add(text)
-    return count.share >= CJK_SHARE
 
 
 def recipe_for(teacher: str) -> str:
@@ -394,8 +375,7 @@ def tune(index_path: Path, options: TuneOptions | None = None, *, say: Callable[
         f"{len(judged.passages)} chunks · {len(judged.queries)} pseudo-queries")
     timer.lap("reference", t)
     result = TuneResult(str(store.path), judge, options.keep_pct, None, pseudo_queries=len(judged.queries),
-                        exhaustive=options.exhaustive, teacher=teacher, recipe=options.recipe,
-                        caveat=CJK_CAVEAT if mostly_cjk(judged.passages) else "")
+                        exhaustive=options.exhaustive, teacher=teacher, recipe=options.recipe)
     from pruning.teacher_outputs import sharing_teacher_outputs
 
     with sharing_teacher_outputs() as shared:
@@ -541,21 +521,20 @@ def _record(store: Store, result: TuneResult) -> None:
     ref = result.reference
     store.add_compare(chosen.name, ref, {
         "source": "tune", "created": now(), "a": chosen.name, "b": ref,
-        "headline": _headline(chosen.estimate, chosen.speedup, result.teacher, bool(result.caveat)),
+        "headline": _headline(chosen.estimate, chosen.speedup, result.teacher),
         "labelfree": chosen.estimate, "tune": result.as_dict()})
     if result.served != chosen.name:
         served_est = result.int8["estimate"]
         store.add_compare(result.served, ref, {
             "source": "tune", "created": now(), "a": result.served, "b": ref,
-            "headline": _headline(served_est, result.speedup, result.speedup_against, bool(result.caveat)),
+            "headline": _headline(served_est, result.speedup, result.speedup_against),
             "labelfree": served_est, "tune": result.as_dict()})
 
 
-def _headline(est: dict, speedup: float | None, speedup_against: str | None, cjk: bool = False) -> dict:
+def _headline(est: dict, speedup: float | None, speedup_against: str | None) -> dict:
     return {"quality_metric": LABEL, "quality_pct": est["estimate_pct"],
             "quality_interval": est.get("interval_pct"), "interval_level": est.get("interval_level"),
-            "speedup": speedup, "speedup_against": speedup_against,
-            **({"quality_caveat": CJK_FOOTER} if cjk else {})}
+            "speedup": speedup, "speedup_against": speedup_against}
 
 
 def _serve_int8(index_path, store: Store, result: TuneResult, chosen_with_vectors: tuple, judged: _Judged, say,
