@@ -74,7 +74,7 @@ def run_recipe(recipe: str, work: Path, base_index: Path, qs, keep: float, env: 
             "status": cand["status"], "estimate_pct": est.get("estimate_pct"), "interval_pct": est.get("interval_pct"),
             "passes_97": bool(est.get("interval_pct") and est["interval_pct"][0] >= 97),
             "speedup_fp32": cand.get("speedup"), "served": served,
-            "pseudo_queries": out.get("pseudo_queries"),
+            "pseudo_queries": out.get("pseudo_queries"), "pseudo_query_cut": "sentence",
             "candidates": [{"name": c["name"], "layers": c["layers"], "status": c["status"], "reason": c["reason"],
                             "estimate_pct": (c.get("estimate") or {}).get("estimate_pct"),
                             "agreement_pct": (c.get("estimate") or {}).get("agreement_pct"),
@@ -126,7 +126,27 @@ def render(res: dict) -> str:
                              f"{'yes' if iv and iv[0] >= 97 else 'no'} | "
                              + (f"{fp['vector']:.3f} / {fp['hybrid']:.3f} | (its int8) | {i8['vector']:.3f} / "
                                 f"{i8['hybrid']:.3f} | {100 * i8['vector'] / jn['vector']:.1f}% |" if fp and i8 else "| | | |"))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + render_estimates(res)
+
+
+def render_estimates(res: dict) -> str:
+    """Every labelled candidate: its label-free estimate against its labelled share of the judge's
+    vector nDCG@10 (fp32), by how the pseudo-queries were cut (runs before 2026-12-07 23:00 cut a
+    Japanese paragraph whole: `paragraph`). One line per corpus, cut, recipe and layer count."""
+    seen: dict[tuple, str] = {}
+    for r in res.get("runs", {}).values():
+        labels = {**r.get("rejected_ndcg@10", {}), **r["ndcg@10"]}
+        judge = r["ndcg@10"][r["judge"]]["vector"]
+        # the first runs recorded only the candidate they chose
+        for c in r.get("candidates") or [{"name": r["candidate"], "layers": int(r.get("layers", 6)), "estimate_pct": r["estimate_pct"]}]:
+            if c["name"] in labels and c.get("estimate_pct") is not None:
+                share = 100 * labels[c["name"]]["vector"] / judge
+                key = (r.get("corpus", "jsquad"), r.get("pseudo_query_cut", "paragraph"), r["recipe"], c["layers"])
+                seen[key] = (f"| {key[0]} | {key[1]} | `{key[2]}` | {key[3]} | {c['estimate_pct']:.1f}% | "
+                             f"{share:.1f}% | {c['estimate_pct'] - share:+.1f} |")
+    lines = ["| index | pseudo-queries cut from | recipe | layers | label-free estimate | labelled share (fp32 vector) "
+             "| estimate − labels |", "|---|---|---|---|---|---|---|"]
+    return "\n".join(lines + [seen[k] for k in sorted(seen)]) + "\n"
 
 
 def main() -> None:
