@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 # Hiragana, katakana (with the prolonged sound mark), CJK ideographs (+ extension A and
 # compatibility), half-width katakana, Hangul syllables.
-_CJK = "\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af"
-CJK_RUN = re.compile(f"[{_CJK}]+")
+CJK_LETTERS = "\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af"
+CJK_RUN = re.compile(f"[{CJK_LETTERS}]+")
 _HIRAGANA_RUN = re.compile("[\u3040-\u309f]+")
 # A word, or a code made of words joined by - . / _ ' (E-4012, HX-220L, v2.3.1, o'neil).
 WORD = re.compile(r"[^\W_]+(?:[-./_'][^\W_]+)*")

@@ -8,7 +8,7 @@ tenth 1). That nDCG@10 is 1.0 for a candidate that ranks exactly like the refere
 
 Japanese (and Chinese) have no spaces between words and end sentences with "。" and no space: cut
 as English is, a whole Japanese paragraph was one sentence of one "word", so every pseudo-query was
-a paragraph (~200 characters) and an index of short sentences yielded almost none. A sentence with
+a paragraph (~170 characters on JSQuAD) and an index of short sentences yielded almost none. A sentence with
 CJK letters is therefore split after 。！？ and measured in two-character units (a Japanese word is
 about two characters long), so a Japanese pseudo-query is, like an English one, a sentence of at
 most `max_words` words: about 32 characters, the length of a JSQuAD question.
@@ -41,7 +41,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import SbsearchError
-from ..lexical.analysis import CJK_RUN, _CJK
+from ..lexical.analysis import CJK_LETTERS, CJK_RUN
 from .metrics import dedupe, ndcg_at_k, overlap_at_k
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -49,7 +49,7 @@ Encode = Callable[[list[str]], np.ndarray]
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])(?![」』）)])|\n+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A unit of a sentence with CJK letters: two CJK letters, or a run of anything else but space
-_CJK_UNIT = re.compile(f"[{_CJK}]{{1,2}}|[^\\s{_CJK}]+")
+_CJK_UNIT = re.compile(f"[{CJK_LETTERS}]{{1,2}}|[^\\s{CJK_LETTERS}]+")
 
 
 def _cjk_units(sentence: str) -> list[re.Match]:
