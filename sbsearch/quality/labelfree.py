@@ -91,6 +91,7 @@ def pseudo_queries(passages: Sequence[str], passage_doc: Sequence[str], n: int =
     by_doc: dict[str, list[str]] = {}
     for text, doc in zip(passages, passage_doc):
         for sent in _SENTENCE.split(text):
+            # English keeps its own cut, byte for byte: the calibration curve was fitted on it
             if CJK_RUN.search(sent):
                 units = _cjk_units(sent)
                 if len(units) >= min_words:
