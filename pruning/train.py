@@ -284,8 +284,9 @@ def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
     Why: sentence-embedding MSE gives the student one 768-d target per text; the teacher's hidden
     states give one per token per layer, so each minute of CPU carries many times more signal, and
     each kept layer is pulled back to where the next kept layer (and finally the pooling) expects
-    its input. The teacher runs alongside (its hidden states are too big to keep on disk; within one
-    process, sharing_teacher_outputs() keeps them for the next recovery on the same text).
+    its input. The teacher runs alongside, once per text: from the second epoch on, and in the next
+    recovery on the same text inside sharing_teacher_outputs(), its outputs are read back from memory
+    (pruning.teacher_outputs; too big to keep on disk).
 
     Loss per batch = Σ_layers mean_tokens ||s - t||² / mean_tokens ||t||²  (scale-free per layer)
                      + embedding_weight · mean ||ŝ - t̂||² over L2-normalised sentence embeddings.
@@ -314,11 +315,13 @@ def train_hidden_stage(model, stage, cfg: TrainConfig, teacher, kept: list[int],
     total_steps = max(1, int(round(-(-len(texts) // cfg.batch_size) * epochs)))
     # length-grouped batches, as in the other stages: on a CPU, padding is the waste
     batches = _grouped_text_batches(texts, cfg.batch_size, np.random.default_rng(cfg.seed))
-    run = _HiddenRun(model, teacher, targets, embedding_weight, length)
+    run = _HiddenRun(model, teacher, targets, embedding_weight, length, texts_come_back=epochs > 1)
     losses_seen = run.fit(batches, cfg, lr, total_steps, on_step, t0)
+    reused = run.outputs.hits if run.outputs is not None else 0
     return {"stage": stage.name, "max_length": length, "threads": threads, "frozen_embeddings": cfg.freeze_embeddings,
             "layer_targets": targets, "steps": total_steps, "epochs": epochs, "lr": lr, "batch_size": cfg.batch_size,
             "rows": len(texts), "texts": len(texts), "embedding_weight": embedding_weight,
+            "teacher_batches_read_back": reused,
             "train_loss": round(float(np.mean(losses_seen)), 5), "final_loss": round(float(np.mean(losses_seen[-20:])), 5),
             "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -348,15 +351,19 @@ class _HiddenRun:
     """The hidden-state distillation loop, with the student and teacher set up for it (their
     length, hidden states on, eval mode) and put back afterwards, whatever happens."""
 
-    def __init__(self, model, teacher, targets: list[int], embedding_weight: float, length: int):
+    def __init__(self, model, teacher, targets: list[int], embedding_weight: float, length: int,
+                 texts_come_back: bool):
         from .layers import hf_model
 
         self.model, self.teacher, self.targets = model, teacher, targets
         self.embedding_weight, self.length = embedding_weight, length
         self.s_hf, self.t_hf = hf_model(model), hf_model(teacher)
         self.base_len = model.max_seq_length
-        self.shared = teacher_outputs.active()  # sharing_teacher_outputs(): the teacher's outputs of earlier runs
-        self.fingerprint = teacher_outputs.fingerprint(self.t_hf) if self.shared is not None else None
+        # the teacher's outputs of earlier runs (sharing_teacher_outputs()), else of this run's earlier epochs
+        self.outputs = teacher_outputs.active()
+        if self.outputs is None and texts_come_back:
+            self.outputs = teacher_outputs.TeacherOutputs(teacher_outputs.default_max_bytes(), layers=targets)
+        self.fingerprint = teacher_outputs.fingerprint(self.t_hf) if self.outputs is not None else None
 
     def fit(self, batches, cfg: TrainConfig, lr: float, total_steps: int, on_step, t0: float) -> list[float]:
         import torch
@@ -405,11 +412,11 @@ class _HiddenRun:
 
         feats = self.model.preprocess(batch)
         with torch.no_grad():
-            if self.shared is None:
+            if self.outputs is None:
                 t_out = self.teacher(dict(feats))
             else:
-                t_out = self.shared.get((self.fingerprint, self.length, tuple(batch)),
-                                        lambda: self.teacher(dict(feats)))
+                t_out = self.outputs.get((self.fingerprint, self.length), batch, feats["attention_mask"],
+                                         lambda: self.teacher(dict(feats)))
         s_out = self.model(dict(feats))
         mask = feats["attention_mask"].unsqueeze(-1).float()
         ntok = mask.sum()

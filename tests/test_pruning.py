@@ -611,7 +611,8 @@ def test_pruning_table_side_row_never_replaces_a_row_measured_by_its_own_command
 
 def test_shared_teacher_outputs_give_the_same_models_and_skip_the_teachers_passes(tiny_bert, tiny_data, tmp_path):
     """tune recovers several cuts in turn: inside sharing_teacher_outputs the second recovery reads
-    the teacher's outputs back (every batch a hit) and ends with the very weights it gets alone."""
+    the teacher's outputs back (every batch a hit) and ends with the very weights it gets alone
+    (where, alone, its second epoch reads back what its first computed)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -624,14 +625,47 @@ def test_shared_teacher_outputs_give_the_same_models_and_skip_the_teachers_passe
 
     alone = SentenceTransformer(run("alone-3", 3)["path"], device="cpu")
     with sharing_teacher_outputs() as shared:
-        run("shared-2", 2)
+        first = run("shared-2", 2)["stages"][0]
         misses = shared.misses
-        assert shared.hits == 0 and misses > 0 and shared.bytes > 0
+        assert misses == first["steps"] // 2 and shared.hits == first["steps"] - misses and shared.bytes > 0
         card = run("shared-3", 3)
-        assert shared.misses == misses and shared.hits == card["stages"][0]["steps"]
+        assert shared.misses == misses and shared.hits == first["steps"] + card["stages"][0]["steps"] - misses
     again = SentenceTransformer(card["path"], device="cpu")
     for a, b in zip(alone.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     with sharing_teacher_outputs(max_bytes=0) as none_kept:  # over the bound: recomputed, nothing kept
         run("bounded", 2)
         assert none_kept.bytes == 0 and none_kept.hits == 0
+
+
+def test_a_recovery_of_several_epochs_runs_the_teacher_once_per_text(tiny_bert, tiny_data, tmp_path, monkeypatch):
+    """From its second epoch on, a hidden-state recovery reads the teacher's outputs back, in batches
+    of other texts than they were computed in, and trains as it does with the teacher recomputed
+    every step, to within float rounding."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pruning import teacher_outputs
+    from pruning.api import prune
+
+    def run(out: str) -> dict:
+        return prune(str(tiny_bert), 2, "alternate", str(tmp_path / out), distil=[str(tiny_data["txt"])],
+                     stages="hidden:3", batch_size=16, lr=1e-3, progress=False, evaluate=())
+
+    card = run("kept")
+    stage = card["stages"][0]
+    assert stage["steps"] == 15 and stage["teacher_batches_read_back"] == 10
+    monkeypatch.setattr(teacher_outputs, "default_max_bytes", lambda: 0)  # nothing kept: recomputed each step
+    recomputed = run("recomputed")
+    assert recomputed["stages"][0]["teacher_batches_read_back"] == 0
+    from pruning.layers import cut_model
+
+    untrained = SentenceTransformer(str(tiny_bert), device="cpu")
+    cut_model(untrained, card["kept_layers"])
+    untrained = untrained.state_dict()
+    kept = SentenceTransformer(card["path"], device="cpu").state_dict()
+    again = SentenceTransformer(recomputed["path"], device="cpu").state_dict()
+    assert kept.keys() == again.keys() == untrained.keys()
+    for name, a in kept.items():
+        assert torch.allclose(a, again[name], atol=1e-5), name
+    assert any(not torch.equal(a, untrained[name]) for name, a in kept.items())  # the recovery trained
